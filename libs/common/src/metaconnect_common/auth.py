@@ -1,0 +1,110 @@
+"""Operator auth: signed bearer tokens (JWT, HS256) with roles viewer < editor < admin.
+
+Every service verifies tokens with the same shared key (`MC_AUTH_JWT_SECRET`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from metaconnect_common.settings import AuthSettings
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return {"viewer": 0, "editor": 1, "admin": 2}[self.value]
+
+
+class Operator(BaseModel):
+    """Who called a management API, as the token says."""
+
+    subject: str
+    role: Role
+    token_id: str
+
+
+def issue_token(settings: AuthSettings, *, subject: str, role: Role, ttl_s: int | None = None) -> str:
+    """A signed operator token."""
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "role": role.value,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + (ttl_s or settings.token_ttl_s),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def verify_token(settings: AuthSettings, token: str) -> Operator:
+    """The operator a token names; raises InvalidToken for anything not signed by us."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=["HS256"],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "iat", "sub", "role"]},
+            leeway=30,
+        )
+        return Operator(
+            subject=str(claims["sub"]),
+            role=Role(claims["role"]),
+            token_id=str(claims.get("jti", "")),
+        )
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise InvalidToken(type(exc).__name__) from None
+
+
+_bearer = HTTPBearer(auto_error=False, description="Operator token (`metaconnect tokens issue --role ROLE`).")
+
+
+def require_role(minimum: Role) -> Callable[..., Awaitable[Operator]]:
+    """FastAPI dependency: 401 without a valid operator token, 403 below `minimum`.
+
+    The app keeps its AuthSettings in `app.state.auth_settings`.
+    """
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Operator:
+        if credentials is None:
+            raise HTTPException(401, "operator token required", headers={"WWW-Authenticate": "Bearer"})
+        settings: AuthSettings = request.app.state.auth_settings
+        try:
+            operator = verify_token(settings, credentials.credentials)
+        except InvalidToken:
+            raise HTTPException(401, "invalid operator token", headers={"WWW-Authenticate": "Bearer"}) from None
+        if operator.role.rank < minimum.rank:
+            raise HTTPException(403, f"role {minimum.value} required, token has {operator.role.value}")
+        return operator
+
+    return dependency
+
+
+ViewerDep = Annotated[Operator, Depends(require_role(Role.VIEWER))]
+EditorDep = Annotated[Operator, Depends(require_role(Role.EDITOR))]
+AdminDep = Annotated[Operator, Depends(require_role(Role.ADMIN))]

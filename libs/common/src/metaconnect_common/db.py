@@ -1,0 +1,83 @@
+"""Async SQLAlchemy helpers: engine, sessions, naming convention, unit of work.
+
+Each service owns one Postgres schema and its own Alembic migrations; no service
+reads another's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from metaconnect_common.settings import DatabaseSettings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def service_metadata(schema: str) -> MetaData:
+    """Metadata for one service's own schema, with the shared naming convention."""
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def declarative_base(schema: str) -> type[DeclarativeBase]:
+    """A declarative base whose tables live in `schema`."""
+
+    class Base(DeclarativeBase):
+        metadata = service_metadata(schema)
+
+    return Base
+
+
+def create_engine(settings: DatabaseSettings, *, application_name: str) -> AsyncEngine:
+    """An asyncpg engine with connect, command and statement timeouts set."""
+    return create_async_engine(
+        settings.url.get_secret_value(),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s,
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": settings.connect_timeout_s,
+            "command_timeout": settings.statement_timeout_ms / 1000 + 5,
+            "server_settings": {
+                "application_name": application_name,
+                "statement_timeout": str(settings.statement_timeout_ms),
+                "idle_in_transaction_session_timeout": "60000",
+            },
+        },
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction: committed when the block ends, rolled back if it raises.
+
+    Service code only flushes; whoever opened the unit of work commits.
+    """
+    async with sessions() as session, session.begin():
+        yield session
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

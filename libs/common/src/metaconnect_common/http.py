@@ -1,0 +1,127 @@
+"""Operational HTTP surface every service shares: health, readiness, metrics, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from metaconnect_common.errors import ErrorBody, FieldError
+
+ReadinessCheck = Callable[[], Awaitable[object]]
+
+HTTP_REQUESTS = Counter(
+    "mc_http_requests_total",
+    "HTTP requests by route and status.",
+    ["service", "method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "mc_http_request_duration_seconds",
+    "HTTP request latency by route.",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+_UNMEASURED = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+def add_operational_routes(app: FastAPI, *, service: str, checks: Mapping[str, ReadinessCheck]) -> None:
+    """`/healthz` (the process lives), `/readyz` (its dependencies answer), `/metrics`."""
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), 2.0)
+                results[name] = "ok"
+            except Exception as exc:  # a failing dependency is the answer, not an error
+                results[name] = f"unavailable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in results.values())
+        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestMetricsMiddleware:
+    """Request count and latency by route template (never by raw path: ids stay out)."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _UNMEASURED:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - start)
+
+
+class BodySizeLimitMiddleware:
+    """413 with the shared error body when a request body exceeds `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = ErrorBody(
+            error="payload_too_large",
+            message=f"request body exceeds {self.max_bytes} bytes",
+            errors=[FieldError(field="body", rule="max_bytes", message=f"at most {self.max_bytes} bytes")],
+        )
+        await JSONResponse(body.model_dump(), status_code=413)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass

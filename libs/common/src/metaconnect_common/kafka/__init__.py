@@ -1,0 +1,1 @@
+"""Kafka plumbing: producer wrapper, consumer runner, topic admin, trace propagation."""

@@ -1,0 +1,38 @@
+"""W3C trace context in Kafka headers (a mutable list of (str, bytes))."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.propagators.textmap import Getter, Setter
+
+Headers = list[tuple[str, bytes]]
+
+
+class _HeaderSetter(Setter[Headers]):
+    def set(self, carrier: Headers, key: str, value: str) -> None:
+        carrier[:] = [(k, v) for k, v in carrier if k != key]
+        carrier.append((key, value.encode()))
+
+
+class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
+    def get(self, carrier: Sequence[tuple[str, bytes]], key: str) -> list[str] | None:
+        values = [v.decode("latin-1") for k, v in carrier if k == key]
+        return values or None
+
+    def keys(self, carrier: Sequence[tuple[str, bytes]]) -> list[str]:
+        return [k for k, _ in carrier]
+
+
+def inject_headers(headers: Iterable[tuple[str, bytes]] = (), ctx: otel_context.Context | None = None) -> Headers:
+    """A copy of `headers` with the current (or given) trace context injected."""
+    out: Headers = list(headers)
+    propagate.inject(out, context=ctx, setter=_HeaderSetter())
+    return out
+
+
+def extract_context(headers: Sequence[tuple[str, bytes]] | None) -> otel_context.Context:
+    """The trace context a producer put in the headers (empty context if none)."""
+    return propagate.extract(list(headers or ()), getter=_HeaderGetter())

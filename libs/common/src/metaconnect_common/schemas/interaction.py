@@ -1,0 +1,171 @@
+"""`mc.interactions.v1`: one customer interaction, as channel apps and receipts report it."""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from metaconnect_common.identity import normalize_email, normalize_phone
+
+MAX_PROPERTIES_BYTES = 16 * 1024
+MAX_PROPERTIES_DEPTH = 5
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+
+
+class Channel(StrEnum):
+    """Where an interaction happened or a message goes."""
+
+    PUSH = "push"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    IN_APP = "in_app"
+    WEB = "web"
+    STORE = "store"
+    CALL_CENTER = "call_center"
+    CHAT = "chat"
+    SOCIAL = "social"
+    WEBHOOK = "webhook"
+
+
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(normalize_email)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(normalize_phone)]
+ExternalSystem = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
+
+
+class CustomerRef(BaseModel):
+    """Who the interaction is about: a customer id and/or identifiers, at least one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: Identifier | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    device_token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=4096)] | None = None
+    external_ids: dict[ExternalSystem, Identifier] = Field(default_factory=dict, max_length=16)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> CustomerRef:
+        if not (self.customer_id or self.email or self.phone or self.device_token or self.external_ids):
+            raise PydanticCustomError(
+                "customer_reference",
+                "name the customer: customer_id, email, phone, device_token or external_ids",
+            )
+        return self
+
+    def key(self) -> str:
+        """The partition key: the strongest identifier present, in a fixed order.
+
+        The profile service resolves identifiers to one canonical customer and keys
+        `mc.profiled.v1` by it; until then the strongest identifier keeps one
+        reference's events ordered.
+        """
+        if self.customer_id:
+            return f"cid:{self.customer_id}"
+        if self.email:
+            return f"email:{self.email}"
+        if self.phone:
+            return f"phone:{self.phone}"
+        if self.device_token:
+            return f"device:{self.device_token}"
+        system = min(self.external_ids)
+        return f"ext:{system}:{self.external_ids[system]}"
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def check_properties(value: dict[str, Any]) -> dict[str, Any]:
+    """Bounded JSON object: at most MAX_PROPERTIES_DEPTH levels, MAX_PROPERTIES_BYTES as JSON."""
+    depth = _depth(value)
+    if depth > MAX_PROPERTIES_DEPTH:
+        raise PydanticCustomError(
+            "max_depth",
+            "properties nest {depth} levels deep; at most {limit} allowed",
+            {"depth": depth, "limit": MAX_PROPERTIES_DEPTH},
+        )
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_PROPERTIES_BYTES:
+        raise PydanticCustomError(
+            "max_bytes",
+            "properties take {size} bytes as JSON; at most {limit} allowed",
+            {"size": size, "limit": MAX_PROPERTIES_BYTES},
+        )
+    return value
+
+
+EventType = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN, max_length=128)]
+
+
+class InteractionFields(BaseModel):
+    """What a channel app says about an interaction (the ingest request body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: UUID | None = Field(
+        default=None, description="Idempotency key; generated when absent. Retry with the same id."
+    )
+    customer: CustomerRef
+    type: EventType = Field(description="Dotted event type, e.g. `app.opened`, `purchase.completed`.")
+    channel: Channel
+    occurred_at: AwareDatetime | None = Field(
+        default=None,
+        description="When it happened (RFC 3339 with offset); defaults to receipt time.",
+    )
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("properties")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_properties(value)
+
+
+class Interaction(BaseModel):
+    """The record on `mc.interactions.v1`, keyed by `customer.key()`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    event_id: UUID
+    customer: CustomerRef
+    type: EventType
+    channel: Channel
+    occurred_at: AwareDatetime
+    received_at: AwareDatetime
+    source: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+        description="Who reported it: an API key id, or a service for receipts."
+    )
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("properties")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_properties(value)
+
+    def kafka_key(self) -> bytes:
+        return self.customer.key().encode()
+
+
+def is_event_type(value: str) -> bool:
+    return re.fullmatch(EVENT_TYPE_PATTERN, value) is not None
