@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 from metaconnect_common.settings import DatabaseSettings
 
@@ -32,15 +31,6 @@ NAMING_CONVENTION = {
 def service_metadata(schema: str) -> MetaData:
     """Metadata for one service's own schema, with the shared naming convention."""
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-
-
-def declarative_base(schema: str) -> type[DeclarativeBase]:
-    """A declarative base whose tables live in `schema`."""
-
-    class Base(DeclarativeBase):
-        metadata = service_metadata(schema)
-
-    return Base
 
 
 def create_engine(settings: DatabaseSettings, *, application_name: str) -> AsyncEngine:

@@ -92,6 +92,11 @@ class KafkaPublisher:
     def connected(self) -> bool:
         return self._producer is not None
 
+    async def ping(self) -> None:
+        """Raise unless the broker answers a metadata request now."""
+        producer = await self._ensure()
+        await producer.client.fetch_all_metadata()
+
     async def publish(self, records: Iterable[OutgoingRecord]) -> list[Acknowledged]:
         """Send all records, then wait until every one is acknowledged by the broker.
 

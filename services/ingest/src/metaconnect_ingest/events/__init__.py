@@ -1,0 +1,1 @@
+"""Events: the interactions channel apps post."""

@@ -1,0 +1,105 @@
+"""Channel apps post interactions (API key)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
+from metaconnect_common.schemas import InteractionFields
+from metaconnect_ingest.events.schemas import EVENT_EXAMPLES, Accepted, BatchAccepted, BatchIn, Rejected
+from metaconnect_ingest.events.service import EventService
+from metaconnect_ingest.keys.service import KeyService, Principal
+
+_RESPONSES: dict[int | str, dict[str, object]] = {
+    **ERROR_RESPONSES,
+    429: {"model": ErrorBody, "description": "Over this key's rate limit; see `Retry-After`."},
+    503: {"model": ErrorBody, "description": "Kafka did not acknowledge; retry after `Retry-After` seconds."},
+}
+router = APIRouter(prefix="/v1/events", tags=["events"], responses=_RESPONSES)
+_bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey", description="A channel API key (`mck_...`).")
+
+
+async def _principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "API key required", headers={"WWW-Authenticate": "Bearer"})
+    keys: KeyService = request.app.state.keys
+    principal = await keys.verify(credentials.credentials)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def _events(request: Request) -> EventService:
+    service: EventService = request.app.state.events
+    return service
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+EventServiceDep = Annotated[EventService, Depends(_events)]
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Post one interaction",
+    description=(
+        "Answers 202 only after Kafka acknowledged the write (acks=all). `event_id` is the idempotency key: "
+        "after a 503 or a timeout, retry with the same id and downstream stages apply it once."
+    ),
+)
+async def post_event(
+    event: Annotated[InteractionFields, Body(openapi_examples=EVENT_EXAMPLES)],
+    principal: PrincipalDep,
+    events: EventServiceDep,
+) -> Accepted:
+    interaction = await events.ingest_one(event, principal)
+    return Accepted(accepted=[interaction.event_id])
+
+
+@router.post(
+    "/batch",
+    status_code=202,
+    summary="Post up to 1000 interactions",
+    description=(
+        "**Partial acceptance**: every valid event is written and the invalid ones are reported by their "
+        "index in `rejected`, each with the fields and rules it broke; fix and resend only those. If no event "
+        "is valid the answer is 422 (403 when every event is outside the key's scope) and nothing is written. "
+        'A batch over the limit, or a body that is not `{"events": [...]}`, is rejected whole.'
+    ),
+)
+async def post_batch(
+    batch: Annotated[
+        BatchIn,
+        Body(
+            openapi_examples={
+                "two events": {"value": {"events": [v["value"] for v in EVENT_EXAMPLES.values()]}},
+            }
+        ),
+    ],
+    principal: PrincipalDep,
+    events: EventServiceDep,
+) -> BatchAccepted:
+    accepted, rejected = await events.ingest_batch(batch.events, principal)
+    if not accepted:
+        flat = [
+            FieldError(field=f"events.{index}.{e.field}", rule=e.rule, message=e.message)
+            for index, errs in rejected
+            for e in errs
+        ]
+        scope = all(e.rule == "key_scope" for e in flat)
+        raise ApiError(
+            403 if scope else 422,
+            "forbidden" if scope else "validation_failed",
+            "no event in the batch was accepted",
+            errors=flat,
+        )
+    return BatchAccepted(
+        accepted=[i.event_id for _, i in accepted],
+        accepted_indexes=[index for index, _ in accepted],
+        rejected=[Rejected(index=index, errors=errs) for index, errs in rejected],
+    )

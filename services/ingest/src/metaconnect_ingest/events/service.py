@@ -1,0 +1,156 @@
+"""Turn posted events into interactions and put them on `mc.interactions.v1`."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from metaconnect_common.errors import ApiError, FieldError, field_errors
+from metaconnect_common.kafka.producer import BrokerUnavailable, KafkaPublisher, OutgoingRecord
+from metaconnect_common.schemas import Interaction, InteractionFields
+from metaconnect_common.topics import INTERACTIONS
+from metaconnect_ingest.keys.ratelimit import RateLimiter
+from metaconnect_ingest.keys.service import Principal
+
+_fields = TypeAdapter(InteractionFields)
+
+
+@dataclass(frozen=True)
+class Window:
+    """How far `occurred_at` may lie from the time of receipt."""
+
+    max_future: timedelta
+    max_age: timedelta
+
+
+def check_event(fields: InteractionFields, principal: Principal, now: datetime, window: Window) -> list[FieldError]:
+    """Scope and time rules a valid event may still break (pure)."""
+    errors = []
+    if not principal.allows_channel(fields.channel.value):
+        errors.append(
+            FieldError(field="channel", rule="key_scope", message="this API key may not post on this channel")
+        )
+    if not principal.allows_type(fields.type):
+        errors.append(FieldError(field="type", rule="key_scope", message="this API key may not post this event type"))
+    if fields.occurred_at is not None:
+        if fields.occurred_at > now + window.max_future:
+            errors.append(
+                FieldError(
+                    field="occurred_at",
+                    rule="timestamp_future",
+                    message=f"more than {int(window.max_future.total_seconds())}s in the future",
+                )
+            )
+        elif fields.occurred_at < now - window.max_age:
+            errors.append(
+                FieldError(
+                    field="occurred_at",
+                    rule="timestamp_too_old",
+                    message=f"more than {int(window.max_age.total_seconds())}s in the past",
+                )
+            )
+    return errors
+
+
+def to_interaction(fields: InteractionFields, principal: Principal, now: datetime) -> Interaction:
+    return Interaction(
+        event_id=fields.event_id or uuid.uuid4(),
+        customer=fields.customer,
+        type=fields.type,
+        channel=fields.channel,
+        occurred_at=fields.occurred_at or now,
+        received_at=now,
+        source=principal.key_id,
+        properties=fields.properties,
+    )
+
+
+def to_record(interaction: Interaction) -> OutgoingRecord:
+    return OutgoingRecord(
+        topic=INTERACTIONS,
+        key=interaction.kafka_key(),
+        value=interaction.model_dump_json().encode(),
+        headers=[("mc.event_id", str(interaction.event_id).encode()), ("mc.schema_version", b"1")],
+    )
+
+
+class EventService:
+    def __init__(self, publisher: KafkaPublisher, limiter: RateLimiter, *, window: Window, retry_after_s: int) -> None:
+        self._publisher = publisher
+        self._limiter = limiter
+        self._window = window
+        self._retry_after_s = retry_after_s
+
+    def _rate_limit(self, principal: Principal, n: int) -> None:
+        wait = self._limiter.take(principal.key_id, n, rate_per_s=principal.rate_per_s, burst=principal.burst)
+        if wait == 0.0:
+            return
+        if math.isinf(wait):
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"{n} events exceed this key's burst of {principal.burst}; send smaller batches",
+                headers={"Retry-After": str(max(1, math.ceil(principal.burst / principal.rate_per_s)))},
+            )
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"this key may post {principal.rate_per_s:g} events/s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+    async def _publish(self, interactions: Sequence[Interaction]) -> None:
+        try:
+            await self._publisher.publish([to_record(i) for i in interactions])
+        except BrokerUnavailable:
+            raise ApiError(
+                503,
+                "broker_unavailable",
+                "events could not be stored; retry with the same event ids",
+                headers={"Retry-After": str(self._retry_after_s)},
+            ) from None
+
+    async def ingest_one(self, fields: InteractionFields, principal: Principal) -> Interaction:
+        now = datetime.now(UTC)
+        errors = check_event(fields, principal, now, self._window)
+        if errors:
+            scope = all(e.rule == "key_scope" for e in errors)
+            raise ApiError(
+                403 if scope else 422,
+                "forbidden" if scope else "validation_failed",
+                "outside this API key's scope" if scope else "request failed validation",
+                errors=errors,
+            )
+        self._rate_limit(principal, 1)
+        interaction = to_interaction(fields, principal, now)
+        await self._publish([interaction])
+        return interaction
+
+    async def ingest_batch(
+        self, items: Sequence[Any], principal: Principal
+    ) -> tuple[list[tuple[int, Interaction]], list[tuple[int, list[FieldError]]]]:
+        """Accept the valid events, report the rest by index (partial acceptance)."""
+        now = datetime.now(UTC)
+        accepted: list[tuple[int, Interaction]] = []
+        rejected: list[tuple[int, list[FieldError]]] = []
+        for index, item in enumerate(items):
+            try:
+                fields = _fields.validate_python(item)
+            except ValidationError as exc:
+                rejected.append((index, field_errors(exc.errors(), strip=())))
+                continue
+            errors = check_event(fields, principal, now, self._window)
+            if errors:
+                rejected.append((index, errors))
+            else:
+                accepted.append((index, to_interaction(fields, principal, now)))
+        if accepted:
+            self._rate_limit(principal, len(accepted))
+            await self._publish([i for _, i in accepted])
+        return accepted, rejected

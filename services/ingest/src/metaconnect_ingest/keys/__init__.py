@@ -1,0 +1,1 @@
+"""Channel API keys: hashed, scoped to channels and event types, rate limited."""
