@@ -37,15 +37,8 @@ tracer = trace.get_tracer("metaconnect.kafka")
 
 # The error text goes into a header other teams read: short, and only what str(exc) says.
 MAX_ERROR_MESSAGE = 500
-ERROR_HEADERS = (
-    "mc.error.type",
-    "mc.error.message",
-    "mc.error.stage",
-    "mc.error.attempts",
-    "mc.source.topic",
-    "mc.source.partition",
-    "mc.source.offset",
-)
+START_TIMEOUT_S = 30.0
+ERROR_HEADER_PREFIXES = ("mc.error.", "mc.source.")
 
 
 class PermanentError(Exception):
@@ -175,7 +168,8 @@ class ConsumerRunner:
         self._stop_requested.set()
 
     async def run(self) -> None:
-        """Create/verify the topics, join the group and consume until `stop()`.
+        """Create the topics (unless `create_topics` is off), join the group and consume
+        until `stop()`.
 
         Raises `DeadLetterFailed` (after committing everything before the record) when
         a failed record cannot be dead-lettered.
@@ -184,11 +178,12 @@ class ConsumerRunner:
             raise RuntimeError("this runner is already running")
         self._running = True
         try:
-            await ensure_topics(self._settings, [*self._topics, self.dlq_topic])
+            if self._settings.create_topics:
+                await ensure_topics(self._settings, [*self._topics, self.dlq_topic])
             await self._dead_letters.start()
             consumer = self._make_consumer()
             try:
-                await asyncio.wait_for(consumer.start(), self._settings.publish_timeout_s * 6)
+                await asyncio.wait_for(consumer.start(), START_TIMEOUT_S)
                 consumer.subscribe(self._topics, listener=_DrainOnRevoke(self))
                 self._consumer = consumer
                 await self._consume(consumer)
@@ -256,15 +251,8 @@ class ConsumerRunner:
     async def _process_partition(self, records: Iterable[Any]) -> _PartitionOutcome:
         outcome = _PartitionOutcome()
         for raw in records:
-            record = ConsumedRecord(
-                topic=raw.topic,
-                partition=raw.partition,
-                offset=raw.offset,
-                key=raw.key,
-                value=raw.value,
-                headers=list(raw.headers or ()),
-                timestamp=raw.timestamp,
-            )
+            headers = list(raw.headers or ())
+            record = ConsumedRecord(raw.topic, raw.partition, raw.offset, raw.key, raw.value, headers, raw.timestamp)
             try:
                 if not await self._process_record(record):
                     break  # stop() came during a backoff: leave the rest for the next owner
@@ -307,15 +295,7 @@ class ConsumerRunner:
                         await self._dead_letter(record, exc, attempt)
                         return True
                     metrics.RETRIES.labels(*labels).inc()
-                    log.warning(
-                        "handler failed on %s/%d@%d (attempt %d of %d): %s",
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        attempt,
-                        self._retry.attempts,
-                        type(exc).__qualname__,
-                    )
+                    log.warning("handler failed on %s (attempt %d): %r", _where(record), attempt, type(exc))
                     if await self._stopped_within(self._retry.delay_s(attempt)):
                         return False
                 else:
@@ -341,7 +321,7 @@ class ConsumerRunner:
             ("mc.source.offset", str(record.offset).encode()),
         ]
         # A record re-driven from a DLQ carries old error headers: replace, not repeat.
-        kept = [(k, v) for k, v in record.headers if k not in ERROR_HEADERS]
+        kept = [(k, v) for k, v in record.headers if not k.startswith(ERROR_HEADER_PREFIXES)]
         dead = OutgoingRecord(
             topic=self.dlq_topic,
             # Every topic is keyed; b"" only stands in for a missing key or tombstone.
@@ -352,19 +332,9 @@ class ConsumerRunner:
         try:
             await self._dead_letters.publish([dead])
         except Exception as publish_error:
-            raise DeadLetterFailed(
-                f"cannot dead-letter {record.topic}/{record.partition}@{record.offset}"
-            ) from publish_error
+            raise DeadLetterFailed(f"cannot dead-letter {_where(record)}") from publish_error
         metrics.DEAD_LETTERED.labels(self._group_id, record.topic).inc()
-        log.error(
-            "dead-lettered %s/%d@%d to %s after %d attempt(s): %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            self.dlq_topic,
-            attempts,
-            type(exc).__qualname__,
-        )
+        log.error("dead-lettered %s to %s after %d attempt(s)", _where(record), self.dlq_topic, attempts)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
@@ -427,6 +397,10 @@ def install_signal_handlers(*runners: ConsumerRunner) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_all)
+
+
+def _where(record: ConsumedRecord) -> str:
+    return f"{record.topic}/{record.partition}@{record.offset}"
 
 
 async def _quietly(closing: Awaitable[None], what: str) -> None:

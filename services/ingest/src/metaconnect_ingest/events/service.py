@@ -33,9 +33,7 @@ def check_event(fields: InteractionFields, principal: Principal, now: datetime, 
     """Scope and time rules a valid event may still break (pure)."""
     errors = []
     if not principal.allows_channel(fields.channel.value):
-        errors.append(
-            FieldError(field="channel", rule="key_scope", message="this API key may not post on this channel")
-        )
+        errors.append(FieldError(field="channel", rule="key_scope", message="this API key may not post here"))
     if not principal.allows_type(fields.type):
         errors.append(FieldError(field="type", rule="key_scope", message="this API key may not post this event type"))
     if fields.occurred_at is not None:

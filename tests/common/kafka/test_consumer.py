@@ -1,0 +1,378 @@
+"""ConsumerRunner against a real Kafka broker (and Postgres for the crash test)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from metaconnect_common.kafka.admin import ensure_topics
+from metaconnect_common.kafka.consumer import (
+    ConsumedRecord,
+    ConsumerRunner,
+    DeadLetterFailed,
+    PermanentError,
+    RetryPolicy,
+)
+from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
+from metaconnect_common.settings import KafkaSettings
+from tests.support import read_topic
+
+pytestmark = pytest.mark.timeout(60)
+
+FAST_RETRY = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.05)
+WORKER = Path(__file__).with_name("_kill_worker.py")
+
+
+@pytest.fixture
+def group() -> str:
+    return f"group-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def stage() -> str:
+    return f"test{uuid.uuid4().hex[:12]}"
+
+
+async def publish(settings: KafkaSettings, records: list[OutgoingRecord]) -> None:
+    await ensure_topics(settings, {r.topic for r in records})
+    publisher = KafkaPublisher(settings)
+    try:
+        await publisher.publish(records)
+    finally:
+        await publisher.stop()
+
+
+async def committed_offsets(settings: KafkaSettings, group: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        offsets: dict[TopicPartition, Any] = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
+    """End offsets of the partitions that hold records."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items() if offset > 0}
+
+
+@asynccontextmanager
+async def running(runner: ConsumerRunner) -> AsyncIterator[asyncio.Task[None]]:
+    """Runs the runner in a task; on exit stops it and waits for the drain."""
+    task = asyncio.create_task(runner.run())
+    try:
+        yield task
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def eventually(condition: Callable[[], bool], task: asyncio.Task[None], timeout: float = 20) -> None:
+    """Waits for `condition`, failing early if the runner died."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            if task.done():
+                task.result()
+                pytest.fail("the runner returned before the condition held")
+            await asyncio.sleep(0.02)
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def make_runner(
+    settings: KafkaSettings,
+    topic: str,
+    group: str,
+    stage: str,
+    handler: Callable[[ConsumedRecord], Awaitable[None]],
+    **options: Any,
+) -> ConsumerRunner:
+    return ConsumerRunner(settings, group_id=group, topics=[topic], stage=stage, handler=handler, **options)
+
+
+async def test_handles_every_record_in_partition_order_and_commits(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str
+) -> None:
+    keys = [f"customer-{k}" for k in range(10)]
+    sent = [OutgoingRecord(topic, k.encode(), f"{k}|{i}".encode()) for i in range(4) for k in keys]
+    await publish(kafka_settings, sent)
+    seen: list[ConsumedRecord] = []
+
+    async def handle(record: ConsumedRecord) -> None:
+        await asyncio.sleep(0)  # let the partitions interleave
+        seen.append(record)
+
+    runner = make_runner(kafka_settings, topic, group, stage, handle)
+    async with running(runner) as task:
+        await eventually(lambda: len(seen) == len(sent), task)
+        assert runner.ready
+
+    assert not runner.ready
+    by_partition: dict[int, list[int]] = defaultdict(list)
+    by_key: dict[bytes, list[bytes]] = defaultdict(list)
+    for record in seen:
+        by_partition[record.partition].append(record.offset)
+        by_key[record.key or b""].append(record.value or b"")
+    assert all(offsets == sorted(set(offsets)) for offsets in by_partition.values())
+    assert by_key == {k.encode(): [f"{k}|{i}".encode() for i in range(4)] for k in keys}
+    ends = await end_offsets(kafka_settings, topic)
+    assert await committed_offsets(kafka_settings, group, topic) == ends
+    assert sample("mc_kafka_consumer_processed_total", group=group, topic=topic) == len(sent)
+    for partition in ends:
+        lag = sample("mc_kafka_consumer_lag", group=group, topic=topic, partition=str(partition))
+        assert lag == 0
+
+
+async def test_handler_runs_inside_the_producers_trace(
+    kafka_settings: KafkaSettings,
+    topic: str,
+    group: str,
+    stage: str,
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("publish events") as parent:
+        await publish(kafka_settings, [OutgoingRecord(topic, b"customer-1", b"event")])
+    trace_id = parent.get_span_context().trace_id
+    current: list[trace.Span] = []
+
+    async def handle(record: ConsumedRecord) -> None:
+        current.append(trace.get_current_span())
+
+    runner = make_runner(kafka_settings, topic, group, stage, handle)
+    async with running(runner) as task:
+        await eventually(lambda: len(current) == 1, task)
+
+    assert current[0].get_span_context().trace_id == trace_id
+    spans = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic} process"]
+    assert len(spans) == 1
+    span: ReadableSpan = spans[0]
+    assert span.get_span_context() == current[0].get_span_context()
+    assert span.kind is SpanKind.CONSUMER
+    assert span.parent is not None
+    assert span.parent.trace_id == trace_id
+    assert span.attributes is not None
+    assert dict(span.attributes) == {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": topic,
+        "messaging.destination.partition.id": span.attributes["messaging.destination.partition.id"],
+        "messaging.kafka.offset": 0,
+        "messaging.consumer.group.name": group,
+    }
+    assert span.attributes["messaging.destination.partition.id"] in {"0", "1", "2"}
+
+
+@pytest.mark.parametrize(
+    ("failure", "attempts"),
+    [(PermanentError("unknown schema_version 9"), 1), (RuntimeError("database gone"), 3)],
+    ids=["permanent", "transient-forever"],
+)
+async def test_poison_record_goes_to_the_dlq_and_the_partition_moves_on(
+    kafka_settings: KafkaSettings,
+    topic: str,
+    group: str,
+    stage: str,
+    failure: Exception,
+    attempts: int,
+) -> None:
+    values = [b"a", b"b", b"poison", b"c", b"d"]
+    # One key, so one partition: the records after the poison one must still be handled.
+    await publish(
+        kafka_settings,
+        [OutgoingRecord(topic, b"customer-7", v, [("mc.event-type", b"test")]) for v in values],
+    )
+    handled: list[bytes] = []
+    calls: list[bytes] = []
+
+    async def handle(record: ConsumedRecord) -> None:
+        calls.append(record.value or b"")
+        if record.value == b"poison":
+            raise failure
+        handled.append(record.value or b"")
+
+    runner = make_runner(kafka_settings, topic, group, stage, handle, retry=FAST_RETRY)
+    async with running(runner) as task:
+        await eventually(lambda: len(handled) == 4, task)
+
+    assert handled == [b"a", b"b", b"c", b"d"]
+    assert calls.count(b"poison") == attempts
+    [dead] = await read_topic(kafka_settings.bootstrap, f"mc.dlq.{stage}.v1")
+    assert (dead.key, dead.value) == (b"customer-7", b"poison")
+    headers = dict(dead.headers)
+    assert headers["mc.event-type"] == b"test"
+    assert "traceparent" in headers
+    assert headers["mc.error.type"] == type(failure).__qualname__.encode()
+    assert headers["mc.error.message"] == str(failure).encode()
+    assert headers["mc.error.stage"] == stage.encode()
+    assert headers["mc.error.attempts"] == str(attempts).encode()
+    assert headers["mc.source.topic"] == topic.encode()
+    assert headers["mc.source.offset"] == b"2"
+    partition = int(headers["mc.source.partition"])
+    assert await committed_offsets(kafka_settings, group, topic) == {partition: 5}
+    assert sample("mc_kafka_consumer_dead_lettered_total", group=group, topic=topic) == 1
+    assert sample("mc_kafka_consumer_retries_total", group=group, topic=topic) == attempts - 1
+
+
+async def test_transient_failures_are_retried_without_dlq(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str
+) -> None:
+    await publish(kafka_settings, [OutgoingRecord(topic, b"customer-3", b"flaky")])
+    calls = 0
+    done = asyncio.Event()
+
+    async def handle(record: ConsumedRecord) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise ConnectionError("provider timed out")
+        done.set()
+
+    runner = make_runner(kafka_settings, topic, group, stage, handle, retry=FAST_RETRY)
+    async with running(runner) as task:
+        await eventually(done.is_set, task)
+
+    assert calls == 3
+    assert sample("mc_kafka_consumer_retries_total", group=group, topic=topic) == 2
+    assert sample("mc_kafka_consumer_dead_lettered_total", group=group, topic=topic) == 0
+    assert await end_offsets(kafka_settings, f"mc.dlq.{stage}.v1") == {}
+    assert sum((await committed_offsets(kafka_settings, group, topic)).values()) == 1
+
+
+async def test_a_failed_dlq_write_leaves_the_record_uncommitted(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str
+) -> None:
+    # A DLQ topic that vanished after start makes the DLQ write time out like an outage.
+    # (`create_topics` off, or run() would recreate it.)
+    settings = kafka_settings.model_copy(update={"publish_timeout_s": 1.0, "create_topics": False})
+    dead_letters = KafkaPublisher(settings)
+    await publish(settings, [OutgoingRecord(topic, b"customer-9", v) for v in (b"ok", b"poison")])
+
+    async def handle(record: ConsumedRecord) -> None:
+        if record.value == b"poison":
+            raise PermanentError("cannot decode")
+
+    runner = make_runner(settings, topic, group, stage, handle, dead_letters=dead_letters)
+    await ensure_topics(settings, [f"mc.dlq.{stage}.v1"])
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([f"mc.dlq.{stage}.v1"])
+    finally:
+        await admin.close()
+    try:
+        with pytest.raises(DeadLetterFailed):
+            await asyncio.wait_for(runner.run(), 30)
+    finally:
+        await dead_letters.stop()
+    [(partition, offset)] = (await committed_offsets(settings, group, topic)).items()
+    assert offset == 1, f"partition {partition}: only the record before the poison one is done"
+
+
+async def test_stop_finishes_the_batch_and_commits_it(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str
+) -> None:
+    await publish(kafka_settings, [OutgoingRecord(topic, b"customer-5", str(i).encode()) for i in range(20)])
+    handled: list[int] = []
+    runner: ConsumerRunner
+
+    async def handle(record: ConsumedRecord) -> None:
+        runner.stop()  # as SIGTERM would, while the batch is being handled
+        await asyncio.sleep(0.01)
+        handled.append(record.offset)
+
+    runner = make_runner(kafka_settings, topic, group, stage, handle)
+    await asyncio.wait_for(runner.run(), 30)
+
+    assert len(handled) > 1, "the whole batch in flight is handled after stop()"
+    assert handled == list(range(len(handled)))
+    [committed] = (await committed_offsets(kafka_settings, group, topic)).values()
+    assert committed == len(handled)
+
+
+async def _worker(mode: str, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(WORKER), mode, *args, stdout=asyncio.subprocess.PIPE
+    )
+
+
+async def test_a_crash_before_commit_redelivers_and_the_effect_stays_once(
+    kafka_settings: KafkaSettings, topic: str, group: str, engine: AsyncEngine, database_url: str
+) -> None:
+    tables = f"kill_{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as conn:
+        await conn.execute(text(f"CREATE TABLE {tables}_effects (event_id text PRIMARY KEY)"))
+        await conn.execute(text(f"CREATE TABLE {tables}_attempts (event_id text PRIMARY KEY, n int NOT NULL)"))
+    events = [f"evt-{i}" for i in range(12)]
+    await publish(
+        kafka_settings,
+        [OutgoingRecord(topic, f"customer-{i % 5}".encode(), e.encode()) for i, e in enumerate(events)],
+    )
+    args = (kafka_settings.bootstrap, topic, group, database_url, tables)
+
+    # 1. Handle a batch, then die before its offsets are committed.
+    worker = await _worker("block", *args)
+    try:
+        assert worker.stdout is not None
+        line = await asyncio.wait_for(worker.stdout.readline(), 30)
+        assert line.startswith(b"BLOCKED "), line
+        first_batch: dict[str, int] = json.loads(line.removeprefix(b"BLOCKED "))
+    finally:
+        worker.kill()
+        await worker.wait()
+    assert await committed_offsets(kafka_settings, group, topic) == {}
+
+    # 2. The next member of the group gets the same records again, commits, and drains
+    #    on SIGTERM like a service does.
+    ends = await end_offsets(kafka_settings, topic)
+    worker = await _worker("drain", *args)
+    try:
+        async with asyncio.timeout(40):
+            while await committed_offsets(kafka_settings, group, topic) != ends:
+                await asyncio.sleep(0.2)
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(worker.wait(), 20) == 0
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+
+    async with engine.begin() as conn:
+        effects = (await conn.execute(text(f"SELECT event_id FROM {tables}_effects"))).scalars().all()
+        rows = await conn.execute(text(f"SELECT event_id, n FROM {tables}_attempts"))
+        attempts: dict[str, int] = {row.event_id: row.n for row in rows}
+        await conn.execute(text(f"DROP TABLE {tables}_effects, {tables}_attempts"))
+    assert sorted(effects) == sorted(events)
+    redelivered = sum(1 for n in attempts.values() if n >= 2)
+    assert redelivered == sum(first_batch.values()), "every record of the lost batch came again"
+    assert set(attempts.values()) <= {1, 2}
+    assert await committed_offsets(kafka_settings, group, topic) == await end_offsets(kafka_settings, topic)

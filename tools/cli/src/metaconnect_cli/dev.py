@@ -1,0 +1,372 @@
+"""`metaconnect dev`: the whole platform on one machine, no Docker, no JVM.
+
+Embedded PostgreSQL (persistent, under the data dir) and the Tansu broker (memory only),
+the services' migrations, every service as a subprocess, a demo API key. `DevStack`
+holds the start/stop logic so tests drive it directly; the command only wires signals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import IO
+
+import httpx
+from sqlalchemy.engine import make_url
+
+from metaconnect_cli.client import DevState, IngestClient, key_id_of, load_state, save_state
+from metaconnect_cli.local._proc import free_port, spawn, stop
+from metaconnect_cli.local.postgres import EmbeddedPostgres
+from metaconnect_cli.local.tansu import TansuBroker
+from metaconnect_common.auth import Role, issue_token
+from metaconnect_common.migrations import upgrade
+from metaconnect_common.settings import AuthSettings
+
+DEFAULT_DATA_DIR = Path(".metaconnect") / "dev"
+DEMO_KEY_NAME = "demo-app"
+DEMO_EVENT = {"customer": {"customer_id": "c-1"}, "type": "app.opened", "channel": "in_app"}
+OPERATOR_TOKEN_TTL_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service: its package (run as `python -m <package>`), default port, migrations."""
+
+    name: str
+    package: str
+    port: int
+    migrations: bool = True
+
+    @property
+    def env_prefix(self) -> str:
+        return f"MC_{self.name.upper()}_"
+
+
+# Every service, in start order. A new service adds one line (profile 8002, router 8003,
+# delivery 8004); `db upgrade` and the dev stack both read this table.
+SERVICES: tuple[ServiceSpec, ...] = (ServiceSpec("ingest", "metaconnect_ingest", 8001),)
+
+
+def service_named(name: str) -> ServiceSpec:
+    for spec in SERVICES:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+def upgrade_databases(url: str, services: Iterable[ServiceSpec], *, say: Callable[[str], None] = print) -> None:
+    """Run each service's Alembic migrations up to head (each service owns its schema)."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    for spec in services:
+        if spec.migrations:
+            say(f"Migrating {spec.name} at {shown}")
+            upgrade(spec.package, url)
+
+
+class StartupError(Exception):
+    """The dev stack could not start; the message says what to do."""
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As uvicorn binds: a socket in TIME_WAIT from the last run does not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _is_ours(pid: int, marker: str) -> bool:
+    """Whether pid still runs the command we recorded (pids get reused)."""
+    try:
+        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class DevStack:
+    """Start with `start()` (returns the state written to `state_file`), always `stop()`."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    state_file: Path = Path(".metaconnect") / "dev.json"
+    ports: Mapping[str, int] = field(default_factory=dict)
+    demo: bool = True
+    # When set (e.g. from MC_DATABASE_URL / MC_KAFKA_BOOTSTRAP), used instead of the embedded ones.
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+    postgres_port: int | None = None
+    kafka_port: int | None = None
+    services: Sequence[ServiceSpec] = SERVICES
+    ready_timeout_s: float = 90.0
+    say: Callable[[str], None] = _quiet
+
+    _lock: IO[str] | None = field(default=None, init=False, repr=False)
+    _postgres: EmbeddedPostgres | None = field(default=None, init=False, repr=False)
+    _tansu: TansuBroker | None = field(default=None, init=False, repr=False)
+    _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False, repr=False)
+    _urls: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    state: DevState | None = field(default=None, init=False)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def _pid_file(self) -> Path:
+        return self.data_dir / "pids.json"
+
+    def port_of(self, spec: ServiceSpec) -> int:
+        """`ports[name]`, else `MC_<NAME>_PORT`, else the table's default."""
+        if spec.name in self.ports:
+            return self.ports[spec.name]
+        return int(os.environ.get(f"{spec.env_prefix}PORT", spec.port))
+
+    def start(self) -> DevState:
+        """Start everything; on any failure (or interrupt) stop what already runs and re-raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> DevState:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        self._stop_leftovers()
+        for spec in self.services:
+            port = self.port_of(spec)
+            if _port_in_use(port):
+                raise StartupError(
+                    f"port {port} ({spec.name}) is in use: stop what listens there "
+                    f"or pass --{spec.name}-port / set {spec.env_prefix}PORT"
+                )
+
+        database_url = self.database_url or self._start_postgres()
+        kafka_bootstrap = self.kafka_bootstrap or self._start_tansu()
+        upgrade_databases(database_url, self.services, say=self.say)
+
+        env = {
+            "MC_ENV": "development",
+            "MC_DATABASE_URL": database_url,
+            "MC_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "MC_LOG_JSON": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self._tansu is not None:
+            env["MC_KAFKA_IDEMPOTENCE"] = "false"  # Tansu has no InitProducerId
+        for spec in self.services:
+            env[f"{spec.env_prefix}HOST"] = "127.0.0.1"
+            env[f"{spec.env_prefix}PORT"] = str(self.port_of(spec))
+        for spec in self.services:
+            self.say(f"Starting {spec.name} on port {self.port_of(spec)}")
+            self._procs[spec.name] = spawn(
+                [sys.executable, "-m", spec.package], log=self.log_dir / f"{spec.name}.log", env=env
+            )
+            self._urls[spec.name] = f"http://127.0.0.1:{self.port_of(spec)}"
+            self._record_pids()
+        for spec in self.services:
+            self._wait_ready(spec)
+
+        token = issue_token(AuthSettings(), subject="metaconnect-dev", role=Role.ADMIN, ttl_s=OPERATOR_TOKEN_TTL_S)
+        ingest_url = self._urls.get("ingest", "")
+        previous = load_state(self.state_file)
+        api_key = self._demo_key(ingest_url, token, previous) if self.demo and ingest_url else None
+        self.state = DevState(
+            ingest_url=ingest_url,
+            operator_token=token,
+            api_key=api_key,
+            kafka_bootstrap=kafka_bootstrap,
+            database_url=database_url,
+            services=dict(self._urls),
+        )
+        save_state(self.state, self.state_file)
+        return self.state
+
+    def _take_lock(self) -> None:
+        lock = (self.data_dir / "dev.lock").open("w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise StartupError(f"another `metaconnect dev` is running with {self.data_dir}") from None
+        self._lock = lock
+
+    def _start_postgres(self) -> str:
+        self.say(f"Starting PostgreSQL (data in {self.data_dir / 'postgres'})")
+        self._postgres = EmbeddedPostgres(self.data_dir / "postgres", port=self.postgres_port or free_port())
+        self._postgres.stop()  # one left running by a run that was killed
+        try:
+            return self._postgres.start()
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or b"").decode(errors="replace").strip()
+            raise StartupError(f"PostgreSQL did not start: {detail}") from None
+
+    def _start_tansu(self) -> str:
+        self.say("Starting the Kafka-protocol dev broker (Tansu, in memory)")
+        self._tansu = TansuBroker(self.data_dir / "tansu", port=self.kafka_port or free_port())
+        try:
+            bootstrap = self._tansu.start()
+        except (RuntimeError, TimeoutError) as exc:
+            raise StartupError(f"Tansu did not start: {exc}\n{_tail(self.data_dir / 'tansu' / 'tansu.log')}") from None
+        self._record_pids()
+        return bootstrap
+
+    def _wait_ready(self, spec: ServiceSpec) -> None:
+        url, proc, log = self._urls[spec.name], self._procs[spec.name], self.log_dir / f"{spec.name}.log"
+        deadline = time.monotonic() + self.ready_timeout_s
+        last = "no answer"
+        with httpx.Client(timeout=2.0) as http:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise StartupError(f"{spec.name} exited with {proc.returncode}; end of {log}:\n{_tail(log)}")
+                try:
+                    response = http.get(f"{url}/readyz")
+                    if response.status_code == 200:
+                        self.say(f"{spec.name} is ready at {url}")
+                        return
+                    last = f"{response.status_code} {response.text[:300]}"
+                except httpx.TransportError as exc:
+                    last = type(exc).__name__
+                time.sleep(0.25)
+        raise StartupError(
+            f"{spec.name} not ready within {self.ready_timeout_s:.0f}s ({last}); end of {log}:\n{_tail(log)}"
+        )
+
+    def _demo_key(self, ingest_url: str, token: str, previous: DevState | None) -> str:
+        """The demo channel key: last run's if the service still knows it, else a new one."""
+        with IngestClient(ingest_url, token) as client:
+            if previous is not None and previous.api_key and (key_id := key_id_of(previous.api_key)):
+                known = client.get_key(key_id)
+                if known is not None and known.get("revoked_at") is None:
+                    self.say(f"Reusing the demo API key {DEMO_KEY_NAME}")
+                    return previous.api_key
+            self.say(f"Creating the demo API key {DEMO_KEY_NAME}")
+            key: str = client.create_key(DEMO_KEY_NAME)["key"]
+            return key
+
+    def poll(self) -> str | None:
+        """What died since start, if anything (a service or the embedded broker)."""
+        for name, proc in self._procs.items():
+            if proc.poll() is not None:
+                return f"{name} exited with {proc.returncode} (log: {self.log_dir / f'{name}.log'})"
+        if (tansu := self._tansu_proc()) is not None and tansu.poll() is not None:
+            return f"Tansu exited (log: {self.data_dir / 'tansu' / 'tansu.log'})"
+        return None
+
+    def stop(self) -> None:
+        """Services first, then the broker, then PostgreSQL. Safe to call twice."""
+        for name, proc in reversed(self._procs.items()):
+            self.say(f"Stopping {name}")
+            self._guard(name, partial(stop, proc, timeout=20))
+        self._procs.clear()
+        if self._tansu is not None:
+            self.say("Stopping Tansu")
+            self._guard("Tansu", self._tansu.stop)
+            self._tansu = None
+        if self._postgres is not None:
+            self.say("Stopping PostgreSQL")
+            self._guard("PostgreSQL", self._postgres.stop)
+            self._postgres = None
+        with contextlib.suppress(OSError):
+            self._pid_file.unlink()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
+
+    def _guard(self, what: str, step: Callable[[], object]) -> None:
+        # One failing step must not leave the others running.
+        try:
+            step()
+        except Exception as exc:
+            self.say(f"Could not stop {what} cleanly: {exc}")
+
+    def _record_pids(self) -> None:
+        packages = {spec.name: spec.package for spec in self.services}
+        pids = {name: {"pid": p.pid, "marker": f"-m\0{packages[name]}"} for name, p in self._procs.items()}
+        if (tansu := self._tansu_proc()) is not None:
+            pids["tansu"] = {"pid": tansu.pid, "marker": "broker\0--listener-url"}
+        self._pid_file.write_text(json.dumps(pids))
+
+    def _tansu_proc(self) -> subprocess.Popen[bytes] | None:
+        # TansuBroker keeps its process private; the dev stack needs its pid and liveness.
+        return self._tansu._proc if self._tansu is not None else None
+
+    def _stop_leftovers(self) -> None:
+        """Stop processes a killed earlier run left behind (we hold the lock: none is live)."""
+        try:
+            recorded: dict[str, dict[str, object]] = json.loads(self._pid_file.read_text())
+        except (OSError, ValueError):
+            return
+        for name, entry in recorded.items():
+            pid, marker = entry.get("pid"), entry.get("marker")
+            if isinstance(pid, int) and isinstance(marker, str) and _is_ours(pid, marker):
+                self.say(f"Stopping {name} (pid {pid}) left over from an earlier run")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 20
+                while _is_ours(pid, marker) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+        self._pid_file.unlink()
+
+    def banner(self) -> str:
+        """What a developer needs: URLs, credentials, a curl to paste."""
+        state = self.state
+        assert state is not None, "start() first"
+        lines = ["", "Metaconnect is running (development mode).", ""]
+        for name, url in state.services.items():
+            lines.append(f"  {name:<11} {url}    API docs: {url}/docs")
+        kafka_kind = "Tansu, in memory" if self._tansu is not None else "external"
+        lines.append(f"  {'Kafka':<11} {state.kafka_bootstrap}    ({kafka_kind})")
+        pg_kind = f"data in {self._postgres.data_dir}" if self._postgres is not None else "external"
+        shown_db = make_url(state.database_url).render_as_string(hide_password=True)
+        lines += [f"  {'PostgreSQL':<11} {shown_db}    ({pg_kind})", ""]
+        lines += ["Operator token (admin, 24 h):", f"  {state.operator_token}", ""]
+        if state.api_key:
+            payload = json.dumps(DEMO_EVENT, separators=(",", ":"))
+            curl = shlex.join(
+                [
+                    "curl",
+                    "-sS",
+                    "-X",
+                    "POST",
+                    f"{state.ingest_url}/v1/events",
+                    "-H",
+                    f"Authorization: Bearer {state.api_key}",
+                    "-H",
+                    "Content-Type: application/json",
+                    "-d",
+                    payload,
+                ]
+            )
+            lines += [f"Demo channel API key ({DEMO_KEY_NAME}):", f"  {state.api_key}", ""]
+            lines += ["Post an event:", f"  {curl}", ""]
+        lines.append(f"State in {self.state_file}, logs in {self.log_dir}. Ctrl-C stops everything.")
+        return "\n".join(lines)

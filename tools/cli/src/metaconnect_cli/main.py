@@ -1,0 +1,383 @@
+"""The `metaconnect` command: dev mode, migrations, operator tokens, API keys, event schemas."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, NoReturn
+
+import typer
+from sqlalchemy.exc import DBAPIError
+
+from metaconnect_cli.client import (
+    DEFAULT_STATE_FILE,
+    ApiProblem,
+    IngestClient,
+    load_state,
+    resolve_ingest_url,
+    resolve_operator_token,
+)
+from metaconnect_cli.dev import DEFAULT_DATA_DIR, SERVICES, DevStack, StartupError, service_named, upgrade_databases
+from metaconnect_common.auth import Role, issue_token
+from metaconnect_common.schemas import export_json_schemas
+from metaconnect_common.settings import DEV_JWT_SECRET, AuthSettings, DatabaseSettings
+
+app = typer.Typer(
+    name="metaconnect",
+    help="Metaconnect: run it locally, migrate it, operate it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+schemas_app = typer.Typer(help="Event schemas: one JSON Schema per Kafka topic.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Operator tokens for the management APIs.", no_args_is_help=True)
+keys_app = typer.Typer(help="Channel API keys (ingest service, admin token).", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+
+def _fail(message: object, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+# --- schemas -------------------------------------------------------------------------
+
+JsonNode = dict[str, Any]
+
+
+def _resolve(node: JsonNode, root: JsonNode) -> JsonNode:
+    while isinstance(ref := node.get("$ref"), str) and ref.startswith("#/$defs/"):
+        node = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
+    return node
+
+
+def _types(node: JsonNode, root: JsonNode) -> set[str]:
+    """The JSON types a schema node admits; empty means anything."""
+    node = _resolve(node, root)
+    kind = node.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return set(kind)
+    out: set[str] = set()
+    for alternative in node.get("anyOf", []) + node.get("oneOf", []):
+        alternative_types = _types(alternative, root)
+        if not alternative_types:
+            return set()
+        out |= alternative_types
+    return out
+
+
+def _object_branch(node: JsonNode, root: JsonNode) -> JsonNode:
+    """The alternative that describes an object (for `X | None` fields), else the node itself."""
+    node = _resolve(node, root)
+    for alternative in node.get("anyOf", []) + node.get("oneOf", []):
+        if "properties" in (resolved := _resolve(alternative, root)):
+            return resolved
+    return node
+
+
+def compatibility_problems(stored: JsonNode, current: JsonNode) -> list[str]:
+    """Why `current` cannot read everything `stored` allowed: removed or newly required
+    fields, narrowed types, removed enum values. Empty when backward compatible."""
+    problems: list[str] = []
+    seen: set[tuple[int, int]] = set()
+
+    def walk(old: JsonNode, new: JsonNode, path: str) -> None:
+        old, new = _object_branch(old, stored), _object_branch(new, current)
+        if (id(old), id(new)) in seen:
+            return
+        seen.add((id(old), id(new)))
+        where = path or "(root)"
+        old_types, new_types = _types(old, stored), _types(new, current)
+        if new_types and not old_types <= new_types:
+            was = "/".join(sorted(old_types)) or "any"
+            problems.append(f"{where}: type changed from {was} to {'/'.join(sorted(new_types))}")
+        if "enum" in new and (lost := [v for v in old.get("enum", [None]) if v not in new["enum"]]):
+            problems.append(f"{where}: enum values removed: {', '.join(map(str, lost))}")
+        old_props, new_props = old.get("properties", {}), new.get("properties", {})
+        for name, old_prop in old_props.items():
+            field_path = f"{path}.{name}" if path else name
+            if name not in new_props:
+                problems.append(f"{field_path}: field removed")
+            else:
+                walk(old_prop, new_props[name], field_path)
+        for name in sorted(set(new.get("required", [])) - set(old.get("required", []))):
+            problems.append(f"{path + '.' if path else ''}{name}: newly required")
+        if isinstance(old.get("items"), dict) and isinstance(new.get("items"), dict):
+            walk(old["items"], new["items"], f"{path}[]")
+
+    walk(stored, current, "")
+    return problems
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out: Annotated[Path | None, typer.Option(help="Write <topic>.json files here instead of printing.")] = None,
+) -> None:
+    """Print (or write) the JSON Schema of every topic's value."""
+    schemas = export_json_schemas()
+    if out is None:
+        typer.echo(json.dumps(schemas, indent=2))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for topic, schema in schemas.items():
+        (out / f"{topic}.json").write_text(json.dumps(schema, indent=2) + "\n")
+        typer.echo(out / f"{topic}.json")
+
+
+@schemas_app.command("check")
+def schemas_check(
+    against: Annotated[Path, typer.Option(help="Directory of stored <topic>.json schemas.")],
+) -> None:
+    """Fail when a current schema cannot read what a stored one allowed (backward compatibility)."""
+    stored_files = sorted(against.glob("*.json"))
+    if not stored_files:
+        _fail(f"no stored schemas (*.json) in {against}", code=2)
+    current = export_json_schemas()
+    broken = False
+    for path in stored_files:
+        topic = path.stem
+        if topic not in current:
+            typer.echo(f"{topic}: topic schema removed")
+            broken = True
+            continue
+        problems = compatibility_problems(json.loads(path.read_text()), current[topic])
+        for problem in problems:
+            typer.echo(f"{topic}: {problem}")
+        broken = broken or bool(problems)
+        if not problems:
+            typer.echo(f"{topic}: backward compatible")
+    for topic in sorted(set(current) - {p.stem for p in stored_files}):
+        typer.echo(f"{topic}: new (not stored yet; run `metaconnect schemas export --out {against}`)")
+    if broken:
+        raise typer.Exit(1)
+
+
+# --- tokens --------------------------------------------------------------------------
+
+
+@tokens_app.command("issue")
+def tokens_issue(
+    role: Annotated[Role, typer.Option(help="What the token may do.", case_sensitive=False)],
+    subject: Annotated[str | None, typer.Option(help="Who the token names (default: your user name).")] = None,
+    ttl: Annotated[int | None, typer.Option(min=60, help="Lifetime in seconds (default MC_AUTH_TOKEN_TTL_S).")] = None,
+) -> None:
+    """Print one operator token signed with MC_AUTH_JWT_SECRET."""
+    settings = AuthSettings()
+    secret = settings.jwt_secret.get_secret_value()
+    if secret == DEV_JWT_SECRET:
+        if os.environ.get("MC_ENV", "").lower() == "production":
+            _fail("MC_AUTH_JWT_SECRET is the development default; set the real secret", code=2)
+        _say("warning: signed with the development secret; only development services accept it")
+    elif len(secret) < 32:
+        _fail("MC_AUTH_JWT_SECRET must be at least 32 characters", code=2)
+    typer.echo(issue_token(settings, subject=subject or getpass.getuser(), role=role, ttl_s=ttl))
+
+
+# --- keys ----------------------------------------------------------------------------
+
+UrlOption = Annotated[
+    str | None, typer.Option("--url", help="Ingest URL (default: MC_INGEST_URL, dev.json, http://127.0.0.1:8001).")
+]
+TokenOption = Annotated[
+    str | None, typer.Option("--token", help="Admin token (default: MC_OPERATOR_TOKEN, dev.json, a local one).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _client(url: str | None, token: str | None) -> IngestClient:
+    return IngestClient(resolve_ingest_url(url), resolve_operator_token(token))
+
+
+def _scope(values: list[str]) -> str:
+    return ",".join(values) or "all"
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="What the key is for, e.g. ios-app.")],
+    channel: Annotated[list[str] | None, typer.Option(help="Allowed channel (repeat); none allows all.")] = None,
+    event_type: Annotated[
+        list[str] | None, typer.Option(help="Allowed event type or prefix like app.* (repeat); none allows all.")
+    ] = None,
+    rate: Annotated[float | None, typer.Option(help="Sustained events per second.")] = None,
+    burst: Annotated[int | None, typer.Option(help="Events allowed in one burst.")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a channel API key and print its secret (shown only this once)."""
+    try:
+        with _client(url, token) as client:
+            key = client.create_key(name, channels=channel, event_types=event_type, rate_per_s=rate, burst=burst)
+    except ApiProblem as problem:
+        _fail(problem)
+    if as_json:
+        typer.echo(json.dumps(key, indent=2))
+        return
+    typer.echo(f"Created API key {key['name']} (id {key['id']})")
+    typer.echo(f"  channels: {_scope(key['channels'])}  event types: {_scope(key['event_types'])}")
+    typer.echo(f"  rate: {key['rate_per_s']:g}/s, burst {key['burst']}")
+    typer.echo("Secret (shown once; store it now):")
+    typer.echo(key["key"])
+
+
+@keys_app.command("list")
+def keys_list(
+    show_all: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List API keys (never their secrets)."""
+    try:
+        with _client(url, token) as client:
+            keys = client.list_keys(include_revoked=show_all)
+    except ApiProblem as problem:
+        _fail(problem)
+    if as_json:
+        typer.echo(json.dumps(keys, indent=2))
+        return
+    header = ("ID", "NAME", "PREFIX", "CHANNELS", "EVENT TYPES", "RATE/S", "BURST", "CREATED", "REVOKED")
+    rows = [
+        (
+            k["id"],
+            k["name"],
+            k["prefix"],
+            _scope(k["channels"]),
+            _scope(k["event_types"]),
+            f"{k['rate_per_s']:g}",
+            str(k["burst"]),
+            k["created_at"][:19],
+            (k["revoked_at"] or "-")[:19],
+        )
+        for k in keys
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (see `keys list`).")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Revoke an API key; posts with it fail from then on."""
+    try:
+        with _client(url, token) as client:
+            client.revoke_key(key_id)
+    except ApiProblem as problem:
+        _fail(problem)
+    typer.echo(f"Revoked API key {key_id}")
+
+
+# --- db ------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    service: Annotated[
+        str, typer.Option(help=f"Which service's schema: {' | '.join(s.name for s in SERVICES)} | all.")
+    ] = "all",
+) -> None:
+    """Apply migrations up to head. Database: MC_DATABASE_URL, else the dev stack's."""
+    if service == "all":
+        specs = list(SERVICES)
+    else:
+        try:
+            specs = [service_named(service)]
+        except KeyError:
+            _fail(f"unknown service {service!r}; choose from {', '.join(s.name for s in SERVICES)} or all", code=2)
+    state = load_state(DEFAULT_STATE_FILE)
+    if os.environ.get("MC_DATABASE_URL") or state is None:
+        url = DatabaseSettings().url.get_secret_value()
+    else:
+        url = state.database_url
+    try:
+        upgrade_databases(url, specs, say=_say)
+    except (OSError, DBAPIError) as exc:
+        _fail(f"migration failed: {exc}")
+    _say("Database is up to date.")
+
+
+# --- dev -----------------------------------------------------------------------------
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _interrupt(signum: int, _: FrameType | None) -> None:
+    # Stopping must not itself be interrupted half-way: later signals are ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Interrupted(signal.Signals(signum).name)
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[Path, typer.Option(help="PostgreSQL data, logs.")] = DEFAULT_DATA_DIR,
+    state_file: Annotated[Path, typer.Option(help="Where URLs and credentials are written.")] = DEFAULT_STATE_FILE,
+    demo: Annotated[bool, typer.Option(help="Load demo data (a channel API key).")] = True,
+    ingest_port: Annotated[int | None, typer.Option(envvar="MC_INGEST_PORT", show_default="8001")] = None,
+    postgres_port: Annotated[int | None, typer.Option(show_default="a free port")] = None,
+    kafka_port: Annotated[int | None, typer.Option(show_default="a free port")] = None,
+    ready_timeout: Annotated[float, typer.Option(help="Seconds each service may take to get ready.")] = 90.0,
+) -> None:
+    """Run everything locally until Ctrl-C: PostgreSQL, a Kafka-protocol broker, all services.
+
+    Uses MC_DATABASE_URL / MC_KAFKA_BOOTSTRAP instead of the embedded servers when set.
+    """
+    ports = {"ingest": ingest_port} if ingest_port else {}
+    stack = DevStack(
+        data_dir=data_dir,
+        state_file=state_file,
+        ports=ports,
+        demo=demo,
+        database_url=os.environ.get("MC_DATABASE_URL") or None,
+        kafka_bootstrap=os.environ.get("MC_KAFKA_BOOTSTRAP") or None,
+        postgres_port=postgres_port,
+        kafka_port=kafka_port,
+        ready_timeout_s=ready_timeout,
+        say=_say,
+    )
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    code = 0
+    try:
+        stack.start()
+        typer.echo(stack.banner())
+        while (died := stack.poll()) is None:
+            time.sleep(0.5)
+        _say(f"error: {died}; stopping everything")
+        code = 1
+    except _Interrupted as signum:
+        _say(f"{signum}: stopping everything")
+    except (StartupError, ApiProblem) as exc:
+        _say(f"error: {exc}")
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    _say("Stopped.")
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    app(prog_name="metaconnect")
