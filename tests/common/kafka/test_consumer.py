@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 import uuid
@@ -296,6 +297,60 @@ async def test_a_failed_dlq_write_leaves_the_record_uncommitted(
         await dead_letters.stop()
     [(partition, offset)] = (await committed_offsets(settings, group, topic)).items()
     assert offset == 1, f"partition {partition}: only the record before the poison one is done"
+
+
+class _RevocationWatch(logging.Handler):
+    """Notices when aiokafka starts revoking a non-empty assignment of `group`."""
+
+    def __init__(self, group: str) -> None:
+        super().__init__(logging.INFO)
+        self.group = group
+        self.started = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Revoking previously assigned partitions {") and self.group in message:
+            self.started.set()
+
+
+async def test_a_rebalance_lets_the_batch_in_flight_commit_first(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await publish(kafka_settings, [OutgoingRecord(topic, f"customer-{i}".encode(), b"e") for i in range(30)])
+    # aiokafka logs the revocation just before it calls the runner's listener; holding the
+    # first member's batch until then makes the rebalance happen while the batch is in flight.
+    coordinator_log = "aiokafka.consumer.group_coordinator"
+    caplog.set_level(logging.INFO, logger=coordinator_log)
+    watch = _RevocationWatch(group)
+    logging.getLogger(coordinator_log).addHandler(watch)
+    handled: list[tuple[str, int, int]] = []
+    first_busy = asyncio.Event()
+
+    def handler_for(member: str) -> Callable[[ConsumedRecord], Awaitable[None]]:
+        async def handle(record: ConsumedRecord) -> None:
+            if member == "first":
+                first_busy.set()
+                await watch.started.wait()
+            handled.append((member, record.partition, record.offset))
+
+        return handle
+
+    first = make_runner(kafka_settings, topic, group, stage, handler_for("first"))
+    second = make_runner(kafka_settings, topic, group, stage, handler_for("second"))
+    try:
+        async with running(first) as first_task:
+            await asyncio.wait_for(first_busy.wait(), 20)
+            async with running(second) as second_task:
+                await eventually(lambda: len(handled) >= 30 and second.ready, second_task)
+                assert not first_task.done()
+    finally:
+        logging.getLogger(coordinator_log).removeHandler(watch)
+
+    positions = [(partition, offset) for _, partition, offset in handled]
+    assert len(positions) == len(set(positions)) == 30, "no record handled twice"
+    assert {member for member, _, _ in handled} == {"first", "second"}
+    assert await committed_offsets(kafka_settings, group, topic) == await end_offsets(kafka_settings, topic)
+    assert "failed after a rebalance" not in caplog.text
 
 
 async def test_stop_finishes_the_batch_and_commits_it(

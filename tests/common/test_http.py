@@ -1,0 +1,118 @@
+"""Operational routes and the shared error shape, on a small app of their own."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from opentelemetry import trace
+from pydantic import BaseModel
+
+from metaconnect_common.errors import ApiError, install_error_handlers
+from metaconnect_common.http import BodySizeLimitMiddleware, RequestMetricsMiddleware, add_operational_routes
+from metaconnect_common.settings import TelemetrySettings
+from metaconnect_common.telemetry import setup_logging, setup_tracing
+
+
+class Thing(BaseModel):
+    size: int
+
+
+def make_app(*, db_ok: bool) -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    async def ok() -> None:
+        return None
+
+    async def broken() -> None:
+        raise ConnectionRefusedError
+
+    add_operational_routes(app, service="t", checks={"kafka": ok, "database": ok if db_ok else broken})
+
+    @app.post("/things/{thing_id}")
+    async def post_thing(thing_id: int, thing: Thing) -> dict[str, int]:
+        if thing.size > 10:
+            raise ApiError(409, "conflict", "too big for now")
+        return {"id": thing_id}
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=100)
+    app.add_middleware(RequestMetricsMiddleware, service="t")
+    return app
+
+
+async def call(app: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_readyz_names_the_failing_dependency() -> None:
+    assert (await call(make_app(db_ok=True), "GET", "/readyz")).status_code == 200
+    response = await call(make_app(db_ok=False), "GET", "/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "ready": False,
+        "checks": {"kafka": "ok", "database": "unavailable: ConnectionRefusedError"},
+    }
+    assert (await call(make_app(db_ok=False), "GET", "/healthz")).status_code == 200
+
+
+async def test_metrics_count_requests_by_route_template() -> None:
+    app = make_app(db_ok=True)
+    await call(app, "POST", "/things/123", json={"size": 1})
+    text = (await call(app, "GET", "/metrics")).text
+    assert 'mc_http_requests_total{method="POST",route="/things/{thing_id}",service="t",status="200"}' in text
+    assert "/things/123" not in text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "error", "field", "rule"),
+    [
+        ({"json": {"size": "big"}}, 422, "validation_failed", "size", "int_parsing"),
+        (
+            {"content": b"{", "headers": {"content-type": "application/json"}},
+            400,
+            "malformed_json",
+            "1",
+            "json_invalid",
+        ),
+        ({"json": {"size": 1, "pad": "x" * 200}}, 413, "payload_too_large", "body", "max_bytes"),
+    ],
+)
+async def test_errors_share_one_shape(
+    kwargs: dict[str, object], status: int, error: str, field: str, rule: str
+) -> None:
+    response = await call(make_app(db_ok=True), "POST", "/things/1", **kwargs)
+    assert response.status_code == status
+    body = response.json()
+    assert body["error"] == error
+    assert (body["errors"][0]["field"], body["errors"][0]["rule"]) == (field, rule)
+
+
+async def test_api_error_and_http_errors_use_the_shape() -> None:
+    conflict = await call(make_app(db_ok=True), "POST", "/things/1", json={"size": 11})
+    assert conflict.status_code == 409
+    assert conflict.json() == {"error": "conflict", "message": "too big for now", "errors": []}
+    missing = await call(make_app(db_ok=True), "GET", "/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+
+
+def test_json_logs_carry_trace_and_span_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = TelemetrySettings(mc_log_json=True)
+    setup_tracing("t", settings)
+    setup_logging("t", settings)
+    try:
+        with trace.get_tracer("test").start_as_current_span("work") as span:
+            logging.getLogger("metaconnect.test").warning("hello")
+            ctx = span.get_span_context()
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert line["message"] == "hello"
+        assert line["service"] == "t"
+        assert line["trace_id"] == format(ctx.trace_id, "032x")
+        assert line["span_id"] == format(ctx.span_id, "016x")
+    finally:
+        logging.getLogger().handlers.clear()
