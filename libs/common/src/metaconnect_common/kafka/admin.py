@@ -28,9 +28,9 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str], *, timeo
                 pass  # another replica won the race
         # Wait until the metadata shows every topic, so the first produce does not fail.
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while set(wanted) - set(await admin.list_topics()):
+        while absent := set(wanted) - set(await admin.list_topics()):
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"topics not visible after {timeout_s}s: {missing}")
+                raise TimeoutError(f"topics not visible after {timeout_s}s: {sorted(absent)}")
             await asyncio.sleep(0.1)
     finally:
         await admin.close()

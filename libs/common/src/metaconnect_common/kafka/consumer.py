@@ -99,8 +99,9 @@ class ConsumerRunner:
 
     `stage` names the dead-letter topic (`mc.dlq.<stage>.v1`). Failed records are retried
     per `retry`; a `PermanentError` skips the retries. A record that still fails goes to
-    the DLQ with error headers and its partition moves on. `run()` returns after `stop()`
-    once the batch in flight is handled and committed.
+    the DLQ with error headers and its partition moves on. A handler call running longer
+    than `handler_timeout_s` counts as a failure. `run()` returns after `stop()` once the
+    batch in flight is handled and committed.
 
     A batch holds up to `max_records`; keep `max_records` x worst-case retry time well
     under the consumer's `max.poll.interval` (300 s), or the group evicts the member.
@@ -116,6 +117,7 @@ class ConsumerRunner:
         handler: Handler,
         retry: RetryPolicy | None = None,
         max_records: int = 100,
+        handler_timeout_s: float | None = 30.0,
         poll_timeout_ms: int = 1000,
         auto_offset_reset: Literal["earliest", "latest"] = "earliest",
         dead_letters: KafkaPublisher | None = None,
@@ -131,6 +133,7 @@ class ConsumerRunner:
         self._handler = handler
         self._retry = retry or RetryPolicy()
         self._max_records = max_records
+        self._handler_timeout_s = handler_timeout_s
         self._poll_timeout_ms = poll_timeout_ms
         self._auto_offset_reset = auto_offset_reset
         self._client_id = client_id or f"{settings.client_id}-{stage}"
@@ -286,7 +289,10 @@ class ConsumerRunner:
                 attempt += 1
                 started = time.perf_counter()
                 try:
-                    await self._handler(record)
+                    # A hung handler would block the partition and stop() for ever: a
+                    # timeout makes it an ordinary, retried failure.
+                    async with asyncio.timeout(self._handler_timeout_s):
+                        await self._handler(record)
                 except Exception as exc:
                     metrics.HANDLER_SECONDS.labels(*labels).observe(time.perf_counter() - started)
                     span.record_exception(exc, attributes={"mc.attempt": attempt})
@@ -324,9 +330,8 @@ class ConsumerRunner:
         kept = [(k, v) for k, v in record.headers if not k.startswith(ERROR_HEADER_PREFIXES)]
         dead = OutgoingRecord(
             topic=self.dlq_topic,
-            # Every topic is keyed; b"" only stands in for a missing key or tombstone.
-            key=record.key or b"",
-            value=record.value or b"",
+            key=record.key,
+            value=record.value,
             headers=[*kept, *error_headers],
         )
         try:

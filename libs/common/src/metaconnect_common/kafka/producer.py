@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from metaconnect_common.kafka.tracing import Headers, inject_headers
 from metaconnect_common.settings import KafkaSettings
@@ -27,8 +27,8 @@ class BrokerUnavailable(Exception):
 @dataclass(frozen=True)
 class OutgoingRecord:
     topic: str
-    key: bytes
-    value: bytes
+    key: bytes | None
+    value: bytes | None
     headers: Sequence[tuple[str, bytes]] = ()
 
 
@@ -105,10 +105,12 @@ class KafkaPublisher:
         """
         producer = await self._ensure()
         futures = []
+        spans = []
         try:
             async with asyncio.timeout(self._settings.publish_timeout_s):
                 for record in records:
-                    with tracer.start_as_current_span(
+                    # One PRODUCER span per record, ended when the broker acknowledged it.
+                    span = tracer.start_span(
                         f"{record.topic} publish",
                         kind=SpanKind.PRODUCER,
                         attributes={
@@ -116,14 +118,22 @@ class KafkaPublisher:
                             "messaging.operation.type": "send",
                             "messaging.destination.name": record.topic,
                         },
-                    ):
-                        headers: Headers = inject_headers(record.headers)
-                        futures.append(await producer.send(record.topic, record.value, key=record.key, headers=headers))
+                    )
+                    spans.append(span)
+                    headers: Headers = inject_headers(record.headers, trace.set_span_in_context(span))
+                    futures.append(await producer.send(record.topic, record.value, key=record.key, headers=headers))
                 metas = await asyncio.gather(*futures)
         except (KafkaError, TimeoutError) as exc:
             for future in futures:
                 future.cancel()
+            for span in spans:
+                span.set_status(StatusCode.ERROR, type(exc).__name__)
+                span.end()
             raise BrokerUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
+        for span, meta in zip(spans, metas, strict=True):
+            span.set_attribute("messaging.destination.partition.id", str(meta.partition))
+            span.set_attribute("messaging.kafka.offset", meta.offset)
+            span.end()
         return [Acknowledged(m.topic, m.partition, m.offset) for m in metas]
 
     async def publish_one(self, record: OutgoingRecord) -> Acknowledged:
