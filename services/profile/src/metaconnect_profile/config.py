@@ -1,0 +1,32 @@
+"""Profile settings (`MC_PROFILE_*`) plus the shared Kafka/DB/auth/telemetry blocks."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from metaconnect_common.settings import CommonSettings
+
+# Lifecycle stages in order; an event moves a customer forward, never back
+# (except the explicit `churned`, which any later activity leaves again).
+DEFAULT_STAGES = ["lead", "qualified", "opportunity", "customer", "loyal"]
+DEFAULT_STAGE_RULES = {
+    "lead.qualified": "qualified",
+    "opportunity.created": "opportunity",
+    "purchase.completed": "customer",
+    "loyalty.joined": "loyal",
+}
+
+
+class ProfileSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MC_PROFILE_", extra="ignore")
+
+    host: str = "0.0.0.0"  # a service listens on its pod's interfaces
+    port: int = 8002
+    group_id: str = "mc-profile"
+    stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES))
+    stage_rules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STAGE_RULES))
+    engagement_half_life_days: float = Field(default=30.0, gt=0)
+    holdout_share: float = Field(default=0.05, ge=0, le=0.5, description="Permanent non-personalised holdout.")
+    max_records: int = Field(default=500, ge=1)
+    common: CommonSettings = Field(default_factory=CommonSettings)
