@@ -7,8 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metaconnect_common.settings import CommonSettings
 
-# Lifecycle stages in order; an event moves a customer forward, never back
-# (except the explicit `churned`, which any later activity leaves again).
+# Lifecycle stages in order; an event moves a customer forward, never back.
 DEFAULT_STAGES = ["lead", "qualified", "opportunity", "customer", "loyal"]
 DEFAULT_STAGE_RULES = {
     "lead.qualified": "qualified",

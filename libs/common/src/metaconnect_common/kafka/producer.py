@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from metaconnect_common.kafka.tracing import Headers, inject_headers
+from metaconnect_common.kafka.tracing import Headers, extract_context, inject_headers
 from metaconnect_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,12 @@ class KafkaPublisher:
             async with asyncio.timeout(self._settings.publish_timeout_s):
                 for record in records:
                     # One PRODUCER span per record, ended when the broker acknowledged it.
+                    # A record that already carries trace context (e.g. from an outbox row written
+                    # while handling a consumed record) stays in that trace.
+                    parent = extract_context(record.headers) if _has_traceparent(record.headers) else None
                     span = tracer.start_span(
                         f"{record.topic} publish",
+                        context=parent,
                         kind=SpanKind.PRODUCER,
                         attributes={
                             "messaging.system": "kafka",
@@ -138,6 +142,10 @@ class KafkaPublisher:
 
     async def publish_one(self, record: OutgoingRecord) -> Acknowledged:
         return (await self.publish([record]))[0]
+
+
+def _has_traceparent(headers: Sequence[tuple[str, bytes]]) -> bool:
+    return any(k == "traceparent" for k, _ in headers)
 
 
 async def _quietly_stop(producer: AIOKafkaProducer) -> None:

@@ -1,0 +1,105 @@
+"""`mc.profiled.v1`: an interaction with the profile snapshot the router needs.
+
+Keyed by the canonical customer id (the profile's id), so one customer's records stay
+ordered from here on whatever identifier the channel app used.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from metaconnect_common.schemas.interaction import Channel, Interaction
+
+
+class Purpose(StrEnum):
+    """What a consent covers. Profiling by questionnaire and by behaviour are separate."""
+
+    MARKETING = "marketing"
+    PROFILING_QUESTIONNAIRE = "profiling_questionnaire"
+    PROFILING_BEHAVIOUR = "profiling_behaviour"
+
+
+class Colour(StrEnum):
+    RED = "red"
+    YELLOW = "yellow"
+    GREEN = "green"
+    BLUE = "blue"
+    UNKNOWN = "unknown"
+
+
+class ConsentState(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    granted: bool
+    at: AwareDatetime
+    source: str
+
+
+class ChannelEngagement(BaseModel):
+    """Time-decayed counts (half-life in the profile service's settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sent: float = 0.0
+    delivered: float = 0.0
+    opened: float = 0.0
+    clicked: float = 0.0
+    replied: float = 0.0
+    dismissed: float = 0.0
+    failed: float = 0.0
+    bounced: float = 0.0
+
+
+class PersonalitySnapshot(BaseModel):
+    """What routing may know of the personality estimate: tone, never emotional stability."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    colour: Colour = Colour.UNKNOWN
+    secondary: Colour = Colour.UNKNOWN
+    pattern: str | None = None
+    probability: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class ProfileSnapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lifecycle_stage: str
+    locale: str | None = None
+    time_zone: str | None = None
+    purposes: dict[Purpose, ConsentState] = Field(default_factory=dict)
+    channel_consent: dict[Channel, ConsentState] = Field(
+        default_factory=dict,
+        description="Effective marketing consent per channel (general or channel-specific, newer wins).",
+    )
+    reachable: list[Channel] = Field(default_factory=list, description="Channels with a valid address/token.")
+    engagement: dict[Channel, ChannelEngagement] = Field(default_factory=dict)
+    active_hours: list[float] = Field(
+        default_factory=lambda: [0.0] * 24, min_length=24, max_length=24, description="Local hour histogram."
+    )
+    personality: PersonalitySnapshot = Field(default_factory=PersonalitySnapshot)
+    holdout: bool = False
+    traits: dict[str, Any] = Field(default_factory=dict, description="Custom traits for route conditions.")
+
+
+class Profiled(BaseModel):
+    """The record on `mc.profiled.v1`. `kind` says what happened to the customer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    id: UUID = Field(description="Stable per source interaction: a re-publish keeps it, so consumers dedupe.")
+    kind: Literal["interaction", "erased"] = "interaction"
+    customer_id: UUID
+    merged_from: list[UUID] = Field(default_factory=list, description="Customers merged into this one by this event.")
+    interaction: Interaction | None = None
+    profile: ProfileSnapshot | None = None
+    profiled_at: datetime
+
+    def kafka_key(self) -> bytes:
+        return str(self.customer_id).encode()

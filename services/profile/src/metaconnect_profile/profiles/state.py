@@ -1,0 +1,414 @@
+"""A customer's profile state and what each interaction does to it (pure: no I/O).
+
+    apply(state, interaction, now=, policy=) -> Applied(state, effects)
+
+`apply` returns the new state and the *effects* the service carries out with I/O
+(store evidence, delete evidence, invalidate an address, record a rejection). An
+interaction whose properties are invalid yields exactly one `Reject` naming every
+`(field, rule, message)` and changes nothing, not even the active hours.
+
+Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_at`):
+
+* `consent.changed` `{"purpose": "marketing"|"profiling_questionnaire"|"profiling_behaviour",
+  "granted": bool, "channel"?: <channel, marketing only>}` - records `ConsentState(granted, t,
+  source)` for the purpose or the marketing channel unless a newer decision is stored (see
+  `consent`); a recorded `profiling_behaviour` withdrawal -> `DeleteBehaviouralEvidence("withdrawn")`.
+* `consent.changed` `{"objection": true}` (GDPR Art. 21) - marketing (all channels) and both
+  profiling purposes withdrawn at `t` -> `DeleteBehaviouralEvidence("objection")`, always.
+* `profile.updated` `{"locale"?: "de-DE", "time_zone"?: "Europe/Berlin", "traits"?: {key: JSON}}` -
+  BCP 47 locale (case-normalised) and IANA zone set, `null` clears; traits merged shallowly
+  (a `null` value deletes its key), at most `MAX_TRAITS` keys and `MAX_TRAITS_BYTES`.
+* `message.sent|delivered|opened|clicked|replied|failed|bounced|dismissed` - one more decayed
+  count of that receipt on `interaction.channel`; and:
+  - `message.bounced` `{"bounce": "hard", "reason"?: str}` -> `InvalidateAddress(channel, reason)`;
+  - `message.opened|clicked|replied` `{"tone": "red"|"yellow"|"green"|"blue"}` ->
+    `BehaviourSignal(tone, "engaged", t)`, `message.dismissed` with a tone -> `"ignored"`; only if
+    `profiling_behaviour` was granted at or before `t`, else nothing (no profiling without consent).
+* `app.uninstalled` -> `InvalidateAddress(push, "app uninstalled")`.
+* `questionnaire.submitted` `{"instrument": "ipip50"|"colours24", "answers": {...}|[...]}` ->
+  `QuestionnaireSubmitted(instrument, answers, t)` if `profiling_questionnaire` was granted at or
+  before `t`, else `Reject` with rule `consent_required` (the service scores; this code does not).
+* any type in `policy.stage_rules` - the lifecycle stage moves forward to the rule's stage
+  (order: `policy.stages`), never back.
+* anything else - passes through: active hours only.
+
+Active hours: every customer-initiated event adds 1 (decayed like engagement) to the bucket
+of its local hour in the customer's time zone (UTC if unknown). Not customer-initiated:
+`message.*` other than opened/clicked/replied/dismissed, and `app.uninstalled` (both are
+reported by the platform or a provider at a time of their choosing).
+
+Decay (see `engagement`): value and timestamp stored, `value * 2 ** (-age / half_life)`
+on read and update, half-life `policy.engagement_half_life_days`.
+
+Rules in `Reject` problems: `required`, `type`, `enum`, `unexpected_field`,
+`objection_true`, `channel_marketing_only` (consent); `locale_format`, `time_zone_unknown`,
+`max_length`, `trait_key`, `max_traits`, `max_bytes` (profile); `consent_required`
+(questionnaire; field `consent.profiling_questionnaire`).
+
+Holdout: `assign_holdout(customer_id, share)` hashes the id into [0, 1); the service calls
+it once when it creates a customer (`new_state`) and the stored flag is permanent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Final, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from metaconnect_common.schemas.interaction import Channel, Interaction
+from metaconnect_common.schemas.profiled import Colour as ProfiledColour
+from metaconnect_common.schemas.profiled import PersonalitySnapshot, ProfileSnapshot, Purpose
+from metaconnect_profile.config import ProfileSettings
+from metaconnect_profile.personality.dimensions import Colour
+from metaconnect_profile.personality.evidence import BehaviourEvidence, Outcome
+from metaconnect_profile.personality.instruments import INSTRUMENT_NAMES
+from metaconnect_profile.personality.views import RoutingView
+from metaconnect_profile.profiles.attributes import parse_profile_update
+from metaconnect_profile.profiles.consent import (
+    PROFILING,
+    ConsentLedger,
+    ObjectionRequest,
+    Problem,
+    effective_channel_consent,
+    granted_at,
+    parse_change,
+    record,
+)
+from metaconnect_profile.profiles.engagement import (
+    EMPTY_HOURS,
+    HOURS,
+    SYSTEM_RECEIPTS,
+    Decayed,
+    Receipt,
+    count_active_hour,
+    count_receipt,
+    engagement_snapshot,
+    hours_snapshot,
+)
+
+MAX_REASON: Final = 200  # `identities.invalid_reason`
+ENGAGED: Final = frozenset({Receipt.OPENED, Receipt.CLICKED, Receipt.REPLIED})
+RECEIPTS: Final = frozenset(r.value for r in Receipt)
+TONES: Final = frozenset(c.value for c in Colour)
+STATE_COLUMNS: Final = (
+    "lifecycle_stage",
+    "locale",
+    "time_zone",
+    "holdout",
+    "traits",
+    "consent",
+    "engagement",
+    "active_hours",
+)
+
+
+# --- effects: what the service must do with I/O ---------------------------------------------------------------
+
+
+class _Effect(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reject(_Effect):
+    """The interaction was refused: record `problems` (the profile is unchanged)."""
+
+    kind: Literal["reject"] = "reject"
+    problems: tuple[Problem, ...] = Field(min_length=1)
+    instrument: str | None = Field(default=None, description="For a refused questionnaire.submitted.")
+
+
+class DeleteBehaviouralEvidence(_Effect):
+    """Delete every behavioural personality evidence row of the customer and recompute the estimate."""
+
+    kind: Literal["delete_behavioural_evidence"] = "delete_behavioural_evidence"
+    reason: Literal["objection", "withdrawn"]
+    at: AwareDatetime
+
+
+class InvalidateAddress(_Effect):
+    """The customer's address (token, number, e-mail) for `channel` no longer reaches them."""
+
+    kind: Literal["invalidate_address"] = "invalidate_address"
+    channel: Channel
+    reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON)]
+    at: AwareDatetime
+
+
+class BehaviourSignal(_Effect):
+    """Store one piece of behavioural evidence (consent was checked)."""
+
+    kind: Literal["behaviour_signal"] = "behaviour_signal"
+    tone: Colour
+    outcome: Outcome
+    observed_at: AwareDatetime
+
+    def evidence(self) -> BehaviourEvidence:
+        return BehaviourEvidence(tone=self.tone, outcome=self.outcome, observed_at=self.observed_at)
+
+
+class QuestionnaireSubmitted(_Effect):
+    """Score `answers` with `score_questionnaire(instrument, answers)` and store it (consent was checked)."""
+
+    kind: Literal["questionnaire_submitted"] = "questionnaire_submitted"
+    instrument: str
+    answers: JsonValue
+    observed_at: AwareDatetime
+
+
+Effect = Annotated[
+    Reject | DeleteBehaviouralEvidence | InvalidateAddress | BehaviourSignal | QuestionnaireSubmitted,
+    Field(discriminator="kind"),
+]
+
+
+# --- policy and state ------------------------------------------------------------------------------------------
+
+
+class ProfilePolicy(BaseModel):
+    """The settings `apply` and `to_snapshot` depend on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stages: tuple[str, ...] = Field(min_length=1)
+    stage_rules: dict[str, str] = Field(default_factory=dict)
+    engagement_half_life_days: float = Field(gt=0)
+    holdout_share: float = Field(ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _rules_name_stages(self) -> ProfilePolicy:
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError(f"stages must be unique: {self.stages}")
+        unknown = sorted({s for s in self.stage_rules.values() if s not in self.stages})
+        if unknown:
+            raise ValueError(f"stage_rules name stages not in stages: {unknown}")
+        return self
+
+    @classmethod
+    def from_settings(cls, settings: ProfileSettings) -> ProfilePolicy:
+        return cls(
+            stages=tuple(settings.stages),
+            stage_rules=dict(settings.stage_rules),
+            engagement_half_life_days=settings.engagement_half_life_days,
+            holdout_share=settings.holdout_share,
+        )
+
+    @property
+    def half_life(self) -> timedelta:
+        return timedelta(days=self.engagement_half_life_days)
+
+
+class ProfileState(BaseModel):
+    """Everything `apply` reads and writes: the Customer row's plain columns and JSON documents."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lifecycle_stage: str
+    locale: str | None = None
+    time_zone: str | None = None
+    holdout: bool = False
+    traits: dict[str, JsonValue] = Field(default_factory=dict)
+    consent: ConsentLedger = Field(default_factory=ConsentLedger)
+    engagement: dict[Channel, dict[Receipt, Decayed]] = Field(default_factory=dict)
+    active_hours: tuple[Decayed | None, ...] = Field(default=EMPTY_HOURS, min_length=HOURS, max_length=HOURS)
+
+
+class Applied(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: ProfileState
+    effects: tuple[Effect, ...] = ()
+
+
+def assign_holdout(customer_id: UUID, share: float) -> bool:
+    """Whether the customer belongs to the permanent holdout: sha256 of the id -> [0, 1) < share."""
+    digest = hashlib.sha256(b"metaconnect.holdout.v1:" + customer_id.bytes).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def new_state(customer_id: UUID, policy: ProfilePolicy) -> ProfileState:
+    """A new customer's state: the first stage, and the holdout drawn once and for all."""
+    return ProfileState(lifecycle_stage=policy.stages[0], holdout=assign_holdout(customer_id, policy.holdout_share))
+
+
+# --- apply -----------------------------------------------------------------------------------------------------
+
+
+def apply(state: ProfileState, interaction: Interaction, *, now: datetime, policy: ProfilePolicy) -> Applied:
+    """The state after `interaction`, and the effects the service must carry out."""
+    when = min(interaction.occurred_at, interaction.received_at, now)
+    kind = interaction.type
+    props = interaction.properties
+    effects: list[Effect] = []
+    if kind == "consent.changed":
+        change = parse_change(props)
+        if isinstance(change, list):
+            return Applied(state=state, effects=(Reject(problems=tuple(change)),))
+        outcome = record(state.consent, change, at=when, source=interaction.source)
+        if isinstance(change, ObjectionRequest):
+            effects.append(DeleteBehaviouralEvidence(reason="objection", at=when))
+        elif Purpose.PROFILING_BEHAVIOUR in outcome.withdrawn:
+            effects.append(DeleteBehaviouralEvidence(reason="withdrawn", at=when))
+        state = state.model_copy(update={"consent": outcome.ledger})
+    elif kind == "profile.updated":
+        update = parse_profile_update(state.traits, props)
+        if isinstance(update, list):
+            return Applied(state=state, effects=(Reject(problems=tuple(update)),))
+        state = state.model_copy(update=update)
+    elif kind == "questionnaire.submitted":
+        submitted = _questionnaire(state, props, when)
+        if isinstance(submitted, Reject):
+            return Applied(state=state, effects=(submitted,))
+        effects.append(submitted)
+    elif (receipt := _receipt(kind)) is not None:
+        engagement = count_receipt(state.engagement, interaction.channel, receipt, when, policy.half_life)
+        state = state.model_copy(update={"engagement": engagement})
+        effects.extend(_receipt_effects(state, interaction, receipt, when))
+    elif kind == "app.uninstalled":
+        effects.append(InvalidateAddress(channel=Channel.PUSH, reason="app uninstalled", at=when))
+
+    state = _advance_stage(state, kind, policy)
+    if _customer_initiated(kind):
+        hours = count_active_hour(state.active_hours, when, state.time_zone, policy.half_life)
+        state = state.model_copy(update={"active_hours": hours})
+    return Applied(state=state, effects=tuple(effects))
+
+
+def _receipt(kind: str) -> Receipt | None:
+    prefix, _, name = kind.partition(".")
+    if prefix != "message" or name not in RECEIPTS:
+        return None
+    return Receipt(name)
+
+
+def _customer_initiated(kind: str) -> bool:
+    if kind == "app.uninstalled":
+        return False
+    if kind.startswith("message."):
+        receipt = _receipt(kind)
+        return receipt is not None and receipt not in SYSTEM_RECEIPTS
+    return True
+
+
+def _receipt_effects(state: ProfileState, interaction: Interaction, receipt: Receipt, when: datetime) -> list[Effect]:
+    props = interaction.properties
+    effects: list[Effect] = []
+    if receipt is Receipt.BOUNCED and props.get("bounce") == "hard":
+        detail = props.get("reason")
+        reason = f"hard bounce: {detail}" if isinstance(detail, str) and detail else "hard bounce"
+        effects.append(InvalidateAddress(channel=interaction.channel, reason=reason[:MAX_REASON], at=when))
+    tone = props.get("tone")
+    if (
+        (receipt in ENGAGED or receipt is Receipt.DISMISSED)
+        and isinstance(tone, str)
+        and tone in TONES
+        and granted_at(state.consent, Purpose.PROFILING_BEHAVIOUR, when)
+    ):
+        outcome = Outcome.ENGAGED if receipt in ENGAGED else Outcome.IGNORED
+        effects.append(BehaviourSignal(tone=Colour(tone), outcome=outcome, observed_at=when))
+    return effects
+
+
+def _advance_stage(state: ProfileState, kind: str, policy: ProfilePolicy) -> ProfileState:
+    target = policy.stage_rules.get(kind)
+    if target is None:
+        return state
+    # A stage no longer configured ranks below every configured one.
+    current = policy.stages.index(state.lifecycle_stage) if state.lifecycle_stage in policy.stages else -1
+    if policy.stages.index(target) <= current:
+        return state
+    return state.model_copy(update={"lifecycle_stage": target})
+
+
+def _questionnaire(state: ProfileState, props: Mapping[str, Any], when: datetime) -> QuestionnaireSubmitted | Reject:
+    instrument = props.get("instrument")
+    named = instrument[:64] if isinstance(instrument, str) else None  # `rejections.instrument`
+    if not granted_at(state.consent, Purpose.PROFILING_QUESTIONNAIRE, when):
+        problem = Problem(
+            "consent.profiling_questionnaire",
+            "consent_required",
+            "profiling_questionnaire consent was not granted when the questionnaire was submitted",
+        )
+        return Reject(problems=(problem,), instrument=named)
+    problems: list[Problem] = []
+    if instrument is None:
+        problems.append(Problem("properties.instrument", "required", "instrument is required"))
+    elif named not in INSTRUMENT_NAMES:
+        problems.append(Problem("properties.instrument", "enum", f"instrument must be one of {list(INSTRUMENT_NAMES)}"))
+    answers = props.get("answers")
+    if answers is None:
+        problems.append(Problem("properties.answers", "required", "answers are required"))
+    elif not isinstance(answers, dict | list):
+        problems.append(Problem("properties.answers", "type", "answers must be an object or a list"))
+    if problems or named is None:
+        return Reject(problems=tuple(problems), instrument=named)
+    return QuestionnaireSubmitted(instrument=named, answers=answers, observed_at=when)
+
+
+# --- snapshot and row documents --------------------------------------------------------------------------------
+
+
+def to_snapshot(
+    state: ProfileState,
+    *,
+    reachable: list[Channel],
+    personality: PersonalitySnapshot,
+    now: datetime,
+    policy: ProfilePolicy,
+) -> ProfileSnapshot:
+    """What the router needs, counts decayed to `now`.
+
+    `channel_consent` is the *effective* marketing consent per channel (`consent.marketing_consent`),
+    so the router reads one state per channel. Without any profiling consent granted, the
+    personality is `unknown` whatever the service passes.
+    """
+    profiling = any(s.granted for p, s in state.consent.purposes.items() if p in PROFILING)
+    return ProfileSnapshot(
+        lifecycle_stage=state.lifecycle_stage,
+        locale=state.locale,
+        time_zone=state.time_zone,
+        purposes=dict(state.consent.purposes),
+        channel_consent=effective_channel_consent(state.consent),
+        reachable=list(reachable),
+        engagement=engagement_snapshot(state.engagement, now, policy.half_life),
+        active_hours=hours_snapshot(state.active_hours, now, policy.half_life),
+        personality=personality if profiling else PersonalitySnapshot(),
+        holdout=state.holdout,
+    )
+
+
+def state_to_columns(state: ProfileState) -> dict[str, Any]:
+    """The Customer row's columns (`STATE_COLUMNS`) as plain JSON-ready values."""
+    dumped = state.model_dump(mode="json")
+    return {column: dumped[column] for column in STATE_COLUMNS}
+
+
+def state_from_row(row: Mapping[str, Any]) -> ProfileState:
+    """The state stored in a Customer row's `STATE_COLUMNS`; raises `ValueError` on a malformed document."""
+    values = {column: row[column] for column in STATE_COLUMNS if column in row}
+    if not values.get("active_hours"):  # a new row's default `[]`
+        values["active_hours"] = list(EMPTY_HOURS)
+    for column in ("traits", "consent", "engagement"):
+        values[column] = values.get(column) or {}
+    return ProfileState.model_validate(values)
+
+
+def personality_to_column(view: RoutingView) -> dict[str, Any]:
+    """The `personality` column: the routing view cached when the estimate was last recomputed."""
+    return view.model_dump(mode="json")
+
+
+def personality_from_column(document: Mapping[str, Any] | None) -> PersonalitySnapshot:
+    """The snapshot's personality from the cached routing view; `unknown` for an empty column."""
+    if not document:
+        return PersonalitySnapshot()
+    view = RoutingView.model_validate(document)
+    return PersonalitySnapshot(
+        colour=ProfiledColour(view.colour.value) if view.colour else ProfiledColour.UNKNOWN,
+        secondary=ProfiledColour(view.secondary.value) if view.secondary else ProfiledColour.UNKNOWN,
+        pattern=None if view.pattern == "unknown" else view.pattern,
+        probability=view.probability or 0.0,
+    )

@@ -1,0 +1,1 @@
+"""Questionnaires as respondents see them."""

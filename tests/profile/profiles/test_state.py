@@ -1,0 +1,335 @@
+"""apply(): effects with and without consent, profile updates, lifecycle, holdout, snapshot, row documents."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from metaconnect_common.schemas.interaction import Channel, Interaction
+from metaconnect_common.schemas.profiled import Colour as ProfiledColour
+from metaconnect_common.schemas.profiled import ConsentState, PersonalitySnapshot, Purpose
+from metaconnect_common.settings import CommonSettings
+from metaconnect_profile.config import ProfileSettings
+from metaconnect_profile.personality.dimensions import Colour
+from metaconnect_profile.personality.evidence import BehaviourEvidence, Outcome
+from metaconnect_profile.personality.views import RoutingView
+from metaconnect_profile.profiles.engagement import Decayed, Receipt
+from metaconnect_profile.profiles.state import (
+    STATE_COLUMNS,
+    BehaviourSignal,
+    InvalidateAddress,
+    ProfilePolicy,
+    ProfileState,
+    QuestionnaireSubmitted,
+    Reject,
+    assign_holdout,
+    new_state,
+    personality_from_column,
+    personality_to_column,
+    state_from_row,
+    state_to_columns,
+    to_snapshot,
+)
+from tests.profile.profiles.events import EMPTY, POLICY, T0, consent, event, objection, run
+
+H = timedelta(hours=1)
+BEHAVIOUR = consent("profiling_behaviour", True, at=T0)
+QUESTIONNAIRE = consent("profiling_questionnaire", True, at=T0)
+IPIP = {"instrument": "ipip50", "answers": {"E1": 5}}  # shape only: the service scores
+
+
+# --- receipts: addresses and behavioural signals ---
+
+
+def test_hard_bounce_invalidates_the_address() -> None:
+    applied = run(
+        EMPTY, event("message.bounced", {"bounce": "hard", "reason": "550 no such user"}, channel=Channel.EMAIL)
+    )
+    assert applied.effects == (InvalidateAddress(channel=Channel.EMAIL, reason="hard bounce: 550 no such user", at=T0),)
+    assert applied.state.engagement[Channel.EMAIL][Receipt.BOUNCED] == Decayed(value=1.0, at=T0)
+
+
+def test_soft_bounce_only_counts() -> None:
+    assert run(EMPTY, event("message.bounced", {"bounce": "soft"}, channel=Channel.EMAIL)).effects == ()
+
+
+def test_uninstall_invalidates_the_push_token() -> None:
+    applied = run(EMPTY, event("app.uninstalled", channel=Channel.IN_APP))
+    assert applied.effects == (InvalidateAddress(channel=Channel.PUSH, reason="app uninstalled", at=T0),)
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome"),
+    [
+        ("message.opened", Outcome.ENGAGED),
+        ("message.clicked", Outcome.ENGAGED),
+        ("message.replied", Outcome.ENGAGED),
+        ("message.dismissed", Outcome.IGNORED),
+    ],
+)
+def test_behaviour_signal_with_consent(kind: str, outcome: Outcome) -> None:
+    applied = run(EMPTY, BEHAVIOUR, event(kind, {"tone": "green"}, at=T0 + H, channel=Channel.PUSH))
+    signal = BehaviourSignal(tone=Colour.GREEN, outcome=outcome, observed_at=T0 + H)
+    assert applied.effects == (signal,)
+    assert signal.evidence() == BehaviourEvidence(tone=Colour.GREEN, outcome=outcome, observed_at=T0 + H)
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        [],  # never asked
+        [consent("profiling_behaviour", False)],  # refused
+        [consent("profiling_questionnaire", True)],  # the other purpose
+        [BEHAVIOUR, objection(at=T0 + H)],  # objected
+    ],
+)
+def test_no_behaviour_signal_without_consent(before: list[Interaction]) -> None:
+    state = run(EMPTY, *before).state
+    applied = run(state, event("message.clicked", {"tone": "red"}, at=T0 + 2 * H))
+    assert applied.effects == ()
+    assert applied.state.engagement[Channel.WEB][Receipt.CLICKED].value == 1.0  # counting is not profiling
+
+
+def test_no_behaviour_signal_before_consent_was_given() -> None:
+    granted_later = run(EMPTY, consent("profiling_behaviour", True, at=T0 + H)).state
+    assert run(granted_later, event("message.opened", {"tone": "red"}, at=T0)).effects == ()
+
+
+@pytest.mark.parametrize("props", [{}, {"tone": "purple"}, {"tone": 3}])
+def test_no_signal_without_a_known_tone(props: dict[str, object]) -> None:
+    assert run(EMPTY, BEHAVIOUR, event("message.opened", props, at=T0 + H)).effects == ()
+
+
+def test_sent_with_a_tone_is_no_signal() -> None:
+    assert run(EMPTY, BEHAVIOUR, event("message.sent", {"tone": "red"}, at=T0 + H)).effects == ()
+
+
+# --- questionnaire gating ---
+
+
+def test_questionnaire_with_consent() -> None:
+    applied = run(EMPTY, QUESTIONNAIRE, event("questionnaire.submitted", IPIP, at=T0 + H))
+    assert applied.effects == (QuestionnaireSubmitted(instrument="ipip50", answers={"E1": 5}, observed_at=T0 + H),)
+
+
+@pytest.mark.parametrize("before", [[], [BEHAVIOUR], [QUESTIONNAIRE, objection(at=T0 + H)]])
+def test_questionnaire_without_consent_is_rejected(before: list[Interaction]) -> None:
+    state = run(EMPTY, *before).state
+    applied = run(state, event("questionnaire.submitted", IPIP, at=T0 + 2 * H))
+    (reject,) = applied.effects
+    assert isinstance(reject, Reject)
+    assert reject.instrument == "ipip50"
+    assert [(p.field, p.rule) for p in reject.problems] == [("consent.profiling_questionnaire", "consent_required")]
+    assert applied.state == state
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ({"answers": {}}, [("properties.instrument", "required")]),
+        ({"instrument": "mbti", "answers": {}}, [("properties.instrument", "enum")]),
+        ({"instrument": "colours24"}, [("properties.answers", "required")]),
+        ({"instrument": "colours24", "answers": "abc"}, [("properties.answers", "type")]),
+    ],
+)
+def test_malformed_questionnaire_is_rejected(props: dict[str, object], expected: list[tuple[str, str]]) -> None:
+    (reject,) = run(EMPTY, QUESTIONNAIRE, event("questionnaire.submitted", props, at=T0 + H)).effects
+    assert isinstance(reject, Reject)
+    assert [(p.field, p.rule) for p in reject.problems] == expected
+
+
+# --- profile.updated ---
+
+
+def test_profile_update_sets_and_merges() -> None:
+    state = run(
+        EMPTY,
+        event(
+            "profile.updated", {"locale": "de-de", "time_zone": "Europe/Berlin", "traits": {"tier": "gold", "kids": 2}}
+        ),
+        event("profile.updated", {"traits": {"kids": None, "city": "Köln"}}),
+    ).state
+    assert (state.locale, state.time_zone) == ("de-DE", "Europe/Berlin")
+    assert state.traits == {"tier": "gold", "city": "Köln"}
+    cleared = run(state, event("profile.updated", {"locale": None, "time_zone": None})).state
+    assert (cleared.locale, cleared.time_zone, cleared.traits) == (None, None, state.traits)
+
+
+@pytest.mark.parametrize(
+    ("locale", "canonical"), [("en", "en"), ("DE-at", "de-AT"), ("zh-hant-tw", "zh-Hant-TW"), ("es-419", "es-419")]
+)
+def test_locale_is_canonicalised(locale: str, canonical: str) -> None:
+    assert run(EMPTY, event("profile.updated", {"locale": locale})).state.locale == canonical
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ({"locale": "de_DE"}, [("properties.locale", "locale_format")]),
+        ({"locale": "german"}, [("properties.locale", "locale_format")]),
+        ({"locale": 7}, [("properties.locale", "type")]),
+        ({"time_zone": "Europe/Berlln"}, [("properties.time_zone", "time_zone_unknown")]),
+        ({"time_zone": "../../etc/passwd"}, [("properties.time_zone", "time_zone_unknown")]),
+        ({"time_zone": "X" * 65}, [("properties.time_zone", "max_length")]),
+        ({"traits": []}, [("properties.traits", "type")]),
+        ({"traits": {"Bad Key": 1}}, [("properties.traits.Bad Key", "trait_key")]),
+        ({"traits": {f"t{i}": i for i in range(65)}}, [("properties.traits", "max_traits")]),
+        ({"traits": {"blob": "x" * 9000}}, [("properties.traits", "max_bytes")]),
+        ({"timezone": "UTC"}, [("properties.timezone", "unexpected_field")]),
+        (
+            {"locale": "de-DE", "time_zone": "Mars/Olympus"},  # one bad part refuses the whole update
+            [("properties.time_zone", "time_zone_unknown")],
+        ),
+    ],
+)
+def test_invalid_profile_update_is_rejected_precisely(
+    props: dict[str, object], expected: list[tuple[str, str]]
+) -> None:
+    applied = run(EMPTY, event("profile.updated", props))
+    assert applied.state == EMPTY
+    (reject,) = applied.effects
+    assert isinstance(reject, Reject)
+    assert [(p.field, p.rule) for p in reject.problems] == expected
+
+
+# --- lifecycle and pass-through ---
+
+
+def test_lifecycle_moves_forward_only() -> None:
+    stages = []
+    state = EMPTY
+    for kind in ["opportunity.created", "lead.qualified", "purchase.completed", "opportunity.created", "app.opened"]:
+        state = run(state, event(kind)).state
+        stages.append(state.lifecycle_stage)
+    assert stages == ["opportunity", "opportunity", "customer", "customer", "customer"]
+
+
+def test_unconfigured_stage_moves_to_any_rule() -> None:
+    old = EMPTY.model_copy(update={"lifecycle_stage": "prospect"})
+    assert run(old, event("lead.qualified")).state.lifecycle_stage == "qualified"
+
+
+def test_unknown_events_pass_through() -> None:
+    applied = run(EMPTY, event("store.visited", {"store": "42"}))
+    assert applied.effects == ()
+    assert applied.state == EMPTY.model_copy(update={"active_hours": applied.state.active_hours})
+
+
+def test_policy_refuses_rules_to_unknown_stages() -> None:
+    with pytest.raises(ValidationError, match="not in stages"):
+        ProfilePolicy(stages=("lead",), stage_rules={"x.y": "vip"}, engagement_half_life_days=30, holdout_share=0.1)
+    policy = ProfilePolicy.from_settings(ProfileSettings(common=CommonSettings(env="test")))
+    assert policy == POLICY
+
+
+# --- holdout ---
+
+
+@given(st.uuids(), st.floats(min_value=0.0, max_value=1.0))
+def test_holdout_is_deterministic(customer_id: uuid.UUID, share: float) -> None:
+    assert assign_holdout(customer_id, share) == assign_holdout(uuid.UUID(str(customer_id)), share)
+    assert not assign_holdout(customer_id, 0.0)
+    assert assign_holdout(customer_id, 1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=2**64), st.sampled_from([0.05, 0.1, 0.5]))
+def test_holdout_share_is_close(seed: int, share: float) -> None:
+    rng = random.Random(seed)
+    ids = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(4000)]
+    held = sum(assign_holdout(i, share) for i in ids) / len(ids)
+    # 4000 draws: the standard error is at most sqrt(0.25 / 4000) = 0.0079; allow 4.5 of them.
+    assert abs(held - share) < 0.036
+
+
+def test_new_state_draws_the_holdout_once() -> None:
+    customer = uuid.UUID("00000000-0000-4000-8000-000000000001")
+    state = new_state(customer, POLICY)
+    assert state.lifecycle_stage == "lead"
+    assert state.holdout == assign_holdout(customer, POLICY.holdout_share)
+
+
+# --- snapshot ---
+
+
+def test_snapshot_has_effective_channel_consent_and_gates_personality() -> None:
+    state = run(
+        EMPTY,
+        consent("marketing", True, at=T0, source="web"),
+        consent("marketing", False, at=T0 + H, channel="sms", source="sms"),
+    ).state
+    personality = PersonalitySnapshot(colour=ProfiledColour.RED, pattern="strong-red", probability=0.8)
+    snap = to_snapshot(state, reachable=[Channel.SMS], personality=personality, now=T0 + 2 * H, policy=POLICY)
+    assert snap.channel_consent[Channel.SMS] == ConsentState(granted=False, at=T0 + H, source="sms")
+    assert snap.channel_consent[Channel.PUSH] == ConsentState(granted=True, at=T0, source="web")
+    assert snap.purposes == {Purpose.MARKETING: ConsentState(granted=True, at=T0, source="web")}
+    assert snap.reachable == [Channel.SMS]
+    assert snap.personality == PersonalitySnapshot()  # no profiling consent: unknown
+
+    profiled = run(state, BEHAVIOUR).state
+    snap = to_snapshot(profiled, reachable=[], personality=personality, now=T0 + 2 * H, policy=POLICY)
+    assert snap.personality == personality
+
+
+# --- row documents ---
+
+
+def _rich_state() -> ProfileState:
+    return run(
+        new_state(uuid.uuid4(), POLICY),
+        event("profile.updated", {"locale": "de-DE", "time_zone": "Europe/Berlin", "traits": {"tier": "gold"}}),
+        consent("marketing", True, channel="sms", source="twilio"),
+        consent("profiling_behaviour", True, at=T0 + H),
+        objection(at=T0 + 2 * H),
+        event("message.opened", {"tone": "blue"}, channel=Channel.PUSH, at=T0 + 3 * H),
+        event("purchase.completed", at=T0 + 4 * H),
+    ).state
+
+
+def test_state_round_trips_through_the_columns() -> None:
+    state = _rich_state()
+    columns = state_to_columns(state)
+    assert set(columns) == set(STATE_COLUMNS)
+    plain = json.loads(json.dumps(columns))  # what JSONB gives back
+    assert state_from_row(plain) == state
+
+
+def test_column_shapes() -> None:
+    columns = state_to_columns(_rich_state())
+    assert columns["consent"]["channels"]["sms"] == {"granted": True, "at": "2025-06-01T12:00:00Z", "source": "twilio"}
+    assert columns["consent"]["objection"] == {"at": "2025-06-01T14:00:00Z", "source": "key_app"}
+    assert columns["engagement"] == {"push": {"opened": {"value": 1.0, "at": "2025-06-01T15:00:00Z"}}}
+    assert len(columns["active_hours"]) == 24
+    assert columns["active_hours"][17] == {"value": 1.0, "at": "2025-06-01T15:00:00Z"}  # 17:00 CEST
+    assert columns["lifecycle_stage"] == "customer"
+
+
+def test_a_new_row_reads_as_an_empty_state() -> None:
+    row = {"lifecycle_stage": "lead", "locale": None, "time_zone": None, "holdout": False}
+    assert state_from_row({**row, "traits": {}, "consent": {}, "engagement": {}, "active_hours": []}) == EMPTY
+
+
+def test_a_malformed_document_is_an_error() -> None:
+    row = state_to_columns(EMPTY) | {"active_hours": [None] * 23}
+    with pytest.raises(ValueError, match="active_hours"):
+        state_from_row(row)
+
+
+def test_personality_column_round_trip() -> None:
+    view = RoutingView(
+        colour=Colour.BLUE, secondary=Colour.GREEN, pattern="moderate-blue-green", probability=0.7, as_of=T0
+    )
+    doc = json.loads(json.dumps(personality_to_column(view)))
+    assert personality_from_column(doc) == PersonalitySnapshot(
+        colour=ProfiledColour.BLUE, secondary=ProfiledColour.GREEN, pattern="moderate-blue-green", probability=0.7
+    )
+    unknown = RoutingView(colour=None, secondary=None, pattern="unknown", probability=None, as_of=T0)
+    assert personality_from_column(personality_to_column(unknown)) == PersonalitySnapshot()
+    assert personality_from_column({}) == PersonalitySnapshot()
