@@ -104,7 +104,7 @@ class Rejection(Base):
 
     event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
-    instrument: Mapped[str] = mapped_column(String(64))
+    instrument: Mapped[str] = mapped_column(String(128))  # the instrument, or the event type refused
     problems: Mapped[list[Any]] = mapped_column()
     rejected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

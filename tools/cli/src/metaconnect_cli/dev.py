@@ -57,7 +57,10 @@ class ServiceSpec:
 
 # Every service, in start order. A new service adds one line (profile 8002, router 8003,
 # delivery 8004); `db upgrade` and the dev stack both read this table.
-SERVICES: tuple[ServiceSpec, ...] = (ServiceSpec("ingest", "metaconnect_ingest", 8001),)
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("ingest", "metaconnect_ingest", 8001),
+    ServiceSpec("profile", "metaconnect_profile", 8002),
+)
 
 
 def service_named(name: str) -> ServiceSpec:

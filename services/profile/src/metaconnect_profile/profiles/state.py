@@ -377,6 +377,7 @@ def to_snapshot(
         active_hours=hours_snapshot(state.active_hours, now, policy.half_life),
         personality=personality if profiling else PersonalitySnapshot(),
         holdout=state.holdout,
+        traits=dict(state.traits),
     )
 
 

@@ -1,0 +1,102 @@
+"""The profile service (port 8002): consumes interactions, keeps profiles, publishes `mc.profiled.v1`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+from metaconnect_common.db import create_engine, ping, session_factory
+from metaconnect_common.errors import install_error_handlers
+from metaconnect_common.http import RequestMetricsMiddleware, add_operational_routes
+from metaconnect_common.kafka.admin import ensure_topics
+from metaconnect_common.kafka.consumer import ConsumerRunner, RetryPolicy
+from metaconnect_common.kafka.producer import KafkaPublisher
+from metaconnect_common.outbox import OutboxRelay
+from metaconnect_common.telemetry import setup_telemetry
+from metaconnect_common.topics import INTERACTIONS, PROFILED
+from metaconnect_profile.config import ProfileSettings
+from metaconnect_profile.models import OUTBOX
+from metaconnect_profile.profiles.service import ProfileService
+from metaconnect_profile.profiles.state import ProfilePolicy
+from metaconnect_profile.questionnaires.endpoints import router as questionnaires_router
+
+SERVICE = "profile"
+
+
+def create_app(settings: ProfileSettings | None = None) -> FastAPI:
+    settings = settings or ProfileSettings()
+    common = settings.common
+    setup_telemetry(SERVICE, common.telemetry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(common.database, application_name=f"metaconnect-{SERVICE}")
+        sessions = session_factory(engine)
+        publisher = KafkaPublisher(common.kafka, client_id=f"metaconnect-{SERVICE}")
+        relay = OutboxRelay(sessions, publisher, OUTBOX)
+        policy = ProfilePolicy.from_settings(settings)
+        service = ProfileService(sessions, relay, policy)
+        runner = ConsumerRunner(
+            common.kafka,
+            group_id=settings.group_id,
+            topics=[INTERACTIONS],
+            stage=SERVICE,
+            handler=service.handle,
+            retry=RetryPolicy(attempts=8, base_delay_s=0.2, max_delay_s=5.0),
+            max_records=settings.max_records,
+            dead_letters=publisher,
+            client_id=f"metaconnect-{SERVICE}",
+        )
+        app.state.auth_settings = common.auth
+        app.state.engine = engine
+        app.state.sessions = sessions
+        app.state.publisher = publisher
+        app.state.relay = relay
+        app.state.policy = policy
+        app.state.runner = runner
+
+        async def consume() -> None:
+            if common.kafka.create_topics:
+                await ensure_topics(common.kafka, [INTERACTIONS, PROFILED])
+            await runner.run()
+
+        tasks = [asyncio.create_task(consume(), name="consumer"), asyncio.create_task(relay.run(), name="outbox")]
+        try:
+            yield
+        finally:
+            runner.stop()
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(tasks[0], 30)
+            tasks[1].cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await publisher.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Metaconnect profile",
+        version="1.0.0",
+        summary="One profile per customer: identities, consent, engagement, personality.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(questionnaires_router)
+
+    async def kafka_check() -> None:
+        await app.state.publisher.ping()
+        if not app.state.runner.ready:
+            raise RuntimeError("consumer not running")
+
+    async def db_check() -> None:
+        await ping(app.state.engine)
+
+    add_operational_routes(app, service=SERVICE, checks={"kafka": kafka_check, "database": db_check})
+    app.add_middleware(RequestMetricsMiddleware, service=SERVICE)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+    return app

@@ -1,0 +1,30 @@
+"""Smoke: an interaction on the real topic becomes a profile and a `mc.profiled.v1` record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from metaconnect_common.schemas import Interaction
+from metaconnect_common.schemas.profiled import Profiled
+from tests.profile.conftest import applied, interaction, profiled_for
+
+
+async def test_interaction_becomes_a_profiled_record(
+    profile_client: httpx.AsyncClient,
+    publish: Callable[[Interaction], Coroutine[Any, Any, None]],
+    engine: AsyncEngine,
+    kafka_bootstrap: str,
+) -> None:
+    event = interaction({"customer_id": "smoke-1", "email": "smoke@example.com"})
+    await publish(event)
+    customer_id = await applied(engine, event.event_id)
+    [record] = await profiled_for(kafka_bootstrap, event.event_id)
+    profiled = Profiled.model_validate(record)
+    assert profiled.customer_id == customer_id
+    assert profiled.profile is not None
+    assert profiled.profile.lifecycle_stage == "lead"
+    assert "email" in profiled.profile.reachable
