@@ -12,7 +12,7 @@ from opentelemetry import trace
 from pydantic import BaseModel
 
 from metaconnect_common.errors import ApiError, install_error_handlers
-from metaconnect_common.http import BodySizeLimitMiddleware, RequestMetricsMiddleware, add_operational_routes
+from metaconnect_common.http import BodySizeLimitMiddleware, HttpTelemetryMiddleware, add_operational_routes
 from metaconnect_common.settings import TelemetrySettings
 from metaconnect_common.telemetry import setup_logging, setup_tracing
 
@@ -40,7 +40,7 @@ def make_app(*, db_ok: bool) -> FastAPI:
         return {"id": thing_id}
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=100)
-    app.add_middleware(RequestMetricsMiddleware, service="t")
+    app.add_middleware(HttpTelemetryMiddleware, service="t")
     return app
 
 

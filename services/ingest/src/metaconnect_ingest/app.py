@@ -10,11 +10,10 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from metaconnect_common.db import create_engine, ping, session_factory
 from metaconnect_common.errors import install_error_handlers
-from metaconnect_common.http import BodySizeLimitMiddleware, RequestMetricsMiddleware, add_operational_routes
+from metaconnect_common.http import BodySizeLimitMiddleware, HttpTelemetryMiddleware, add_operational_routes
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import KafkaPublisher
 from metaconnect_common.telemetry import setup_telemetry
@@ -99,6 +98,5 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     add_operational_routes(app, service=SERVICE, checks={"kafka": kafka_check, "database": db_check})
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestMetricsMiddleware, service=SERVICE)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+    app.add_middleware(HttpTelemetryMiddleware, service=SERVICE)
     return app

@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from metaconnect_common.db import create_engine, ping, session_factory
 from metaconnect_common.errors import install_error_handlers
-from metaconnect_common.http import RequestMetricsMiddleware, add_operational_routes
+from metaconnect_common.http import HttpTelemetryMiddleware, add_operational_routes
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.consumer import ConsumerRunner, RetryPolicy
 from metaconnect_common.kafka.producer import KafkaPublisher
@@ -97,6 +96,5 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
         await ping(app.state.engine)
 
     add_operational_routes(app, service=SERVICE, checks={"kafka": kafka_check, "database": db_check})
-    app.add_middleware(RequestMetricsMiddleware, service=SERVICE)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"])
+    app.add_middleware(HttpTelemetryMiddleware, service=SERVICE)
     return app

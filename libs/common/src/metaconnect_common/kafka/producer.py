@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from metaconnect_common.kafka.tracing import Headers, extract_context, inject_headers
+from metaconnect_common.kafka.tracing import Headers, inject_headers
 from metaconnect_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -104,40 +104,42 @@ class KafkaPublisher:
         A timed-out record may still be written later: consumers deduplicate by id.
         """
         producer = await self._ensure()
+        batch = list(records)
+        if not batch:
+            return []
+        # One PRODUCER span per call (a span per record costs more than the send itself),
+        # ended when the last acknowledgement arrived. Records that already carry trace
+        # context (outbox rows written while handling a consumed record) keep theirs.
+        span = tracer.start_span(
+            f"{batch[0].topic} publish",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": batch[0].topic,
+                "messaging.batch.message_count": len(batch),
+            },
+        )
+        trace_headers = inject_headers((), trace.set_span_in_context(span))
         futures = []
-        spans = []
         try:
             async with asyncio.timeout(self._settings.publish_timeout_s):
-                for record in records:
-                    # One PRODUCER span per record, ended when the broker acknowledged it.
-                    # A record that already carries trace context (e.g. from an outbox row written
-                    # while handling a consumed record) stays in that trace.
-                    parent = extract_context(record.headers) if _has_traceparent(record.headers) else None
-                    span = tracer.start_span(
-                        f"{record.topic} publish",
-                        context=parent,
-                        kind=SpanKind.PRODUCER,
-                        attributes={
-                            "messaging.system": "kafka",
-                            "messaging.operation.type": "send",
-                            "messaging.destination.name": record.topic,
-                        },
-                    )
-                    spans.append(span)
-                    headers: Headers = inject_headers(record.headers, trace.set_span_in_context(span))
+                for record in batch:
+                    headers: Headers = list(record.headers)
+                    if not _has_traceparent(headers):
+                        headers.extend(trace_headers)
                     futures.append(await producer.send(record.topic, record.value, key=record.key, headers=headers))
                 metas = await asyncio.gather(*futures)
         except (KafkaError, TimeoutError) as exc:
             for future in futures:
                 future.cancel()
-            for span in spans:
-                span.set_status(StatusCode.ERROR, type(exc).__name__)
-                span.end()
-            raise BrokerUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
-        for span, meta in zip(spans, metas, strict=True):
-            span.set_attribute("messaging.destination.partition.id", str(meta.partition))
-            span.set_attribute("messaging.kafka.offset", meta.offset)
+            span.set_status(StatusCode.ERROR, type(exc).__name__)
             span.end()
+            raise BrokerUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
+        if len(metas) == 1:
+            span.set_attribute("messaging.destination.partition.id", str(metas[0].partition))
+            span.set_attribute("messaging.kafka.offset", metas[0].offset)
+        span.end()
         return [Acknowledged(m.topic, m.partition, m.offset) for m in metas]
 
     async def publish_one(self, record: OutgoingRecord) -> Acknowledged:

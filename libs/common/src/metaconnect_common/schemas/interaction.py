@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -18,7 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, to_json
 
 from metaconnect_common.identity import normalize_email, normalize_phone
 
@@ -105,7 +104,7 @@ def check_properties(value: dict[str, Any]) -> dict[str, Any]:
             "properties nest {depth} levels deep; at most {limit} allowed",
             {"depth": depth, "limit": MAX_PROPERTIES_DEPTH},
         )
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    size = len(to_json(value))
     if size > MAX_PROPERTIES_BYTES:
         raise PydanticCustomError(
             "max_bytes",

@@ -34,7 +34,7 @@ async def _principal(
     return principal
 
 
-def _events(request: Request) -> EventService:
+async def _events(request: Request) -> EventService:
     service: EventService = request.app.state.events
     return service
 

@@ -15,7 +15,7 @@ from metaconnect_ingest.keys.service import KeyService
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=ERROR_RESPONSES)
 
 
-def _service(request: Request) -> KeyService:
+async def _service(request: Request) -> KeyService:
     service: KeyService = request.app.state.keys
     return service
 
