@@ -13,7 +13,12 @@ from fastapi import FastAPI
 
 from metaconnect_common.db import create_engine, ping, session_factory
 from metaconnect_common.errors import install_error_handlers
-from metaconnect_common.http import BodySizeLimitMiddleware, HttpTelemetryMiddleware, add_operational_routes
+from metaconnect_common.http import (
+    NATIVE_TELEMETRY_OFF,
+    BodySizeLimitMiddleware,
+    HttpTelemetryMiddleware,
+    add_operational_routes,
+)
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import KafkaPublisher
 from metaconnect_common.telemetry import setup_telemetry
@@ -85,6 +90,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Channel apps post customer interactions; operators manage their API keys.",
         lifespan=lifespan,
+        telemetry=NATIVE_TELEMETRY_OFF,
     )
     install_error_handlers(app)
     app.include_router(events_router)
