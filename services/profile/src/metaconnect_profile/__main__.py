@@ -15,6 +15,9 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_config=None,
+        # Paths may hold identifiers (`/v1/profiles/email:...`); the telemetry middleware
+        # records route templates instead.
+        access_log=False,
         timeout_graceful_shutdown=30,
     )
 

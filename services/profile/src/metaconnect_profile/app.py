@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from metaconnect_common.db import create_engine, ping, session_factory
 from metaconnect_common.errors import install_error_handlers
-from metaconnect_common.http import HttpTelemetryMiddleware, add_operational_routes
+from metaconnect_common.http import NATIVE_TELEMETRY_OFF, HttpTelemetryMiddleware, add_operational_routes
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.consumer import ConsumerRunner, RetryPolicy
 from metaconnect_common.kafka.producer import KafkaPublisher
@@ -20,6 +20,7 @@ from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import INTERACTIONS, PROFILED
 from metaconnect_profile.config import ProfileSettings
 from metaconnect_profile.models import OUTBOX
+from metaconnect_profile.profiles.endpoints import router as profiles_router
 from metaconnect_profile.profiles.service import ProfileService
 from metaconnect_profile.profiles.state import ProfilePolicy
 from metaconnect_profile.questionnaires.endpoints import router as questionnaires_router
@@ -83,9 +84,11 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
         version="1.0.0",
         summary="One profile per customer: identities, consent, engagement, personality.",
         lifespan=lifespan,
+        telemetry=NATIVE_TELEMETRY_OFF,
     )
     install_error_handlers(app)
     app.include_router(questionnaires_router)
+    app.include_router(profiles_router)
 
     async def kafka_check() -> None:
         await app.state.publisher.ping()

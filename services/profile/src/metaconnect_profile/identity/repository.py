@@ -27,7 +27,10 @@ async def owners(session: AsyncSession, ids: Sequence[tuple[str, str]]) -> dict[
 async def lock_customers(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Customer]:
     """The live customers among `ids`, locked in id order (no deadlocks between replicas)."""
     rows = await session.scalars(
-        select(Customer).where(Customer.id.in_(sorted(ids))).order_by(Customer.id).with_for_update()
+        select(Customer)
+        .where(Customer.id.in_(sorted(ids)), Customer.erased_at.is_(None), Customer.merged_into.is_(None))
+        .order_by(Customer.id)
+        .with_for_update()
     )
     return list(rows)
 

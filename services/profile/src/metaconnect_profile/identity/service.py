@@ -45,7 +45,11 @@ async def resolve(
     """The customer `ref` names, locked for update; `new_customer` is used when none is known."""
     ids = identifiers(ref)
     owners = await repository.owners(session, ids)
-    known = await repository.lock_customers(session, list(set(owners.values())))
+    owner_ids = set(owners.values())
+    known = await repository.lock_customers(session, list(owner_ids))
+    if len(known) < len(owner_ids):
+        # An owner was erased or merged after we read the identities: start over.
+        raise IdentityConflict
     if not known:
         session.add(new_customer)
         await session.flush()

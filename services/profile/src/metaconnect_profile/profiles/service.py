@@ -33,9 +33,11 @@ from metaconnect_profile.personality import AnswerSetError, UnknownInstrumentErr
 from metaconnect_profile.personality.evidence import Evidence
 from metaconnect_profile.personality.views import routing_view
 from metaconnect_profile.profiles import repository
+from metaconnect_profile.profiles.consent import Problem
 from metaconnect_profile.profiles.merge import merge_states
 from metaconnect_profile.profiles.state import (
     STATE_COLUMNS,
+    Applied,
     BehaviourSignal,
     DeleteBehaviouralEvidence,
     InvalidateAddress,
@@ -72,6 +74,35 @@ def profiled_record(profiled: Profiled) -> OutgoingRecord:
         value=profiled.model_dump_json().encode(),
         headers=[("mc.record_id", str(profiled.id).encode())],
     )
+
+
+def routable(interaction: Interaction) -> Interaction:
+    """The interaction as `mc.profiled.v1` carries it: a questionnaire's answers stay in this service.
+
+    They are raw personality data, emotional stability items included, which routing never sees;
+    the snapshot carries the derived colour instead."""
+    if interaction.type != "questionnaire.submitted" or "answers" not in interaction.properties:
+        return interaction
+    kept = {k: v for k, v in interaction.properties.items() if k != "answers"}
+    return interaction.model_copy(update={"properties": kept})
+
+
+def _refuse_unscorable(applied: Applied, before: ProfileState) -> Applied:
+    """An answer set that cannot be scored is refused like any invalid interaction (see `state`):
+    one `Reject` naming every problem, and the state as it was, active hours included."""
+    for effect in applied.effects:
+        if not isinstance(effect, QuestionnaireSubmitted):
+            continue
+        try:
+            score_questionnaire(effect.instrument, effect.answers)
+        except AnswerSetError as exc:
+            problems = tuple(Problem(*p) for p in exc.problems)
+        except UnknownInstrumentError as exc:
+            problems = (Problem("properties.instrument", "unknown_instrument", str(exc)),)
+        else:
+            continue
+        return Applied(state=before, effects=(Reject(problems=problems, instrument=effect.instrument),))
+    return applied
 
 
 class ProfileService:
@@ -113,7 +144,7 @@ class ProfileService:
             state = _state(customer)
             if resolution.merged:
                 state = merge_states(state, [_state(m) for m in resolution.merged], self._policy)
-            applied = apply(state, interaction, now=now, policy=self._policy)
+            applied = _refuse_unscorable(apply(state, interaction, now=now, policy=self._policy), state)
             personality_changed = bool(resolution.merged)
             for effect in applied.effects:
                 personality_changed |= await self._carry_out(session, customer, interaction, effect, now)
@@ -138,7 +169,7 @@ class ProfileService:
                 id=profiled_id(interaction.event_id),
                 customer_id=customer.id,
                 merged_from=[m.id for m in resolution.merged],
-                interaction=interaction,
+                interaction=routable(interaction),
                 profile=snapshot,
                 profiled_at=now,
             )
@@ -177,23 +208,7 @@ class ProfileService:
                 )
                 return True
             case QuestionnaireSubmitted(instrument=instrument, answers=answers, observed_at=observed_at):
-                try:
-                    result = score_questionnaire(instrument, answers)
-                except (AnswerSetError, UnknownInstrumentError) as exc:
-                    refused = (
-                        [p._asdict() for p in exc.problems]
-                        if isinstance(exc, AnswerSetError)
-                        else [{"field": "properties.instrument", "rule": "unknown_instrument", "message": str(exc)}]
-                    )
-                    await repository.add_rejection(
-                        session,
-                        customer.id,
-                        event_id=interaction.event_id,
-                        instrument=instrument,
-                        problems=refused,
-                        at=now,
-                    )
-                    return False
+                result = score_questionnaire(instrument, answers)  # `_refuse_unscorable` let only valid ones through
                 await repository.add_evidence(
                     session,
                     customer.id,

@@ -1,0 +1,80 @@
+"""Erasure (GDPR Art. 17): forget a customer, and everyone merged into it, in one transaction.
+
+Under the customer's row lock (then those merged into it, in id order):
+
+* delete their identities, timeline, personality evidence (raw answers included) and
+  rejections, and their records still in the outbox (pending or published: both carry
+  the interaction and the snapshot);
+* empty the documents of their `customers` rows (traits, consent, engagement, active
+  hours, personality), clear locale and time zone, reset the stage, set `erased_at`;
+* keep what holds ids only: `processed_events` (so an old event redelivered later is
+  still skipped, instead of re-creating the customer from it) and `merges`;
+* enqueue a tombstone on `mc.profiled.v1` (`kind = "erased"`, the id derived from the
+  customer id so a retry re-uses it) listing the merged ids in `merged_from`, so the
+  router forgets state kept under any of them.
+
+The caller commits and then flushes the relay. Afterwards no identifier resolves to the
+customer, and its id answers 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from metaconnect_common.outbox import enqueue
+from metaconnect_common.schemas.profiled import Profiled
+from metaconnect_profile.models import OUTBOX, Customer, Evidence, Identity, Rejection, TimelineEntry
+from metaconnect_profile.profiles.queries import find_customer, merged_into
+from metaconnect_profile.profiles.schemas import CustomerLookup
+from metaconnect_profile.profiles.service import PROFILED_NAMESPACE, profiled_record
+
+ERASED_STAGE: Final = "erased"
+# What an erased row keeps: its id, `created_at`, `holdout` (a hash of the id), `merged_into`.
+ERASED_COLUMNS: Final[dict[str, Any]] = {
+    "lifecycle_stage": ERASED_STAGE,
+    "locale": None,
+    "time_zone": None,
+    "traits": {},
+    "consent": {},
+    "engagement": {},
+    "active_hours": [],
+    "personality": {},
+}
+
+
+@dataclass(frozen=True)
+class Erasure:
+    customer_id: uuid.UUID
+    merged_ids: list[uuid.UUID]
+    erased_at: datetime
+
+
+def tombstone_id(customer_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(PROFILED_NAMESPACE, f"erased:{customer_id}")
+
+
+async def erase(session: AsyncSession, lookup: CustomerLookup, *, now: datetime) -> Erasure | None:
+    """Erase the live customer `lookup` names; None when it names none (unknown or already erased)."""
+    customer = await find_customer(session, lookup, lock=True)
+    if customer is None:
+        return None
+    merged = [m.id for m in await merged_into(session, customer.id, lock=True)]
+    ids = [customer.id, *merged]
+    for model in (Identity, TimelineEntry, Evidence, Rejection):
+        await session.execute(delete(model).where(model.customer_id.in_(ids)))
+    # `mc.profiled.v1` records are keyed by the customer id they report on.
+    await session.execute(delete(OUTBOX).where(OUTBOX.c.key.in_([str(i).encode() for i in ids])))
+    await session.execute(
+        update(Customer).where(Customer.id.in_(ids)).values(**ERASED_COLUMNS, erased_at=now, updated_at=now)
+    )
+    tombstone = Profiled(
+        id=tombstone_id(customer.id), kind="erased", customer_id=customer.id, merged_from=merged, profiled_at=now
+    )
+    await enqueue(session, OUTBOX, [profiled_record(tombstone)])
+    return Erasure(customer_id=customer.id, merged_ids=merged, erased_at=now)

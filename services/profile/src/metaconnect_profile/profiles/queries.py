@@ -1,0 +1,404 @@
+"""The read side of profiles: every SQL query of the read API and the answers built from it.
+
+A customer is found by id or by identifier; a merged customer's id names its survivor
+(`merged_into` always points at the final survivor: merging re-points earlier merges),
+and an erased customer is not found. Listings use keyset pagination, newest first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import TypeAdapter
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from metaconnect_common.schemas import Channel
+from metaconnect_common.schemas.profiled import Colour as RoutingColour
+from metaconnect_common.schemas.profiled import PersonalitySnapshot, Purpose
+from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, reachable_channels
+from metaconnect_profile.models import Customer, Evidence, Identity, Merge, ProcessedEvent, Rejection, TimelineEntry
+from metaconnect_profile.personality import estimate, explain, routing_view
+from metaconnect_profile.personality.evidence import Evidence as EvidenceRecord
+from metaconnect_profile.profiles.consent import PROFILING, effective_channel_consent
+from metaconnect_profile.profiles.schemas import (
+    ConsentOut,
+    CustomerLookup,
+    ExportedCustomer,
+    ExportedEvidence,
+    ExportedIdentity,
+    ExportedMerge,
+    ExportedRejection,
+    IdentifierOut,
+    PersonalityOut,
+    ProfileExport,
+    ProfileId,
+    ProfileOut,
+    ProfilePage,
+    ProfileSummary,
+    Reachability,
+    RoutingPersonality,
+    TimelineItem,
+    TimelinePage,
+    encode_cursor,
+    mask,
+)
+from metaconnect_profile.profiles.state import (
+    STATE_COLUMNS,
+    ProfilePolicy,
+    ProfileState,
+    personality_from_column,
+    state_from_row,
+    to_snapshot,
+)
+
+MAX_MERGE_HOPS: Final = 16  # merges flatten chains; this only guards against a corrupt loop
+_evidence = TypeAdapter(EvidenceRecord)
+
+
+# --- finding a customer ----------------------------------------------------------------------------------------
+
+
+async def find_customer(session: AsyncSession, lookup: CustomerLookup, *, lock: bool = False) -> Customer | None:
+    """The live customer `lookup` names (a merged one's survivor); None when unknown or erased.
+
+    With `lock`, every row read is locked for update and re-read, so a merge or erasure
+    committed meanwhile is seen."""
+    if isinstance(lookup, ProfileId):
+        customer_id: uuid.UUID | None = lookup.id
+    else:
+        customer_id = await session.scalar(
+            select(Identity.customer_id).where(Identity.kind == lookup.kind, Identity.value == lookup.value)
+        )
+    customer = None
+    for _ in range(MAX_MERGE_HOPS):
+        if customer_id is None:
+            return None
+        query = select(Customer).where(Customer.id == customer_id)
+        if lock:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        customer = await session.scalar(query)
+        if customer is None or customer.merged_into is None:
+            break
+        customer_id = customer.merged_into
+    if customer is None or customer.merged_into is not None or customer.erased_at is not None:
+        return None
+    return customer
+
+
+async def merged_into(session: AsyncSession, customer_id: uuid.UUID, *, lock: bool = False) -> list[Customer]:
+    """The customers merged into `customer_id`, in id order (locked in that order with `lock`)."""
+    query = select(Customer).where(Customer.merged_into == customer_id).order_by(Customer.id)
+    if lock:
+        query = query.with_for_update()
+    return list(await session.scalars(query))
+
+
+def _state(customer: Customer) -> ProfileState:
+    return state_from_row({column: getattr(customer, column) for column in STATE_COLUMNS})
+
+
+async def _identities(session: AsyncSession, customer_id: uuid.UUID) -> list[Identity]:
+    query = select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.kind, Identity.value)
+    return list(await session.scalars(query))
+
+
+def _routing(
+    state: ProfileState, document: dict[str, Any], *, policy: ProfilePolicy, now: datetime
+) -> RoutingPersonality:
+    """The personality as `mc.profiled.v1` carries it for a cached routing view (unknown without consent)."""
+    snapshot = to_snapshot(state, reachable=[], personality=personality_from_column(document), now=now, policy=policy)
+    return _routing_of(snapshot.personality, document)
+
+
+def _routing_of(personality: PersonalitySnapshot, document: dict[str, Any]) -> RoutingPersonality:
+    known = personality.colour is not RoutingColour.UNKNOWN
+    as_of = datetime.fromisoformat(document["as_of"]) if known and document.get("as_of") else None
+    return RoutingPersonality(
+        colour=personality.colour,
+        secondary=personality.secondary,
+        pattern=personality.pattern,
+        probability=personality.probability,
+        as_of=as_of,
+    )
+
+
+# --- GET /v1/profiles/{ref} ------------------------------------------------------------------------------------
+
+
+async def profile(session: AsyncSession, customer: Customer, *, policy: ProfilePolicy, now: datetime) -> ProfileOut:
+    """The profile as operators read it: identifiers masked, counts decayed to `now`."""
+    identities = await _identities(session, customer.id)
+    merged = await merged_into(session, customer.id)
+    state = _state(customer)
+    reachable = reachable_channels({i.kind for i in identities if i.invalid_at is None})
+    snapshot = to_snapshot(
+        state,
+        reachable=reachable,
+        personality=personality_from_column(customer.personality),
+        now=now,
+        policy=policy,
+    )
+    return ProfileOut(
+        id=customer.id,
+        lifecycle_stage=state.lifecycle_stage,
+        locale=state.locale,
+        time_zone=state.time_zone,
+        consent=ConsentOut(
+            purposes=dict(state.consent.purposes),
+            channels=effective_channel_consent(state.consent),
+            objection=state.consent.objection,
+        ),
+        reachability=Reachability(
+            channels=reachable,
+            identifiers=[
+                IdentifierOut(
+                    kind=i.kind,
+                    value=mask(i.kind, i.value),
+                    valid=i.invalid_at is None,
+                    since=i.created_at,
+                    invalid_at=i.invalid_at,
+                )
+                for i in identities
+            ],
+        ),
+        engagement=snapshot.engagement,
+        active_hours=snapshot.active_hours,
+        personality=_routing_of(snapshot.personality, customer.personality),
+        holdout=state.holdout,
+        traits=dict(state.traits),
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+        merged_from=[m.id for m in merged],
+    )
+
+
+# --- GET /v1/profiles/{ref}/personality ------------------------------------------------------------------------
+
+
+async def personality(
+    session: AsyncSession, customer: Customer, *, policy: ProfilePolicy, now: datetime
+) -> PersonalityOut:
+    """The estimate recomputed from the stored evidence as of `now`, explained."""
+    rows = (
+        await session.execute(
+            select(Evidence.kind, Evidence.payload).where(Evidence.customer_id == customer.id).order_by(Evidence.id)
+        )
+    ).all()
+    current = estimate([_evidence.validate_python(r.payload) for r in rows], now)
+    counts = Counter(r.kind for r in rows)
+    state = _state(customer)
+    return PersonalityOut(
+        customer_id=customer.id,
+        explanation=explain(current),
+        routing=_routing(state, routing_view(current).model_dump(mode="json"), policy=policy, now=now),
+        profiling_consent={p: s for p, s in state.consent.purposes.items() if p in PROFILING},
+        evidence_counts={kind: counts.get(kind, 0) for kind in ("questionnaire", "behaviour")},
+        last_changed_at=current.evidence.last_changed_at,
+    )
+
+
+# --- GET /v1/profiles/{ref}/timeline ---------------------------------------------------------------------------
+
+
+def _item(entry: TimelineEntry) -> TimelineItem:
+    return TimelineItem(
+        event_id=entry.event_id,
+        occurred_at=entry.occurred_at,
+        received_at=entry.received_at,
+        type=entry.type,
+        channel=Channel(entry.channel),
+        source=entry.source,
+        properties=entry.properties,
+    )
+
+
+async def timeline(
+    session: AsyncSession, customer_id: uuid.UUID, *, limit: int, before: tuple[datetime, uuid.UUID] | None
+) -> TimelinePage:
+    """One page of the customer's interactions, newest first, strictly before `before`."""
+    query = (
+        select(TimelineEntry)
+        .where(TimelineEntry.customer_id == customer_id)
+        .order_by(TimelineEntry.occurred_at.desc(), TimelineEntry.event_id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(tuple_(TimelineEntry.occurred_at, TimelineEntry.event_id) < tuple_(*before))
+    entries = list(await session.scalars(query))
+    page, more = entries[:limit], len(entries) > limit
+    last = page[-1] if page else None
+    return TimelinePage(
+        items=[_item(e) for e in page],
+        next_before=encode_cursor(last.occurred_at, last.event_id) if more and last else None,
+    )
+
+
+# --- GET /v1/profiles ------------------------------------------------------------------------------------------
+
+
+def _granted(purpose: Purpose) -> ColumnElement[bool]:
+    return Customer.consent.contains({"purposes": {purpose.value: {"granted": True}}})
+
+
+def _colour_is(colour: RoutingColour) -> ColumnElement[bool]:
+    """The colour routing sees: the cached view's colour, unknown without any profiling consent."""
+    stored = func.coalesce(Customer.personality.op("->>")("colour"), RoutingColour.UNKNOWN.value)
+    profiling = or_(*(_granted(p) for p in PROFILING))
+    if colour is RoutingColour.UNKNOWN:
+        return or_(stored == RoutingColour.UNKNOWN.value, not_(profiling))
+    return and_(stored == colour.value, profiling)
+
+
+def _reachable_on(kind: str) -> ColumnElement[bool]:
+    """A valid identifier of `kind` (see `CHANNEL_ADDRESS`)."""
+    return exists().where(Identity.customer_id == Customer.id, Identity.kind == kind, Identity.invalid_at.is_(None))
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    policy: ProfilePolicy,
+    now: datetime,
+    stage: str | None,
+    colour: RoutingColour | None,
+    consent: Purpose | None,
+    channel: Channel | None,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> ProfilePage:
+    """Live customers (not merged, not erased) matching every filter given, newest first."""
+    query = (
+        select(Customer)
+        .where(Customer.merged_into.is_(None), Customer.erased_at.is_(None))
+        .order_by(Customer.created_at.desc(), Customer.id.desc())
+        .limit(limit + 1)
+    )
+    if stage is not None:
+        query = query.where(Customer.lifecycle_stage == stage)
+    if colour is not None:
+        query = query.where(_colour_is(colour))
+    if consent is not None:
+        query = query.where(_granted(consent))
+    if channel is not None and channel in CHANNEL_ADDRESS:  # in-app reaches every known customer
+        query = query.where(_reachable_on(CHANNEL_ADDRESS[channel]))
+    if after is not None:
+        query = query.where(tuple_(Customer.created_at, Customer.id) < tuple_(*after))
+    customers = list(await session.scalars(query))
+    page, more = customers[:limit], len(customers) > limit
+    kinds: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
+    if page:
+        rows = await session.execute(
+            select(Identity.customer_id, Identity.kind)
+            .where(Identity.customer_id.in_([c.id for c in page]), Identity.invalid_at.is_(None))
+            .distinct()
+        )
+        for row in rows:
+            kinds[row.customer_id].add(row.kind)
+    items = []
+    for c in page:
+        reachable = reachable_channels(kinds[c.id])
+        items.append(
+            ProfileSummary(
+                id=c.id,
+                lifecycle_stage=c.lifecycle_stage,
+                locale=c.locale,
+                time_zone=c.time_zone,
+                colour=_routing(_state(c), c.personality, policy=policy, now=now).colour,
+                reachable=reachable,
+                holdout=c.holdout,
+                created_at=c.created_at,
+                updated_at=c.updated_at,
+            )
+        )
+    last = page[-1] if page else None
+    return ProfilePage(items=items, next_cursor=encode_cursor(last.created_at, last.id) if more and last else None)
+
+
+# --- GET /v1/profiles/{ref}/export -----------------------------------------------------------------------------
+
+
+def _exported(c: Customer) -> ExportedCustomer:
+    return ExportedCustomer(
+        id=c.id,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        merged_into=c.merged_into,
+        lifecycle_stage=c.lifecycle_stage,
+        locale=c.locale,
+        time_zone=c.time_zone,
+        holdout=c.holdout,
+        traits=c.traits,
+        consent=c.consent,
+        engagement=c.engagement,
+        active_hours=c.active_hours,
+        personality=c.personality,
+    )
+
+
+async def export(session: AsyncSession, customer: Customer, *, now: datetime) -> ProfileExport:
+    """Every row the service holds about the customer and those merged into it, unmasked."""
+    merged = await merged_into(session, customer.id)
+    ids = [customer.id, *(m.id for m in merged)]
+    identities = list(
+        await session.scalars(select(Identity).where(Identity.customer_id.in_(ids)).order_by(Identity.created_at))
+    )
+    entries = await session.scalars(
+        select(TimelineEntry)
+        .where(TimelineEntry.customer_id.in_(ids))
+        .order_by(TimelineEntry.occurred_at, TimelineEntry.event_id)
+    )
+    evidence = list(await session.scalars(select(Evidence).where(Evidence.customer_id.in_(ids)).order_by(Evidence.id)))
+    rejections = await session.scalars(
+        select(Rejection).where(Rejection.customer_id.in_(ids)).order_by(Rejection.rejected_at, Rejection.event_id)
+    )
+    merges = await session.scalars(
+        select(Merge).where(or_(Merge.survivor_id.in_(ids), Merge.merged_id.in_(ids))).order_by(Merge.id)
+    )
+    processed = await session.scalars(
+        select(ProcessedEvent.event_id)
+        .where(ProcessedEvent.customer_id.in_(ids))
+        .order_by(ProcessedEvent.processed_at, ProcessedEvent.event_id)
+    )
+    current = estimate([_evidence.validate_python(e.payload) for e in evidence], now)
+    return ProfileExport(
+        exported_at=now,
+        customer=_exported(customer),
+        merged_customers=[_exported(m) for m in merged],
+        identities=[
+            ExportedIdentity(
+                kind=i.kind,
+                value=i.value,
+                created_at=i.created_at,
+                invalid_at=i.invalid_at,
+                invalid_reason=i.invalid_reason,
+            )
+            for i in identities
+        ],
+        timeline=[_item(e) for e in entries],
+        personality_evidence=[
+            ExportedEvidence(
+                event_id=e.event_id,
+                kind=e.kind,
+                observed_at=e.observed_at,
+                payload=e.payload,
+                answers=(e.answers or {}).get("answers"),
+            )
+            for e in evidence
+        ],
+        personality=explain(current),
+        rejections=[
+            ExportedRejection(
+                event_id=r.event_id, instrument=r.instrument, problems=r.problems, rejected_at=r.rejected_at
+            )
+            for r in rejections
+        ],
+        merges=[
+            ExportedMerge(survivor_id=m.survivor_id, merged_id=m.merged_id, event_id=m.event_id, merged_at=m.merged_at)
+            for m in merges
+        ],
+        processed_event_ids=list(processed),
+    )
