@@ -70,9 +70,10 @@ def _curl(printed: str) -> tuple[str, dict[str, str], str]:
 
 def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     state_file, output = tmp_path / "dev.json", tmp_path / "dev.out"
-    ingest_port = free_port()
+    ingest_port, profile_port = free_port(), free_port()
     command = [sys.executable, "-m", "metaconnect_cli.main", "dev", "--data-dir", str(tmp_path / "dev")]
     command += ["--state-file", str(state_file), "--ingest-port", str(ingest_port)]
+    command += ["--profile-port", str(profile_port)]
     with output.open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=_child_env(), cwd=tmp_path)
     try:
@@ -86,7 +87,10 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert response.status_code == 202, response.text
         assert len(response.json()["accepted"]) == 1
 
-        assert state.services == {"ingest": f"http://127.0.0.1:{ingest_port}"}
+        assert state.services == {
+            "ingest": f"http://127.0.0.1:{ingest_port}",
+            "profile": f"http://127.0.0.1:{profile_port}",
+        }
         assert state.ingest_url == state.services["ingest"]
         assert f"{state.ingest_url}/docs" in printed
         assert state.operator_token in printed
@@ -95,7 +99,7 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
             f"{state.ingest_url}/v1/api-keys", headers={"Authorization": f"Bearer {state.operator_token}"}, timeout=5
         )
         assert [k["name"] for k in keys.json()] == ["demo-app"]
-        ports = [ingest_port, _kafka_port(state), _postgres_port(state)]
+        ports = [ingest_port, profile_port, _kafka_port(state), _postgres_port(state)]
         assert all(_listening(port) for port in ports)
 
         started = time.monotonic()
@@ -115,7 +119,9 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
 
     # A restart on the same data dir keeps the data and so the demo key.
     assert oct(state_file.stat().st_mode & 0o777) == "0o600"
-    again = DevStack(data_dir=tmp_path / "dev", state_file=state_file, ports={"ingest": free_port()})
+    again = DevStack(
+        data_dir=tmp_path / "dev", state_file=state_file, ports={"ingest": free_port(), "profile": free_port()}
+    )
     try:
         restarted = again.start()
         assert restarted.api_key == state.api_key

@@ -270,6 +270,9 @@ def dev(
     ingest_port: Annotated[
         int | None, typer.Option(envvar="MC_INGEST_PORT", show_default="8001", help="The ingest service's port.")
     ] = None,
+    profile_port: Annotated[
+        int | None, typer.Option(envvar="MC_PROFILE_PORT", show_default="8002", help="The profile service's port.")
+    ] = None,
     postgres_port: Annotated[int | None, typer.Option(show_default="a free port", help="Embedded PostgreSQL.")] = None,
     kafka_port: Annotated[int | None, typer.Option(show_default="a free port", help="Embedded broker.")] = None,
     ready_timeout: Annotated[float, typer.Option(help="Seconds each service may take to get ready.")] = 90.0,
@@ -278,7 +281,8 @@ def dev(
 
     Uses MC_DATABASE_URL / MC_KAFKA_BOOTSTRAP instead of the embedded servers when set.
     """
-    ports = {"ingest": ingest_port} if ingest_port else {}
+    chosen = {"ingest": ingest_port, "profile": profile_port}
+    ports = {name: port for name, port in chosen.items() if port}
     stack = DevStack(
         data_dir=data_dir,
         state_file=state_file,
