@@ -233,7 +233,7 @@ async def test_body_too_large_is_413(client: httpx.AsyncClient, make_key: MakeKe
 async def test_batch_body_must_be_an_events_list(client: httpx.AsyncClient, make_key: MakeKey) -> None:
     response = await client.post("/v1/events/batch", json=[event()], headers=auth(await make_key()))
     assert response.status_code == 422
-    assert response.json()["errors"][0]["rule"] == "model_attributes_type"
+    assert response.json()["errors"][0]["rule"] == "model_type"
     response = await client.post("/v1/events/batch", json={"events": []}, headers=auth(await make_key()))
     assert response.status_code == 422
     assert response.json()["errors"][0] == {
@@ -249,3 +249,13 @@ async def test_openapi_documents_every_endpoint_with_examples(client: httpx.Asyn
         operation = spec["paths"][path]["post"]
         assert operation["requestBody"]["content"]["application/json"]["examples"], path
     assert "Partial acceptance" in spec["paths"]["/v1/events/batch"]["post"]["description"]
+
+
+async def test_malformed_batch_json_is_400(client: httpx.AsyncClient, make_key: MakeKey) -> None:
+    response = await client.post(
+        "/v1/events/batch",
+        content=b'{"events": [{"customer": ',
+        headers={**auth(await make_key()), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"field": "body", "rule": "json_invalid", "message": "not valid JSON"}]

@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
 from metaconnect_common.schemas import InteractionFields
-from metaconnect_ingest.events.schemas import EVENT_EXAMPLES, Accepted, BatchAccepted, BatchIn, Rejected
+from metaconnect_ingest.events.schemas import EVENT_EXAMPLES, Accepted, BatchAccepted, Rejected
 from metaconnect_ingest.events.service import EventService
 from metaconnect_ingest.keys.service import KeyService, Principal
 
@@ -72,6 +72,28 @@ async def post_event(
     status_code=202,
     response_model=BatchAccepted,
     summary="Post up to 1000 interactions",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["events"],
+                        "properties": {
+                            "events": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": 1000,
+                                "items": {"$ref": "#/components/schemas/InteractionFields"},
+                            }
+                        },
+                    },
+                    "examples": {"two events": {"value": {"events": [v["value"] for v in EVENT_EXAMPLES.values()]}}},
+                }
+            },
+        }
+    },
     description=(
         "**Partial acceptance**: every valid event is written and the invalid ones are reported by their "
         "index in `rejected`, each with the fields and rules it broke; fix and resend only those. If no event "
@@ -79,19 +101,11 @@ async def post_event(
         'A batch over the limit, or a body that is not `{"events": [...]}`, is rejected whole.'
     ),
 )
-async def post_batch(
-    batch: Annotated[
-        BatchIn,
-        Body(
-            openapi_examples={
-                "two events": {"value": {"events": [v["value"] for v in EVENT_EXAMPLES.values()]}},
-            }
-        ),
-    ],
-    principal: PrincipalDep,
-    request: Request,
-) -> Response:
-    accepted, rejected = await _events(request).ingest_batch(batch.events, principal)
+async def post_batch(principal: PrincipalDep, request: Request) -> Response:
+    # The body is read raw: a batch of valid events is validated in one pass from the bytes,
+    # and one bad event must not fail the others (see the description).
+    body = await request.body()
+    accepted, rejected = await _events(request).ingest_batch(body, principal)
     if not accepted:
         flat = [
             FieldError(field=f"events.{index}.{e.field}", rule=e.rule, message=e.message)

@@ -26,6 +26,12 @@ class BatchIn(BaseModel):
     events: list[SkipValidation[InteractionFields]] = Field(min_length=1, max_length=1000)
 
 
+class ValidBatch(BaseModel):
+    """A batch whose every event is valid: the fast path, validated straight from the bytes."""
+
+    events: list[InteractionFields] = Field(min_length=1, max_length=1000)
+
+
 class BatchAccepted(BaseModel):
     accepted: list[uuid.UUID] = Field(description="Ids of the accepted events, in posted order.")
     accepted_indexes: list[int]

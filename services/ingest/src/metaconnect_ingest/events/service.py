@@ -2,23 +2,62 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from metaconnect_common.errors import ApiError, FieldError, field_errors
+from metaconnect_common.errors import ApiError, FieldError, field_errors, validation_status
 from metaconnect_common.kafka.producer import BrokerUnavailable, KafkaPublisher, OutgoingRecord
 from metaconnect_common.schemas import Interaction, InteractionFields
 from metaconnect_common.topics import INTERACTIONS
+from metaconnect_ingest.events.schemas import BatchIn, ValidBatch
 from metaconnect_ingest.keys.ratelimit import RateLimiter
 from metaconnect_ingest.keys.service import Principal
 
 _fields = TypeAdapter(InteractionFields)
+_valid_batch = TypeAdapter(ValidBatch)
+_batch_shape = TypeAdapter(BatchIn)
+
+
+def parse_batch(body: bytes) -> list[InteractionFields | list[FieldError]]:
+    """Each posted event, validated, or the errors that make it invalid.
+
+    The common case, a batch without a bad event, is validated in one pass straight from
+    the bytes; otherwise the body is parsed and every event validated on its own. A body
+    that is not JSON or not `{"events": [1..1000 items]}` fails the whole batch.
+    """
+    try:
+        return list(_valid_batch.validate_json(body).events)
+    except ValidationError:
+        pass
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        raise ApiError(
+            400,
+            "malformed_json",
+            "request body is not valid JSON",
+            errors=[FieldError(field="body", rule="json_invalid", message="not valid JSON")],
+        ) from None
+    try:
+        shape = _batch_shape.validate_python(raw)
+    except ValidationError as exc:
+        errors = field_errors(exc.errors(), strip=())
+        raise ApiError(
+            validation_status(errors), "validation_failed", "request failed validation", errors=errors
+        ) from None
+    out: list[InteractionFields | list[FieldError]] = []
+    for item in shape.events:
+        try:
+            out.append(_fields.validate_python(item))
+        except ValidationError as exc:
+            out.append(field_errors(exc.errors(), strip=()))
+    return out
 
 
 @dataclass(frozen=True)
@@ -132,18 +171,17 @@ class EventService:
         return interaction
 
     async def ingest_batch(
-        self, items: Sequence[Any], principal: Principal
+        self, body: bytes, principal: Principal
     ) -> tuple[list[tuple[int, Interaction]], list[tuple[int, list[FieldError]]]]:
         """Accept the valid events, report the rest by index (partial acceptance)."""
         now = datetime.now(UTC)
         accepted: list[tuple[int, Interaction]] = []
         rejected: list[tuple[int, list[FieldError]]] = []
-        for index, item in enumerate(items):
-            try:
-                fields = _fields.validate_python(item)
-            except ValidationError as exc:
-                rejected.append((index, field_errors(exc.errors(), strip=())))
+        for index, item in enumerate(parse_batch(body)):
+            if isinstance(item, list):
+                rejected.append((index, item))
                 continue
+            fields = item
             errors = check_event(fields, principal, now, self._window)
             if errors:
                 rejected.append((index, errors))
