@@ -68,3 +68,29 @@ async def test_unreachable_broker_is_reported_as_unavailable(kafka_settings: Kaf
     with pytest.raises(BrokerUnavailable):
         await publisher.start()
     assert not publisher.connected
+
+
+async def test_many_records_go_as_per_partition_batches_with_exact_acks(
+    kafka_settings: KafkaSettings, topic: str
+) -> None:
+    await ensure_topics(kafka_settings, [topic])
+    publisher = KafkaPublisher(kafka_settings)
+    try:
+        keys = [f"cid:c-{i % 7}".encode() for i in range(200)]
+        records = [OutgoingRecord(topic, key, f"v{i}".encode()) for i, key in enumerate(keys)]
+        acks = await publisher.publish(records)  # the batched path
+        single = await publisher.publish_one(OutgoingRecord(topic, keys[0], b"single"))  # the send path
+    finally:
+        await publisher.stop()
+
+    written = {(r.partition, r.offset): r for r in await read_topic(kafka_settings.bootstrap, topic)}
+    assert len(written) == 201
+    for record, ack in zip(records, acks, strict=True):
+        got = written[(ack.partition, ack.offset)]
+        assert (got.key, got.value) == (record.key, record.value)
+        assert dict(got.headers)["traceparent"].startswith(b"00-")
+    partition_of = {record.key: ack.partition for record, ack in zip(records, acks, strict=True)}
+    assert single.partition == partition_of[keys[0]]  # both paths pick the same partition per key
+    for key in set(keys):  # and each key's records keep their order
+        offsets = [ack.offset for record, ack in zip(records, acks, strict=True) if record.key == key]
+        assert offsets == sorted(offsets)

@@ -7,17 +7,22 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from metaconnect_common.kafka.tracing import Headers, inject_headers
+from metaconnect_common.kafka.tracing import inject_headers
 from metaconnect_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.kafka")
+_partitioner = DefaultPartitioner()
+# From this many records on, a publish builds one record batch per partition itself.
+_BATCH_THRESHOLD = 16
 
 
 class BrokerUnavailable(Exception):
@@ -121,26 +126,73 @@ class KafkaPublisher:
             },
         )
         trace_headers = inject_headers((), trace.set_span_in_context(span))
-        futures = []
+        staged = [(r, r.headers if _has_traceparent(r.headers) else [*r.headers, *trace_headers]) for r in batch]
+        futures: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout(self._settings.publish_timeout_s):
-                for record in batch:
-                    headers: Headers = list(record.headers)
-                    if not _has_traceparent(headers):
-                        headers.extend(trace_headers)
-                    futures.append(await producer.send(record.topic, record.value, key=record.key, headers=headers))
-                metas = await asyncio.gather(*futures)
+                if len(batch) >= _BATCH_THRESHOLD:
+                    acks = await self._send_batched(producer, staged, futures)
+                else:
+                    for record, headers in staged:
+                        futures.append(
+                            await producer.send(record.topic, record.value, key=record.key, headers=list(headers))
+                        )
+                    metas = await asyncio.gather(*futures)
+                    acks = [Acknowledged(m.topic, m.partition, m.offset) for m in metas]
         except (KafkaError, TimeoutError) as exc:
             for future in futures:
                 future.cancel()
             span.set_status(StatusCode.ERROR, type(exc).__name__)
             span.end()
             raise BrokerUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
-        if len(metas) == 1:
-            span.set_attribute("messaging.destination.partition.id", str(metas[0].partition))
-            span.set_attribute("messaging.kafka.offset", metas[0].offset)
+        if len(acks) == 1:
+            span.set_attribute("messaging.destination.partition.id", str(acks[0].partition))
+            span.set_attribute("messaging.kafka.offset", acks[0].offset)
         span.end()
-        return [Acknowledged(m.topic, m.partition, m.offset) for m in metas]
+        return acks
+
+    async def _send_batched(
+        self,
+        producer: AIOKafkaProducer,
+        staged: Sequence[tuple[OutgoingRecord, Sequence[tuple[str, bytes]]]],
+        futures: list[asyncio.Future[Any]],
+    ) -> list[Acknowledged]:
+        """Many records at once: one record batch per partition instead of one `send` each.
+
+        Partitions are chosen as `send` chooses them (murmur2 of the key), so a customer's
+        records land on the same partition whichever path wrote them.
+        """
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        partitions: dict[str, list[int]] = {}
+        for index, (record, _) in enumerate(staged):
+            if record.topic not in partitions:
+                partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+            all_partitions = partitions[record.topic]
+            partition = _partitioner(record.key, all_partitions, all_partitions)
+            by_partition.setdefault((record.topic, partition), []).append(index)
+        sent: list[tuple[int, list[int]]] = []  # (future index, record indexes in batch order)
+        for (topic, partition), indexes in by_partition.items():
+            builder = producer.create_batch()
+            members: list[int] = []
+            for index in indexes:
+                record, headers = staged[index]
+                fields = {"key": record.key, "value": record.value, "timestamp": None, "headers": list(headers)}
+                if builder.append(**fields) is None:  # full: send it, start the next
+                    futures.append(await producer.send_batch(builder, topic, partition=partition))
+                    sent.append((len(futures) - 1, members))
+                    builder, members = producer.create_batch(), []
+                    if builder.append(**fields) is None:
+                        raise ValueError(f"a record of {len(record.value or b'')} bytes exceeds the batch size")
+                members.append(index)
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+            sent.append((len(futures) - 1, members))
+        metas = await asyncio.gather(*futures)
+        acks: list[Acknowledged | None] = [None] * len(staged)
+        for future_index, members in sent:
+            meta = metas[future_index]
+            for relative, index in enumerate(members):
+                acks[index] = Acknowledged(meta.topic, meta.partition, meta.offset + relative)
+        return [a for a in acks if a is not None]
 
     async def publish_one(self, record: OutgoingRecord) -> Acknowledged:
         return (await self.publish([record]))[0]
