@@ -437,3 +437,33 @@ async def test_a_crash_before_commit_redelivers_and_the_effect_stays_once(
     assert redelivered == sum(first_batch.values()), "every record of the lost batch came again"
     assert set(attempts.values()) <= {1, 2}
     assert await committed_offsets(kafka_settings, group, topic) == await end_offsets(kafka_settings, topic)
+
+
+async def test_offsets_wait_for_the_before_commit_step(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str
+) -> None:
+    sent = [OutgoingRecord(topic, f"k{i}".encode(), b"v") for i in range(6)]
+    await publish(kafka_settings, sent)
+    handled: list[int] = []
+    calls = 0
+
+    async def handle(record: ConsumedRecord) -> None:
+        handled.append(record.offset)
+
+    async def flaky_flush() -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            assert await committed_offsets(kafka_settings, group, topic) == {}, "committed before the flush"
+            raise ConnectionError("broker away")
+
+    runner = make_runner(
+        kafka_settings, topic, group, stage, handle, before_commit=flaky_flush, retry=RetryPolicy(base_delay_s=0.05)
+    )
+    async with running(runner) as task:
+        await eventually(lambda: calls >= 3 and len(handled) == len(sent), task)
+        ends = await end_offsets(kafka_settings, topic)
+        async with asyncio.timeout(20):
+            while await committed_offsets(kafka_settings, group, topic) != ends:
+                await asyncio.sleep(0.05)
+    assert len(handled) == len(sent), "a failing before-commit step retries itself, not the handlers"

@@ -126,13 +126,14 @@ async def test_crash_between_commit_and_produce_publishes_once_after_restart(
     settings = profile_settings(profile_migrated, kafka_bootstrap)
     sessions = session_factory(engine)
     dead = KafkaPublisher(KafkaSettings(bootstrap=f"127.0.0.1:{_closed_port()}", publish_timeout_s=1.0))
-    crashed = ProfileService(sessions, OutboxRelay(sessions, dead, OUTBOX), ProfilePolicy.from_settings(settings))
+    crashed = ProfileService(sessions, ProfilePolicy.from_settings(settings))
     who = {"customer_id": f"commit-crash-{uuid.uuid4().hex[:8]}"}
     event = interaction(who, "message.opened", "push")
     await publish(event)  # on the topic; the crashed worker's group never committed it
 
-    with pytest.raises(BrokerUnavailable):
-        await crashed.handle(_consumed(event))
+    await crashed.handle(_consumed(event))  # committed to the database
+    with pytest.raises(BrokerUnavailable):  # the runner's before-commit publish fails: the crash
+        await OutboxRelay(sessions, dead, OUTBOX).flush()
     await dead.stop()
     customer = await applied(engine, event.event_id, timeout_s=1)
     assert await _counts(engine, event) == {"processed": 1, "timeline": 1, "evidence": 0, "outbox": 1}
@@ -163,7 +164,7 @@ async def test_crash_between_produce_and_outbox_mark_republishes_the_same_record
     crashing, healthy = CrashAfterProduce(kafka), KafkaPublisher(kafka)
     event = interaction({"customer_id": f"mark-crash-{uuid.uuid4().hex[:8]}"}, "message.opened", "push")
     try:
-        assert await ProfileService(sessions, OutboxRelay(sessions, crashing, OUTBOX), policy).apply(event)
+        assert await ProfileService(sessions, policy).apply(event)
         with pytest.raises(SimulatedCrash):
             await OutboxRelay(sessions, crashing, OUTBOX).flush()
         first = await profiled_for(kafka_bootstrap, event.event_id)
@@ -192,7 +193,7 @@ async def test_redelivered_record_changes_the_profile_once(
     customer = await applied(engine, clicked.event_id)
     # ... and handled twice more directly, as a second replica would after a rebalance.
     state = profile_app.state
-    replica = ProfileService(state.sessions, state.relay, state.policy)
+    replica = ProfileService(state.sessions, state.policy)
     for _ in range(2):
         await replica.handle(_consumed(clicked))
     await _drain(engine, kafka_bootstrap, publish, who)
@@ -216,7 +217,7 @@ async def test_two_replicas_applying_the_same_record_at_once_apply_it_once(
     replicas = []
     for _ in range(2):
         sessions = session_factory(engine)  # own sessions, own connections, own transactions
-        replicas.append(ProfileService(sessions, OutboxRelay(sessions, publisher, OUTBOX), policy))
+        replicas.append(ProfileService(sessions, policy))
     who = {"customer_id": f"race-{uuid.uuid4().hex[:8]}", "email": f"race.{uuid.uuid4().hex[:8]}@example.com"}
     first = interaction(who, "message.clicked", "email")  # creates the customer
     second = interaction(who, "message.clicked", "email")  # finds it

@@ -35,12 +35,12 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(common.database, application_name=f"metaconnect-{SERVICE}")
+        engine = create_engine(common.database, application_name=f"metaconnect-{SERVICE}", pre_ping=False)
         sessions = session_factory(engine)
         publisher = KafkaPublisher(common.kafka, client_id=f"metaconnect-{SERVICE}")
         relay = OutboxRelay(sessions, publisher, OUTBOX)
         policy = ProfilePolicy.from_settings(settings)
-        service = ProfileService(sessions, relay, policy)
+        service = ProfileService(sessions, policy)
         runner = ConsumerRunner(
             common.kafka,
             group_id=settings.group_id,
@@ -51,6 +51,7 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
             max_records=settings.max_records,
             dead_letters=publisher,
             client_id=f"metaconnect-{SERVICE}",
+            before_commit=relay.flush,
         )
         app.state.auth_settings = common.auth
         app.state.engine = engine

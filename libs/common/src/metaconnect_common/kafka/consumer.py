@@ -100,8 +100,10 @@ class ConsumerRunner:
     `stage` names the dead-letter topic (`mc.dlq.<stage>.v1`). Failed records are retried
     per `retry`; a `PermanentError` skips the retries. A record that still fails goes to
     the DLQ with error headers and its partition moves on. A handler call running longer
-    than `handler_timeout_s` counts as a failure. `run()` returns after `stop()` once the
-    batch in flight is handled and committed.
+    than `handler_timeout_s` counts as a failure. `before_commit`, if given, runs after a
+    batch's handlers and before its offsets are committed (retried until it succeeds):
+    work the handlers left to finish once per batch, such as publishing an outbox.
+    `run()` returns after `stop()` once the batch in flight is handled and committed.
 
     A batch holds up to `max_records`; keep `max_records` x worst-case retry time well
     under the consumer's `max.poll.interval` (300 s), or the group evicts the member.
@@ -122,6 +124,7 @@ class ConsumerRunner:
         auto_offset_reset: Literal["earliest", "latest"] = "earliest",
         dead_letters: KafkaPublisher | None = None,
         client_id: str | None = None,
+        before_commit: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         if not group_id or not topics or not stage:
             raise ValueError("group_id, topics and stage are required")
@@ -137,6 +140,7 @@ class ConsumerRunner:
         self._poll_timeout_ms = poll_timeout_ms
         self._auto_offset_reset = auto_offset_reset
         self._client_id = client_id or f"{settings.client_id}-{stage}"
+        self._before_commit = before_commit
         # A shared publisher stays the caller's to start and stop.
         self._owns_publisher = dead_letters is None
         self._dead_letters = dead_letters or KafkaPublisher(settings, client_id=f"{self._client_id}-dlq")
@@ -241,6 +245,8 @@ class ConsumerRunner:
                 for tp, outcome in zip(batch, outcomes, strict=True)
                 if outcome.next_offset is not None
             }
+            if offsets and not await self._finish_batch():
+                return  # stopping before the batch's work was durable: it is consumed again
             # Commit what is durable even when one partition failed, so only the
             # failed record and what follows it is consumed again.
             await self._commit(consumer, offsets)
@@ -250,6 +256,22 @@ class ConsumerRunner:
                     raise outcome.failure
         finally:
             self._idle.set()
+
+    async def _finish_batch(self) -> bool:
+        """Run `before_commit` (e.g. publish an outbox) until it succeeds; False if stopped first."""
+        if self._before_commit is None:
+            return True
+        attempt = 0
+        while True:
+            try:
+                await self._before_commit()
+                return True
+            except Exception as exc:  # the broker or database may be away: keep the offsets, try again
+                attempt += 1
+                log.warning("before-commit step failed (attempt %d): %s", attempt, type(exc).__name__)
+                if self._stop_requested.is_set():
+                    return False
+                await asyncio.sleep(self._retry.delay_s(min(attempt, 8)))
 
     async def _process_partition(self, records: Iterable[Any]) -> _PartitionOutcome:
         outcome = _PartitionOutcome()

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
 from metaconnect_common.kafka.producer import OutgoingRecord
-from metaconnect_common.outbox import OutboxRelay, enqueue
+from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import Profiled
 from metaconnect_common.topics import PROFILED
@@ -106,9 +106,8 @@ def _refuse_unscorable(applied: Applied, before: ProfileState) -> Applied:
 
 
 class ProfileService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], relay: OutboxRelay, policy: ProfilePolicy) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], policy: ProfilePolicy) -> None:
         self._sessions = sessions
-        self._relay = relay
         self._policy = policy
 
     async def handle(self, record: ConsumedRecord) -> None:
@@ -118,7 +117,7 @@ class ProfileService:
         except ValidationError as exc:
             raise PermanentError(f"not an Interaction: {exc.error_count()} errors") from None
         await self.apply(interaction)
-        await self._relay.flush()
+        # The consumer runner publishes the outbox once per batch, before committing offsets.
 
     async def apply(self, interaction: Interaction, *, now: datetime | None = None) -> bool:
         """Apply `interaction` once; False when its event id was applied before."""
