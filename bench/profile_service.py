@@ -1,0 +1,550 @@
+"""Profile service throughput through real Kafka into real PostgreSQL, against a raw-consume floor.
+
+    uv run python bench/profile_service.py [--events 50000] [--customers 5000] [--duration 90] [--profile] ...
+
+Starts real Apache Kafka and PostgreSQL, migrates the profile schema, then:
+
+1. pre-produces `--events` interactions over `--customers` customers to `mc.interactions.v1`
+   (12 partitions), the exact records ingest writes (`to_record(Interaction)`, plus a
+   `traceparent` header as the ingest publisher adds), a realistic mix of event types;
+2. floor: a raw `AIOKafkaConsumer` in a fresh consumer group reads them all (`getmany`
+   with the service's `max_records`, `json.loads` of every value, offsets committed after
+   every batch), `--floor-rounds` times, median round;
+3. figure: the real service (`python -m metaconnect_profile`, fresh group id) is started
+   and the clock runs from its spawn until `profile.processed_events` holds every event
+   (polled every `--poll` s) or `--duration` s passed; the steady rate is the one between
+   10% and 90% of the events (to the end of a capped run), so start-up does not dominate.
+   Then SIGTERM.
+
+Before Kafka starts it also measures a compute ceiling: the service's own per-event domain
+code (parse, state, rules, snapshot, `mc.profiled.v1` record) without any I/O, on one core.
+
+Prints the figure, its floor and the ratio, a CPU table (server, Kafka, PostgreSQL, this
+process, other processes), what PostgreSQL did per applied event (transactions, WAL
+flushes, rows per table) and one JSON line with every number. Exits 0 whatever the ratio
+(it is a measurement), 1 when nothing was applied or consumed, 2 when something did not
+start or the service died.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+# `python bench/profile_service.py` puts bench/ on sys.path; the modules it shares with ingest.py are `bench._*`.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+
+from bench._harness import (
+    Infra,
+    StartFailure,
+    add_common_args,
+    default_workdir,
+    infrastructure,
+    log,
+    run_loop,
+    run_main,
+    server_cmd,
+    service_env,
+)
+from bench._measure import (
+    CpuMeter,
+    load_profile,
+    num,
+    print_cpu_table,
+    print_json_line,
+    print_packages,
+    print_top,
+    processes,
+    tree_cpu_s,
+)
+from bench._profile_load import (
+    MIX,
+    STEADY,
+    Compute,
+    Mark,
+    Run,
+    compute_ceiling,
+    floor_round,
+    make_interactions,
+    produce,
+)
+from metaconnect_cli.local._proc import free_port, spawn, stop
+from metaconnect_common.topics import INTERACTIONS, PROFILED, dlq_topic
+
+SERVICE_MODULE = "metaconnect_profile"
+PARTITIONS = 12
+TARGET_EVENTS_PER_S = 10_000.0  # the issue's target on this 2-core machine
+PROFILE_TABLES = ("customers", "identities", "processed_events", "timeline", "personality_evidence", "outbox")
+
+
+async def end_offsets(bootstrap: str, topic: str) -> int:
+    """How many records `topic` holds (sum of its partitions' end offsets)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="metaconnect-bench-offsets")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        offsets: dict[Any, int] = await consumer.end_offsets(partitions)
+        return sum(offsets.values())
+    finally:
+        await consumer.stop()
+
+
+# --------------------------------------------------------------------------- PostgreSQL statistics
+
+
+async def pg_stats(conn: AsyncConnection) -> dict[str, float]:
+    """Cumulative counters of this database: transactions, WAL, rows per profile table."""
+    out: dict[str, float] = {}
+    await conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+    row = (
+        await conn.execute(
+            text(
+                "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched "
+                "FROM pg_stat_database WHERE datname = current_database()"
+            )
+        )
+    ).one()
+    names = ("xact_commit", "xact_rollback", "tup_inserted", "tup_updated", "tup_deleted", "tup_fetched")
+    out.update(zip(names, row, strict=True))
+    with contextlib.suppress(Exception):  # pg_stat_wal: PostgreSQL 14+
+        wal = (await conn.execute(text("SELECT wal_records, wal_bytes FROM pg_stat_wal"))).one()
+        out["wal_records"], out["wal_bytes"] = float(wal[0]), float(wal[1])
+    with contextlib.suppress(Exception):  # WAL writes and fsyncs in pg_stat_io: PostgreSQL 18+
+        io = (
+            await conn.execute(
+                text("SELECT coalesce(sum(writes), 0), coalesce(sum(fsyncs), 0) FROM pg_stat_io WHERE object = 'wal'")
+            )
+        ).one()
+        out["wal_writes"], out["wal_fsyncs"] = float(io[0]), float(io[1])
+    rows = await conn.execute(
+        text(
+            "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, coalesce(idx_scan, 0) + coalesce(seq_scan, 0) "
+            "FROM pg_stat_user_tables WHERE schemaname = 'profile'"
+        )
+    )
+    for name, ins, upd, dele, scans in rows:
+        if name in PROFILE_TABLES:
+            out[f"{name}.ins"], out[f"{name}.upd"], out[f"{name}.del"], out[f"{name}.scans"] = ins, upd, dele, scans
+    return {k: float(v) for k, v in out.items()}
+
+
+def per_event(before: dict[str, float], after: dict[str, float], events: int, bench_queries: int) -> dict[str, float]:
+    """What PostgreSQL did per applied event between two snapshots (the bench's own polls taken out)."""
+    if events <= 0:
+        return {}
+    delta = {k: after[k] - before.get(k, 0.0) for k in after}
+    delta["xact_commit"] = max(0.0, delta.get("xact_commit", 0.0) - bench_queries)
+    return {k: round(v / events, 2) for k, v in delta.items()}
+
+
+# --------------------------------------------------------------------------- the service
+
+
+def service_cmd(opts: argparse.Namespace) -> list[str]:
+    return server_cmd(["-m", opts.profile_module], opts.workdir / "profiles" / "profile-" if opts.profile else None)
+
+
+def parties(infra: Infra, server_pid: int | None = None) -> dict[str, Callable[[], float]]:
+    """Whose CPU is measured: the service (when it runs), the broker, PostgreSQL with its backends, this process."""
+    servers = {"server": server_pid} if server_pid is not None else {}
+    return {
+        **processes({**servers, "kafka": infra.kafka_pid}),
+        "postgres": functools.partial(tree_cpu_s, infra.postmaster_pid),
+        **processes({"bench": os.getpid()}),
+    }
+
+
+def _service_env(infra: Infra, port: int, opts: argparse.Namespace) -> dict[str, str]:
+    return service_env(
+        infra,
+        MC_PROFILE_HOST="127.0.0.1",
+        MC_PROFILE_PORT=str(port),
+        MC_PROFILE_GROUP_ID=f"bench-profile-{uuid.uuid4().hex[:12]}",
+        MC_PROFILE_MAX_RECORDS=str(opts.max_records),
+    )
+
+
+@dataclass
+class ServiceRun:
+    run: Run
+    whole_cpu: dict[str, float] = field(default_factory=dict)
+    whole_cpu_us_per_event: dict[str, float] = field(default_factory=dict)
+    ready_s: float | None = None
+    exit_code: int | None = None
+    applied_after_stop: int = 0  # the batch in flight is finished on SIGTERM
+    pg_per_event: dict[str, float] = field(default_factory=dict)
+    outbox_pending: int | None = None
+    profiled_records: int | None = None
+    dead_letters: int | None = None
+    profile_events: int = 0  # events applied while cProfile ran
+
+
+async def run_service(opts: argparse.Namespace, infra: Infra, target: int) -> ServiceRun:
+    """Spawn the service, watch `processed_events` until every event is applied or the cap, SIGTERM it."""
+    port = free_port()
+    log_file = opts.workdir / "logs" / "profile-service.log"
+    engine = create_async_engine(infra.database_url, pool_size=1, max_overflow=0)
+    result = ServiceRun(Run(name="service", target=target))
+    queries = 0
+    try:
+        async with engine.connect() as raw, httpx.AsyncClient(timeout=0.5) as http:
+            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+            before = await pg_stats(conn)
+            proc = spawn(service_cmd(opts), log=log_file, env=_service_env(infra, port, opts))
+            meter = CpuMeter(parties(infra, proc.pid))
+            samples = [meter.sample()]
+            started = samples[0][0]
+            marks: list[Mark] = [(0.0, 0)]
+            profiled_from: int | None = None
+            try:
+                while True:
+                    await asyncio.sleep(opts.poll)
+                    if proc.poll() is not None:
+                        result.exit_code = proc.returncode
+                        raise StartFailure(f"the service exited with {proc.returncode}; see {log_file}")
+                    count = int(await conn.scalar(text("SELECT count(*) FROM profile.processed_events")) or 0)
+                    queries += 1
+                    samples.append(meter.sample())
+                    now = samples[-1][0] - started
+                    marks.append((now, count))
+                    if result.ready_s is None:
+                        with contextlib.suppress(httpx.HTTPError):
+                            if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                                result.ready_s = round(now, 2)
+                    finished = count >= target or now >= opts.duration
+                    if opts.profile:
+                        # From STEADY[0] of the events (or a quarter into a run too slow to get there) to
+                        # STEADY[1] of them or the end.
+                        if profiled_from is None and not result.profile_events and not finished:
+                            if count >= STEADY[0] * target or (count and now >= opts.duration / 4):
+                                os.kill(proc.pid, signal.SIGUSR1)
+                                profiled_from = count
+                        elif profiled_from is not None and (count >= STEADY[1] * target or finished):
+                            os.kill(proc.pid, signal.SIGUSR2)
+                            result.profile_events, profiled_from = count - profiled_from, None
+                    if finished:
+                        break
+            finally:
+                await asyncio.to_thread(stop, proc, timeout=45)
+                if result.exit_code is None:
+                    result.exit_code = proc.returncode
+            window = result.run.finish(marks, marks[-1][0])
+            if window is not None:
+                i, j = window
+                result.run.charge(*meter.between(samples[i], samples[j]), marks[j][1] - marks[i][1])
+            usage, cpu_s = meter.between(samples[0], samples[-1])
+            result.whole_cpu = usage
+            if marks[-1][1]:
+                result.whole_cpu_us_per_event = {
+                    name: round(1e6 * cpu_s[name] / marks[-1][1], 1) for name in meter.parties
+                }
+            await asyncio.sleep(1.0)  # exiting backends flush their statistics
+            applied = int(await conn.scalar(text("SELECT count(*) FROM profile.processed_events")) or 0)
+            result.applied_after_stop = applied - marks[-1][1]
+            after = await pg_stats(conn)
+            result.pg_per_event = per_event(before, after, applied, queries + 1)
+            result.outbox_pending = int(
+                await conn.scalar(text("SELECT count(*) FROM profile.outbox WHERE published_at IS NULL")) or 0
+            )
+    finally:
+        await engine.dispose()
+    result.profiled_records = await end_offsets(infra.bootstrap, PROFILED)
+    result.dead_letters = await end_offsets(infra.bootstrap, dlq_topic("profile"))
+    return result
+
+
+# --------------------------------------------------------------------------- cProfile output
+
+
+# Synchronous functions called once per database operation (cProfile counts every resumption of a
+# coroutine as a call, so asyncpg's own coroutines cannot be counted).
+DB_OPERATIONS = {
+    ("sqlalchemy/engine/default.py", "_init_compiled"): "statements",
+    ("sqlalchemy/dialects/postgresql/asyncpg.py", "commit"): "commits",
+    ("sqlalchemy/dialects/postgresql/asyncpg.py", "ping"): "pings",
+}
+
+
+def print_profile(path: Path, events: int, limit: int) -> None:
+    """Own time by package (C built-ins charged to their Python callers), DB operations, top functions."""
+    profile = load_profile(path, DB_OPERATIONS)
+    if profile is None:
+        return
+    print(f"\n== cProfile of the service over {events} events ({path})")
+    per = f", {1e6 * profile.total / events:.0f} us per event" if events else ""
+    print(f"main-thread CPU profiled: {profile.total:.2f}s{per}; own time by package:")
+    print_packages(profile, events)
+    if events:
+        each = {op: n / events for op, n in profile.calls.items()}
+        # A statement is one round trip; a transaction adds BEGIN and COMMIT; the pool's pre-ping on
+        # every checkout is BEGIN; SELECT ';'; ROLLBACK (rollbacks of failed transactions not counted).
+        trips = each["statements"] + 2 * each["commits"] + 3 * each["pings"]
+        print(
+            f"\nPostgreSQL operations per event: {each['statements']:.2f} statements, {each['commits']:.2f} "
+            f"transactions (BEGIN + COMMIT), {each['pings']:.2f} pool checkouts with pre-ping (BEGIN; SELECT ';'; "
+            f"ROLLBACK) => about {trips:.1f} round trips per event"
+        )
+    print_top(profile, limit)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(
+    opts: argparse.Namespace,
+    floor: Run,
+    floors: list[Run],
+    service: ServiceRun,
+    compute: Compute | None,
+    timings: dict[str, float],
+) -> int:
+    run = service.run
+    ratio = (
+        round(run.steady_events_per_s / floor.steady_events_per_s, 4)
+        if run.steady_events_per_s and floor.steady_events_per_s
+        else None
+    )
+    ratio_total = round(run.events_per_s / floor.events_per_s, 4) if floor.events_per_s else None
+    reached = run.steady_events_per_s if run.steady_events_per_s is not None else run.events_per_s
+    verdict = "met" if reached >= TARGET_EVENTS_PER_S else "MISSED"
+    n = opts.events
+    print()
+    print(f"{'figure':<50} {'done':>15} {'seconds':>8} {'events/s':>9} {'steady/s':>9} {'first s':>8}")
+    rows = [
+        (f"floor: raw consume (getmany {opts.max_records}, parse {opts.floor_parse})", floor),
+        (f"profile service (python -m {opts.profile_module})", run),
+    ]
+    for label, r in rows:
+        done = f"{r.events:,}/{n:,}"
+        print(
+            f"{label:<50} {done:>15} {r.seconds:8.1f} {num(r.events_per_s, 9)} {num(r.steady_events_per_s, 9)} "
+            f"{num(r.first_s, 8, '.1f')}"
+        )
+    print(f"(steady: from {STEADY[0]:.0%} to {STEADY[1]:.0%} of the events, or to the end of a capped run)")
+    print()
+    print(f"ratio service / floor: {num(ratio, 0, '.4f')} steady, {num(ratio_total, 0, '.4f')} start-up included")
+    capped = "" if run.done else f"; capped by --duration {opts.duration:g}s at {run.events:,} events: rates so far"
+    print(
+        f"target >= {TARGET_EVENTS_PER_S:,.0f} events/s: {verdict}, "
+        f"the service is at {reached / TARGET_EVENTS_PER_S:.1%} of it{capped}"
+    )
+    if compute is not None:
+        parts = ", ".join(f"{name} {us:.0f}" for name, us in compute.parts_us.items())
+        budget = 1e6 / TARGET_EVENTS_PER_S
+        print(
+            f"compute ceiling, the service's domain code without I/O on one core ({compute.events:,} events): "
+            f"{compute.us_per_event:,.0f} us/event = {compute.events_per_s:,.0f} events/s\n"
+            f"  us/event: {parts}\n"
+            f"  ({TARGET_EVENTS_PER_S:,.0f} events/s in one process leave {budget:.0f} us per event for everything)"
+        )
+    print()
+    cpu_rows = [
+        (key, label, cpu, f"   {num(us.get(tested), 16, ',.1f')}  {num(us.get('postgres'), 8, ',.1f')}")
+        for key, label, cpu, us, tested in (
+            ("floor", "floor, steady (bench = consumer)", floor.cpu, floor.cpu_us_per_event, "bench"),
+            ("service", "service, steady", run.cpu, run.cpu_us_per_event, "server"),
+            ("service_whole", "service, spawn to end", service.whole_cpu, service.whole_cpu_us_per_event, "server"),
+        )
+        if cpu
+    ]
+    columns = [(p, p) for p in ("server", "kafka", "postgres", "bench", "other", "machine")]
+    disturbed = print_cpu_table(34, columns, "   us/event: server  postgres", cpu_rows)
+    pg = service.pg_per_event
+    if pg:
+        print("\nPostgreSQL per applied event (whole service run, from its statistics):")
+        print(
+            f"  transactions committed {pg.get('xact_commit', 0):.2f}, rolled back {pg.get('xact_rollback', 0):.2f}"
+            f" (pool pre-pings); WAL fsyncs {num(pg.get('wal_fsyncs'), 0, '.2f')}, WAL records "
+            f"{num(pg.get('wal_records'), 0, '.1f')}, WAL bytes {num(pg.get('wal_bytes'), 0, ',.0f')}"
+        )
+        print(f"  {'table':<22} {'inserted':>9} {'updated':>9} {'deleted':>9} {'scans':>9}")
+        for table in PROFILE_TABLES:
+            cells = [pg.get(f"{table}.{c}") for c in ("ins", "upd", "del", "scans")]
+            print(f"  {table:<22} " + " ".join(num(v, 9, ".2f") for v in cells))
+    print(
+        f"\nservice ready after {num(service.ready_s, 0, '.1f')}s; exit code {service.exit_code}; "
+        f"{service.applied_after_stop:,} events applied after SIGTERM (the batch in flight); "
+        f"outbox rows unpublished: {service.outbox_pending}; mc.profiled.v1 records: {service.profiled_records}; "
+        f"dead letters: {service.dead_letters}"
+    )
+    if opts.floor_rounds > 1:
+        print(f"floor rounds, steady events/s (the table shows the median): {[f.steady_events_per_s for f in floors]}")
+    if opts.profile:
+        print("(--profile: the service ran under cProfile; its figures are not representative)")
+        print_profile(opts.workdir / "profiles" / "profile-1.prof", service.profile_events, opts.profile_top)
+    print()
+    fields = {
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "config": {
+            "events": opts.events,
+            "customers": opts.customers,
+            "email_share": opts.email_share,
+            "duration_s": opts.duration,
+            "max_records": opts.max_records,
+            "partitions": PARTITIONS,
+            "floor_parse": opts.floor_parse,
+            "floor_rounds": opts.floor_rounds,
+            "compute_events": opts.compute_events,
+            "profile": opts.profile,
+            "profile_module": opts.profile_module,
+            "seed": opts.seed,
+            "mix": dict(MIX),
+        },
+        "floor": floor.summary(),
+        "floor_rounds_steady_events_per_s": [f.steady_events_per_s for f in floors],
+        "service": {
+            **run.summary(),
+            "ready_s": service.ready_s,
+            "exit_code": service.exit_code,
+            "applied_after_stop": service.applied_after_stop,
+            "cpu_whole_run": service.whole_cpu,
+            "cpu_us_per_event_whole_run": service.whole_cpu_us_per_event,
+            "outbox_pending": service.outbox_pending,
+            "profiled_records": service.profiled_records,
+            "dead_letters": service.dead_letters,
+        },
+        "compute": asdict(compute) if compute is not None else None,
+        "postgres_per_event": pg,
+        "ratio_steady": ratio,
+        "ratio_total": ratio_total,
+        "target_events_per_s": TARGET_EVENTS_PER_S,
+        "target_met": verdict == "met",
+        "disturbed": disturbed,
+    }
+    print_json_line("profile", timings["elapsed"], fields)
+    if not run.events or not floor.events:
+        log("nothing was applied (or consumed by the floor)")
+        return 1
+    return 0
+
+
+Measured = tuple[Run, list[Run], ServiceRun, Compute | None, dict[str, float]]
+
+
+def bench(opts: argparse.Namespace) -> Measured:
+    """The compute ceiling, the floor rounds and the service run: (floor, floors, service, compute, timings)."""
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    t = time.monotonic()
+    interactions = make_interactions(opts.events, opts.customers, opts.email_share, opts.seed)
+    timings["generate"] = time.monotonic() - t
+    compute = None
+    if opts.compute_events:
+        t = time.monotonic()
+        compute = compute_ceiling(interactions, opts.compute_events)
+        timings["compute"] = time.monotonic() - t
+        if compute is not None:
+            log(f"compute ceiling: {compute.us_per_event:,.0f} us/event, {compute.parts_us}")
+    t = time.monotonic()
+    with infrastructure(
+        opts.workdir / "data",
+        partitions=PARTITIONS,
+        migrate=SERVICE_MODULE,
+        topics=[INTERACTIONS, PROFILED, dlq_topic("profile")],
+        migrated="profile schema migrated",
+    ) as infra:
+        timings["infrastructure"] = time.monotonic() - t
+        seconds = run_loop(produce(infra.bootstrap, interactions))
+        held = run_loop(end_offsets(infra.bootstrap, INTERACTIONS))
+        timings["produce"] = seconds
+        log(f"produced {len(interactions):,} interactions in {seconds:.1f}s; the topic holds {held:,}")
+        if held != opts.events:
+            raise StartFailure(f"{INTERACTIONS} holds {held} records, expected {opts.events}")
+        del interactions
+        floor_parties = parties(infra)
+        t = time.monotonic()
+        floors = []
+        for i in range(opts.floor_rounds):
+            r = run_loop(
+                floor_round(infra.bootstrap, opts.events, opts.max_records, opts.floor_parse, 60.0, floor_parties)
+            )
+            log(
+                f"floor {i + 1}/{opts.floor_rounds}: {r.events:,} in {r.seconds:.2f}s, {r.events_per_s:,.0f}/s, "
+                f"steady {r.steady_events_per_s or 0:,.0f}/s, cpu {r.cpu}"
+            )
+            floors.append(r)
+        timings["floor"] = time.monotonic() - t
+        floor = sorted(floors, key=lambda f: f.steady_events_per_s or 0.0)[(len(floors) - 1) // 2]
+        log(f"service: `{' '.join(service_cmd(opts)[1:])}`, at most {opts.duration:g}s")
+        t = time.monotonic()
+        service: ServiceRun = run_loop(run_service(opts, infra, opts.events))
+        timings["service"] = time.monotonic() - t
+        r = service.run
+        log(
+            f"service: {r.events:,}/{opts.events:,} in {r.seconds:.1f}s, {r.events_per_s:,.0f}/s, "
+            f"steady {r.steady_events_per_s or 0:,.0f}/s, cpu {r.cpu}"
+        )
+    timings["elapsed"] = time.monotonic() - started
+    return floor, floors, service, compute, timings
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Profile service throughput against a raw-consume floor.")
+    parser.add_argument("--events", type=int, default=50_000, help="interactions pre-produced (default 50000)")
+    parser.add_argument("--customers", type=int, default=5_000, help="customers they are about (default 5000)")
+    parser.add_argument(
+        "--email-share", type=float, default=0.4, help="share of customers whose e-mail some events carry (0.4)"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=90.0, help="cap of the service run in seconds from its spawn (default 90)"
+    )
+    parser.add_argument(
+        "--max-records", type=int, default=500, help="records per getmany, floor and service (default 500)"
+    )
+    parser.add_argument(
+        "--floor-parse",
+        choices=("none", "json", "model"),
+        default="json",
+        help="what the floor does with each value: nothing, json.loads (default), Interaction.model_validate_json",
+    )
+    parser.add_argument("--floor-rounds", type=int, default=3, help="floor repetitions, median taken (default 3)")
+    parser.add_argument(
+        "--compute-events",
+        type=int,
+        default=10_000,
+        help="events run through the service's domain code without I/O for the compute ceiling (0: skip)",
+    )
+    parser.add_argument("--poll", type=float, default=0.5, help="seconds between progress polls (default 0.5)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated interactions (default 1)")
+    add_common_args(
+        parser,
+        profile_help="run the service under cProfile (bench/profiled.py)",
+        module_flag="--profile-module",
+        module=SERVICE_MODULE,
+    )
+    opts = parser.parse_args(argv)
+    if opts.events < 10 or opts.customers < 1:
+        parser.error("--events must be at least 10 and --customers at least 1")
+    if opts.compute_events < 0:
+        parser.error("--compute-events must not be negative")
+    if opts.duration <= 0 or opts.poll <= 0 or opts.floor_rounds < 1 or opts.max_records < 1:
+        parser.error("--duration, --poll, --floor-rounds and --max-records must be positive")
+    if not 0.0 <= opts.email_share <= 1.0:
+        parser.error("--email-share must be within 0..1")
+    default_workdir(opts, "profile")
+    return opts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    return run_main(opts, lambda: bench(opts), lambda measured, _elapsed: report(opts, *measured))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
