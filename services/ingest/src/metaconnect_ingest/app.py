@@ -12,15 +12,10 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from metaconnect_common.db import create_engine, ping, session_factory
-from metaconnect_common.errors import install_error_handlers
-from metaconnect_common.http import (
-    NATIVE_TELEMETRY_OFF,
-    BodySizeLimitMiddleware,
-    HttpTelemetryMiddleware,
-    add_operational_routes,
-)
+from metaconnect_common.http import ReadinessCheck
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import KafkaPublisher
+from metaconnect_common.service import service_app
 from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import INTERACTIONS
 from metaconnect_ingest.config import IngestSettings
@@ -85,24 +80,22 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             await publisher.stop()
             await engine.dispose()
 
-    app = FastAPI(
-        title="Metaconnect ingest",
-        version="1.0.0",
+    def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
+        async def kafka() -> None:
+            await app.state.publisher.ping()
+
+        async def database() -> None:
+            await ping(app.state.engine)
+
+        return {"kafka": kafka, "database": database}
+
+    app = service_app(
+        service=SERVICE,
         summary="Channel apps post customer interactions; operators manage their API keys.",
         lifespan=lifespan,
-        telemetry=NATIVE_TELEMETRY_OFF,
+        checks=checks,
+        max_body_bytes=settings.max_body_bytes,
     )
-    install_error_handlers(app)
     app.include_router(events_router)
     app.include_router(keys_router)
-
-    async def kafka_check() -> None:
-        await app.state.publisher.ping()
-
-    async def db_check() -> None:
-        await ping(app.state.engine)
-
-    add_operational_routes(app, service=SERVICE, checks={"kafka": kafka_check, "database": db_check})
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(HttpTelemetryMiddleware, service=SERVICE)
     return app

@@ -10,12 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from metaconnect_common.db import create_engine, ping, session_factory
-from metaconnect_common.errors import install_error_handlers
-from metaconnect_common.http import NATIVE_TELEMETRY_OFF, HttpTelemetryMiddleware, add_operational_routes
+from metaconnect_common.http import ReadinessCheck
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.consumer import ConsumerRunner, RetryPolicy
 from metaconnect_common.kafka.producer import KafkaPublisher
 from metaconnect_common.outbox import OutboxRelay
+from metaconnect_common.service import service_app
 from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import INTERACTIONS, PROFILED
 from metaconnect_profile.config import ProfileSettings
@@ -80,25 +80,23 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
             await publisher.stop()
             await engine.dispose()
 
-    app = FastAPI(
-        title="Metaconnect profile",
-        version="1.0.0",
+    def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
+        async def kafka() -> None:
+            await app.state.publisher.ping()
+            if not app.state.runner.ready:
+                raise RuntimeError("consumer not running")
+
+        async def database() -> None:
+            await ping(app.state.engine)
+
+        return {"kafka": kafka, "database": database}
+
+    app = service_app(
+        service=SERVICE,
         summary="One profile per customer: identities, consent, engagement, personality.",
         lifespan=lifespan,
-        telemetry=NATIVE_TELEMETRY_OFF,
+        checks=checks,
     )
-    install_error_handlers(app)
     app.include_router(questionnaires_router)
     app.include_router(profiles_router)
-
-    async def kafka_check() -> None:
-        await app.state.publisher.ping()
-        if not app.state.runner.ready:
-            raise RuntimeError("consumer not running")
-
-    async def db_check() -> None:
-        await ping(app.state.engine)
-
-    add_operational_routes(app, service=SERVICE, checks={"kafka": kafka_check, "database": db_check})
-    app.add_middleware(HttpTelemetryMiddleware, service=SERVICE)
     return app
