@@ -467,3 +467,21 @@ async def test_offsets_wait_for_the_before_commit_step(
             while await committed_offsets(kafka_settings, group, topic) != ends:
                 await asyncio.sleep(0.05)
     assert len(handled) == len(sent), "a failing before-commit step retries itself, not the handlers"
+
+
+async def test_failure_spans_carry_the_error_type_but_never_its_message(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str, span_exporter: InMemorySpanExporter
+) -> None:
+    await publish(kafka_settings, [OutgoingRecord(topic, b"customer-9", b"x")])
+    secret = "Key (kind, value)=(email, ada@example.com) already exists"
+
+    async def handle(record: ConsumedRecord) -> None:
+        raise PermanentError(secret)
+
+    runner = make_runner(kafka_settings, topic, group, stage, handle, retry=FAST_RETRY)
+    async with running(runner) as task:
+        await eventually(lambda: sample("mc_kafka_consumer_dead_lettered_total", group=group, topic=topic) == 1, task)
+
+    [span] = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic} process"]
+    assert [dict(e.attributes or {}) for e in span.events] == [{"exception.type": "PermanentError", "mc.attempt": 1}]
+    assert "ada@example.com" not in str(span.to_json())

@@ -107,8 +107,13 @@ class HttpTelemetryMiddleware:
             await send(message)
 
         try:
-            with trace.use_span(span, end_on_exit=False, record_exception=True, set_status_on_exception=True):
-                await self.app(scope, receive, send_wrapper)
+            # No exception messages on spans: they can quote personal data; the type is enough.
+            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                try:
+                    await self.app(scope, receive, send_wrapper)
+                except Exception as exc:
+                    span.set_attribute("error.type", type(exc).__qualname__)
+                    raise
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             span.update_name(f"{method} {route}")
