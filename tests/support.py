@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from metaconnect_common.settings import AuthSettings, CommonSettings, DatabaseSettings, KafkaSettings
+
 
 @dataclass(frozen=True)
 class ReadRecord:
@@ -66,3 +68,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, timeout_s: float =
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def common_settings(database_url: str, bootstrap: str, *, publish_timeout_s: float = 5.0) -> CommonSettings:
+    """A service's shared settings against the session's servers (3 partitions per topic)."""
+    return CommonSettings(
+        env="test",
+        kafka=KafkaSettings(bootstrap=bootstrap, topic_partitions=3, publish_timeout_s=publish_timeout_s),
+        database=DatabaseSettings(url=database_url),  # type: ignore[arg-type]
+        auth=AuthSettings(),
+    )

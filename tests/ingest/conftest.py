@@ -12,9 +12,10 @@ from fastapi import FastAPI
 
 from metaconnect_common.auth import Role, issue_token
 from metaconnect_common.migrations import upgrade
-from metaconnect_common.settings import AuthSettings, CommonSettings, DatabaseSettings, KafkaSettings
+from metaconnect_common.settings import AuthSettings
 from metaconnect_ingest.app import create_app
 from metaconnect_ingest.config import IngestSettings
+from tests.support import common_settings
 
 MakeKey = Callable[..., Coroutine[Any, Any, str]]
 
@@ -26,13 +27,7 @@ def ingest_migrated(database_url: str) -> str:
 
 
 def ingest_settings(database_url: str, bootstrap: str, **overrides: Any) -> IngestSettings:
-    common = CommonSettings(
-        env="test",
-        kafka=KafkaSettings(bootstrap=bootstrap, topic_partitions=3, publish_timeout_s=3.0),
-        database=DatabaseSettings(url=database_url),  # type: ignore[arg-type]
-        auth=AuthSettings(),
-    )
-    return IngestSettings(common=common, **overrides)
+    return IngestSettings(common=common_settings(database_url, bootstrap, publish_timeout_s=3.0), **overrides)
 
 
 @pytest.fixture

@@ -20,12 +20,12 @@ from metaconnect_common.auth import Role, issue_token
 from metaconnect_common.kafka.producer import KafkaPublisher
 from metaconnect_common.migrations import upgrade
 from metaconnect_common.schemas import Interaction
-from metaconnect_common.settings import AuthSettings, CommonSettings, DatabaseSettings, KafkaSettings
+from metaconnect_common.settings import AuthSettings, KafkaSettings
 from metaconnect_common.topics import INTERACTIONS, PROFILED
 from metaconnect_ingest.events.service import to_record
 from metaconnect_profile.app import create_app
 from metaconnect_profile.config import ProfileSettings
-from tests.support import read_topic
+from tests.support import common_settings, read_topic
 
 Post = Callable[..., Coroutine[Any, Any, Interaction]]
 
@@ -37,15 +37,11 @@ def profile_migrated(database_url: str) -> str:
 
 
 def profile_settings(database_url: str, bootstrap: str, **overrides: Any) -> ProfileSettings:
-    common = CommonSettings(
-        env="test",
-        kafka=KafkaSettings(bootstrap=bootstrap, topic_partitions=3, publish_timeout_s=5.0),
-        database=DatabaseSettings(url=database_url),  # type: ignore[arg-type]
-        auth=AuthSettings(),
-    )
     # Every test app consumes as its own group from the start of the topic: events of
     # earlier tests are applied once (their ids are remembered) and skipped after that.
-    return ProfileSettings(common=common, group_id=f"profile-test-{uuid.uuid4().hex[:8]}", **overrides)
+    return ProfileSettings(
+        common=common_settings(database_url, bootstrap), group_id=f"profile-test-{uuid.uuid4().hex[:8]}", **overrides
+    )
 
 
 @pytest.fixture

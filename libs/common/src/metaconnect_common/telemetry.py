@@ -71,8 +71,3 @@ def setup_tracing(service: str, settings: TelemetrySettings) -> None:
 def setup_telemetry(service: str, settings: TelemetrySettings) -> None:
     setup_logging(service, settings)
     setup_tracing(service, settings)
-
-
-def current_trace_id() -> str | None:
-    ctx = trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x") if ctx.is_valid else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -164,7 +163,3 @@ class Interaction(BaseModel):
 
     def kafka_key(self) -> bytes:
         return self.customer.key().encode()
-
-
-def is_event_type(value: str) -> bool:
-    return re.fullmatch(EVENT_TYPE_PATTERN, value) is not None

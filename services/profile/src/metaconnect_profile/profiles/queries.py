@@ -322,21 +322,7 @@ async def search(
 
 
 def _exported(c: Customer) -> ExportedCustomer:
-    return ExportedCustomer(
-        id=c.id,
-        created_at=c.created_at,
-        updated_at=c.updated_at,
-        merged_into=c.merged_into,
-        lifecycle_stage=c.lifecycle_stage,
-        locale=c.locale,
-        time_zone=c.time_zone,
-        holdout=c.holdout,
-        traits=c.traits,
-        consent=c.consent,
-        engagement=c.engagement,
-        active_hours=c.active_hours,
-        personality=c.personality,
-    )
+    return ExportedCustomer.model_validate(c, from_attributes=True)
 
 
 async def export(session: AsyncSession, customer: Customer, *, now: datetime) -> ProfileExport:
