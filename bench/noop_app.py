@@ -3,7 +3,8 @@
 Parses the body as the service's own `InteractionFields`, checks the bearer API key
 against an in-memory set (keys from `BENCH_API_KEYS`, comma separated) and answers 202
 `{"accepted": [<event_id>]}`. Served by uvicorn with the ingest service's settings
-(see `metaconnect_ingest.__main__`): `python bench/noop_app.py --port N`.
+(see `metaconnect_ingest.__main__`) and its garbage-collector setting (`settle_heap`):
+`python bench/noop_app.py --port N`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 import uvicorn
@@ -19,6 +22,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from metaconnect_common.schemas import InteractionFields
+from metaconnect_common.service import settle_heap
+from metaconnect_common.settings import CommonSettings
 
 _bearer = HTTPBearer(auto_error=False)
 _keys: set[str] = set()
@@ -39,7 +44,14 @@ PrincipalDep = Annotated[str, Depends(_principal)]
 
 def create_app() -> FastAPI:
     _keys.update(k for k in os.environ.get("BENCH_API_KEYS", "").split(",") if k)
-    app = FastAPI(title="noop ingest floor")
+    gen0 = int(os.environ.get("MC_GC_GEN0_THRESHOLD", CommonSettings.model_fields["gc_gen0_threshold"].default))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        settle_heap(gen0)  # the services' runtime setting, so that only the work differs
+        yield
+
+    app = FastAPI(title="noop ingest floor", lifespan=lifespan)
 
     @app.post("/v1/events", status_code=202)
     async def post_event(event: InteractionFields, _: PrincipalDep) -> Accepted:

@@ -51,3 +51,34 @@ def test_properties_depth_limit(depth: int) -> None:
         with pytest.raises(ValidationError) as info:
             InteractionFields.model_validate(body)
         assert info.value.errors()[0]["type"] == "max_depth"
+
+
+def _nesting(value: Any) -> int:
+    """The depth rule, spelled out recursively: each object or array is one level."""
+    if isinstance(value, dict):
+        return 1 + max((_nesting(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_nesting(v) for v in value), default=0)
+    return 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@given(value=json_values, wrappers=st.integers(min_value=0, max_value=5))
+def test_properties_depth_is_counted_as_nesting(value: Any, wrappers: int) -> None:
+    properties: dict[str, Any] = {"v": value}
+    for _ in range(wrappers):
+        properties = {"n": properties, "flat": 1}
+    body = {"customer": {"customer_id": "c"}, "type": "a.b", "channel": "web", "properties": properties}
+    if _nesting(properties) <= MAX_PROPERTIES_DEPTH:
+        InteractionFields.model_validate(body)
+    else:
+        with pytest.raises(ValidationError) as info:
+            InteractionFields.model_validate(body)
+        assert info.value.errors()[0]["type"] == "max_depth"
+        assert info.value.errors()[0]["ctx"]["depth"] == _nesting(properties)

@@ -249,6 +249,24 @@ async def test_openapi_documents_every_endpoint_with_examples(client: httpx.Asyn
         operation = spec["paths"][path]["post"]
         assert operation["requestBody"]["content"]["application/json"]["examples"], path
     assert "Partial acceptance" in spec["paths"]["/v1/events/batch"]["post"]["description"]
+    assert spec["paths"]["/v1/events"]["post"]["security"] == [{"ApiKey": []}]
+    assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+
+
+async def test_openapi_references_resolve(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+
+    def refs(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [node["$ref"]] if "$ref" in node else [r for v in node.values() for r in refs(v)]
+        if isinstance(node, list):
+            return [r for v in node for r in refs(v)]
+        return []
+
+    found = refs(spec)
+    assert "#/components/schemas/InteractionFields" in found
+    for ref in found:
+        assert ref.removeprefix("#/components/schemas/") in spec["components"]["schemas"], ref
 
 
 async def test_malformed_batch_json_is_400(client: httpx.AsyncClient, make_key: MakeKey) -> None:

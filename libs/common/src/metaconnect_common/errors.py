@@ -74,6 +74,14 @@ def validation_status(errors: Sequence[FieldError]) -> int:
     return 422
 
 
+def invalid_request(errors: Sequence[FieldError]) -> ApiError:
+    """The ApiError for a request that failed validation: 400, 413 or 422 by `validation_status`."""
+    status = validation_status(errors)
+    message = {400: "request body is not valid JSON", 413: "payload too large"}.get(status, "request failed validation")
+    error = {400: "malformed_json", 413: "payload_too_large"}.get(status, "validation_failed")
+    return ApiError(status, error, message, errors=errors)
+
+
 def _slug(status: int) -> str:
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
@@ -90,13 +98,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError | ValidationError)
-        errors = field_errors(exc.errors())
-        status = validation_status(errors)
-        message = {400: "request body is not valid JSON", 413: "payload too large"}.get(
-            status, "request failed validation"
-        )
-        error = {400: "malformed_json", 413: "payload_too_large"}.get(status, "validation_failed")
-        return error_response(status, ErrorBody(error=error, message=message, errors=errors))
+        error = invalid_request(field_errors(exc.errors()))
+        return error_response(error.status, error.body)
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

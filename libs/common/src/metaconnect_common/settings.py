@@ -79,6 +79,15 @@ class CommonSettings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    gc_gen0_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description=(
+            "Allocations between young-generation collections once the service has started "
+            "(Python's default is 700, which makes collections a large share of a busy service's CPU); "
+            "0 keeps Python's setting."
+        ),
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> CommonSettings:

@@ -15,7 +15,8 @@ from metaconnect_common.db import create_engine, ping, session_factory
 from metaconnect_common.http import ReadinessCheck
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import KafkaPublisher
-from metaconnect_common.service import service_app
+from metaconnect_common.schemas import InteractionFields
+from metaconnect_common.service import document_schemas, service_app
 from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import INTERACTIONS
 from metaconnect_ingest.config import IngestSettings
@@ -95,7 +96,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         checks=checks,
         max_body_bytes=settings.max_body_bytes,
+        gc_gen0_threshold=common.gc_gen0_threshold,
     )
     app.include_router(events_router)
     app.include_router(keys_router)
+    document_schemas(app, InteractionFields)
     return app

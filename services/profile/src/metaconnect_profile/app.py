@@ -96,6 +96,7 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
         summary="One profile per customer: identities, consent, engagement, personality.",
         lifespan=lifespan,
         checks=checks,
+        gc_gen0_threshold=common.gc_gen0_threshold,
     )
     app.include_router(questionnaires_router)
     app.include_router(profiles_router)

@@ -86,12 +86,19 @@ class CustomerRef(BaseModel):
         return f"ext:{system}:{self.external_ids[system]}"
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _depth(value: dict[str, Any] | list[Any]) -> int:
+    """Levels of nested objects and arrays, `value` itself included (breadth first, no recursion)."""
+    depth = 0
+    level: list[Any] = [value]
+    while level:
+        depth += 1
+        inner: list[Any] = []
+        for container in level:
+            for item in container.values() if isinstance(container, dict) else container:
+                if isinstance(item, dict | list):
+                    inner.append(item)
+        level = inner
+    return depth
 
 
 def check_properties(value: dict[str, Any]) -> dict[str, Any]:

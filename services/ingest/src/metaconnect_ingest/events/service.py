@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import TypeAdapter, ValidationError
 
-from metaconnect_common.errors import ApiError, FieldError, field_errors, validation_status
+from metaconnect_common.errors import ApiError, FieldError, field_errors, invalid_request
 from metaconnect_common.kafka.producer import BrokerUnavailable, KafkaPublisher, OutgoingRecord
 from metaconnect_common.schemas import Interaction, InteractionFields
 from metaconnect_common.topics import INTERACTIONS
@@ -22,6 +22,14 @@ from metaconnect_ingest.keys.service import Principal
 _fields = TypeAdapter(InteractionFields)
 _valid_batch = TypeAdapter(ValidBatch)
 _batch_shape = TypeAdapter(BatchIn)
+
+
+def parse_event(body: bytes) -> InteractionFields:
+    """One posted event, validated straight from the bytes; ApiError 400/413/422 naming the fields."""
+    try:
+        return _fields.validate_json(body)
+    except ValidationError as exc:
+        raise invalid_request(field_errors(exc.errors(), strip=())) from None
 
 
 def parse_batch(body: bytes) -> list[InteractionFields | list[FieldError]]:
@@ -47,10 +55,7 @@ def parse_batch(body: bytes) -> list[InteractionFields | list[FieldError]]:
     try:
         shape = _batch_shape.validate_python(raw)
     except ValidationError as exc:
-        errors = field_errors(exc.errors(), strip=())
-        raise ApiError(
-            validation_status(errors), "validation_failed", "request failed validation", errors=errors
-        ) from None
+        raise invalid_request(field_errors(exc.errors(), strip=())) from None
     out: list[InteractionFields | list[FieldError]] = []
     for item in shape.events:
         try:
