@@ -9,7 +9,7 @@ import signal
 import sys
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -485,3 +485,78 @@ async def test_failure_spans_carry_the_error_type_but_never_its_message(
     [span] = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic} process"]
     assert [dict(e.attributes or {}) for e in span.events] == [{"exception.type": "PermanentError", "mc.attempt": 1}]
     assert "ada@example.com" not in str(span.to_json())
+
+
+async def test_a_batch_handler_gets_each_partitions_records_together_in_order(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str, span_exporter: InMemorySpanExporter
+) -> None:
+    keys = [f"customer-{k}" for k in range(6)]
+    sent = [OutgoingRecord(topic, k.encode(), f"{k}|{i}".encode()) for i in range(5) for k in keys]
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("publish events") as parent:
+        await publish(kafka_settings, sent)
+    batches: list[list[ConsumedRecord]] = []
+    singles: list[ConsumedRecord] = []
+
+    async def handle(record: ConsumedRecord) -> None:
+        singles.append(record)
+
+    async def handle_batch(records: Sequence[ConsumedRecord]) -> None:
+        batches.append(list(records))
+
+    runner = make_runner(kafka_settings, topic, group, stage, handle, batch_handler=handle_batch)
+    async with running(runner) as task:
+        await eventually(lambda: sum(len(b) for b in batches) + len(singles) == len(sent), task)
+
+    assert batches, "the batch handler was never used"
+    for batch in batches:
+        assert len({r.partition for r in batch}) == 1
+        assert [r.offset for r in batch] == list(range(batch[0].offset, batch[0].offset + len(batch)))
+    by_key: dict[bytes, list[bytes]] = defaultdict(list)
+    for record in sorted([r for b in batches for r in b] + singles, key=lambda r: (r.partition, r.offset)):
+        by_key[record.key or b""].append(record.value or b"")
+    assert by_key == {k.encode(): [f"{k}|{i}".encode() for i in range(5)] for k in keys}
+    assert await committed_offsets(kafka_settings, group, topic) == await end_offsets(kafka_settings, topic)
+    assert sample("mc_kafka_consumer_processed_total", group=group, topic=topic) == len(sent)
+    spans = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic} process"]
+    counts = sorted(s.attributes.get("messaging.batch.message_count", 1) for s in spans if s.attributes)
+    assert counts == sorted([len(b) for b in batches] + [1] * len(singles))
+    trace_id = parent.get_span_context().trace_id
+    for span in spans:
+        assert span.kind is SpanKind.CONSUMER
+        if span.attributes and "messaging.batch.message_count" in span.attributes:
+            assert span.parent is None
+            assert span.links
+            assert all(link.context.trace_id == trace_id for link in span.links)
+
+
+async def test_a_failed_batch_is_handled_record_by_record_and_only_the_poison_is_dead_lettered(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str
+) -> None:
+    values = [b"a", b"b", b"poison", b"c", b"d"]
+    await publish(kafka_settings, [OutgoingRecord(topic, b"customer-7", v) for v in values])
+    handled: list[bytes] = []
+    batch_calls: list[int] = []
+
+    async def handle(record: ConsumedRecord) -> None:
+        if record.value == b"poison":
+            raise PermanentError("not an event")
+        handled.append(record.value or b"")
+
+    async def handle_batch(records: Sequence[ConsumedRecord]) -> None:
+        batch_calls.append(len(records))
+        if any(r.value == b"poison" for r in records):
+            raise PermanentError("not an event")  # all or nothing: it wrote nothing
+        handled.extend(r.value or b"" for r in records)
+
+    runner = make_runner(kafka_settings, topic, group, stage, handle, batch_handler=handle_batch, retry=FAST_RETRY)
+    async with running(runner) as task:
+        await eventually(lambda: len(handled) == 4, task)
+
+    assert handled == [b"a", b"b", b"c", b"d"]
+    assert batch_calls == [5]
+    [dead] = await read_topic(kafka_settings.bootstrap, f"mc.dlq.{stage}.v1")
+    assert dead.value == b"poison"
+    partition = int(dict(dead.headers)["mc.source.partition"])
+    assert await committed_offsets(kafka_settings, group, topic) == {partition: 5}
+    assert sample("mc_kafka_batch_fallbacks_total", group=group, topic=topic) == 1

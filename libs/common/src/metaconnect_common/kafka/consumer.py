@@ -7,6 +7,10 @@ acknowledged). Records of one partition are handled strictly in order; the parti
 of one batch run concurrently (one task each), so a slow customer key delays only
 its own partition. Handlers must therefore be idempotent (a crash before the commit
 redelivers the batch) and safe to run concurrently for different keys.
+
+With a `batch_handler`, a partition's records of one fetch go to it together first (one
+transaction for all of them, say); if it raises, they are handled one by one as above,
+so a poison record still ends in the DLQ alone. A batch handler must be all or nothing.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class ConsumedRecord:
 
 
 Handler = Callable[[ConsumedRecord], Awaitable[None]]
+BatchHandler = Callable[[Sequence[ConsumedRecord]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,8 @@ class ConsumerRunner:
     than `handler_timeout_s` counts as a failure. `before_commit`, if given, runs after a
     batch's handlers and before its offsets are committed (retried until it succeeds):
     work the handlers left to finish once per batch, such as publishing an outbox.
-    `run()` returns after `stop()` once the batch in flight is handled and committed.
+    `batch_handler`, if given, gets each partition's records of a fetch together first
+    (see the module's doc). `run()` returns after `stop()` once the batch in flight is handled and committed.
 
     A batch holds up to `max_records`; keep `max_records` x worst-case retry time well
     under the consumer's `max.poll.interval` (300 s), or the group evicts the member.
@@ -125,6 +131,7 @@ class ConsumerRunner:
         dead_letters: KafkaPublisher | None = None,
         client_id: str | None = None,
         before_commit: Callable[[], Awaitable[object]] | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         if not group_id or not topics or not stage:
             raise ValueError("group_id, topics and stage are required")
@@ -141,6 +148,7 @@ class ConsumerRunner:
         self._auto_offset_reset = auto_offset_reset
         self._client_id = client_id or f"{settings.client_id}-{stage}"
         self._before_commit = before_commit
+        self._batch_handler = batch_handler
         # A shared publisher stays the caller's to start and stop.
         self._owns_publisher = dead_letters is None
         self._dead_letters = dead_letters or KafkaPublisher(settings, client_id=f"{self._client_id}-dlq")
@@ -273,11 +281,18 @@ class ConsumerRunner:
                     return False
                 await asyncio.sleep(self._retry.delay_s(min(attempt, 8)))
 
-    async def _process_partition(self, records: Iterable[Any]) -> _PartitionOutcome:
+    async def _process_partition(self, raws: Iterable[Any]) -> _PartitionOutcome:
         outcome = _PartitionOutcome()
-        for raw in records:
-            headers = list(raw.headers or ())
-            record = ConsumedRecord(raw.topic, raw.partition, raw.offset, raw.key, raw.value, headers, raw.timestamp)
+        records = [
+            ConsumedRecord(
+                raw.topic, raw.partition, raw.offset, raw.key, raw.value, list(raw.headers or ()), raw.timestamp
+            )
+            for raw in raws
+        ]
+        if len(records) > 1 and await self._process_together(records):
+            outcome.next_offset = records[-1].offset + 1
+            return outcome
+        for record in records:
             try:
                 if not await self._process_record(record):
                     break  # stop() came during a backoff: leave the rest for the next owner
@@ -286,6 +301,51 @@ class ConsumerRunner:
                 break
             outcome.next_offset = record.offset + 1
         return outcome
+
+    async def _process_together(self, records: Sequence[ConsumedRecord]) -> bool:
+        """One batch handler call for a partition's records; False (handle them one by one) if it failed."""
+        if self._batch_handler is None:
+            return False
+        first = records[0]
+        labels = (self._group_id, first.topic)
+        # Semantic conventions for batch processing: one span, linked to every record's producer.
+        links = [
+            trace.Link(context)
+            for record in records
+            if (context := trace.get_current_span(extract_context(record.headers)).get_span_context()).is_valid
+        ]
+        span = tracer.start_span(
+            f"{first.topic} process",
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": first.topic,
+                "messaging.destination.partition.id": str(first.partition),
+                "messaging.batch.message_count": len(records),
+                "messaging.consumer.group.name": self._group_id,
+            },
+        )
+        started = time.perf_counter()
+        with trace.use_span(span, end_on_exit=True):
+            try:
+                async with asyncio.timeout(self._handler_timeout_s):
+                    await self._batch_handler(records)
+            except Exception as exc:
+                metrics.BATCH_FALLBACKS.labels(*labels).inc()
+                span.add_event("exception", {"exception.type": type(exc).__qualname__})
+                log.info(
+                    "batch of %d on %s failed (%s); handling them one by one",
+                    len(records),
+                    _where(first),
+                    type(exc).__qualname__,
+                )
+                return False
+            finally:
+                metrics.BATCH_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+        metrics.PROCESSED.labels(*labels).inc(len(records))
+        return True
 
     async def _process_record(self, record: ConsumedRecord) -> bool:
         """Handle one record with retries; False if stop() interrupted a backoff."""

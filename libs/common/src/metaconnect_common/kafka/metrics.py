@@ -35,3 +35,14 @@ DEAD_LETTERED = Counter(
     "Records written to the stage's dead-letter topic.",
     ["group", "topic"],
 )
+BATCH_SECONDS = Histogram(
+    "mc_kafka_batch_handler_seconds",
+    "Duration of one batch handler call (one partition's records of one fetch, together).",
+    ["group", "topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BATCH_FALLBACKS = Counter(
+    "mc_kafka_batch_fallbacks_total",
+    "Batch handler calls that failed, after which the records were handled one by one.",
+    ["group", "topic"],
+)
