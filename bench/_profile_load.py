@@ -170,7 +170,7 @@ def compute_ceiling(interactions: Sequence[Interaction], count: int) -> Compute 
         from metaconnect_profile.personality.evidence import Evidence
         from metaconnect_profile.personality.views import routing_view
         from metaconnect_profile.profiles import state as rules
-        from metaconnect_profile.profiles.service import profiled_id, profiled_record, routable
+        from metaconnect_profile.profiles.reporting import profiled_id, profiled_record, routable
     except ImportError as exc:  # the service's code moved: the figure is skipped, not the bench
         log(f"compute ceiling skipped: {exc!r}")
         return None

@@ -18,7 +18,7 @@ from metaconnect_common.auth import Role
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import Profiled
 from metaconnect_common.topics import PROFILED
-from metaconnect_profile.profiles.service import PROFILED_NAMESPACE
+from metaconnect_profile.profiles.reporting import PROFILED_NAMESPACE
 from tests.profile.conftest import applied, interaction, operator
 from tests.profile.personality.answers import IPIP_ANSWERS
 from tests.support import read_topic

@@ -36,7 +36,8 @@ from metaconnect_ingest.events.service import to_record
 from metaconnect_profile.app import create_app
 from metaconnect_profile.identity.service import IdentityConflict
 from metaconnect_profile.models import OUTBOX
-from metaconnect_profile.profiles.service import ProfileService, profiled_id
+from metaconnect_profile.profiles.reporting import profiled_id
+from metaconnect_profile.profiles.service import ProfileService
 from metaconnect_profile.profiles.state import ProfilePolicy
 from tests.profile.conftest import applied, interaction, profile_settings, profiled_for
 from tests.support import eventually, read_topic

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
-from metaconnect_common.kafka.tracing import inject_headers
+from metaconnect_common.kafka.tracing import has_traceparent, inject_headers
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def outbox_table(metadata: MetaData) -> Table:
 
 
 async def enqueue(session: AsyncSession, table: Table, records: Sequence[OutgoingRecord]) -> None:
-    """Add records to the outbox inside the caller's transaction, with the current trace context."""
+    """Add records to the outbox inside the caller's transaction, with the current trace context
+    (a record that carries a `traceparent` already keeps its own)."""
     if not records:
         return
     await session.execute(
@@ -69,7 +70,10 @@ async def enqueue(session: AsyncSession, table: Table, records: Sequence[Outgoin
                 "topic": r.topic,
                 "key": r.key,
                 "value": r.value,
-                "headers": [[k, v.decode("latin-1")] for k, v in inject_headers(r.headers)],
+                "headers": [
+                    [k, v.decode("latin-1")]
+                    for k, v in (r.headers if has_traceparent(r.headers) else inject_headers(r.headers))
+                ],
             }
             for r in records
         ],

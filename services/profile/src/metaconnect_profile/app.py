@@ -47,6 +47,7 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
             topics=[INTERACTIONS],
             stage=SERVICE,
             handler=service.handle,
+            batch_handler=service.handle_batch,
             retry=RetryPolicy(attempts=8, base_delay_s=0.2, max_delay_s=5.0),
             max_records=settings.max_records,
             dead_letters=publisher,

@@ -15,7 +15,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from metaconnect_common.kafka.tracing import inject_headers
+from metaconnect_common.kafka.tracing import has_traceparent, inject_headers
 from metaconnect_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class KafkaPublisher:
             },
         )
         trace_headers = inject_headers((), trace.set_span_in_context(span))
-        staged = [(r, r.headers if _has_traceparent(r.headers) else [*r.headers, *trace_headers]) for r in batch]
+        staged = [(r, r.headers if has_traceparent(r.headers) else [*r.headers, *trace_headers]) for r in batch]
         futures: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout(self._settings.publish_timeout_s):
@@ -196,10 +196,6 @@ class KafkaPublisher:
 
     async def publish_one(self, record: OutgoingRecord) -> Acknowledged:
         return (await self.publish([record]))[0]
-
-
-def _has_traceparent(headers: Sequence[tuple[str, bytes]]) -> bool:
-    return any(k == "traceparent" for k, _ in headers)
 
 
 async def _quietly_stop(producer: AIOKafkaProducer) -> None:

@@ -33,6 +33,10 @@ def inject_headers(headers: Iterable[tuple[str, bytes]] = (), ctx: otel_context.
     return out
 
 
+def has_traceparent(headers: Sequence[tuple[str, bytes]]) -> bool:
+    return any(k == "traceparent" for k, _ in headers)
+
+
 def extract_context(headers: Sequence[tuple[str, bytes]] | None) -> otel_context.Context:
     """The trace context a producer put in the headers (empty context if none)."""
     return propagate.extract(list(headers or ()), getter=_HeaderGetter())

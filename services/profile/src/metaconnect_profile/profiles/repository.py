@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from metaconnect_common.schemas import Interaction
 from metaconnect_profile.models import Evidence, ProcessedEvent, Rejection, TimelineEntry
 
 
@@ -24,45 +22,12 @@ async def mark_processed(session: AsyncSession, event_id: uuid.UUID, customer_id
     await session.flush()
 
 
-async def add_timeline(session: AsyncSession, customer_id: uuid.UUID, interaction: Interaction) -> None:
-    await session.execute(
-        insert(TimelineEntry)
-        .values(
-            event_id=interaction.event_id,
-            customer_id=customer_id,
-            occurred_at=interaction.occurred_at,
-            received_at=interaction.received_at,
-            type=interaction.type,
-            channel=interaction.channel.value,
-            source=interaction.source,
-            properties=interaction.properties,
-        )
-        .on_conflict_do_nothing()
-    )
+async def add_timeline(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(TimelineEntry).values(**row).on_conflict_do_nothing())
 
 
-async def add_evidence(
-    session: AsyncSession,
-    customer_id: uuid.UUID,
-    *,
-    event_id: uuid.UUID,
-    kind: str,
-    observed_at: datetime,
-    payload: dict[str, Any],
-    answers: Any = None,
-) -> None:
-    await session.execute(
-        insert(Evidence)
-        .values(
-            customer_id=customer_id,
-            event_id=event_id,
-            kind=kind,
-            observed_at=observed_at,
-            payload=payload,
-            answers={"answers": answers} if answers is not None else None,
-        )
-        .on_conflict_do_nothing()
-    )
+async def add_evidence(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(Evidence).values(**row).on_conflict_do_nothing())
 
 
 async def evidence_payloads(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -79,17 +44,5 @@ async def delete_behaviour(session: AsyncSession, customer_id: uuid.UUID) -> int
     return len(result.all())
 
 
-async def add_rejection(
-    session: AsyncSession,
-    customer_id: uuid.UUID,
-    *,
-    event_id: uuid.UUID,
-    instrument: str,
-    problems: list[dict[str, Any]],
-    at: datetime,
-) -> None:
-    await session.execute(
-        insert(Rejection)
-        .values(event_id=event_id, customer_id=customer_id, instrument=instrument, problems=problems, rejected_at=at)
-        .on_conflict_do_nothing()
-    )
+async def add_rejection(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(Rejection).values(**row).on_conflict_do_nothing())

@@ -1,17 +1,22 @@
-"""Apply one interaction to its customer's profile, exactly once, and report it downstream.
+"""Apply interactions to their customers' profiles, exactly once, and report them downstream.
 
-One transaction per interaction: skip it if its event id was applied before; resolve
-(and maybe merge) the customer under a row lock; apply the pure state rules; carry out
-their effects (evidence, rejections, address invalidation); store the timeline entry and
-the event id; write the `mc.profiled.v1` record to the outbox. The relay publishes after
-the commit, before the consumer commits its offset. A record redelivered after a crash
-at any point therefore changes the profile once, and a re-publish reuses the record id
-(derived from the event id), so the router can dedupe.
+The consumer runner hands a partition's records of one fetch to `handle_batch`: one
+transaction applies them all (`batch.apply_batch`). Single records and the cases the
+batch leaves alone (a merge, an identifier race) take `apply`: one transaction per
+interaction that resolves (and maybe merges) the customer under a row lock. Either way
+the transaction skips event ids applied before, applies the pure state rules, carries
+out their effects (evidence, rejections, address invalidation), stores the timeline
+entries and event ids and writes the `mc.profiled.v1` records to the outbox. The relay
+publishes after the commit, before the consumer commits its offsets. A record
+redelivered after a crash at any point therefore changes the profile once, and a
+re-publish reuses the record id (derived from the event id), so the router can dedupe.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,24 +25,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
-from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import Interaction
-from metaconnect_common.schemas.profiled import Profiled
-from metaconnect_common.topics import PROFILED
 from metaconnect_profile.identity import repository as identities
-from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, reachable_channels
+from metaconnect_profile.identity.keys import CHANNEL_ADDRESS
 from metaconnect_profile.identity.service import resolve
 from metaconnect_profile.models import OUTBOX, Customer
-from metaconnect_profile.personality import AnswerSetError, UnknownInstrumentError, estimate, score_questionnaire
+from metaconnect_profile.personality import estimate
 from metaconnect_profile.personality.evidence import Evidence
 from metaconnect_profile.personality.views import routing_view
 from metaconnect_profile.profiles import repository
-from metaconnect_profile.profiles.consent import Problem
+from metaconnect_profile.profiles.batch import Item, OneByOne, apply_batch
 from metaconnect_profile.profiles.merge import merge_states
+from metaconnect_profile.profiles.reporting import evidence_row, refuse_unscorable, rejection_row, report, timeline_row
 from metaconnect_profile.profiles.state import (
     STATE_COLUMNS,
-    Applied,
     BehaviourSignal,
     DeleteBehaviouralEvidence,
     InvalidateAddress,
@@ -47,62 +49,25 @@ from metaconnect_profile.profiles.state import (
     Reject,
     apply,
     new_state,
-    personality_from_column,
     personality_to_column,
     state_from_row,
     state_to_columns,
-    to_snapshot,
 )
 
-# Record ids on mc.profiled.v1 are derived from what they report, so a re-publish keeps them.
-PROFILED_NAMESPACE = uuid.UUID("5d0c7a1e-8f0b-4a55-9d8e-6f1f6b0e2a11")
+log = logging.getLogger(__name__)
 _evidence = TypeAdapter(Evidence)
-
-
-def profiled_id(event_id: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(PROFILED_NAMESPACE, str(event_id))
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
 def _state(customer: Customer) -> ProfileState:
     return state_from_row({column: getattr(customer, column) for column in STATE_COLUMNS})
 
 
-def profiled_record(profiled: Profiled) -> OutgoingRecord:
-    return OutgoingRecord(
-        topic=PROFILED,
-        key=profiled.kafka_key(),
-        value=profiled.model_dump_json().encode(),
-        headers=[("mc.record_id", str(profiled.id).encode())],
-    )
-
-
-def routable(interaction: Interaction) -> Interaction:
-    """The interaction as `mc.profiled.v1` carries it: a questionnaire's answers stay in this service.
-
-    They are raw personality data, emotional stability items included, which routing never sees;
-    the snapshot carries the derived colour instead."""
-    if interaction.type != "questionnaire.submitted" or "answers" not in interaction.properties:
-        return interaction
-    kept = {k: v for k, v in interaction.properties.items() if k != "answers"}
-    return interaction.model_copy(update={"properties": kept})
-
-
-def _refuse_unscorable(applied: Applied, before: ProfileState) -> Applied:
-    """An answer set that cannot be scored is refused like any invalid interaction (see `state`):
-    one `Reject` naming every problem, and the state as it was, active hours included."""
-    for effect in applied.effects:
-        if not isinstance(effect, QuestionnaireSubmitted):
-            continue
-        try:
-            score_questionnaire(effect.instrument, effect.answers)
-        except AnswerSetError as exc:
-            problems = tuple(Problem(*p) for p in exc.problems)
-        except UnknownInstrumentError as exc:
-            problems = (Problem("properties.instrument", "unknown_instrument", str(exc)),)
-        else:
-            continue
-        return Applied(state=before, effects=(Reject(problems=problems, instrument=effect.instrument),))
-    return applied
+def _interaction(record: ConsumedRecord) -> Interaction:
+    try:
+        return Interaction.model_validate_json(record.value or b"")
+    except ValidationError as exc:
+        raise PermanentError(f"not an Interaction: {exc.error_count()} errors") from None
 
 
 class ProfileService:
@@ -111,13 +76,29 @@ class ProfileService:
         self._policy = policy
 
     async def handle(self, record: ConsumedRecord) -> None:
-        """The consumer runner's handler for `mc.interactions.v1`."""
+        """The consumer runner's handler for one record of `mc.interactions.v1`."""
+        interaction = _interaction(record)
         try:
-            interaction = Interaction.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            raise PermanentError(f"not an Interaction: {exc.error_count()} errors") from None
-        await self.apply(interaction)
+            await self.apply_batch([Item(interaction)])
+        except OneByOne as exc:
+            log.debug("applying %s on its own: %s", interaction.event_id, exc)
+            await self.apply(interaction)
         # The consumer runner publishes the outbox once per batch, before committing offsets.
+
+    async def handle_batch(self, records: Sequence[ConsumedRecord]) -> None:
+        """The consumer runner's batch handler: a partition's records in one transaction.
+
+        Raises (nothing written) on an undecodable record or a case the batch leaves to
+        `apply`; the runner then hands the records to `handle` one by one. Each record's
+        `mc.profiled.v1` record stays in the trace of the interaction it reports.
+        """
+        items = [Item(_interaction(r), [(k, v) for k, v in r.headers if k in _TRACE_HEADERS]) for r in records]
+        await self.apply_batch(items)
+
+    async def apply_batch(self, items: Sequence[Item], *, now: datetime | None = None) -> int:
+        """Apply the items in one transaction; returns how many were new. Raises `OneByOne`."""
+        async with unit_of_work(self._sessions) as session:
+            return await apply_batch(session, items, now=now or datetime.now(UTC), policy=self._policy)
 
     async def apply(self, interaction: Interaction, *, now: datetime | None = None) -> bool:
         """Apply `interaction` once; False when its event id was applied before."""
@@ -143,7 +124,7 @@ class ProfileService:
             state = _state(customer)
             if resolution.merged:
                 state = merge_states(state, [_state(m) for m in resolution.merged], self._policy)
-            applied = _refuse_unscorable(apply(state, interaction, now=now, policy=self._policy), state)
+            applied = refuse_unscorable(apply(state, interaction, now=now, policy=self._policy), state)
             personality_changed = bool(resolution.merged)
             for effect in applied.effects:
                 personality_changed |= await self._carry_out(session, customer, interaction, effect, now)
@@ -154,25 +135,19 @@ class ProfileService:
             for column, value in state_to_columns(applied.state).items():
                 setattr(customer, column, value)
             customer.updated_at = now
-            await repository.add_timeline(session, customer.id, interaction)
+            await repository.add_timeline(session, timeline_row(interaction, customer.id))
             await repository.mark_processed(session, interaction.event_id, customer.id)
-            reachable = reachable_channels(await identities.valid_kinds(session, customer.id))
-            snapshot = to_snapshot(
-                applied.state,
-                reachable=reachable,
-                personality=personality_from_column(customer.personality),
+            record = report(
+                interaction,
+                customer_id=customer.id,
+                merged_from=[m.id for m in resolution.merged],
+                state=applied.state,
+                valid_kinds=await identities.valid_kinds(session, customer.id),
+                personality=customer.personality,
                 now=now,
                 policy=self._policy,
             )
-            profiled = Profiled(
-                id=profiled_id(interaction.event_id),
-                customer_id=customer.id,
-                merged_from=[m.id for m in resolution.merged],
-                interaction=routable(interaction),
-                profile=snapshot,
-                profiled_at=now,
-            )
-            await enqueue(session, OUTBOX, [profiled_record(profiled)])
+            await enqueue(session, OUTBOX, [record])
         return True
 
     async def _carry_out(
@@ -180,42 +155,15 @@ class ProfileService:
     ) -> bool:
         """Do what an effect asks; True when the personality evidence changed."""
         match effect:
-            case Reject(problems=problems, instrument=instrument):
-                await repository.add_rejection(
-                    session,
-                    customer.id,
-                    event_id=interaction.event_id,
-                    instrument=instrument or interaction.type,
-                    problems=[p._asdict() for p in problems],
-                    at=now,
-                )
+            case Reject():
+                await repository.add_rejection(session, rejection_row(effect, customer.id, interaction, now))
             case DeleteBehaviouralEvidence():
                 return await repository.delete_behaviour(session, customer.id) > 0
             case InvalidateAddress(channel=channel, reason=reason):
                 kind = CHANNEL_ADDRESS.get(channel)
                 if kind:
                     await identities.invalidate(session, customer.id, kind, reason=reason, now=now)
-            case BehaviourSignal():
-                signal = effect.evidence()
-                await repository.add_evidence(
-                    session,
-                    customer.id,
-                    event_id=interaction.event_id,
-                    kind="behaviour",
-                    observed_at=signal.observed_at,
-                    payload=signal.model_dump(mode="json"),
-                )
-                return True
-            case QuestionnaireSubmitted(instrument=instrument, answers=answers, observed_at=observed_at):
-                result = score_questionnaire(instrument, answers)  # `_refuse_unscorable` let only valid ones through
-                await repository.add_evidence(
-                    session,
-                    customer.id,
-                    event_id=interaction.event_id,
-                    kind="questionnaire",
-                    observed_at=observed_at,
-                    payload=result.evidence(observed_at).model_dump(mode="json"),
-                    answers=answers,
-                )
+            case BehaviourSignal() | QuestionnaireSubmitted():
+                await repository.add_evidence(session, evidence_row(effect, customer.id, interaction.event_id))
                 return True
         return False
