@@ -1,0 +1,154 @@
+"""`apply_batch` against the real PostgreSQL: the same profiles and records as one by one."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from metaconnect_common.db import session_factory
+from metaconnect_common.schemas import Interaction
+from metaconnect_profile.profiles.batch import Item, OneByOne
+from metaconnect_profile.profiles.service import ProfileService
+from metaconnect_profile.profiles.state import ProfilePolicy
+from tests.profile.conftest import interaction, profile_settings
+from tests.profile.personality.answers import COLOUR_ANSWERS
+
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+NOW = START + timedelta(minutes=30)
+
+
+def scenario(tag: str) -> list[Interaction]:
+    """Two customers' interactions, touching every effect the batch carries out, at fixed times."""
+    a = {"customer_id": f"{tag}-a"}
+    a_mail = {"customer_id": f"{tag}-a", "email": f"{tag}-a@example.com"}
+    b = {"email": f"{tag}-b@example.com", "phone": f"+49151{uuid.uuid4().int % 10**8:08d}"}
+    events = [
+        interaction(a, "app.opened", "in_app"),
+        interaction(a_mail, "consent.changed", "web", purpose="profiling_behaviour", granted=True),
+        interaction(a, "message.clicked", "email", tone="red"),
+        interaction(b, "consent.changed", "web", purpose="profiling_questionnaire", granted=True),
+        interaction(a, "message.opened", "push", tone="yellow"),
+        interaction(b, "questionnaire.submitted", "web", instrument="colours24", answers=COLOUR_ANSWERS),
+        interaction(b, "questionnaire.submitted", "web", instrument="colours24", answers=[]),
+        interaction(a, "message.bounced", "email", bounce="hard", reason="550 no such user"),
+        interaction(a, "message.clicked", "sms", tone="blue"),
+        interaction(a, "consent.changed", "web", purpose="profiling_behaviour", granted=False),
+        interaction(b, "purchase.completed", "store", amount=12.5),
+        interaction(a, "profile.updated", "web", locale="de-DE", time_zone="Europe/Berlin"),
+    ]
+    timed = [e.model_copy(update={"occurred_at": START + timedelta(minutes=i)}) for i, e in enumerate(events)]
+    return [*timed, timed[2]]  # the same record twice in one batch
+
+
+@pytest.fixture
+async def service(profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine) -> ProfileService:
+    policy = ProfilePolicy.from_settings(profile_settings(profile_migrated, kafka_bootstrap))
+    return ProfileService(session_factory(engine), policy)
+
+
+async def _outcome(engine: AsyncEngine, events: list[Interaction]) -> dict[str, Any]:
+    """What applying `events` left behind, without the ids that differ between two runs."""
+    ids = list(dict.fromkeys(e.event_id for e in events))
+    async with engine.connect() as conn:
+        customers = (
+            await conn.execute(
+                text(
+                    "SELECT DISTINCT c.* FROM profile.customers c JOIN profile.processed_events p"
+                    " ON p.customer_id = c.id WHERE p.event_id = ANY(:ids) ORDER BY c.created_at, c.lifecycle_stage"
+                ),
+                {"ids": ids},
+            )
+        ).mappings()
+        rows = [{k: v for k, v in c.items() if k not in {"id", "created_at", "updated_at"}} for c in customers]
+        customer_ids = await conn.scalars(
+            text("SELECT DISTINCT customer_id FROM profile.processed_events WHERE event_id = ANY(:ids)"), {"ids": ids}
+        )
+        owned = list(customer_ids)
+        counts = {
+            table: await conn.scalar(
+                text(f"SELECT count(*) FROM profile.{table} WHERE customer_id = ANY(:c)"), {"c": owned}
+            )
+            for table in ("processed_events", "timeline", "personality_evidence", "rejections", "identities")
+        }
+        invalid = await conn.scalar(
+            text("SELECT count(*) FROM profile.identities WHERE customer_id = ANY(:c) AND invalid_at IS NOT NULL"),
+            {"c": owned},
+        )
+        outbox = [json.loads(v) for v in await conn.scalars(text("SELECT value FROM profile.outbox ORDER BY id"))]
+    by_event = {r["interaction"]["event_id"]: r for r in outbox if r.get("interaction")}
+    snapshots = [by_event[str(i)]["profile"] for i in ids]
+    return {"customers": rows, "counts": counts, "invalid": invalid, "snapshots": snapshots}
+
+
+async def test_a_batch_leaves_what_one_by_one_leaves(service: ProfileService, engine: AsyncEngine) -> None:
+    one_by_one, together = scenario(f"single-{uuid.uuid4().hex[:8]}"), scenario(f"batch-{uuid.uuid4().hex[:8]}")
+    for event in one_by_one:
+        await service.apply(event, now=NOW)
+    assert await service.apply_batch([Item(e) for e in together], now=NOW) == len(together) - 1
+
+    expected, got = await _outcome(engine, one_by_one), await _outcome(engine, together)
+    for i, (g, e) in enumerate(zip(got["snapshots"], expected["snapshots"], strict=True)):
+        assert g == e, (i, {k: (g[k], e[k]) for k in g if g[k] != e[k]})
+    assert got == expected
+    assert got["counts"] == {
+        "processed_events": 12,
+        "timeline": 12,
+        "personality_evidence": 1,  # the questionnaire; the behaviour evidence went with the consent
+        "rejections": 1,
+        "identities": 4,
+    }
+    assert got["invalid"] == 1
+    assert [s["personality"]["colour"] for s in got["snapshots"]][4:6] == ["unknown", "red"]
+
+
+async def test_a_batch_applied_again_changes_nothing(service: ProfileService, engine: AsyncEngine) -> None:
+    events = scenario(f"again-{uuid.uuid4().hex[:8]}")
+    assert await service.apply_batch([Item(e) for e in events], now=NOW) == len(events) - 1
+    before = await _outcome(engine, events)
+    assert await service.apply_batch([Item(e) for e in events], now=NOW + timedelta(minutes=5)) == 0
+    assert await _outcome(engine, events) == before
+
+
+async def test_a_merge_sends_the_batch_one_by_one_and_it_wrote_nothing(
+    service: ProfileService, engine: AsyncEngine
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    a, b = {"customer_id": f"merge-{tag}"}, {"email": f"merge-{tag}@example.com"}
+    await service.apply_batch([Item(interaction(a)), Item(interaction(b))], now=NOW)
+    first, linking = interaction(a, "message.opened", "push"), interaction({**a, **b}, "app.opened")
+    with pytest.raises(OneByOne):
+        await service.apply_batch([Item(first), Item(linking)], now=NOW)
+    async with engine.connect() as conn:
+        done = await conn.scalar(
+            text("SELECT count(*) FROM profile.processed_events WHERE event_id = ANY(:ids)"),
+            {"ids": [first.event_id, linking.event_id]},
+        )
+    assert done == 0
+    for event in (first, linking):  # what the consumer runner then does
+        await service.apply(event, now=NOW)
+    async with engine.connect() as conn:
+        owners = await conn.scalar(
+            text("SELECT count(DISTINCT customer_id) FROM profile.identities WHERE value = ANY(:values)"),
+            {"values": [a["customer_id"], b["email"]]},
+        )
+    assert owners == 1  # merged
+
+
+async def test_a_trace_header_of_the_consumed_record_stays_with_its_profiled_record(
+    service: ProfileService, engine: AsyncEngine
+) -> None:
+    who = {"customer_id": f"trace-{uuid.uuid4().hex[:8]}"}
+    events = [interaction(who), interaction(who, "message.opened", "push")]
+    parents = [f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode() for _ in events]
+    await service.apply_batch([Item(e, [("traceparent", p)]) for e, p in zip(events, parents, strict=True)], now=NOW)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT value, headers FROM profile.outbox ORDER BY id DESC LIMIT 2"))).all()
+    found = {json.loads(r.value)["interaction"]["event_id"]: dict(map(tuple, r.headers)) for r in rows}
+    for event, parent in zip(events, parents, strict=True):
+        assert found[str(event.event_id)]["traceparent"] == parent.decode()
