@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -152,3 +153,32 @@ async def test_a_trace_header_of_the_consumed_record_stays_with_its_profiled_rec
     found = {json.loads(r.value)["interaction"]["event_id"]: dict(map(tuple, r.headers)) for r in rows}
     for event, parent in zip(events, parents, strict=True):
         assert found[str(event.event_id)]["traceparent"] == parent.decode()
+
+
+async def test_two_batches_racing_for_a_new_identifier_end_on_one_customer(
+    service: ProfileService, engine: AsyncEngine
+) -> None:
+    who = {"email": f"race-{uuid.uuid4().hex[:8]}@example.com"}
+    batches = [[interaction(who), interaction(who, "message.opened", "push")] for _ in range(2)]
+
+    async def apply(events: list[Interaction]) -> None:
+        try:
+            await service.apply_batch([Item(e) for e in events], now=NOW)
+        except OneByOne:  # the identifier was claimed by the other batch: as the runner does
+            for event in events:
+                await service.apply(event, now=NOW)
+
+    await asyncio.gather(*(apply(b) for b in batches))
+    ids = [e.event_id for b in batches for e in b]
+    async with engine.connect() as conn:
+        owners = await conn.scalar(
+            text("SELECT count(DISTINCT customer_id) FROM profile.processed_events WHERE event_id = ANY(:ids)"),
+            {"ids": ids},
+        )
+        processed = await conn.scalar(
+            text("SELECT count(*) FROM profile.processed_events WHERE event_id = ANY(:ids)"), {"ids": ids}
+        )
+        identities = await conn.scalar(
+            text("SELECT count(*) FROM profile.identities WHERE value = :v"), {"v": who["email"]}
+        )
+    assert (owners, processed, identities) == (1, 4, 1)

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import Table, Uuid, any_, bindparam, delete, select, text, update
+from sqlalchemy import Table, Uuid, any_, bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +35,16 @@ from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import Interaction
 from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, identifiers
-from metaconnect_profile.models import OUTBOX, Customer, Evidence, Identity, ProcessedEvent, Rejection, TimelineEntry
+from metaconnect_profile.models import (
+    OUTBOX,
+    Base,
+    Customer,
+    Evidence,
+    Identity,
+    ProcessedEvent,
+    Rejection,
+    TimelineEntry,
+)
 from metaconnect_profile.personality import estimate
 from metaconnect_profile.personality.evidence import Evidence as EvidenceModel
 from metaconnect_profile.personality.views import routing_view
@@ -64,6 +73,7 @@ from metaconnect_profile.profiles.state import (
 )
 
 _evidence = TypeAdapter(EvidenceModel)
+_MUTABLE = (*STATE_COLUMNS, "personality", "updated_at")
 _UUIDS = ARRAY(Uuid())
 _OWNERS = text(
     f"SELECT i.kind, i.value, i.customer_id FROM {Identity.__table__.schema}.{Identity.__tablename__} i "
@@ -300,19 +310,28 @@ async def _write(session: AsyncSession, writes: _Writes, customers: Iterable[_Cu
         if customer.created_at is not None:
             created.append({"id": customer.id, "created_at": customer.created_at, **columns})
         else:
-            changed.append({"id": customer.id, **columns})
+            changed.append({"b_id": customer.id, **{f"b_{k}": v for k, v in columns.items()}})
+    # Core statements on the tables: the ORM's bulk paths cost more than the database here.
     if created:
-        await session.execute(pg_insert(Customer), created)
+        await session.execute(insert(_table(Customer)), created)
     if changed:
-        await session.execute(update(Customer), changed)  # bulk UPDATE by primary key: one executemany
+        customers_table = _table(Customer)
+        await session.execute(
+            update(customers_table)
+            .where(customers_table.c.id == bindparam("b_id"))
+            .values({column: bindparam(f"b_{column}") for column in _MUTABLE}),
+            changed,
+        )
     if writes.identities:
+        identities_table = _table(Identity)
         claimed = await session.execute(
-            pg_insert(Identity).values(writes.identities).on_conflict_do_nothing().returning(Identity.kind)
+            pg_insert(identities_table).on_conflict_do_nothing().returning(identities_table.c.kind),
+            writes.identities,
         )
         if len(claimed.all()) < len(writes.identities):
             raise OneByOne("another transaction claimed an identifier")
     if writes.invalidations:
-        table = cast(Table, Identity.__table__)
+        table = _table(Identity)
         await session.execute(
             update(table)
             .where(
@@ -331,9 +350,13 @@ async def _write(session: AsyncSession, writes: _Writes, customers: Iterable[_Cu
         )
     for model, rows in ((Evidence, writes.evidence), (Rejection, writes.rejections), (TimelineEntry, writes.timeline)):
         if rows:
-            await session.execute(pg_insert(model).on_conflict_do_nothing(), rows)
-    await session.execute(pg_insert(ProcessedEvent), writes.processed)
+            await session.execute(pg_insert(_table(model)).on_conflict_do_nothing(), rows)
+    await session.execute(insert(_table(ProcessedEvent)), writes.processed)
     await enqueue(session, OUTBOX, writes.records)
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _ids(ids: Sequence[uuid.UUID]) -> Any:
