@@ -49,7 +49,8 @@ def scenario(tag: str) -> list[Interaction]:
 
 @pytest.fixture
 async def service(profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine) -> ProfileService:
-    policy = ProfilePolicy.from_settings(profile_settings(profile_migrated, kafka_bootstrap))
+    # No holdout: it is drawn from the customer id, which differs between the runs compared.
+    policy = ProfilePolicy.from_settings(profile_settings(profile_migrated, kafka_bootstrap, holdout_share=0.0))
     return ProfileService(session_factory(engine), policy)
 
 
