@@ -7,6 +7,7 @@ so the same suite runs against both. Nothing is mocked.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -34,6 +35,7 @@ def kafka_bootstrap() -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+        shutil.rmtree(broker.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +50,7 @@ def database_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 @pytest.fixture

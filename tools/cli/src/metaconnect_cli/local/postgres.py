@@ -67,6 +67,21 @@ class EmbeddedPostgres:
                 timeout=120,
                 user=run_as,
             )
+        for attempt in range(3):
+            try:
+                self._pg_ctl_start(pgdata, timeout, run_as)
+                break
+            except subprocess.CalledProcessError:
+                # The free port found earlier may have been taken meanwhile (an outgoing
+                # connection's ephemeral port, say): try another one.
+                if attempt == 2:
+                    raise
+                self.port = free_port()
+        wait_for_port(self.port, timeout=timeout)
+        self._create_database()
+        return self.url
+
+    def _pg_ctl_start(self, pgdata: Path, timeout: float, run_as: str | None) -> None:
         subprocess.run(
             [
                 _bin("pg_ctl"),
@@ -86,9 +101,6 @@ class EmbeddedPostgres:
             timeout=timeout + 10,
             user=run_as,
         )
-        wait_for_port(self.port, timeout=timeout)
-        self._create_database()
-        return self.url
 
     def _create_database(self) -> None:
         psql = [_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-tA"]
