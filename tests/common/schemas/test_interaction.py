@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from metaconnect_common.schemas import MAX_PROPERTIES_DEPTH, CustomerRef, InteractionFields
+from metaconnect_common.schemas import MAX_PROPERTIES_DEPTH, NORMALIZED, CustomerRef, InteractionFields
 
 identifiers = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20)
 
@@ -82,3 +82,18 @@ def test_properties_depth_is_counted_as_nesting(value: Any, wrappers: int) -> No
             InteractionFields.model_validate(body)
         assert info.value.errors()[0]["type"] == "max_depth"
         assert info.value.errors()[0]["ctx"]["depth"] == _nesting(properties)
+
+
+def test_records_written_by_metaconnect_skip_the_normalisation() -> None:
+    ref = {"email": "Someone@Example.COM", "phone": "+49 151 12345678"}
+    assert CustomerRef.model_validate(ref).model_dump(include={"email", "phone"}) == {
+        "email": "someone@example.com",
+        "phone": "+4915112345678",
+    }
+    normalised = {"email": "someone@example.com", "phone": "+4915112345678"}
+    assert (
+        CustomerRef.model_validate(normalised, context=NORMALIZED).model_dump(include={"email", "phone"}) == normalised
+    )
+    # Without the context the rules still apply: only Metaconnect's own records carry it.
+    with pytest.raises(ValidationError):
+        CustomerRef.model_validate({"email": "not-an-email"})

@@ -3,6 +3,7 @@
 from metaconnect_common.schemas.interaction import (
     MAX_PROPERTIES_BYTES,
     MAX_PROPERTIES_DEPTH,
+    NORMALIZED,
     Channel,
     CustomerRef,
     Interaction,
@@ -13,6 +14,7 @@ from metaconnect_common.schemas.registry import TOPIC_SCHEMAS, export_json_schem
 __all__ = [
     "MAX_PROPERTIES_BYTES",
     "MAX_PROPERTIES_DEPTH",
+    "NORMALIZED",
     "TOPIC_SCHEMAS",
     "Channel",
     "CustomerRef",

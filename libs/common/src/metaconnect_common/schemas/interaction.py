@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -41,9 +42,22 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
 
 
+# Validation context for records Metaconnect wrote itself (ingest normalised their identifiers):
+# `Interaction.model_validate_json(value, context=NORMALIZED)` skips the costly re-normalisation.
+NORMALIZED: Final = {"normalized": True}
+
+
+def _email(value: str, info: ValidationInfo) -> str:
+    return value if info.context and info.context.get("normalized") else normalize_email(value)
+
+
+def _phone(value: str, info: ValidationInfo) -> str:
+    return value if info.context and info.context.get("normalized") else normalize_phone(value)
+
+
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(normalize_email)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(normalize_phone)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(_email)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(_phone)]
 ExternalSystem = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
 from metaconnect_common.outbox import enqueue
-from metaconnect_common.schemas import Interaction
+from metaconnect_common.schemas import NORMALIZED, Interaction
 from metaconnect_profile.identity import repository as identities
 from metaconnect_profile.identity.keys import CHANNEL_ADDRESS
 from metaconnect_profile.identity.service import resolve
@@ -65,7 +65,8 @@ def _state(customer: Customer) -> ProfileState:
 
 def _interaction(record: ConsumedRecord) -> Interaction:
     try:
-        return Interaction.model_validate_json(record.value or b"")
+        # Ingest (or the delivery service) wrote it: identifiers are normalised already.
+        return Interaction.model_validate_json(record.value or b"", context=NORMALIZED)
     except ValidationError as exc:
         raise PermanentError(f"not an Interaction: {exc.error_count()} errors") from None
 
