@@ -27,5 +27,12 @@ class ProfileSettings(BaseSettings):
     stage_rules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STAGE_RULES))
     engagement_half_life_days: float = Field(default=30.0, gt=0)
     holdout_share: float = Field(default=0.05, ge=0, le=0.5, description="Permanent non-personalised holdout.")
-    max_records: int = Field(default=500, ge=1)
+    max_records: int = Field(
+        default=2000,
+        ge=1,
+        description=(
+            "Records per fetch; each partition's share is applied in one transaction "
+            "(2,000 measured 1.5 times as fast as 500 in bench/profile_service.py)."
+        ),
+    )
     common: CommonSettings = Field(default_factory=CommonSettings)

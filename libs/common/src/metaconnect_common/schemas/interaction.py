@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
@@ -42,17 +43,24 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
 
 
-# Validation context for records Metaconnect wrote itself (ingest normalised their identifiers):
-# `Interaction.model_validate_json(value, context=NORMALIZED)` skips the costly re-normalisation.
+# Validation context for records on Metaconnect's topics, whose identifiers ingest normalised:
+# `Interaction.model_validate_json(value, context=NORMALIZED)` takes an identifier already in
+# its canonical spelling as it is (normalising costs 15-25 us each) and normalises any other.
 NORMALIZED: Final = {"normalized": True}
+_CANONICAL_EMAIL = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def _email(value: str, info: ValidationInfo) -> str:
-    return value if info.context and info.context.get("normalized") else normalize_email(value)
+    if info.context and info.context.get("normalized") and _CANONICAL_EMAIL.match(value):
+        return value
+    return normalize_email(value)
 
 
 def _phone(value: str, info: ValidationInfo) -> str:
-    return value if info.context and info.context.get("normalized") else normalize_phone(value)
+    if info.context and info.context.get("normalized") and _E164.match(value):
+        return value
+    return normalize_phone(value)
 
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
