@@ -86,6 +86,7 @@ from bench._profile_load import (
 )
 from metaconnect_cli.local._proc import free_port, spawn, stop
 from metaconnect_common.topics import INTERACTIONS, PROFILED, dlq_topic
+from metaconnect_profile.config import ProfileSettings
 
 SERVICE_MODULE = "metaconnect_profile"
 PARTITIONS = 12
@@ -505,7 +506,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--duration", type=float, default=90.0, help="cap of the service run in seconds from its spawn (default 90)"
     )
     parser.add_argument(
-        "--max-records", type=int, default=500, help="records per getmany, floor and service (default 500)"
+        "--max-records",
+        type=int,
+        default=ProfileSettings.model_fields["max_records"].default,
+        help="records per getmany, floor and service (default: the service's, 2000)",
     )
     parser.add_argument(
         "--floor-parse",
