@@ -1,0 +1,1 @@
+"""Metaconnect router (port 8003)."""

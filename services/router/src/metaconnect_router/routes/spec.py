@@ -1,0 +1,257 @@
+"""What marketing ops write: a route's trigger, its messages and its policy (pure data).
+
+A route is posted as JSON or applied from YAML (`metaconnect routes apply`); the same
+models validate both, so a route file that applies is a route the API accepts.
+Durations are ISO 8601 (`PT30M`, `P1D`) or seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from metaconnect_common.schemas import Channel
+
+SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9\-]{0,62}$"
+# Glob patterns over dotted event types: `purchase.completed`, `message.*`.
+EVENT_PATTERN: Final = r"^[a-z*][a-z0-9_*]*(\.[a-z*][a-z0-9_*]*)*$"
+LOCALE_PATTERN: Final = r"^[a-z]{2,3}(-[A-Z]{2})?$"
+DEFAULT_LOCALE: Final = "en"
+# Mobile first; e-mail last (the product's channel doctrine).
+DEFAULT_CHANNEL_ORDER: Final = (Channel.IN_APP, Channel.PUSH, Channel.WHATSAPP, Channel.SMS, Channel.EMAIL)
+DELIVERABLE: Final = frozenset(DEFAULT_CHANNEL_ORDER)
+
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+Locale = Annotated[str, StringConstraints(pattern=LOCALE_PATTERN)]
+
+
+class RouteStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class Category(StrEnum):
+    """Transactional items go out at once and ignore marketing consent and caps; marketing items bundle."""
+
+    TRANSACTIONAL = "transactional"
+    MARKETING = "marketing"
+
+
+class Tone(StrEnum):
+    """A message variant's tone: one per colour, and the neutral one holdout customers get."""
+
+    NEUTRAL = "neutral"
+    RED = "red"
+    YELLOW = "yellow"
+    GREEN = "green"
+    BLUE = "blue"
+
+
+class Content(BaseModel):
+    """One message text for one channel and locale; the delivery service renders it (sandboxed)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+    body: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    subject: Annotated[str, StringConstraints(max_length=200)] | None = None
+    action_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+# Per channel, per locale.
+VariantContent = dict[Channel, dict[Locale, Content]]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Slug
+    priority: int = Field(default=50, ge=1, le=100, description="Higher goes first.")
+    category: Category = Category.MARKETING
+    collapse_key: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        default=None, description="A newer item with the same key supersedes an older one still pending."
+    )
+    expires_after: timedelta | None = Field(default=None, description="Not sent later than this after its event.")
+    channels: list[Channel] = Field(min_length=1, description="Channels this message may go out on.")
+    variants: dict[Tone, VariantContent] = Field(description="One per colour tone plus `neutral` (required).")
+
+    @field_validator("channels")
+    @classmethod
+    def _deliverable(cls, channels: list[Channel]) -> list[Channel]:
+        undeliverable = [c.value for c in channels if c not in DELIVERABLE]
+        if undeliverable:
+            raise PydanticCustomError(
+                "channel_not_deliverable",
+                "messages go out on in_app, push, whatsapp, sms or email, not {channels}",
+                {"channels": ", ".join(undeliverable)},
+            )
+        if len(set(channels)) != len(channels):
+            raise PydanticCustomError("duplicate_channel", "each channel at most once")
+        return channels
+
+    @field_validator("expires_after")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise PydanticCustomError("duration_positive", "must be a positive duration")
+        return value
+
+    @model_validator(mode="after")
+    def _variants_cover_channels(self) -> Message:
+        if Tone.NEUTRAL not in self.variants:
+            raise PydanticCustomError("neutral_variant_required", "every message needs a `neutral` variant")
+        for tone, content in self.variants.items():
+            missing = [c.value for c in self.channels if not content.get(c)]
+            if missing:
+                raise PydanticCustomError(
+                    "variant_missing_channel",
+                    "variant {tone} has no content for {channels}",
+                    {"tone": tone.value, "channels": ", ".join(missing)},
+                )
+            extra = [c.value for c in content if c not in self.channels]
+            if extra:
+                raise PydanticCustomError(
+                    "variant_extra_channel",
+                    "variant {tone} has content for {channels}, which the message does not allow",
+                    {"tone": tone.value, "channels": ", ".join(extra)},
+                )
+            for channel, by_locale in content.items():
+                if DEFAULT_LOCALE not in by_locale:
+                    raise PydanticCustomError(
+                        "default_locale_required",
+                        "variant {tone} on {channel} needs `en` content (the fallback locale)",
+                        {"tone": tone.value, "channel": channel.value},
+                    )
+        return self
+
+
+class Cap(BaseModel):
+    """At most `count` deliveries per `per` (a rolling window)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(ge=1, le=1000)
+    per: timedelta
+
+    @field_validator("per")
+    @classmethod
+    def _window(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=31):
+            raise PydanticCustomError("cap_window", "a cap's window lies between 1 minute and 31 days")
+        return value
+
+
+class QuietHours(BaseModel):
+    """Local time in the customer's time zone during which marketing waits (`start` > `end` spans midnight)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise PydanticCustomError("quiet_hours_empty", "start and end must differ")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise PydanticCustomError("quiet_hours_local", "quiet hours are local times, without an offset")
+        return self
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel_order: list[Channel] = Field(default_factory=lambda: list(DEFAULT_CHANNEL_ORDER))
+    bundle_window: timedelta = Field(default=timedelta(minutes=30))
+    bundle_max_items: int = Field(default=5, ge=1, le=50)
+    cap_overall: Cap | None = None
+    caps_per_channel: dict[Channel, Cap] = Field(default_factory=dict)
+    quiet_hours: QuietHours | None = None
+    default_time_zone: str = Field(default="UTC", description="For customers whose time zone is unknown.")
+    holdout_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.5,
+        description="Share held out of this route's personalisation (on top of the profile's).",
+    )
+
+    @field_validator("channel_order")
+    @classmethod
+    def _order(cls, channels: list[Channel]) -> list[Channel]:
+        if len(set(channels)) != len(channels):
+            raise PydanticCustomError("duplicate_channel", "each channel at most once")
+        undeliverable = [c.value for c in channels if c not in DELIVERABLE]
+        if undeliverable:
+            raise PydanticCustomError(
+                "channel_not_deliverable", "not a delivery channel: {channels}", {"channels": ", ".join(undeliverable)}
+            )
+        return channels
+
+    @field_validator("bundle_window")
+    @classmethod
+    def _window(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) <= value <= timedelta(days=7):
+            raise PydanticCustomError("bundle_window", "a bundle window lies between 0 and 7 days")
+        return value
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError("time_zone", "not an IANA time zone: {zone}", {"zone": value}) from None
+        return value
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_types: list[Annotated[str, StringConstraints(pattern=EVENT_PATTERN, max_length=128)]] = Field(
+        min_length=1, max_length=50, description="Dotted event types; `*` matches within one segment or more."
+    )
+    condition: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        default=None, description="A condition in the route condition language (docs/router.md)."
+    )
+
+
+class RouteSpec(BaseModel):
+    """A route as marketing ops write it (the versioned part)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Slug = Field(description="Stable identity across versions and route files.")
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    status: RouteStatus = RouteStatus.DRAFT
+    trigger: Trigger
+    messages: list[Message] = Field(min_length=1, max_length=50)
+    policy: Policy = Field(default_factory=Policy)
+
+    @model_validator(mode="after")
+    def _unique_messages(self) -> RouteSpec:
+        seen: set[str] = set()
+        for message in self.messages:
+            if message.id in seen:
+                raise PydanticCustomError("duplicate_message_id", "message id {id} appears twice", {"id": message.id})
+            seen.add(message.id)
+        return self
+
+
+def event_type_matches(pattern: str, event_type: str) -> bool:
+    """Whether a trigger pattern names this event type: `*` matches within one segment
+    (`message.*` matches `message.opened`, not `message.sent.late`)."""
+    regex = "^" + re.escape(pattern).replace(r"\*", "[a-z0-9_]*") + "$"
+    return re.match(regex, event_type) is not None
+
+
+def spec_document(spec: RouteSpec) -> dict[str, Any]:
+    """The spec as stored and exported: JSON-ready, defaults included, durations ISO 8601."""
+    return spec.model_dump(mode="json")
