@@ -70,10 +70,10 @@ def _curl(printed: str) -> tuple[str, dict[str, str], str]:
 
 def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     state_file, output = tmp_path / "dev.json", tmp_path / "dev.out"
-    ingest_port, profile_port = free_port(), free_port()
+    ingest_port, profile_port, router_port = free_port(), free_port(), free_port()
     command = [sys.executable, "-m", "metaconnect_cli.main", "dev", "--data-dir", str(tmp_path / "dev")]
     command += ["--state-file", str(state_file), "--ingest-port", str(ingest_port)]
-    command += ["--profile-port", str(profile_port)]
+    command += ["--profile-port", str(profile_port), "--router-port", str(router_port)]
     with output.open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=_child_env(), cwd=tmp_path)
     try:
@@ -90,6 +90,7 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert state.services == {
             "ingest": f"http://127.0.0.1:{ingest_port}",
             "profile": f"http://127.0.0.1:{profile_port}",
+            "router": f"http://127.0.0.1:{router_port}",
         }
         assert state.ingest_url == state.services["ingest"]
         assert f"{state.ingest_url}/docs" in printed

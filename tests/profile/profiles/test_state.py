@@ -176,6 +176,7 @@ def test_locale_is_canonicalised(locale: str, canonical: str) -> None:
         ({"locale": "german"}, [("properties.locale", "locale_format")]),
         ({"locale": 7}, [("properties.locale", "type")]),
         ({"time_zone": "Europe/Berlln"}, [("properties.time_zone", "time_zone_unknown")]),
+        ({"time_zone": "America"}, [("properties.time_zone", "time_zone_unknown")]),
         ({"time_zone": "../../etc/passwd"}, [("properties.time_zone", "time_zone_unknown")]),
         ({"time_zone": "X" * 65}, [("properties.time_zone", "max_length")]),
         ({"traits": []}, [("properties.traits", "type")]),

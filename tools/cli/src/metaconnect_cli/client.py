@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import jwt
@@ -24,6 +24,7 @@ from metaconnect_common.errors import ErrorBody
 from metaconnect_common.settings import AuthSettings
 
 DEFAULT_INGEST_URL = "http://127.0.0.1:8001"
+DEFAULT_ROUTER_URL = "http://127.0.0.1:8003"
 DEFAULT_STATE_FILE = Path(".metaconnect") / "dev.json"
 
 
@@ -79,6 +80,18 @@ def resolve_ingest_url(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) 
     return DEFAULT_INGEST_URL
 
 
+def resolve_router_url(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) -> str:
+    """`--url`, else `MC_ROUTER_URL`, else the dev stack's router, else the local default."""
+    if flag:
+        return flag.rstrip("/")
+    if env := os.environ.get("MC_ROUTER_URL"):
+        return env.rstrip("/")
+    state = load_state(state_file)
+    if state is not None and "router" in state.services:
+        return state.services["router"].rstrip("/")
+    return DEFAULT_ROUTER_URL
+
+
 def resolve_operator_token(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) -> str:
     """`--token`, else `MC_OPERATOR_TOKEN`, else the dev stack's (if unexpired), else a fresh admin token."""
     if flag:
@@ -122,8 +135,10 @@ def _problem(response: httpx.Response) -> ApiProblem:
     return ApiProblem(response.status_code, body, url=str(response.request.url), hints=hints)
 
 
-class IngestClient:
-    """Operator calls to the ingest service (`/v1/api-keys`)."""
+class OperatorClient:
+    """Operator calls to one service's REST API, errors raised as `ApiProblem`."""
+
+    url_env = "MC_INGEST_URL"
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -133,7 +148,7 @@ class IngestClient:
             timeout=httpx.Timeout(timeout, connect=3.0),
         )
 
-    def __enter__(self) -> IngestClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -149,11 +164,15 @@ class IngestClient:
             raise ApiProblem(
                 0,
                 ErrorBody(error="unreachable", message=f"cannot reach {self.base_url}: {exc or type(exc).__name__}"),
-                hints=["is `metaconnect dev` running? Otherwise pass --url or set MC_INGEST_URL"],
+                hints=[f"is `metaconnect dev` running? Otherwise pass --url or set {self.url_env}"],
             ) from None
         if response.is_error:
             raise _problem(response)
         return response
+
+
+class IngestClient(OperatorClient):
+    """Operator calls to the ingest service (`/v1/api-keys`)."""
 
     def create_key(
         self,
@@ -188,6 +207,26 @@ class IngestClient:
 
     def revoke_key(self, key_id: str) -> None:
         self._call("DELETE", f"/v1/api-keys/{key_id}")
+
+
+class RouterClient(OperatorClient):
+    """Operator calls to the router service (`/v1/routes`)."""
+
+    url_env = "MC_ROUTER_URL"
+
+    def plan_route(self, spec: dict[str, Any]) -> dict[str, Any]:
+        plan: dict[str, Any] = self._call("POST", "/v1/routes/plan", json=spec).json()
+        return plan
+
+    def put_route(self, spec: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The route after the put, and whether it was created."""
+        response = self._call("PUT", f"/v1/routes/{spec.get('name', '')}", json=spec)
+        route: dict[str, Any] = response.json()
+        return route, response.status_code == 201
+
+    def list_routes(self) -> list[dict[str, Any]]:
+        routes: list[dict[str, Any]] = self._call("GET", "/v1/routes").json()
+        return routes
 
 
 def key_id_of(api_key: str) -> str | None:

@@ -60,6 +60,7 @@ class ServiceSpec:
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ingest", "metaconnect_ingest", 8001),
     ServiceSpec("profile", "metaconnect_profile", 8002),
+    ServiceSpec("router", "metaconnect_router", 8003),
 )
 
 

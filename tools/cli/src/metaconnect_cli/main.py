@@ -1,4 +1,4 @@
-"""The `metaconnect` command: dev mode, migrations, operator tokens, API keys, event schemas."""
+"""The `metaconnect` command: dev mode, migrations, operator tokens, API keys, routes as code, event schemas."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from typing import Annotated, NoReturn
 import typer
 from sqlalchemy.exc import DBAPIError
 
+from metaconnect_cli import routes_code
 from metaconnect_cli.client import (
     DEFAULT_STATE_FILE,
     ApiProblem,
     IngestClient,
+    RouterClient,
     load_state,
     resolve_ingest_url,
     resolve_operator_token,
+    resolve_router_url,
 )
 from metaconnect_cli.dev import DEFAULT_DATA_DIR, SERVICES, DevStack, StartupError, service_named, upgrade_databases
 from metaconnect_cli.schema_compat import compatibility_problems
@@ -38,10 +41,12 @@ schemas_app = typer.Typer(help="Event schemas: one JSON Schema per Kafka topic."
 tokens_app = typer.Typer(help="Operator tokens for the management APIs.", no_args_is_help=True)
 keys_app = typer.Typer(help="Channel API keys (ingest service, admin token).", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+routes_app = typer.Typer(help="Routes as code: YAML route files and the router (editor token).", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(routes_app, name="routes")
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -219,6 +224,78 @@ def keys_revoke(
     typer.echo(f"Revoked API key {key_id}")
 
 
+# --- routes --------------------------------------------------------------------------
+
+RouterUrlOption = Annotated[
+    str | None, typer.Option("--url", help="Router URL (default: MC_ROUTER_URL, the dev stack, :8003).")
+]
+RoutesTarget = Annotated[Path, typer.Argument(metavar="FILE|DIR", help="A route file or a directory of them.")]
+
+
+def _router(url: str | None, token: str | None) -> RouterClient:
+    return RouterClient(resolve_router_url(url), resolve_operator_token(token))
+
+
+def _route_files(target: Path) -> list[routes_code.RouteFile]:
+    try:
+        return routes_code.load(target)
+    except routes_code.RouteFileError as exc:
+        _fail(exc, code=2)
+
+
+@routes_app.command("apply")
+def routes_apply(target: RoutesTarget, url: RouterUrlOption = None, token: TokenOption = None) -> None:
+    """Create or change the routes the files describe; unchanged routes get no new version."""
+    files = _route_files(target)
+    try:
+        with _router(url, token) as client:
+            routes_code.plans(client, files)  # every file checked before any is written
+            for file in files:
+                route, created = client.put_route(file.spec)
+                state = "created" if created else f"now at version {route['version']}"
+                typer.echo(f"{route['name']}: {state} ({file.path})")
+    except ApiProblem as problem:
+        _fail(problem)
+
+
+@routes_app.command("diff")
+def routes_diff(target: RoutesTarget, url: RouterUrlOption = None, token: TokenOption = None) -> None:
+    """Show what `apply` would change; exit code 1 when it would change something."""
+    files = _route_files(target)
+    try:
+        with _router(url, token) as client:
+            found = routes_code.plans(client, files)
+    except ApiProblem as problem:
+        _fail(problem, code=2)
+    changes = 0
+    for plan in found:
+        if plan["action"] == "none":
+            typer.echo(f"{plan['name']}: unchanged (version {plan['current_version']})")
+            continue
+        changes += 1
+        typer.echo(routes_code.diff(plan), nl=False)
+    raise typer.Exit(1 if changes else 0)
+
+
+@routes_app.command("export")
+def routes_export(
+    out: Annotated[Path | None, typer.Option(help="Write <name>.yaml files here instead of printing.")] = None,
+    url: RouterUrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Print (or write) every route's current spec as YAML, ready for `apply`."""
+    try:
+        with _router(url, token) as client:
+            exported = routes_code.export(client, out)
+    except ApiProblem as problem:
+        _fail(problem)
+    if out is not None:
+        for name, _ in exported:
+            typer.echo(out / f"{name}.yaml")
+        return
+    typer.echo("---\n".join(text for _, text in exported), nl=False)
+
+
 # --- db ------------------------------------------------------------------------------
 
 
@@ -273,6 +350,9 @@ def dev(
     profile_port: Annotated[
         int | None, typer.Option(envvar="MC_PROFILE_PORT", show_default="8002", help="The profile service's port.")
     ] = None,
+    router_port: Annotated[
+        int | None, typer.Option(envvar="MC_ROUTER_PORT", show_default="8003", help="The router service's port.")
+    ] = None,
     postgres_port: Annotated[int | None, typer.Option(show_default="a free port", help="Embedded PostgreSQL.")] = None,
     kafka_port: Annotated[int | None, typer.Option(show_default="a free port", help="Embedded broker.")] = None,
     ready_timeout: Annotated[float, typer.Option(help="Seconds each service may take to get ready.")] = 90.0,
@@ -281,7 +361,7 @@ def dev(
 
     Uses MC_DATABASE_URL / MC_KAFKA_BOOTSTRAP instead of the embedded servers when set.
     """
-    chosen = {"ingest": ingest_port, "profile": profile_port}
+    chosen = {"ingest": ingest_port, "profile": profile_port, "router": router_port}
     ports = {name: port for name, port in chosen.items() if port}
     stack = DevStack(
         data_dir=data_dir,

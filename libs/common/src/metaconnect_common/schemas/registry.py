@@ -6,11 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_common.schemas.interaction import Interaction
-from metaconnect_common.topics import INTERACTIONS
+from metaconnect_common.schemas.profiled import Profiled
+from metaconnect_common.topics import DELIVERIES, INTERACTIONS, PROFILED
 
 TOPIC_SCHEMAS: dict[str, type[BaseModel]] = {
     INTERACTIONS: Interaction,
+    PROFILED: Profiled,
+    DELIVERIES: Delivery,
 }
 
 

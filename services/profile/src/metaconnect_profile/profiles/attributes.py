@@ -78,7 +78,7 @@ def _time_zone(value: object, problems: list[Problem]) -> str | None:
         return None
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory, not a zone
         problems.append(
             Problem("properties.time_zone", "time_zone_unknown", f"{value!r} is not an IANA zone, e.g. Europe/Berlin")
         )

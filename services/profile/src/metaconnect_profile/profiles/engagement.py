@@ -129,7 +129,7 @@ def local_hour(when: datetime, time_zone: str | None) -> int:
     if time_zone:
         try:
             zone = ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):  # validated when stored; a later tz database may lack it
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # validated when stored; a later tz database may lack it
             zone = UTC
     return when.astimezone(zone).hour
 

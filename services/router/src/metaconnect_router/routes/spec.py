@@ -207,7 +207,7 @@ class Policy(BaseModel):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory, not a zone
             raise PydanticCustomError("time_zone", "not an IANA time zone: {zone}", {"zone": value}) from None
         return value
 

@@ -1,0 +1,185 @@
+"""Meta-connect bundling: a customer's non-urgent items wait in one open bundle and go out together.
+
+A bundle flushes when its window closes or it is full: one delivery with the items ordered by
+priority then time, the rest summarised ("and 3 more"). A newer item supersedes an older one with
+the same collapse key; items acted on elsewhere (read in-app) leave the bundle; items deferred by a
+cap or quiet hours are carried into the next bundle instead of being dropped. Pure functions over
+frozen data: the repository stores bundles as rows with `due_at`, the flusher calls these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final
+from uuid import UUID
+
+from metaconnect_router.routes.spec import Category
+
+# "and 3 more" per language; `weitere` agrees with `Nachricht` in singular and plural alike.
+OVERFLOW_LINES: Final[dict[str, str]] = {"en": "and {n} more", "de": "und {n} weitere"}
+FALLBACK_LANGUAGE: Final = "en"
+
+
+@dataclass(frozen=True)
+class Item:
+    id: UUID
+    route: str
+    message_id: str
+    priority: int
+    category: Category
+    collapse_key: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    not_before: datetime | None
+    """A deferred item (cap, quiet hours) is not sent before this."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.priority <= 100:
+            raise ValueError(f"priority lies between 1 and 100, not {self.priority}")
+        for name in ("created_at", "expires_at", "not_before"):
+            value: datetime | None = getattr(self, name)
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"{name} must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    id: UUID
+    opened_at: datetime
+    due_at: datetime
+    max_items: int
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Added:
+    bundle: Bundle
+    superseded: tuple[Item, ...]
+    """Removed as collapsed: the older pending item, or the incoming one when it is the older."""
+    full: bool
+    """The bundle holds `max_items` or more and should flush now."""
+
+
+@dataclass(frozen=True)
+class Flush:
+    shown: tuple[Item, ...]
+    """Priority desc, then created_at asc, then id; at most `show_max`."""
+    overflow: int
+    """How many more there are ("and 3 more"): len(summarised)."""
+    expired: tuple[Item, ...]
+    deferred: tuple[Item, ...]
+    """not_before still in the future: for the next bundle."""
+    summarised: tuple[Item, ...]
+    """The items counted in `overflow`, in the same order as `shown` continues."""
+
+
+def open_bundle(bundle_id: UUID, now: datetime, window: timedelta, max_items: int) -> Bundle:
+    """An empty bundle due `window` after `now` (a window of 0 is due at once)."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if window < timedelta(0):
+        raise ValueError(f"a bundle window cannot be negative, not {window}")
+    if max_items < 1:
+        raise ValueError(f"max_items must be >= 1, not {max_items}")
+    return Bundle(id=bundle_id, opened_at=now, due_at=now + window, max_items=max_items, items=())
+
+
+def add(bundle: Bundle, item: Item) -> Added:
+    """Add a marketing item; the newer of two items with one collapse key stays.
+
+    Newer means later `created_at`, ties broken by id, so the result does not depend on the order
+    in which a redelivering consumer hands items over. An item already in the bundle (same id) is
+    a redelivery and changes nothing. A full bundle still takes the item: it is summarised at the
+    flush rather than lost to a race with the flusher.
+    """
+    if item.category is Category.TRANSACTIONAL:
+        raise ValueError("transactional items are sent at once, never bundled")
+    if any(pending.id == item.id for pending in bundle.items):
+        return Added(bundle=bundle, superseded=(), full=_full(bundle))
+
+    superseded: tuple[Item, ...] = ()
+    kept = bundle.items
+    if item.collapse_key is not None:
+        # At most one pending item per key: `add` is the only way in and keeps it so.
+        rival = next((p for p in bundle.items if p.collapse_key == item.collapse_key), None)
+        if rival is not None:
+            if _newness(rival) > _newness(item):
+                return Added(bundle=bundle, superseded=(item,), full=_full(bundle))
+            superseded = (rival,)
+            kept = tuple(p for p in bundle.items if p.id != rival.id)
+
+    grown = replace(bundle, items=(*kept, item))
+    return Added(bundle=grown, superseded=superseded, full=_full(grown))
+
+
+def remove_acted(bundle: Bundle, acted: Callable[[Item], bool]) -> tuple[Bundle, tuple[Item, ...]]:
+    """Take out the items the customer has already acted on (e.g. read in-app): (bundle, removed)."""
+    # `acted` is called once per item: it may look things up, and must not be asked twice.
+    verdicts = [(item, acted(item)) for item in bundle.items]
+    removed = tuple(item for item, gone in verdicts if gone)
+    if not removed:
+        return bundle, ()
+    return replace(bundle, items=tuple(item for item, gone in verdicts if not gone)), removed
+
+
+def due(bundle: Bundle, now: datetime) -> bool:
+    """The window has closed (at `due_at`, not before) or the bundle is full."""
+    return now >= bundle.due_at or _full(bundle)
+
+
+def flush(bundle: Bundle, now: datetime, *, show_max: int | None = None) -> Flush:
+    """Split the bundle for one delivery at `now`.
+
+    Expired: `expires_at` before `now` (an item may still go out at its expiry instant), or a
+    deferred item that expires before its `not_before` and so could never be sent. Deferred:
+    `not_before` after `now`. The rest are ordered priority desc, created_at asc, id; the first
+    `show_max` (default `max_items`) are shown, the others summarised.
+    """
+    limit = bundle.max_items if show_max is None else show_max
+    if limit < 1:
+        raise ValueError(f"show_max must be >= 1, not {limit}")
+    expired: list[Item] = []
+    deferred: list[Item] = []
+    ready: list[Item] = []
+    for item in bundle.items:
+        earliest = now if item.not_before is None else max(now, item.not_before)
+        if item.expires_at is not None and item.expires_at < earliest:
+            expired.append(item)
+        elif earliest > now:
+            deferred.append(item)
+        else:
+            ready.append(item)
+    ready.sort(key=delivery_order)
+    return Flush(
+        shown=tuple(ready[:limit]),
+        overflow=max(0, len(ready) - limit),
+        expired=tuple(expired),
+        deferred=tuple(deferred),
+        summarised=tuple(ready[limit:]),
+    )
+
+
+def delivery_order(item: Item) -> tuple[int, datetime, UUID]:
+    """Sort key of a delivery: priority desc, then older first, then id (for a total order)."""
+    return (-item.priority, item.created_at, item.id)
+
+
+def overflow_line(overflow: int, locale: str) -> str | None:
+    """ "and 3 more" in the customer's language (`de`, `de-AT`, ...); English otherwise; None for 0."""
+    if overflow < 0:
+        raise ValueError(f"overflow cannot be negative, not {overflow}")
+    if overflow == 0:
+        return None
+    language = locale.replace("_", "-").split("-", 1)[0].lower()
+    template = OVERFLOW_LINES.get(language, OVERFLOW_LINES[FALLBACK_LANGUAGE])
+    return template.format(n=overflow)
+
+
+def _full(bundle: Bundle) -> bool:
+    return len(bundle.items) >= bundle.max_items
+
+
+def _newness(item: Item) -> tuple[datetime, UUID]:
+    return (item.created_at, item.id)

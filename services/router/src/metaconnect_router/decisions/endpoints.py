@@ -1,0 +1,130 @@
+"""Explained decisions, and the simulation of one (operator tokens: viewers read and simulate)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from metaconnect_common.auth import ViewerDep
+from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.schemas import Interaction
+from metaconnect_common.schemas.profiled import ProfileSnapshot
+from metaconnect_router.decisions import repository
+from metaconnect_router.decisions.decide import ActiveRoute, decide
+from metaconnect_router.decisions.eligibility import SendHistory
+from metaconnect_router.decisions.service import DecisionService
+from metaconnect_router.models import Decision
+from metaconnect_router.routes.conditions import parse_condition
+from metaconnect_router.routes.service import check_route
+from metaconnect_router.routes.spec import RouteSpec
+
+router = APIRouter(tags=["decisions"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "None."}})
+
+
+class DecisionOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    outcome: str = Field(description="dropped | sent (at once) | bundled")
+    route: str | None
+    route_version: int | None
+    message_id: str | None
+    tone: str | None
+    channel: str | None
+    pattern: str | None
+    holdout: bool
+    explored: bool
+    propensity: float | None
+    bundle_id: uuid.UUID | None
+    trace_id: str | None
+    created_at: datetime
+    explanation: dict[str, Any]
+
+
+def _out(row: Decision) -> DecisionOut:
+    return DecisionOut.model_validate(row, from_attributes=True)
+
+
+@router.get("/v1/decisions", summary="A customer's decisions, newest first")
+async def list_decisions(
+    request: Request,
+    _: ViewerDep,
+    customer_id: Annotated[uuid.UUID, Query(description="The canonical customer id (from the profile service).")],
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[DecisionOut]:
+    async with request.app.state.sessions() as session:
+        return [_out(r) for r in await repository.decisions_of(session, customer_id, limit)]
+
+
+@router.get("/v1/decisions/{decision_id}", summary="One decision with its explanation")
+async def get_decision(decision_id: uuid.UUID, request: Request, _: ViewerDep) -> DecisionOut:
+    async with request.app.state.sessions() as session:
+        row = await repository.decision(session, decision_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no decision {decision_id}")
+    return _out(row)
+
+
+class SimulateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event: Interaction
+    profile: ProfileSnapshot
+    customer_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    route: RouteSpec | None = Field(default=None, description="A draft route to decide with, as if it were active.")
+
+
+class SimulateOut(BaseModel):
+    outcome: str
+    route: str | None
+    message_id: str | None
+    tone: str | None
+    channels: list[str]
+    not_before: datetime | None
+    holdout: bool
+    explanation: dict[str, Any]
+
+
+@router.post(
+    "/v1/simulate",
+    summary="Decide on a posted event and profile with the live decision code; sends nothing, stores nothing",
+)
+async def simulate(body: SimulateIn, request: Request, _: ViewerDep) -> SimulateOut:
+    service: DecisionService = request.app.state.decisions
+    now = datetime.now(UTC)
+    async with request.app.state.sessions() as session:
+        routes = [r for r in await service.catalog.active(session) if body.route is None or r.name != body.route.name]
+        posteriors = await repository.posteriors(session)
+    if body.route is not None:
+        check_route(body.route)
+        condition = parse_condition(body.route.trigger.condition) if body.route.trigger.condition else None
+        routes.append(ActiveRoute(body.route.name, 0, body.route, condition))
+    decision = decide(
+        body.event,
+        body.profile,
+        body.customer_id,
+        routes,
+        posteriors=posteriors,
+        history=SendHistory(sent_at={}),
+        now=now,
+        rng=np.random.default_rng(),
+    )
+    choice = decision.choice
+    return SimulateOut(
+        outcome=decision.outcome.value,
+        route=choice.route.name if choice else None,
+        message_id=choice.message.id if choice else None,
+        tone=choice.tone.value if choice else None,
+        channels=[c.value for c in choice.channels] if choice else [],
+        not_before=choice.not_before if choice else None,
+        holdout=decision.holdout,
+        explanation=decision.explanation,
+    )

@@ -1,0 +1,174 @@
+"""The router's tables (schema `router`). No other service reads them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from metaconnect_common.db import service_metadata
+from metaconnect_common.outbox import outbox_table
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("router")
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONB}
+
+
+class Route(Base):
+    """A route's identity and its current version. A deleted route keeps its history."""
+
+    __tablename__ = "routes"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # draft | active | paused (of the current version)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RouteVersion(Base):
+    """Every change of a route: its whole spec, who made it and when."""
+
+    __tablename__ = "route_versions"
+
+    route: Mapped[str] = mapped_column(ForeignKey("routes.name"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    change: Mapped[str] = mapped_column(String(16))  # created | updated | deleted
+    author: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Processed(Base):
+    """`mc.profiled.v1` record ids already decided on: a redelivered record decides nothing twice."""
+
+    __tablename__ = "processed"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Decision(Base):
+    """One decision for one profiled event, with everything that explains it."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_customer_time", "customer_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column()
+    event_id: Mapped[uuid.UUID] = mapped_column()
+    event_type: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))  # no_match | dropped | sent | bundled
+    route: Mapped[str | None] = mapped_column(String(63))
+    route_version: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[str | None] = mapped_column(String(63))
+    tone: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    pattern: Mapped[str | None] = mapped_column(String(32))
+    holdout: Mapped[bool] = mapped_column(Boolean)
+    explored: Mapped[bool] = mapped_column(Boolean)
+    propensity: Mapped[float | None] = mapped_column(Float)
+    bundle_id: Mapped[uuid.UUID | None] = mapped_column()
+    explanation: Mapped[dict[str, Any]] = mapped_column()
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Bundle(Base):
+    """A customer's meta-connect bundle: open until its window closes or it is full."""
+
+    __tablename__ = "bundles"
+    __table_args__ = (
+        # One open bundle per customer; the flusher finds due ones by `due_at`.
+        Index("uq_bundles_open_customer", "customer_id", unique=True, postgresql_where=text("status = 'open'")),
+        Index("ix_bundles_open_due", "due_at", postgresql_where=text("status = 'open'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))  # open | flushed
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    max_items: Mapped[int] = mapped_column(Integer)
+    policy: Mapped[dict[str, Any]] = mapped_column()  # of the route whose item opened it: channel order, caps
+    flushed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivery_id: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class Item(Base):
+    """One message for one customer: pending in a bundle, or sent (at once or with a bundle)."""
+
+    __tablename__ = "items"
+    __table_args__ = (Index("ix_items_customer_state", "customer_id", "state"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    decision_id: Mapped[uuid.UUID] = mapped_column()
+    customer_id: Mapped[uuid.UUID] = mapped_column()
+    bundle_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bundles.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # pending | sent | superseded | acted | expired
+    route: Mapped[str] = mapped_column(String(63))
+    message_id: Mapped[str] = mapped_column(String(63))
+    priority: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(16))
+    collapse_key: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column()  # the DeliveryItem, and the arm it was chosen for
+    delivery_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    engaged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ArmStats(Base):
+    """Engagement counts per (personality pattern, tone, channel): the bandit's Beta posteriors."""
+
+    __tablename__ = "arm_stats"
+
+    pattern: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tone: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    successes: Mapped[float] = mapped_column(Float)
+    failures: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Send(Base):
+    """A delivery sent to a customer on a channel: what frequency caps count."""
+
+    __tablename__ = "sends"
+    __table_args__ = (Index("ix_sends_customer_time", "customer_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column()
+    channel: Mapped[str] = mapped_column(String(16))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomerProfile(Base):
+    """The latest profile snapshot of a customer: a bundle's channel is chosen with it at flush time."""
+
+    __tablename__ = "customer_profiles"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    profile: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Erased(Base):
+    """Customers erased in the profile service: nothing is decided for them any more."""
+
+    __tablename__ = "erased"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+OUTBOX = outbox_table(Base.metadata)

@@ -1,0 +1,311 @@
+"""Meta-connect bundling: windows, fullness, collapse, read-removal, deferral, expiry, order, overflow."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from itertools import count
+from uuid import UUID
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metaconnect_router.bundles.bundling import (
+    Bundle,
+    Item,
+    add,
+    delivery_order,
+    due,
+    flush,
+    open_bundle,
+    overflow_line,
+    remove_acted,
+)
+from metaconnect_router.routes.spec import Category
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=30)
+_ids = count(1)
+
+
+def item(
+    *,
+    priority: int = 50,
+    key: str | None = None,
+    at: timedelta = timedelta(0),
+    expires: timedelta | None = None,
+    not_before: timedelta | None = None,
+    category: Category = Category.MARKETING,
+    id_: UUID | None = None,
+) -> Item:
+    """An item created `at` after NOW; `expires` and `not_before` are offsets from NOW too."""
+    return Item(
+        id=id_ or UUID(int=next(_ids)),
+        route="welcome",
+        message_id=f"m-{priority}",
+        priority=priority,
+        category=category,
+        collapse_key=key,
+        created_at=NOW + at,
+        expires_at=None if expires is None else NOW + expires,
+        not_before=None if not_before is None else NOW + not_before,
+    )
+
+
+def bundle_of(*items: Item, max_items: int = 5) -> Bundle:
+    bundle = open_bundle(UUID(int=0), NOW, WINDOW, max_items)
+    for it in items:
+        bundle = add(bundle, it).bundle
+    return bundle
+
+
+def test_open_bundle_is_due_after_its_window() -> None:
+    bundle = open_bundle(UUID(int=9), NOW, WINDOW, 5)
+    assert (bundle.opened_at, bundle.due_at, bundle.max_items, bundle.items) == (NOW, NOW + WINDOW, 5, ())
+    assert not due(bundle, NOW)
+    assert not due(bundle, NOW + WINDOW - timedelta(microseconds=1))
+    assert due(bundle, NOW + WINDOW)
+    assert due(bundle, NOW + WINDOW + timedelta(hours=1))
+
+
+def test_a_window_of_zero_is_due_at_once() -> None:
+    assert due(open_bundle(UUID(int=1), NOW, timedelta(0), 5), NOW)
+
+
+@pytest.mark.parametrize(
+    ("now", "window", "max_items", "message"),
+    [
+        (NOW, timedelta(seconds=-1), 5, "negative"),
+        (NOW, WINDOW, 0, "max_items"),
+        (NOW.replace(tzinfo=None), WINDOW, 5, "timezone-aware"),
+    ],
+)
+def test_open_bundle_refuses_bad_arguments(now: datetime, window: timedelta, max_items: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_bundle(UUID(int=1), now, window, max_items)
+
+
+def test_items_are_checked() -> None:
+    with pytest.raises(ValueError, match="priority"):
+        item(priority=101)
+    with pytest.raises(ValueError, match="created_at"):
+        Item(UUID(int=1), "r", "m", 50, Category.MARKETING, None, datetime(2025, 3, 1), None, None)
+
+
+def test_a_full_bundle_is_due_before_its_window_closes() -> None:
+    bundle = open_bundle(UUID(int=1), NOW, WINDOW, 3)
+    fulls = []
+    for it in (item(), item(), item()):
+        added = add(bundle, it)
+        bundle = added.bundle
+        fulls.append(added.full)
+    assert fulls == [False, False, True]
+    assert due(bundle, NOW)
+
+
+def test_a_full_bundle_still_takes_an_item_and_summarises_it() -> None:
+    bundle = bundle_of(item(priority=90), item(priority=80), max_items=2)
+    added = add(bundle, item(priority=10))
+    assert added.full
+    assert len(added.bundle.items) == 3
+    out = flush(added.bundle, NOW + WINDOW)
+    assert [i.priority for i in out.shown] == [90, 80]
+    assert out.overflow == 1
+    assert [i.priority for i in out.summarised] == [10]
+
+
+def test_transactional_items_never_enter_a_bundle() -> None:
+    with pytest.raises(ValueError, match="transactional"):
+        add(bundle_of(), item(category=Category.TRANSACTIONAL, priority=100))
+
+
+def test_a_newer_item_supersedes_the_older_with_its_collapse_key() -> None:
+    older, other = item(key="cart", at=timedelta(minutes=1)), item(key="news")
+    newer = item(key="cart", at=timedelta(minutes=5))
+    added = add(bundle_of(older, other), newer)
+    assert added.superseded == (older,)
+    assert set(added.bundle.items) == {other, newer}
+    assert not added.full
+
+
+def test_an_older_incoming_item_is_itself_superseded() -> None:
+    pending = item(key="cart", at=timedelta(minutes=5))
+    late = item(key="cart", at=timedelta(minutes=1))
+    bundle = bundle_of(pending)
+    added = add(bundle, late)
+    assert added.superseded == (late,)
+    assert added.bundle == bundle
+
+
+def test_equal_times_collapse_by_id_whatever_the_order() -> None:
+    low = item(key="cart", id_=UUID(int=100))
+    high = item(key="cart", id_=UUID(int=200))
+    assert bundle_of(low, high).items == bundle_of(high, low).items == (high,)
+
+
+def test_items_without_a_key_never_collapse_and_redelivery_changes_nothing() -> None:
+    first, second = item(), item()
+    bundle = bundle_of(first, second)
+    assert bundle.items == (first, second)
+    again = add(bundle, first)
+    assert again.bundle == bundle
+    assert again.superseded == ()
+
+
+def test_items_acted_on_leave_the_bundle() -> None:
+    read, unread = item(), item()
+    bundle = bundle_of(read, unread)
+    asked: list[Item] = []
+
+    def was_read(it: Item) -> bool:
+        asked.append(it)
+        return it.id == read.id
+
+    remaining, removed = remove_acted(bundle, was_read)
+    assert removed == (read,)
+    assert remaining.items == (unread,)
+    assert (remaining.id, remaining.due_at) == (bundle.id, bundle.due_at)
+    assert asked == [read, unread]  # once each
+    assert remove_acted(remaining, lambda _: False) == (remaining, ())
+
+
+def test_capped_items_are_deferred_into_the_next_bundle() -> None:
+    now = NOW + WINDOW
+    later = item(not_before=WINDOW + timedelta(hours=2))
+    ready = item(not_before=WINDOW)  # not_before == now: may go
+    out = flush(bundle_of(later, ready), now)
+    assert out.shown == (ready,)
+    assert out.deferred == (later,)
+    # Carried over: it waits in the next bundle and goes out once its time has come.
+    following = bundle_of()
+    for carried in out.deferred:
+        following = add(following, carried).bundle
+    assert flush(following, now + timedelta(hours=1)).deferred == (later,)
+    assert flush(following, now + timedelta(hours=2)).shown == (later,)
+
+
+def test_expired_items_are_dropped_at_the_flush() -> None:
+    now = NOW + WINDOW
+    gone = item(expires=WINDOW - timedelta(seconds=1))
+    on_the_dot = item(expires=WINDOW)
+    fresh = item(expires=WINDOW + timedelta(days=1))
+    never_sendable = item(not_before=WINDOW + timedelta(hours=8), expires=WINDOW + timedelta(hours=1))
+    out = flush(bundle_of(gone, on_the_dot, fresh, never_sendable), now)
+    assert set(out.expired) == {gone, never_sendable}
+    assert set(out.shown) == {on_the_dot, fresh}
+    assert out.deferred == ()
+
+
+def test_shown_items_are_ordered_by_priority_then_time_then_id() -> None:
+    a = item(priority=40, at=timedelta(minutes=1))
+    b = item(priority=90, at=timedelta(minutes=9))
+    c = item(priority=40, at=timedelta(minutes=2))
+    d = item(priority=90, at=timedelta(minutes=3))
+    e = item(priority=40, at=timedelta(minutes=1), id_=UUID(int=10**6))
+    out = flush(bundle_of(a, b, c, d, e), NOW + WINDOW)
+    assert out.shown == (d, b, a, e, c)
+
+
+def test_the_rest_are_counted_as_overflow() -> None:
+    items = [item(priority=p) for p in (10, 20, 30, 40, 50)]
+    bundle = bundle_of(*items)
+    out = flush(bundle, NOW + WINDOW, show_max=2)
+    assert [i.priority for i in out.shown] == [50, 40]
+    assert out.overflow == 3
+    assert [i.priority for i in out.summarised] == [30, 20, 10]
+    assert overflow_line(out.overflow, "en") == "and 3 more"
+    everything = flush(bundle, NOW + WINDOW)  # show_max defaults to max_items
+    assert (len(everything.shown), everything.overflow) == (5, 0)
+    with pytest.raises(ValueError, match="show_max"):
+        flush(bundle, NOW, show_max=0)
+
+
+@pytest.mark.parametrize(
+    ("overflow", "locale", "line"),
+    [
+        (3, "en", "and 3 more"),
+        (1, "en-GB", "and 1 more"),
+        (3, "de", "und 3 weitere"),
+        (1, "de-AT", "und 1 weitere"),
+        (12, "de_CH", "und 12 weitere"),
+        (3, "fr", "and 3 more"),
+        (3, "", "and 3 more"),
+        (0, "de", None),
+    ],
+)
+def test_overflow_line(overflow: int, locale: str, line: str | None) -> None:
+    assert overflow_line(overflow, locale) == line
+
+
+def test_overflow_line_refuses_a_negative_count() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        overflow_line(-1, "en")
+
+
+def test_times_in_other_offsets_compare_as_instants() -> None:
+    berlin = timezone(timedelta(hours=1))
+    early = item(at=timedelta(minutes=1))
+    late_local = replace(early, id=UUID(int=77), created_at=(NOW + timedelta(minutes=2)).astimezone(berlin))
+    assert flush(bundle_of(late_local, early), NOW + WINDOW).shown == (early, late_local)
+
+
+# Properties: any sequence of items, with few collapse keys and close times so that keys and
+# ties recur.
+@st.composite
+def items(draw: st.DrawFn, max_size: int = 12) -> list[Item]:
+    n = draw(st.integers(0, max_size))
+    ids = draw(st.lists(st.uuids(), min_size=n, max_size=n, unique=True))
+    minutes = st.integers(-30, 30)
+    return [
+        Item(
+            id=uid,
+            route="r",
+            message_id="m",
+            priority=draw(st.integers(1, 100)),
+            category=Category.MARKETING,
+            collapse_key=draw(st.sampled_from([None, "cart", "news", "price"])),
+            created_at=NOW + timedelta(minutes=draw(st.integers(-30, 0))),
+            expires_at=draw(st.none() | minutes.map(lambda m: NOW + timedelta(minutes=m))),
+            not_before=draw(st.none() | minutes.map(lambda m: NOW + timedelta(minutes=m))),
+        )
+        for uid in ids
+    ]
+
+
+@settings(max_examples=300)
+@given(sequence=items(), max_items=st.integers(1, 6), data=st.data())
+def test_adds_keep_one_item_per_key_and_lose_nothing(sequence: list[Item], max_items: int, data: st.DataObject) -> None:
+    bundle = open_bundle(UUID(int=0), NOW, WINDOW, max_items)
+    superseded: list[Item] = []
+    for it in sequence:
+        added = add(bundle, it)
+        bundle, superseded = added.bundle, [*superseded, *added.superseded]
+        assert added.full == (len(bundle.items) >= max_items)
+        keys = [p.collapse_key for p in bundle.items if p.collapse_key is not None]
+        assert len(keys) == len(set(keys))
+    assert Counter(bundle.items) + Counter(superseded) == Counter(sequence)
+    # The same items in another order leave the same pending set (redelivery, reordering).
+    shuffled = data.draw(st.permutations(sequence))
+    assert set(bundle_of(*shuffled, max_items=max_items).items) == set(bundle.items)
+
+
+@settings(max_examples=300)
+@given(sequence=items(), show_max=st.none() | st.integers(1, 6), offset=st.integers(-10, 40))
+def test_a_flush_accounts_for_every_item_and_shows_them_in_order(
+    sequence: list[Item], show_max: int | None, offset: int
+) -> None:
+    bundle = Bundle(id=UUID(int=0), opened_at=NOW, due_at=NOW + WINDOW, max_items=4, items=tuple(sequence))
+    now = NOW + timedelta(minutes=offset)
+    out = flush(bundle, now, show_max=show_max)
+    assert Counter(out.shown + out.summarised + out.expired + out.deferred) == Counter(sequence)
+    assert out.overflow == len(out.summarised)
+    assert len(out.shown) <= (bundle.max_items if show_max is None else show_max)
+    ordered = [delivery_order(i) for i in out.shown + out.summarised]
+    assert ordered == sorted(ordered)
+    # Expired: past its expiry by the first instant it may go out (now, or its not_before).
+    assert all(i.expires_at is not None and i.expires_at < max(now, i.not_before or now) for i in out.expired)
+    assert all(i.not_before is not None and i.not_before > now for i in out.deferred)
+    assert all(i.expires_at is None or i.expires_at >= now for i in out.shown + out.summarised)
+    assert (overflow_line(out.overflow, "de") is None) == (out.overflow == 0)

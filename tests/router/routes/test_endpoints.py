@@ -1,0 +1,160 @@
+"""Routes over REST against the real PostgreSQL: versions, idempotent PUT, checks, roles."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import httpx
+import pytest
+
+from metaconnect_common.auth import Role
+from tests.router.conftest import operator, route_spec
+
+
+async def test_create_read_and_list(router_client: httpx.AsyncClient) -> None:
+    spec = route_spec()
+    created = await router_client.post("/v1/routes", json=spec, headers=operator(subject="ana@shop"))
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["name"], body["version"], body["status"], body["author"]) == (spec["name"], 1, "active", "ana@shop")
+    assert body["spec"]["messages"][0]["expires_after"] == "P1D"
+    assert created.headers["ETag"] == '"1"'
+    read = await router_client.get(f"/v1/routes/{spec['name']}", headers=operator(Role.VIEWER))
+    assert read.json() == body
+    listed = await router_client.get("/v1/routes", params={"status": "active"}, headers=operator(Role.VIEWER))
+    assert spec["name"] in [r["name"] for r in listed.json()]
+
+
+async def test_every_change_is_a_version_and_the_same_spec_is_no_change(router_client: httpx.AsyncClient) -> None:
+    spec = route_spec(status="draft")
+    name = spec["name"]
+    first = await router_client.put(f"/v1/routes/{name}", json=spec, headers=operator(subject="a@x"))
+    assert (first.status_code, first.json()["version"]) == (201, 1)
+    again = await router_client.put(f"/v1/routes/{name}", json=spec, headers=operator(subject="b@x"))
+    assert (again.status_code, again.json()["version"], again.json()["author"]) == (200, 1, "a@x")
+    activated = await router_client.put(
+        f"/v1/routes/{name}", json={**spec, "status": "active"}, headers=operator(subject="b@x")
+    )
+    assert (activated.json()["version"], activated.json()["status"]) == (2, "active")
+    versions = (await router_client.get(f"/v1/routes/{name}/versions", headers=operator(Role.VIEWER))).json()
+    assert [(v["version"], v["change"], v["author"], v["status"]) for v in versions] == [
+        (2, "updated", "b@x", "active"),
+        (1, "created", "a@x", "draft"),
+    ]
+
+
+async def test_if_match_refuses_a_change_made_meanwhile(router_client: httpx.AsyncClient) -> None:
+    spec = route_spec()
+    name = spec["name"]
+    await router_client.post("/v1/routes", json=spec, headers=operator())
+    await router_client.put(f"/v1/routes/{name}", json={**spec, "description": "theirs"}, headers=operator())
+    stale = await router_client.put(
+        f"/v1/routes/{name}", json={**spec, "description": "mine"}, headers={**operator(), "If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert stale.json()["error"] == "version_mismatch"
+    fresh = await router_client.put(
+        f"/v1/routes/{name}", json={**spec, "description": "mine"}, headers={**operator(), "If-Match": '"2"'}
+    )
+    assert fresh.json()["version"] == 3
+
+
+async def test_delete_keeps_the_history_and_put_brings_it_back(router_client: httpx.AsyncClient) -> None:
+    spec = route_spec()
+    name = spec["name"]
+    await router_client.post("/v1/routes", json=spec, headers=operator())
+    assert (await router_client.delete(f"/v1/routes/{name}", headers=operator())).status_code == 204
+    assert (await router_client.delete(f"/v1/routes/{name}", headers=operator())).status_code == 404
+    gone = await router_client.get(f"/v1/routes/{name}", headers=operator(Role.VIEWER))
+    assert (gone.json()["deleted"], gone.json()["status"], gone.json()["version"]) == (True, "paused", 2)
+    listed = await router_client.get("/v1/routes", headers=operator(Role.VIEWER))
+    assert name not in [r["name"] for r in listed.json()]
+    back = await router_client.put(f"/v1/routes/{name}", json=spec, headers=operator())
+    assert (back.status_code, back.json()["version"], back.json()["deleted"]) == (201, 3, False)
+
+
+async def test_a_name_is_created_once(router_client: httpx.AsyncClient) -> None:
+    spec = route_spec()
+    await router_client.post("/v1/routes", json=spec, headers=operator())
+    again = await router_client.post("/v1/routes", json=spec, headers=operator())
+    assert again.status_code == 409
+    assert again.json()["errors"][0] == {"field": "name", "rule": "unique", "message": "a route with this name exists"}
+
+
+async def test_viewers_read_and_editors_write(router_client: httpx.AsyncClient) -> None:
+    spec = route_spec()
+    assert (await router_client.post("/v1/routes", json=spec)).status_code == 401
+    assert (await router_client.post("/v1/routes", json=spec, headers=operator(Role.VIEWER))).status_code == 403
+    assert (await router_client.get("/v1/routes", headers=operator(Role.VIEWER))).status_code == 200
+
+
+def _broken(change: str) -> dict[str, Any]:
+    spec = route_spec()
+    message = spec["messages"][0]
+    match change:
+        case "no neutral":
+            del message["variants"]["neutral"]
+        case "variant misses a channel":
+            del message["variants"]["red"]["email"]
+        case "undeliverable channel":
+            message["channels"] = ["push", "store"]
+        case "no english":
+            message["variants"]["neutral"]["push"] = {"de": {"body": "Hallo"}}
+        case "bad slug":
+            spec["name"] = "Cart Reminder!"
+        case "priority":
+            message["priority"] = 0
+        case "bad event pattern":
+            spec["trigger"]["event_types"] = ["Cart Abandoned"]
+        case "duplicate message":
+            spec["messages"].append(copy.deepcopy(message))
+        case "quiet hours equal":
+            spec["policy"]["quiet_hours"] = {"start": "08:00", "end": "08:00"}
+        case "bad zone":
+            spec["policy"]["default_time_zone"] = "Mars/Olympus"
+        case "zone is a directory":
+            spec["policy"]["default_time_zone"] = "America"
+        case "condition syntax":
+            spec["trigger"]["condition"] = "event.properties.value >="
+        case "condition on personality":
+            spec["trigger"]["condition"] = 'profile.personality.colour == "red"'
+        case "condition injection":
+            spec["trigger"]["condition"] = "__import__('os').system('true')"
+        case "negative expiry":
+            message["expires_after"] = "-PT1H"
+    return spec
+
+
+BROKEN = [
+    ("no neutral", "messages.0", "neutral_variant_required"),
+    ("variant misses a channel", "messages.0", "variant_missing_channel"),
+    ("undeliverable channel", "messages.0.channels", "channel_not_deliverable"),
+    ("no english", "messages.0", "default_locale_required"),
+    ("bad slug", "name", "string_pattern_mismatch"),
+    ("priority", "messages.0.priority", "greater_than_equal"),
+    ("bad event pattern", "trigger.event_types.0", "string_pattern_mismatch"),
+    ("duplicate message", "body", "duplicate_message_id"),
+    ("quiet hours equal", "policy.quiet_hours", "quiet_hours_empty"),
+    ("bad zone", "policy.default_time_zone", "time_zone"),
+    ("zone is a directory", "policy.default_time_zone", "time_zone"),
+    ("condition syntax", "trigger.condition", "syntax"),
+    ("condition on personality", "trigger.condition", "personality_not_allowed"),
+    ("condition injection", "trigger.condition", None),
+    ("negative expiry", "messages.0.expires_after", "duration_positive"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "rule"), BROKEN, ids=[b[0] for b in BROKEN])
+async def test_a_broken_route_is_422_naming_field_and_rule_and_nothing_is_written(
+    router_client: httpx.AsyncClient, change: str, field: str, rule: str | None
+) -> None:
+    spec = _broken(change)
+    response = await router_client.post("/v1/routes", json=spec, headers=operator())
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert any(e["field"] == field and (rule is None or e["rule"] == rule) for e in errors), errors
+    assert (await router_client.get(f"/v1/routes/{spec['name']}", headers=operator(Role.VIEWER))).status_code in (
+        404,
+        422,
+    )

@@ -1,0 +1,127 @@
+"""The router end to end on real Kafka and PostgreSQL: profiled events in, deliveries out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from metaconnect_common.auth import Role
+from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
+from metaconnect_common.schemas import Channel, Interaction
+from metaconnect_common.schemas.delivery import Delivery
+from metaconnect_common.schemas.profiled import Profiled, ProfileSnapshot
+from metaconnect_common.settings import KafkaSettings
+from metaconnect_common.topics import DELIVERIES, PROFILED
+from tests.router.conftest import operator, route_spec
+from tests.support import read_topic
+
+pytestmark = pytest.mark.timeout(120)
+GRANTED = {"granted": True, "at": "2026-01-01T00:00:00Z", "source": "test"}
+
+
+def profiled(customer_id: uuid.UUID, type_: str, **properties: Any) -> Profiled:
+    now = datetime.now(UTC)
+    interaction = Interaction.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "customer": {"customer_id": f"c-{customer_id}"},
+            "type": type_,
+            "channel": "web",
+            "occurred_at": now,
+            "received_at": now,
+            "source": "test",
+            "properties": properties,
+        }
+    )
+    profile = ProfileSnapshot.model_validate(
+        {
+            "lifecycle_stage": "customer",
+            "time_zone": "UTC",
+            "channel_consent": {"push": GRANTED, "email": GRANTED},
+            "reachable": ["in_app", "push", "email"],
+        }
+    )
+    return Profiled(id=uuid.uuid4(), customer_id=customer_id, interaction=interaction, profile=profile, profiled_at=now)
+
+
+async def publish(bootstrap: str, *records: Profiled) -> None:
+    publisher = KafkaPublisher(KafkaSettings(bootstrap=bootstrap, linger_ms=0))
+    try:
+        await publisher.publish(
+            [OutgoingRecord(PROFILED, r.kafka_key(), r.model_dump_json().encode()) for r in records]
+        )
+    finally:
+        await publisher.stop()
+
+
+async def deliveries_for(
+    bootstrap: str, customer_id: uuid.UUID, *, count: int, timeout_s: float = 30
+) -> list[Delivery]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            records = await read_topic(bootstrap, DELIVERIES)
+        except TimeoutError:
+            records = []
+        found = [d for r in records if (d := Delivery.model_validate_json(r.value)).customer_id == customer_id]
+        if len(found) >= count or loop.time() > deadline:
+            return found
+        await asyncio.sleep(0.3)
+
+
+async def test_a_transactional_message_goes_out_at_once_with_its_decision(
+    router_app: FastAPI, router_client: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    spec = route_spec(trigger={"event_types": ["order.shipped"]})
+    spec["messages"][0]["category"] = "transactional"
+    assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
+    customer = uuid.uuid4()
+    record = profiled(customer, "order.shipped")
+    await publish(kafka_bootstrap, record, record)  # the second is a redelivery: decided once
+
+    [delivery] = await deliveries_for(kafka_bootstrap, customer, count=1)
+    assert delivery.urgent
+    assert delivery.bundle_id is None
+    assert delivery.channels[0].value == "push"
+    [item] = delivery.items
+    assert (item.route, item.route_version, item.message_id) == (spec["name"], 1, "cart-left")
+    assert item.content[Channel.PUSH].title in ("Your cart", "One tap")
+    decisions = (
+        await router_client.get("/v1/decisions", params={"customer_id": str(customer)}, headers=operator(Role.VIEWER))
+    ).json()
+    assert len(decisions) == 1
+    assert decisions[0]["outcome"] == "sent"
+    assert decisions[0]["explanation"]["chosen"]["message"] == "cart-left"
+    await asyncio.sleep(1)
+    assert len(await deliveries_for(kafka_bootstrap, customer, count=2, timeout_s=1)) == 1
+
+
+async def test_marketing_items_wait_in_a_bundle_and_a_newer_one_supersedes_an_older(
+    router_app: FastAPI, router_client: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    spec = route_spec(trigger={"event_types": ["cart.changed"]})
+    spec["policy"] = {"bundle_window": "PT2S", "bundle_max_items": 5}
+    assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
+    customer = uuid.uuid4()
+    older, newer = profiled(customer, "cart.changed", value=30), profiled(customer, "cart.changed", value=40)
+    await publish(kafka_bootstrap, older)
+    await publish(kafka_bootstrap, newer)
+
+    [delivery] = await deliveries_for(kafka_bootstrap, customer, count=1)
+    assert not delivery.urgent
+    assert delivery.bundle_id is not None
+    [item] = delivery.items  # same collapse key: only the newer one
+    assert item.event_id == newer.interaction.event_id  # type: ignore[union-attr]
+    decisions = (
+        await router_client.get("/v1/decisions", params={"customer_id": str(customer)}, headers=operator(Role.VIEWER))
+    ).json()
+    assert sorted(d["outcome"] for d in decisions) == ["bundled", "bundled"]
+    assert json.dumps(decisions).count(str(delivery.bundle_id)) == 2
