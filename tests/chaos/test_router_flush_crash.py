@@ -1,0 +1,142 @@
+"""Two router processes flush bundles; one is killed with SIGKILL in the middle of flushing.
+
+Every bundle must still go out, as exactly one delivery (one delivery id; the outbox may
+publish a delivery twice after a crash, with the same id, which the delivery service dedupes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from metaconnect_cli.local._proc import free_port, spawn, stop
+from metaconnect_common.auth import Role, issue_token
+from metaconnect_common.kafka.admin import ensure_topics
+from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
+from metaconnect_common.migrations import upgrade
+from metaconnect_common.schemas.delivery import Delivery
+from metaconnect_common.settings import AuthSettings, KafkaSettings
+from metaconnect_common.topics import DELIVERIES, PROFILED
+from tests.router.conftest import route_spec
+from tests.router.test_pipeline import profiled
+from tests.support import read_topic
+
+pytestmark = pytest.mark.timeout(240)
+CUSTOMERS = 240
+
+
+def _router(database_url: str, bootstrap: str, group: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = spawn(
+        [sys.executable, "-m", "metaconnect_router"],
+        log=log,
+        env={
+            "MC_ENV": "test",
+            "MC_DATABASE_URL": database_url,
+            "MC_KAFKA_BOOTSTRAP": bootstrap,
+            "MC_KAFKA_TOPIC_PARTITIONS": "3",
+            "MC_ROUTER_HOST": "127.0.0.1",
+            "MC_ROUTER_PORT": str(port),
+            "MC_ROUTER_GROUP_ID": group,
+            "MC_ROUTER_FLUSH_INTERVAL_S": "0.1",
+            "MC_LOG_JSON": "false",
+        },
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def _ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            assert proc.poll() is None, log.read_text()
+            try:
+                if (await client.get(f"{url}/readyz", timeout=2)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(log.read_text())
+
+
+async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text(sql), params) or 0)
+
+
+@pytest.fixture(scope="module")
+def router_migrated(database_url: str) -> str:
+    upgrade("metaconnect_router", database_url)
+    return database_url
+
+
+async def test_a_router_killed_mid_flush_loses_no_bundle_and_sends_none_twice(
+    router_migrated: str, kafka_bootstrap: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_partitions=3)
+    await ensure_topics(kafka, [PROFILED, DELIVERIES])
+    group = f"router-chaos-{uuid.uuid4().hex[:8]}"
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    victim, url = _router(router_migrated, kafka_bootstrap, group, logs[0])
+    survivor, survivor_url = _router(router_migrated, kafka_bootstrap, group, logs[1])
+    try:
+        await _ready(url, victim, logs[0])
+        await _ready(survivor_url, survivor, logs[1])
+        spec = route_spec(trigger={"event_types": ["chaos.tick"]})
+        spec["policy"] = {"bundle_window": "PT6S", "bundle_max_items": 5}
+        token = issue_token(AuthSettings(), subject="ops@test", role=Role.EDITOR)
+        async with httpx.AsyncClient() as client:
+            created = await client.post(f"{url}/v1/routes", json=spec, headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201, created.text
+        await asyncio.sleep(2.5)  # both replicas' route caches see the new route
+
+        customers = [uuid.uuid4() for _ in range(CUSTOMERS)]
+        publisher = KafkaPublisher(KafkaSettings(bootstrap=kafka_bootstrap))
+        try:
+            await publisher.publish(
+                [
+                    OutgoingRecord(PROFILED, r.kafka_key(), r.model_dump_json().encode())
+                    for r in (profiled(c, "chaos.tick") for c in customers)
+                ]
+            )
+        finally:
+            await publisher.stop()
+        route = spec["name"]
+        bundles_of_route = (
+            "SELECT count(DISTINCT b.id) FROM router.bundles b JOIN router.items i ON i.bundle_id = b.id"
+            " WHERE i.route = :route"
+        )
+        async with asyncio.timeout(90):
+            while await _scalar(engine, bundles_of_route, route=route) < CUSTOMERS:
+                await asyncio.sleep(0.2)
+            flushed = bundles_of_route + " AND b.status = 'flushed'"
+            while await _scalar(engine, flushed, route=route) == 0:
+                await asyncio.sleep(0.02)
+        stop(victim, kill=True)  # SIGKILL while the bundles are being flushed
+        flushed_before_kill = await _scalar(engine, flushed, route=route)
+
+        async with asyncio.timeout(120):
+            while await _scalar(engine, flushed, route=route) < CUSTOMERS:
+                await asyncio.sleep(0.3)
+            while await _scalar(engine, "SELECT count(*) FROM router.outbox WHERE published_at IS NULL") > 0:
+                await asyncio.sleep(0.3)
+        assert flushed_before_kill < CUSTOMERS, "the kill came after the flushing: nothing was tested"
+    finally:
+        stop(victim, kill=True)
+        stop(survivor)
+
+    deliveries: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    for record in await read_topic(kafka_bootstrap, DELIVERIES):
+        delivery = Delivery.model_validate_json(record.value)
+        if delivery.customer_id in set(customers):
+            deliveries[delivery.customer_id].add(delivery.id)
+    assert len(deliveries) == CUSTOMERS, "a bundle was lost"
+    assert all(len(ids) == 1 for ids in deliveries.values()), "a bundle was sent twice"
