@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from metaconnect_common.auth import Role
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
@@ -125,3 +126,39 @@ async def test_marketing_items_wait_in_a_bundle_and_a_newer_one_supersedes_an_ol
     ).json()
     assert sorted(d["outcome"] for d in decisions) == ["bundled", "bundled"]
     assert json.dumps(decisions).count(str(delivery.bundle_id)) == 2
+
+
+async def test_a_merge_moves_the_merged_customers_pending_items_into_the_survivors_bundle(
+    router_app: FastAPI, router_client: httpx.AsyncClient
+) -> None:
+    spec = route_spec(trigger={"event_types": ["merge.tick"]})
+    spec["messages"][0]["collapse_key"] = None
+    spec["policy"] = {"bundle_window": "PT1H", "bundle_max_items": 5}
+    assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
+    service = router_app.state.decisions
+    service.catalog.invalidate()
+    survivor, merged = uuid.uuid4(), uuid.uuid4()
+    await service.apply(profiled(survivor, "merge.tick"))
+    await service.apply(profiled(merged, "merge.tick"))
+    merge = profiled(survivor, "app.opened").model_copy(update={"merged_from": [merged]})
+    await service.apply(merge)
+
+    async with router_app.state.sessions() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT b.customer_id, b.status, count(i.id) FROM router.bundles b"
+                    " LEFT JOIN router.items i ON i.bundle_id = b.id AND i.state = 'pending'"
+                    " WHERE b.customer_id IN (:a, :b) GROUP BY b.customer_id, b.status"
+                ),
+                {"a": survivor, "b": merged},
+            )
+        ).all()
+    assert {(c, status): n for c, status, n in rows} == {(survivor, "open"): 2, (merged, "merged"): 0}
+    made = await router_app.state.flusher.flush_due(datetime.now(UTC) + timedelta(hours=2))
+    assert made >= 1
+    async with router_app.state.sessions() as session:
+        sent = await session.scalar(
+            text("SELECT count(*) FROM router.items WHERE customer_id = :a AND state = 'sent'"), {"a": survivor}
+        )
+    assert sent == 2

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from metaconnect_router.models import Bundle, Item
+from metaconnect_router.models import Bundle, Decision, Item, Send
 
 
 async def open_bundle(session: AsyncSession, customer_id: uuid.UUID) -> Bundle | None:
@@ -42,3 +42,15 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Bu
 async def set_state(session: AsyncSession, item_ids: Sequence[uuid.UUID], state: str, **values: object) -> None:
     if item_ids:
         await session.execute(update(Item).where(Item.id.in_(list(item_ids))).values(state=state, **values))
+
+
+async def move_pending(session: AsyncSession, source: uuid.UUID, target: uuid.UUID) -> None:
+    await session.execute(
+        update(Item).where(Item.bundle_id == source, Item.state == "pending").values(bundle_id=target)
+    )
+
+
+async def repoint(session: AsyncSession, merged: Sequence[uuid.UUID], survivor: uuid.UUID) -> None:
+    """Everything of the merged customers now belongs to the survivor."""
+    for model in (Item, Send, Decision):
+        await session.execute(update(model).where(model.customer_id.in_(list(merged))).values(customer_id=survivor))

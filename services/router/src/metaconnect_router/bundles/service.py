@@ -208,6 +208,23 @@ async def _carry(session: AsyncSession, flushed: Bundle, rows: Sequence[Item], n
         row.bundle_id = bundle.id
 
 
+async def merge(session: AsyncSession, survivor: uuid.UUID, merged: Sequence[uuid.UUID]) -> None:
+    """Customers merged in the profile service: their pending items join the survivor's open bundle,
+    their sends count against the survivor's caps, their decisions are listed under the survivor."""
+    target = await bundles.open_bundle(session, survivor)
+    for customer in merged:
+        bundle = await bundles.open_bundle(session, customer)
+        if bundle is None:
+            continue
+        if target is None:
+            bundle.customer_id, target = survivor, bundle
+        else:
+            await bundles.move_pending(session, bundle.id, target.id)
+            bundle.status = "merged"
+        await session.flush()
+    await bundles.repoint(session, merged, survivor)
+
+
 class Flusher:
     """Flushes due bundles every `interval_s`; safe with any number of replicas."""
 

@@ -120,6 +120,8 @@ class DecisionService:
             if profiled.interaction is None or profiled.profile is None:
                 return None
             customer_id, interaction, profile = profiled.customer_id, profiled.interaction, profiled.profile
+            if profiled.merged_from:
+                await bundles.merge(session, customer_id, profiled.merged_from)
             await repository.save_profile(session, customer_id, profile.model_dump(mode="json"), now)
             await self._learn(session, customer_id, interaction, now)
             decision = decide(
