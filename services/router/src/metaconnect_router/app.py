@@ -23,6 +23,7 @@ from metaconnect_router.config import RouterSettings
 from metaconnect_router.decisions.endpoints import router as decisions_router
 from metaconnect_router.decisions.service import DecisionService
 from metaconnect_router.models import OUTBOX
+from metaconnect_router.reports.endpoints import router as reports_router
 from metaconnect_router.routes.endpoints import router as routes_router
 from metaconnect_router.routes.service import RouteService
 
@@ -114,4 +115,5 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     )
     app.include_router(routes_router)
     app.include_router(decisions_router)
+    app.include_router(reports_router)
     return app

@@ -59,7 +59,10 @@ class Decision(Base):
     """One decision for one profiled event, with everything that explains it."""
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_customer_time", "customer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_decisions_customer_time", "customer_id", "created_at"),
+        Index("ix_decisions_created_at", "created_at"),  # reports select a time window
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     customer_id: Mapped[uuid.UUID] = mapped_column()
@@ -109,7 +112,7 @@ class Item(Base):
     __table_args__ = (Index("ix_items_customer_state", "customer_id", "state"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    decision_id: Mapped[uuid.UUID] = mapped_column()
+    decision_id: Mapped[uuid.UUID] = mapped_column(index=True)
     customer_id: Mapped[uuid.UUID] = mapped_column()
     bundle_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bundles.id"), index=True)
     state: Mapped[str] = mapped_column(String(16))  # pending | sent | superseded | acted | expired

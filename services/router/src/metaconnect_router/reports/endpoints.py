@@ -1,0 +1,147 @@
+"""Reports for management over stored decisions and items (viewer tokens)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime
+
+from metaconnect_common.auth import ViewerDep
+from metaconnect_common.errors import ERROR_RESPONSES, ApiError, FieldError
+from metaconnect_router.reports import repository, stats
+from metaconnect_router.reports.repository import CohortCounts, DecisionGroup, EngagementGroup, Window
+from metaconnect_router.reports.schemas import (
+    Cohort,
+    DecisionRow,
+    DecisionsReport,
+    EngagementReport,
+    EngagementRow,
+    Interval,
+    Uplift,
+    UpliftReport,
+)
+
+router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
+
+DEFAULT_SPAN = timedelta(days=30)
+CONFIDENCE = 0.95
+
+
+async def report_window(
+    since: Annotated[
+        AwareDatetime | None, Query(description="Decisions made at or after this (default: 30 days before `until`).")
+    ] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Decisions made before this (default: now).")] = None,
+    route: Annotated[str | None, Query(min_length=1, max_length=63, description="Only this route's.")] = None,
+) -> Window:
+    until = until or datetime.now(UTC)
+    since = since or until - DEFAULT_SPAN
+    if since > until:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "request failed validation",
+            errors=[FieldError(field="since", rule="range", message="since must not be after until")],
+        )
+    return Window(since=since, until=until, route=route)
+
+
+WindowDep = Annotated[Window, Depends(report_window)]
+
+
+@router.get("/v1/reports/decisions", summary="Decisions and engagement by outcome, route, channel, tone or pattern")
+async def decisions_report(
+    request: Request,
+    _: ViewerDep,
+    window: WindowDep,
+    group_by: DecisionGroup = DecisionGroup.ROUTE,
+) -> DecisionsReport:
+    async with request.app.state.sessions() as session:
+        counts = await repository.decision_counts(session, window, group_by)
+    rows = [
+        DecisionRow(
+            group=c.group,
+            decisions=c.decisions,
+            sent=c.sent,
+            delivered=c.delivered,
+            engaged=c.engaged,
+            engagement_rate=stats.rate(c.engaged, c.delivered),
+        )
+        for c in counts
+    ]
+    delivered, engaged = sum(r.delivered for r in rows), sum(r.engaged for r in rows)
+    total = DecisionRow(
+        group=None,
+        decisions=sum(r.decisions for r in rows),
+        sent=sum(r.sent for r in rows),
+        delivered=delivered,
+        engaged=engaged,
+        engagement_rate=stats.rate(engaged, delivered),
+    )
+    return DecisionsReport(
+        since=window.since, until=window.until, route=window.route, group_by=group_by, rows=rows, total=total
+    )
+
+
+@router.get("/v1/reports/engagement", summary="Items delivered and engaged with, by route, channel, tone or pattern")
+async def engagement_report(
+    request: Request,
+    _: ViewerDep,
+    window: WindowDep,
+    group_by: EngagementGroup = EngagementGroup.ROUTE,
+) -> EngagementReport:
+    async with request.app.state.sessions() as session:
+        counts = await repository.engagement_counts(session, window, group_by)
+    rows = [
+        EngagementRow(
+            group=c.group,
+            sent=c.sent,
+            delivered=c.delivered,
+            engaged=c.engaged,
+            engagement_rate=stats.rate(c.engaged, c.delivered),
+        )
+        for c in counts
+    ]
+    return EngagementReport(since=window.since, until=window.until, route=window.route, group_by=group_by, rows=rows)
+
+
+@router.get("/v1/reports/uplift", summary="Engagement of treated against holdout decisions, overall and per route")
+async def uplift_report(request: Request, _: ViewerDep, window: WindowDep) -> UpliftReport:
+    async with request.app.state.sessions() as session:
+        counts = await repository.cohort_counts(session, window)
+    by_route: dict[str, list[CohortCounts]] = defaultdict(list)
+    for c in counts:
+        by_route[c.route].append(c)
+    return UpliftReport(
+        since=window.since,
+        until=window.until,
+        route=window.route,
+        confidence=CONFIDENCE,
+        min_delivered=stats.MIN_DELIVERED,
+        overall=_uplift(None, counts),
+        routes=[_uplift(route, cohorts) for route, cohorts in sorted(by_route.items())],
+    )
+
+
+def _uplift(route: str | None, counts: list[CohortCounts]) -> Uplift:
+    """Treated against holdout over `counts` (one route's, or every route's for the overall figure)."""
+    treated = [c for c in counts if not c.holdout]
+    holdout = [c for c in counts if c.holdout]
+    treated_delivered, treated_engaged = sum(c.delivered for c in treated), sum(c.engaged for c in treated)
+    holdout_delivered, holdout_engaged = sum(c.delivered for c in holdout), sum(c.engaged for c in holdout)
+    comparison = stats.compare(
+        treated_engaged, treated_delivered, holdout_engaged, holdout_delivered, confidence=CONFIDENCE
+    )
+    interval = comparison.interval
+    return Uplift(
+        route=route,
+        treated=Cohort(delivered=treated_delivered, engaged=treated_engaged, rate=comparison.treated_rate),
+        holdout=Cohort(delivered=holdout_delivered, engaged=holdout_engaged, rate=comparison.holdout_rate),
+        uplift=comparison.uplift,
+        relative_lift=comparison.relative_lift,
+        interval=Interval(low=interval[0], high=interval[1]) if interval else None,
+        enough_data=comparison.enough_data,
+    )
