@@ -49,6 +49,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             topics=[PROFILED],
             stage=SERVICE,
             handler=decisions.handle,
+            batch_handler=decisions.handle_batch,
             retry=RetryPolicy(attempts=8, base_delay_s=0.2, max_delay_s=5.0),
             max_records=settings.max_records,
             dead_letters=publisher,

@@ -29,7 +29,7 @@ from metaconnect_common.schemas.profiled import Profiled, ProfileSnapshot
 from metaconnect_router.bundles import service as bundles
 from metaconnect_router.decisions import repository
 from metaconnect_router.decisions.decide import ActiveRoute, Choice, Decision, Outcome, decide
-from metaconnect_router.decisions.ranking import Arm
+from metaconnect_router.decisions.ranking import Arm, Posterior
 from metaconnect_router.models import Decision as DecisionRow
 from metaconnect_router.models import Item
 from metaconnect_router.routes import repository as routes
@@ -38,6 +38,7 @@ from metaconnect_router.routes.spec import DEFAULT_LOCALE, Category, Content, Ro
 
 log = logging.getLogger(__name__)
 HISTORY: timedelta = timedelta(days=31)  # the longest cap window
+POSTERIORS_TTL_S = 1.0
 ENGAGED = frozenset({"message.opened", "message.clicked", "message.replied"})
 ACTED = frozenset({"message.read", "message.opened", "message.clicked", "message.dismissed"})
 
@@ -96,6 +97,8 @@ class DecisionService:
         self._sessions = sessions
         self.catalog = catalog or RouteCatalog()
         self._rng = rng or np.random.default_rng()
+        self._cached_posteriors: dict[Arm, Posterior] = {}
+        self._posteriors_at = -1e9
 
     async def handle(self, record: ConsumedRecord) -> None:
         """The consumer runner's handler for `mc.profiled.v1`."""
@@ -110,34 +113,62 @@ class DecisionService:
         self, profiled: Profiled, *, now: datetime | None = None, traceparent: str | None = None
     ) -> uuid.UUID | None:
         """Decide on one record once; the decision's id, or None (seen before, erased, nothing to decide)."""
-        now = now or datetime.now(UTC)
         async with unit_of_work(self._sessions) as session:
-            if not await repository.mark_processed(session, profiled.id, now):
-                return None
-            if profiled.kind == "erased":
-                await repository.erase(session, profiled.customer_id, now)
-                return None
-            if profiled.interaction is None or profiled.profile is None:
-                return None
-            customer_id, interaction, profile = profiled.customer_id, profiled.interaction, profiled.profile
-            if profiled.merged_from:
-                await bundles.merge(session, customer_id, profiled.merged_from)
-            await repository.save_profile(session, customer_id, profile.model_dump(mode="json"), now)
-            await self._learn(session, customer_id, interaction, now)
-            decision = decide(
-                interaction,
-                profile,
-                customer_id,
-                await self.catalog.active(session),
-                posteriors=await repository.posteriors(session),
-                history=await repository.history(session, customer_id, now - HISTORY),
-                now=now,
-                rng=self._rng,
-                erased=await repository.is_erased(session, customer_id),
-            )
-            if decision.outcome is Outcome.NO_MATCH:
-                return None  # most events trigger nothing; storing each would only fill the table
-            return await self._act(session, decision, customer_id, interaction, profile, now, traceparent)
+            return await self._apply(session, profiled, now=now or datetime.now(UTC), traceparent=traceparent)
+
+    async def handle_batch(self, records: Sequence[ConsumedRecord]) -> None:
+        """The consumer runner's batch handler: a partition's records in order, in one transaction.
+
+        One commit for the batch instead of one per record; if anything fails, nothing is
+        written and the runner hands the records to `handle` one by one."""
+        parsed = []
+        for record in records:
+            try:
+                profiled = Profiled.model_validate_json(record.value or b"")
+            except ValidationError as exc:
+                raise PermanentError(f"not a Profiled record: {exc.error_count()} errors") from None
+            parsed.append((profiled, next((v.decode() for k, v in record.headers if k == "traceparent"), None)))
+        async with unit_of_work(self._sessions) as session:
+            for profiled, traceparent in parsed:
+                await self._apply(session, profiled, now=datetime.now(UTC), traceparent=traceparent)
+
+    async def _apply(
+        self, session: AsyncSession, profiled: Profiled, *, now: datetime, traceparent: str | None
+    ) -> uuid.UUID | None:
+        if not await repository.mark_processed(session, profiled.id, now):
+            return None
+        if profiled.kind == "erased":
+            await repository.erase(session, profiled.customer_id, now)
+            return None
+        if profiled.interaction is None or profiled.profile is None:
+            return None
+        customer_id, interaction, profile = profiled.customer_id, profiled.interaction, profiled.profile
+        if profiled.merged_from:
+            await bundles.merge(session, customer_id, profiled.merged_from)
+        await repository.save_profile(session, customer_id, profile.model_dump(mode="json"), now)
+        await self._learn(session, customer_id, interaction, now)
+        decision = decide(
+            interaction,
+            profile,
+            customer_id,
+            await self.catalog.active(session),
+            posteriors=await self._posteriors(session),
+            history=await repository.history(session, customer_id, now - HISTORY),
+            now=now,
+            rng=self._rng,
+            erased=await repository.is_erased(session, customer_id),
+        )
+        if decision.outcome is Outcome.NO_MATCH:
+            return None  # most events trigger nothing; storing each would only fill the table
+        return await self._act(session, decision, customer_id, interaction, profile, now, traceparent)
+
+    async def _posteriors(self, session: AsyncSession) -> dict[Arm, Posterior]:
+        """The arms' posteriors, read at most every `POSTERIORS_TTL_S`: a bandit loses nothing by
+        seeing receipts a moment later, and every decision reading the table would cost a query."""
+        if time.monotonic() - self._posteriors_at > POSTERIORS_TTL_S:
+            self._cached_posteriors = await repository.posteriors(session)
+            self._posteriors_at = time.monotonic()
+        return self._cached_posteriors
 
     async def _act(
         self,
