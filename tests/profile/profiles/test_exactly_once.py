@@ -273,6 +273,9 @@ def _worker(group: str, database_url: str, bootstrap: str, log: Path) -> Iterato
         "MC_KAFKA_TOPIC_PARTITIONS": "3",
         "MC_DATABASE_URL": database_url,
         "MC_LOG_LEVEL": "WARNING",
+        # Small fetches: a partition's share of one is a transaction, and the kill must land
+        # between batches rather than after one batch applied everything.
+        "MC_PROFILE_MAX_RECORDS": "20",
     }
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "metaconnect_profile"], env=env, stdout=out, stderr=out)
