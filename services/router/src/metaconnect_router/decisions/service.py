@@ -222,14 +222,11 @@ class DecisionService:
     ) -> None:
         props = interaction.properties
         if interaction.type in ACTED:
-            ids = (
-                [_uuid(v) for v in props.get("item_ids", []) if _uuid(v)]
-                if isinstance(props.get("item_ids"), list)
-                else []
-            )
+            listed = props.get("item_ids")
+            ids = [i for i in (_uuid(v) for v in listed) if i] if isinstance(listed, list) else []
             key = props.get("collapse_key")
             await repository.act_on_pending(
-                session, customer_id, collapse_key=key if isinstance(key, str) else None, item_ids=[i for i in ids if i]
+                session, customer_id, collapse_key=key if isinstance(key, str) else None, item_ids=ids
             )
         delivery_id = _uuid(props.get("delivery_id"))
         if delivery_id is None or interaction.type not in ENGAGED | {"message.delivered"}:
