@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import os
@@ -14,7 +15,7 @@ from typing import Annotated, NoReturn
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from metaconnect_cli import routes_code
+from metaconnect_cli import demo, routes_code
 from metaconnect_cli.client import (
     DEFAULT_STATE_FILE,
     ApiProblem,
@@ -42,11 +43,13 @@ tokens_app = typer.Typer(help="Operator tokens for the management APIs.", no_arg
 keys_app = typer.Typer(help="Channel API keys (ingest service, admin token).", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 routes_app = typer.Typer(help="Routes as code: YAML route files and the router (editor token).", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for the dev stack: simulated customers and their traffic.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(routes_app, name="routes")
+app.add_typer(demo_app, name="demo")
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -294,6 +297,43 @@ def routes_export(
             typer.echo(out / f"{name}.yaml")
         return
     typer.echo("---\n".join(text for _, text in exported), nl=False)
+
+
+# --- demo ----------------------------------------------------------------------------
+
+
+@demo_app.command("traffic")
+def demo_traffic(
+    customers: Annotated[int, typer.Option(min=1, help="Simulated customers (hidden colours).")] = 100,
+    events: Annotated[int, typer.Option(min=0, help="app.opened events to post.")] = 1000,
+    rate: Annotated[float, typer.Option(min=0.1, help="Events per second.")] = 50.0,
+    settle: Annotated[float, typer.Option(min=0, help="Stop once deliveries were quiet this many seconds.")] = 15.0,
+    timeout: Annotated[float, typer.Option(min=1, help="Stop after this many seconds at the latest.")] = 600.0,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same customers and draws.")] = 1,
+    state_file: Annotated[Path, typer.Option(help="The dev stack's state.")] = DEFAULT_STATE_FILE,
+    ingest_url: Annotated[str | None, typer.Option(help="Ingest URL (default: the dev stack's).")] = None,
+    profile_url: Annotated[str | None, typer.Option(help="Profile service URL (default: the dev stack's).")] = None,
+    router_url: Annotated[str | None, typer.Option(help="Router URL (default: the dev stack's).")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Channel API key (default: the dev stack's).")] = None,
+    kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap (default: the dev stack's).")] = None,
+    token: Annotated[str | None, typer.Option(help="Editor or admin token (default: the dev stack's).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Simulated customers answer the colour form, open the app and answer deliveries; the router learns."""
+    flags = {"ingest_url": ingest_url, "profile_url": profile_url, "router_url": router_url}
+    flags |= {"api_key": api_key, "kafka_bootstrap": kafka, "operator_token": token}
+    plan = demo.TrafficPlan(
+        customers=customers, events=events, rate=rate, settle_s=settle, timeout_s=timeout, seed=seed
+    )
+    try:
+        summary = asyncio.run(demo.run_traffic(demo.resolve_target(state_file, **flags), plan, _say))
+    except demo.DemoError as exc:
+        _fail(exc, code=exc.exit_code)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
+        return
+    for line in summary.lines():
+        typer.echo(line)
 
 
 # --- db ------------------------------------------------------------------------------

@@ -29,6 +29,53 @@ async def mark_processed(session: AsyncSession, record_id: uuid.UUID, now: datet
     return inserted.first() is not None
 
 
+async def mark_processed_many(session: AsyncSession, record_ids: Sequence[uuid.UUID], now: datetime) -> set[uuid.UUID]:
+    """The record ids not decided on before (now marked), in one statement."""
+    if not record_ids:
+        return set()
+    inserted = await session.execute(
+        insert(Processed)
+        .values([{"record_id": r, "processed_at": now} for r in dict.fromkeys(record_ids)])
+        .on_conflict_do_nothing()
+        .returning(Processed.record_id)
+    )
+    return set(inserted.scalars())
+
+
+async def save_profiles(session: AsyncSession, profiles: dict[uuid.UUID, dict[str, Any]], now: datetime) -> None:
+    """The latest profile of each customer, in one statement."""
+    if not profiles:
+        return
+    statement = insert(CustomerProfile).values(
+        [{"customer_id": c, "profile": p, "updated_at": now} for c, p in profiles.items()]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[CustomerProfile.customer_id],
+            set_={"profile": statement.excluded.profile, "updated_at": statement.excluded.updated_at},
+        )
+    )
+
+
+async def erased_among(session: AsyncSession, customers: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await session.scalars(select(Erased.customer_id).where(Erased.customer_id.in_(list(customers))))
+    return set(rows)
+
+
+async def histories(
+    session: AsyncSession, customers: Sequence[uuid.UUID], since: datetime
+) -> dict[uuid.UUID, dict[Channel, list[datetime]]]:
+    rows = await session.execute(
+        select(Send.customer_id, Send.channel, Send.sent_at)
+        .where(Send.customer_id.in_(list(customers)), Send.sent_at >= since)
+        .order_by(Send.sent_at)
+    )
+    out: dict[uuid.UUID, dict[Channel, list[datetime]]] = {}
+    for customer, channel, at in rows:
+        out.setdefault(customer, {}).setdefault(Channel(channel), []).append(at)
+    return out
+
+
 async def save_profile(session: AsyncSession, customer_id: uuid.UUID, profile: dict[str, Any], now: datetime) -> None:
     statement = insert(CustomerProfile).values(customer_id=customer_id, profile=profile, updated_at=now)
     await session.execute(

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from metaconnect_common.schemas.profiled import Profiled, ProfileSnapshot
 from metaconnect_router.bundles import service as bundles
 from metaconnect_router.decisions import repository
 from metaconnect_router.decisions.decide import ActiveRoute, Choice, Decision, Outcome, decide
+from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.ranking import Arm, Posterior
 from metaconnect_router.models import Decision as DecisionRow
 from metaconnect_router.models import Item
@@ -41,6 +43,17 @@ HISTORY: timedelta = timedelta(days=31)  # the longest cap window
 POSTERIORS_TTL_S = 1.0
 ENGAGED = frozenset({"message.opened", "message.clicked", "message.replied"})
 ACTED = frozenset({"message.read", "message.opened", "message.clicked", "message.dismissed"})
+
+
+@dataclass
+class _Batch:
+    """What the records of one batch read once: new record ids, erased customers, recent sends;
+    and the profiles to write once at the end."""
+
+    new: set[uuid.UUID]
+    erased: set[uuid.UUID]
+    sent: dict[uuid.UUID, dict[Channel, list[datetime]]]
+    profiles: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
 
 
 class RouteCatalog:
@@ -128,24 +141,57 @@ class DecisionService:
             except ValidationError as exc:
                 raise PermanentError(f"not a Profiled record: {exc.error_count()} errors") from None
             parsed.append((profiled, next((v.decode() for k, v in record.headers if k == "traceparent"), None)))
+        now = datetime.now(UTC)
+        customers = list({p.customer_id for p, _ in parsed})
         async with unit_of_work(self._sessions) as session:
+            # What every record would read on its own, read once for the batch.
+            batch = _Batch(
+                new=await repository.mark_processed_many(session, [p.id for p, _ in parsed], now),
+                erased=await repository.erased_among(session, customers),
+                sent=await repository.histories(session, customers, now - HISTORY),
+            )
             for profiled, traceparent in parsed:
-                await self._apply(session, profiled, now=datetime.now(UTC), traceparent=traceparent)
+                await self._apply(session, profiled, now=now, traceparent=traceparent, batch=batch)
+            await repository.save_profiles(session, batch.profiles, now)
 
     async def _apply(
-        self, session: AsyncSession, profiled: Profiled, *, now: datetime, traceparent: str | None
+        self,
+        session: AsyncSession,
+        profiled: Profiled,
+        *,
+        now: datetime,
+        traceparent: str | None,
+        batch: _Batch | None = None,
     ) -> uuid.UUID | None:
-        if not await repository.mark_processed(session, profiled.id, now):
+        if batch is not None:
+            if profiled.id not in batch.new:
+                return None
+            batch.new.discard(profiled.id)  # the same record twice in one batch: decided once
+        elif not await repository.mark_processed(session, profiled.id, now):
             return None
         if profiled.kind == "erased":
             await repository.erase(session, profiled.customer_id, now)
+            if batch is not None:
+                batch.erased.add(profiled.customer_id)
+                batch.profiles.pop(profiled.customer_id, None)
+                batch.sent.pop(profiled.customer_id, None)
             return None
         if profiled.interaction is None or profiled.profile is None:
             return None
         customer_id, interaction, profile = profiled.customer_id, profiled.interaction, profiled.profile
         if profiled.merged_from:
             await bundles.merge(session, customer_id, profiled.merged_from)
-        await repository.save_profile(session, customer_id, profile.model_dump(mode="json"), now)
+            if batch is not None:  # the merged customers' sends now count for the survivor
+                merged = await repository.history(session, customer_id, now - HISTORY)
+                batch.sent[customer_id] = {channel: list(at) for channel, at in merged.sent_at.items()}
+        if batch is not None:
+            batch.profiles[customer_id] = profile.model_dump(mode="json")
+            history = SendHistory(sent_at=batch.sent.get(customer_id, {}))
+            erased = customer_id in batch.erased
+        else:
+            await repository.save_profile(session, customer_id, profile.model_dump(mode="json"), now)
+            history = await repository.history(session, customer_id, now - HISTORY)
+            erased = await repository.is_erased(session, customer_id)
         await self._learn(session, customer_id, interaction, now)
         decision = decide(
             interaction,
@@ -153,14 +199,18 @@ class DecisionService:
             customer_id,
             await self.catalog.active(session),
             posteriors=await self._posteriors(session),
-            history=await repository.history(session, customer_id, now - HISTORY),
+            history=history,
             now=now,
             rng=self._rng,
-            erased=await repository.is_erased(session, customer_id),
+            erased=erased,
         )
         if decision.outcome is Outcome.NO_MATCH:
             return None  # most events trigger nothing; storing each would only fill the table
-        return await self._act(session, decision, customer_id, interaction, profile, now, traceparent)
+        decision_id = await self._act(session, decision, customer_id, interaction, profile, now, traceparent)
+        choice = decision.choice
+        if batch is not None and choice is not None and choice.message.category is Category.TRANSACTIONAL:
+            batch.sent.setdefault(customer_id, {}).setdefault(choice.channels[0], []).append(now)
+        return decision_id
 
     async def _posteriors(self, session: AsyncSession) -> dict[Arm, Posterior]:
         """The arms' posteriors, read at most every `POSTERIORS_TTL_S`: a bandit loses nothing by
