@@ -321,7 +321,7 @@ def demo_traffic(
 ) -> None:
     """Simulated customers answer the colour form, open the app and answer deliveries; the router learns."""
     flags = {"ingest_url": ingest_url, "profile_url": profile_url, "router_url": router_url}
-    flags |= {"api_key": api_key, "kafka_bootstrap": kafka, "operator_token": token}
+    flags |= {"api_key": api_key, "kafka": kafka, "token": token}
     plan = demo.TrafficPlan(
         customers=customers, events=events, rate=rate, settle_s=settle, timeout_s=timeout, seed=seed
     )

@@ -1,0 +1,391 @@
+"""`metaconnect demo traffic`: the router's simulated population, run against a live stack.
+
+The customers, their hidden colours, the response model and the route come from
+`metaconnect_router.simulation`. Here they go through the real services: each customer
+consents and answers the colour form as its hidden colour would (so the profile service
+scores that colour), then opens the app at a steady rate; standing in for the delivery
+service, which does not exist yet, the demo consumes `mc.deliveries.v1` and reports back
+`message.delivered` and, with the response model's probability, `message.opened`, so the
+router learns from receipts exactly as it will from real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import numpy as np
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from metaconnect_cli.client import load_state
+from metaconnect_common.schemas.delivery import Delivery
+from metaconnect_common.schemas.profiled import Colour
+from metaconnect_common.topics import DELIVERIES
+from metaconnect_profile.personality.instruments import colours24
+from metaconnect_router.decisions.decide import in_route_holdout
+from metaconnect_router.routes.spec import RouteSpec, Tone
+from metaconnect_router.simulation import ResponseModel, SimulatedCustomer, best_tone, demo_route, population
+
+BATCH_MAX: Final = 500
+POST_ATTEMPTS: Final = 5
+# The opposite quadrant of the circumplex: "least like me" in every group of the colour form.
+OPPOSITE: Final = {
+    Colour.RED: Colour.GREEN,
+    Colour.GREEN: Colour.RED,
+    Colour.YELLOW: Colour.BLUE,
+    Colour.BLUE: Colour.YELLOW,
+}
+
+
+COHORTS: Final = ("matched", "mismatched", "treated", "holdout")
+
+
+class DemoError(Exception):
+    """The demo cannot go on; `exit_code` 2 means it was not told where the stack is."""
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the running stack is, and the credentials the demo uses (each field has its `--flag`)."""
+
+    ingest_url: str
+    profile_url: str
+    router_url: str
+    api_key: str  # a channel key: events and receipts
+    kafka: str  # bootstrap servers
+    token: str  # an operator token, editor or admin: the route; viewer: profiles
+
+
+def resolve_target(state_file: Path, **flags: str | None) -> Target:
+    """Each value from its flag, else from the dev stack's state file; every one is required."""
+    state = load_state(state_file)
+    services = state.services if state else {}
+    known = {"profile_url": services.get("profile"), "router_url": services.get("router")}
+    if state is not None:
+        known |= {"ingest_url": state.ingest_url, "api_key": state.api_key, "kafka": state.kafka_bootstrap}
+        known["token"] = state.operator_token
+    values = {f.name: flags.get(f.name) or known.get(f.name) for f in fields(Target)}
+    missing = ["--" + name.replace("_", "-") for name, value in values.items() if not value]
+    if missing:
+        where = f"{state_file} does not name them" if state else f"no dev stack ({state_file} not found)"
+        raise DemoError(f"{where}: run `metaconnect dev` or pass {', '.join(missing)}", exit_code=2)
+    return Target(**{name: str(value).rstrip("/") for name, value in values.items()})
+
+
+@dataclass(frozen=True)
+class TrafficPlan:
+    customers: int
+    events: int
+    rate: float  # app.opened events per second
+    settle_s: float
+    timeout_s: float
+    seed: int
+    bundle_window: timedelta = timedelta(seconds=5)
+    holdout_share: float = 0.2  # the route's own holdout, so the uplift report has a comparison
+
+
+@dataclass(frozen=True)
+class Member:
+    """A demo customer as the stack knows it."""
+
+    ref: str  # customer_id in the events: demo-<seed>-<n>
+    simulated: SimulatedCustomer
+    holdout: bool  # the profile's permanent holdout or the route's
+
+
+@dataclass
+class TrafficReport:
+    """What a run did: `lines()` for people, `as_dict()` for scripts. Cohorts count deliveries (`COHORTS`)."""
+
+    seed: int
+    customers: int
+    uplift_url: str
+    decisions_url: str = ""
+    events_posted: int = 0
+    deliveries: int = 0
+    receipts: int = 0
+    opens: int = 0
+    delivered: Counter[str] = field(default_factory=Counter)
+    opened: Counter[str] = field(default_factory=Counter)
+    timed_out: bool = False
+    last_delivery: float = 0.0  # time.monotonic()
+
+    def as_dict(self) -> dict[str, Any]:
+        # Not `asdict`: it rebuilds a Counter from (key, value) pairs, counting the pairs.
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "last_delivery"}
+        return out | {"delivered": dict(self.delivered), "opened": dict(self.opened)}
+
+    def lines(self) -> list[str]:
+        out = [f"Demo traffic (seed {self.seed}): {self.customers} customers, {self.events_posted} app.opened events"]
+        out.append(f"  deliveries seen {self.deliveries}, receipts posted {self.receipts} ({self.opens} opened)")
+        out.append("  opened / delivered:")
+        for cohort in COHORTS:
+            delivered, opened = self.delivered[cohort], self.opened[cohort]
+            rate = f"{opened / delivered:6.1%}" if delivered else "     -"
+            label = f"{cohort} tone" if cohort.endswith("matched") else cohort
+            out.append(f"    {label:<16} {rate}  ({opened}/{delivered})")
+        if self.timed_out:
+            out.append("  stopped at --timeout before the deliveries went quiet")
+        out.append(f"What the router learnt: GET {self.uplift_url} (viewer token)")
+        out.append(f"One customer's decisions: GET {self.decisions_url}")
+        return out
+
+
+def colour_answers(colour: Colour) -> list[dict[str, str]]:
+    """A colours24 answer set scoring `colour`: its descriptor most, the opposite colour's least, in every group."""
+    answers = []
+    for group in colours24().groups:
+        by_colour = {d.colour.value: d.id for d in group.descriptors}
+        answers.append({"group": group.id, "most": by_colour[colour.value], "least": by_colour[OPPOSITE[colour].value]})
+    return answers
+
+
+def _event(
+    customer: dict[str, str], type_: str, channel: str, at: datetime, properties: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    # A fresh id per event: a rerun with the same seed must not be skipped as a duplicate.
+    return {
+        "event_id": str(uuid.uuid4()),
+        "customer": customer,
+        "type": type_,
+        "channel": channel,
+        "occurred_at": at.isoformat(),
+        "properties": properties or {},
+    }
+
+
+def onboarding(ref: str, customer: SimulatedCustomer, now: datetime) -> list[dict[str, Any]]:
+    """Consents (marketing on push and email, the questionnaire), an e-mail and a device token, the colour form."""
+    who = {"customer_id": ref, "email": f"{ref}@example.com", "device_token": f"{ref}-push-token"}
+    consented = now - timedelta(seconds=1)  # a profiling grant counts for what is observed at or after it
+    consents = [{"purpose": "marketing", "granted": True, "channel": c} for c in ("push", "email")]
+    consents.append({"purpose": "profiling_questionnaire", "granted": True})
+    events = [_event(who, "consent.changed", "in_app", consented, c) for c in consents]
+    answers = {"instrument": "colours24", "answers": colour_answers(customer.colour)}
+    events.append(_event({"customer_id": ref}, "questionnaire.submitted", "in_app", now, answers))
+    return events
+
+
+def demo_spec(plan: TrafficPlan) -> RouteSpec:
+    spec = demo_route()
+    policy = spec.policy.model_copy(update={"bundle_window": plan.bundle_window, "holdout_share": plan.holdout_share})
+    return spec.model_copy(update={"policy": policy})
+
+
+class Stack:
+    """The HTTP calls the demo makes, errors raised as `DemoError`."""
+
+    def __init__(self, target: Target, http: httpx.AsyncClient) -> None:
+        self.target, self._http = target, http
+        self._operator = {"Authorization": f"Bearer {target.token}"}
+        self._channel = {"Authorization": f"Bearer {target.api_key}"}
+
+    async def put_route(self, spec: RouteSpec) -> None:
+        url = f"{self.target.router_url}/v1/routes/{spec.name}"
+        await self._call("PUT", url, headers=self._operator, json=spec.model_dump(mode="json"))
+
+    async def post(self, events: Sequence[dict[str, Any]]) -> int:
+        """Post in batches; 429 and 503 are retried with the same event ids after `Retry-After`."""
+        accepted, url = 0, f"{self.target.ingest_url}/v1/events/batch"
+        for start in range(0, len(events), BATCH_MAX):
+            body = {"events": list(events[start : start + BATCH_MAX])}
+            for attempt in range(1, POST_ATTEMPTS + 1):
+                busy = (429, 503) if attempt < POST_ATTEMPTS else ()
+                response = await self._call("POST", url, allow=busy, headers=self._channel, json=body)
+                if response.status_code not in busy:
+                    break
+                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+            if rejected := response.json().get("rejected"):
+                raise DemoError(f"ingest rejected demo events: {rejected}")
+            accepted += len(response.json()["accepted"])
+        return accepted
+
+    async def profile(self, ref: str) -> dict[str, Any] | None:
+        url = f"{self.target.profile_url}/v1/profiles/cid:{ref}"
+        response = await self._call("GET", url, allow=(404,), headers=self._operator)
+        found: dict[str, Any] | None = None if response.status_code == 404 else response.json()
+        return found
+
+    async def _call(self, method: str, url: str, *, allow: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise DemoError(f"cannot reach {url}: {exc or type(exc).__name__}; is `metaconnect dev` running?") from None
+        if response.is_error and response.status_code not in allow:
+            raise DemoError(f"{method} {url}: HTTP {response.status_code} {response.text[:500]}")
+        return response
+
+
+async def identify(
+    stack: Stack, customers: dict[str, SimulatedCustomer], route: RouteSpec, deadline: float
+) -> dict[uuid.UUID, Member]:
+    """Canonical profile id -> member, once each profile shows the colour its questionnaire gives."""
+    members: dict[uuid.UUID, Member] = {}
+    pending = dict(customers)
+    limit = asyncio.Semaphore(16)
+
+    async def look_up(ref: str, customer: SimulatedCustomer) -> None:
+        async with limit:
+            found = await stack.profile(ref)
+        if found is None or found["personality"]["colour"] != customer.colour.value:
+            return  # not applied yet
+        canonical = uuid.UUID(found["id"])
+        held = bool(found["holdout"]) or in_route_holdout(canonical, route.name, route.policy.holdout_share)
+        members[canonical] = Member(ref, customer, held)
+        del pending[ref]
+
+    while pending:
+        await asyncio.gather(*(look_up(ref, c) for ref, c in list(pending.items())))
+        if pending and time.monotonic() > deadline:
+            raise DemoError(
+                f"{len(pending)} demo profiles (e.g. cid:{next(iter(pending))}) did not show their questionnaire "
+                "colour in time; see the profile service's log"
+            )
+        if pending:
+            await asyncio.sleep(0.5)
+    return members
+
+
+def receipts(
+    delivery: Delivery, member: Member, report: TrafficReport, response: ResponseModel, rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """`message.delivered`, and `message.opened` with the response model's probability for the first item's tone."""
+    tone = Tone(delivery.items[0].tone)
+    now = datetime.now(UTC)
+    who, channel, props = {"customer_id": member.ref}, delivery.channels[0].value, {"delivery_id": str(delivery.id)}
+    out = [_event(who, "message.delivered", channel, now, props)]
+    engaged = bool(rng.random() < response.probability(member.simulated, tone))
+    if engaged:
+        report.opens += 1
+        out.append(_event(who, "message.opened", channel, now, props))
+    cohorts = (
+        "matched" if tone is best_tone(member.simulated) else "mismatched",
+        "holdout" if member.holdout else "treated",
+    )
+    for cohort in cohorts:
+        report.delivered[cohort] += 1
+        report.opened[cohort] += engaged
+    return out
+
+
+async def close_loop(
+    consumer: Any,
+    stack: Stack,
+    members: dict[uuid.UUID, Member],
+    report: TrafficReport,
+    rng: np.random.Generator,
+    stop: asyncio.Event,
+) -> None:
+    """Stand in for the delivery service: every demo delivery gets its receipts."""
+    response = ResponseModel()
+    while not stop.is_set():
+        batch: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=500)
+        out: list[dict[str, Any]] = []
+        for records in batch.values():
+            for record in records:
+                try:
+                    delivery = Delivery.model_validate_json(record.value)
+                except ValidationError:
+                    continue
+                if (member := members.get(delivery.customer_id)) is None:
+                    continue  # not a demo customer
+                report.deliveries += 1
+                report.last_delivery = time.monotonic()
+                out += receipts(delivery, member, report, response, rng)
+        if out:
+            report.receipts += await stack.post(out)
+
+
+async def post_traffic(
+    stack: Stack, refs: Sequence[str], plan: TrafficPlan, report: TrafficReport, rng: np.random.Generator
+) -> None:
+    """`plan.events` app.opened events of uniformly drawn customers, at most `plan.rate` per second."""
+    size = max(1, min(BATCH_MAX, round(plan.rate)))  # about one batch a second
+    started, posted = time.monotonic(), 0
+    while posted < plan.events:
+        count = min(size, plan.events - posted)
+        now = datetime.now(UTC)
+        batch = [
+            _event({"customer_id": refs[int(i)]}, "app.opened", "in_app", now)
+            for i in rng.integers(len(refs), size=count)
+        ]
+        report.events_posted += await stack.post(batch)
+        posted += count
+        await asyncio.sleep(max(0.0, started + posted / plan.rate - time.monotonic()))
+
+
+async def _assigned(consumer: Any, deadline: float) -> None:
+    """Wait for the group's assignment and fix every position at the end, before any traffic."""
+    while not consumer.assignment():
+        if time.monotonic() > deadline:
+            raise DemoError(f"no partitions of {DELIVERIES} were assigned to the demo's consumer group in time")
+        await asyncio.sleep(0.2)
+    for partition in consumer.assignment():
+        await consumer.position(partition)
+
+
+async def run_traffic(target: Target, plan: TrafficPlan, say: Callable[[str], None]) -> TrafficReport:
+    """Put the route, onboard the customers, post the traffic and answer every demo delivery until quiet."""
+    deadline = time.monotonic() + plan.timeout_s
+    rng = np.random.default_rng(plan.seed)
+    customers = {f"demo-{plan.seed}-{n}": c for n, c in enumerate(population(plan.customers, rng))}
+    route = demo_spec(plan)
+    report = TrafficReport(plan.seed, len(customers), f"{target.router_url}/v1/reports/uplift?route={route.name}")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
+        stack = Stack(target, http)
+        await stack.put_route(route)
+        say(f"Route {route.name} is active (bundle window {plan.bundle_window.total_seconds():g} s)")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=target.kafka,
+            group_id=f"metaconnect-demo-{plan.seed}-{uuid.uuid4().hex[:8]}",  # its own group, nothing committed
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+        )
+        try:
+            try:
+                await asyncio.wait_for(consumer.start(), 30)
+            except (TimeoutError, KafkaError) as exc:
+                raise DemoError(f"cannot reach Kafka at {target.kafka}: {exc or type(exc).__name__}") from None
+            consumer.subscribe([DELIVERIES])
+            now = datetime.now(UTC)
+            await stack.post([e for ref, c in customers.items() for e in onboarding(ref, c, now)])
+            say(f"{len(customers)} customers consented and answered the colour form; waiting for their profiles")
+            members = await identify(stack, customers, route, deadline)
+            report.decisions_url = f"{target.router_url}/v1/decisions?customer_id={next(iter(members))}"
+            await _assigned(consumer, deadline)
+            say(f"Posting {plan.events} app.opened events at {plan.rate:g}/s; answering deliveries with receipts")
+            stop = asyncio.Event()
+            responses = np.random.default_rng([plan.seed, 1])
+            loop = asyncio.create_task(close_loop(consumer, stack, members, report, responses, stop))
+            try:
+                traffic = post_traffic(stack, list(customers), plan, report, rng)
+                try:
+                    await asyncio.wait_for(traffic, deadline - time.monotonic())
+                except TimeoutError:
+                    report.timed_out = True
+                posted_at = time.monotonic()
+                while time.monotonic() - max(posted_at, report.last_delivery) < plan.settle_s and not loop.done():
+                    if report.timed_out or time.monotonic() > deadline:
+                        report.timed_out = True
+                        break
+                    await asyncio.sleep(0.2)
+            finally:
+                stop.set()
+                await loop  # raises what failed in it
+        finally:
+            await consumer.stop()
+    return report
