@@ -1,53 +1,137 @@
-"""All SQL of bundles: the open bundle of a customer, its items, the due ones."""
+"""All SQL of bundles: reading the open bundles, pending items, sends and profiles a batch needs,
+and writing what it changed with one statement per table and kind."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, Table, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from metaconnect_router.models import Bundle, Decision, Item, Send
+from metaconnect_common.schemas import Channel
+from metaconnect_router.models import Bundle, CustomerProfile, Decision, Erased, Item, Send
+
+BUNDLES: Table = Bundle.__table__  # type: ignore[assignment]
+ITEMS: Table = Item.__table__  # type: ignore[assignment]
+SENDS: Table = Send.__table__  # type: ignore[assignment]
 
 
-async def open_bundle(session: AsyncSession, customer_id: uuid.UUID) -> Bundle | None:
-    """The customer's open bundle, locked (the flusher skips it meanwhile)."""
-    found: Bundle | None = await session.scalar(
-        select(Bundle).where(Bundle.customer_id == customer_id, Bundle.status == "open").with_for_update()
+async def open_bundles(session: AsyncSession, customers: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
+    """The customers' open bundles, locked (the flusher skips them meanwhile)."""
+    rows = await session.execute(
+        select(BUNDLES).where(BUNDLES.c.customer_id.in_(list(customers)), BUNDLES.c.status == "open").with_for_update()
     )
-    return found
+    return rows.mappings().all()
 
 
-async def pending_items(session: AsyncSession, bundle_id: uuid.UUID) -> list[Item]:
-    rows = await session.scalars(
-        select(Item).where(Item.bundle_id == bundle_id, Item.state == "pending").order_by(Item.created_at)
-    )
-    return list(rows)
-
-
-async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Bundle]:
+async def claim_due(session: AsyncSession, now: datetime, limit: int) -> Sequence[RowMapping]:
     """Due open bundles, locked; bundles another replica holds are skipped, never waited for."""
-    rows = await session.scalars(
-        select(Bundle)
-        .where(Bundle.status == "open", Bundle.due_at <= now)
-        .order_by(Bundle.due_at)
+    rows = await session.execute(
+        select(BUNDLES)
+        .where(BUNDLES.c.status == "open", BUNDLES.c.due_at <= now)
+        .order_by(BUNDLES.c.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list(rows)
+    return rows.mappings().all()
 
 
-async def set_state(session: AsyncSession, item_ids: Sequence[uuid.UUID], state: str, **values: object) -> None:
-    if item_ids:
-        await session.execute(update(Item).where(Item.id.in_(list(item_ids))).values(state=state, **values))
-
-
-async def move_pending(session: AsyncSession, source: uuid.UUID, target: uuid.UUID) -> None:
-    await session.execute(
-        update(Item).where(Item.bundle_id == source, Item.state == "pending").values(bundle_id=target)
+async def pending_items(session: AsyncSession, bundle_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
+    """The pending items of locked bundles, oldest first."""
+    if not bundle_ids:
+        return ()
+    rows = await session.execute(
+        select(ITEMS)
+        .where(ITEMS.c.bundle_id.in_(list(bundle_ids)), ITEMS.c.state == "pending")
+        .order_by(ITEMS.c.created_at)
     )
+    return rows.mappings().all()
+
+
+async def delivered_items(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
+    """The items deliveries carried, locked: receipts of one delivery may arrive concurrently."""
+    rows = await session.execute(
+        select(ITEMS).where(ITEMS.c.delivery_id.in_(list(delivery_ids)), ITEMS.c.state == "sent").with_for_update()
+    )
+    return rows.mappings().all()
+
+
+async def recent_sends(
+    session: AsyncSession, customers: Sequence[uuid.UUID], since: datetime
+) -> dict[uuid.UUID, dict[Channel, list[datetime]]]:
+    """What frequency caps count: each customer's sends per channel since `since`, oldest first."""
+    rows = await session.execute(
+        select(Send.customer_id, Send.channel, Send.sent_at)
+        .where(Send.customer_id.in_(list(customers)), Send.sent_at >= since)
+        .order_by(Send.sent_at)
+    )
+    out: dict[uuid.UUID, dict[Channel, list[datetime]]] = {}
+    for customer, channel, at in rows:
+        out.setdefault(customer, {}).setdefault(Channel(channel), []).append(at)
+    return out
+
+
+async def profiles(session: AsyncSession, customers: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    rows = await session.execute(
+        select(CustomerProfile.customer_id, CustomerProfile.profile).where(
+            CustomerProfile.customer_id.in_(list(customers))
+        )
+    )
+    return dict(rows.all())
+
+
+async def save_profiles(session: AsyncSession, profiles: Mapping[uuid.UUID, dict[str, Any]], now: datetime) -> None:
+    """The latest profile of each customer, in one statement."""
+    if not profiles:
+        return
+    statement = insert(CustomerProfile).values(
+        [{"customer_id": c, "profile": p, "updated_at": now} for c, p in profiles.items()]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[CustomerProfile.customer_id],
+            set_={"profile": statement.excluded.profile, "updated_at": statement.excluded.updated_at},
+        )
+    )
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """New rows of one table in one statement."""
+    if rows:
+        await session.execute(table.insert(), list(rows))
+
+
+async def update_rows(session: AsyncSession, table: Table, changes: Iterable[tuple[uuid.UUID, dict[str, Any]]]) -> None:
+    """Rows changed by primary key `id`: one statement (executed for many) per set of changed columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id, values in changes:
+        columns = tuple(sorted(values))
+        by_columns.setdefault(columns, []).append({"_id": row_id, **{f"_{c}": values[c] for c in columns}})
+    for columns, params in by_columns.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id", type_=table.c.id.type))
+            .values({c: bindparam(f"_{c}", type_=table.c[c].type) for c in columns})
+        )
+        await session.execute(statement, params)
+
+
+async def erase(session: AsyncSession, customers: Sequence[uuid.UUID], now: datetime) -> None:
+    """Forget what the router holds of the customers; remember only that they were erased.
+
+    Their pending items were marked erased by the caller."""
+    if not customers:
+        return
+    listed = list(dict.fromkeys(customers))
+    await session.execute(
+        insert(Erased).values([{"customer_id": c, "erased_at": now} for c in listed]).on_conflict_do_nothing()
+    )
+    await session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(listed)))
+    await session.execute(delete(Send).where(Send.customer_id.in_(listed)))
 
 
 async def repoint(session: AsyncSession, merged: Sequence[uuid.UUID], survivor: uuid.UUID) -> None:

@@ -1,11 +1,12 @@
 """Decide for every profiled event, exactly once, and act on the decision in the same transaction.
 
-One transaction per `mc.profiled.v1` record: skip it if its id was decided on before; keep
-the customer's latest profile (bundles choose their channel with it at flush time); learn
-from receipts (a delivered item is a failure of its arm until the customer engages, then a
-success) and drop pending items the customer already acted on; decide; store the decision
-with its explanation; send a transactional item at once (outbox) or put a marketing item
-into the customer's open bundle.
+One transaction per batch of `mc.profiled.v1` records (a partition's fetch, or one record);
+for each record in order: skip it if its id was decided on before; keep the customer's latest
+profile (bundles choose their channel with it at flush time); learn from receipts (a
+delivered item is a failure of its arm until the customer engages, then a success) and drop
+pending items the customer already acted on; decide; store the decision with its
+explanation; send a transactional item at once (outbox) or put a marketing item into the
+customer's open bundle. Reads happen once per batch and writes once at its end (`Ledger`).
 """
 
 from __future__ import annotations
@@ -27,13 +28,11 @@ from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
 from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.delivery import DeliveryItem, ItemContent
 from metaconnect_common.schemas.profiled import Profiled, ProfileSnapshot
-from metaconnect_router.bundles import service as bundles
+from metaconnect_router.bundles.service import ItemRow, Ledger
 from metaconnect_router.decisions import repository
 from metaconnect_router.decisions.decide import ActiveRoute, Choice, Decision, Outcome, decide
 from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.ranking import Arm, Posterior
-from metaconnect_router.models import Decision as DecisionRow
-from metaconnect_router.models import Item
 from metaconnect_router.routes import repository as routes
 from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.spec import DEFAULT_LOCALE, Category, Content, RouteSpec, Tone
@@ -43,17 +42,21 @@ HISTORY: timedelta = timedelta(days=31)  # the longest cap window
 POSTERIORS_TTL_S = 1.0
 ENGAGED = frozenset({"message.opened", "message.clicked", "message.replied"})
 ACTED = frozenset({"message.read", "message.opened", "message.clicked", "message.dismissed"})
+LEARNS = ENGAGED | {"message.delivered"}
 
 
 @dataclass
 class _Batch:
-    """What the records of one batch read once: new record ids, erased customers, recent sends;
-    and the profiles to write once at the end."""
+    """One transaction's decisions: the records not decided on before, the erased customers, the
+    bundles and sends (ledger); the decision rows and arm counts to write at the end."""
 
     new: set[uuid.UUID]
     erased: set[uuid.UUID]
-    sent: dict[uuid.UUID, dict[Channel, list[datetime]]]
-    profiles: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    ledger: Ledger
+    routes: list[ActiveRoute]
+    posteriors: dict[Arm, Posterior]
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    arms: dict[Arm, list[float]] = field(default_factory=dict)  # [successes, failures] to add
 
 
 class RouteCatalog:
@@ -114,26 +117,13 @@ class DecisionService:
         self._posteriors_at = -1e9
 
     async def handle(self, record: ConsumedRecord) -> None:
-        """The consumer runner's handler for `mc.profiled.v1`."""
-        try:
-            profiled = Profiled.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            raise PermanentError(f"not a Profiled record: {exc.error_count()} errors") from None
-        traceparent = next((v.decode() for k, v in record.headers if k == "traceparent"), None)
-        await self.apply(profiled, traceparent=traceparent)
-
-    async def apply(
-        self, profiled: Profiled, *, now: datetime | None = None, traceparent: str | None = None
-    ) -> uuid.UUID | None:
-        """Decide on one record once; the decision's id, or None (seen before, erased, nothing to decide)."""
-        async with unit_of_work(self._sessions) as session:
-            return await self._apply(session, profiled, now=now or datetime.now(UTC), traceparent=traceparent)
+        """The consumer runner's handler for `mc.profiled.v1` (one record)."""
+        await self.handle_batch([record])
 
     async def handle_batch(self, records: Sequence[ConsumedRecord]) -> None:
         """The consumer runner's batch handler: a partition's records in order, in one transaction.
 
-        One commit for the batch instead of one per record; if anything fails, nothing is
-        written and the runner hands the records to `handle` one by one."""
+        If anything fails, nothing is written and the runner hands the records to `handle` one by one."""
         parsed = []
         for record in records:
             try:
@@ -141,76 +131,76 @@ class DecisionService:
             except ValidationError as exc:
                 raise PermanentError(f"not a Profiled record: {exc.error_count()} errors") from None
             parsed.append((profiled, next((v.decode() for k, v in record.headers if k == "traceparent"), None)))
-        now = datetime.now(UTC)
-        customers = list({p.customer_id for p, _ in parsed})
+        await self.apply_all(parsed, now=datetime.now(UTC))
+
+    async def apply(
+        self, profiled: Profiled, *, now: datetime | None = None, traceparent: str | None = None
+    ) -> uuid.UUID | None:
+        """Decide on one record once; the decision's id, or None (seen before, erased, nothing to decide)."""
+        [decided] = await self.apply_all([(profiled, traceparent)], now=now or datetime.now(UTC))
+        return decided
+
+    async def apply_all(
+        self, records: Sequence[tuple[Profiled, str | None]], *, now: datetime
+    ) -> list[uuid.UUID | None]:
+        """Decide on records (with their traceparents) in order, in one transaction; each record once.
+
+        What every record needs is read once for all: which were decided on before, erased
+        customers, open bundles with their pending items and recent sends, the items receipts
+        refer to. Decisions, bundles and sends change in memory and are written at the end with
+        one statement per table and kind."""
+        customers = list(dict.fromkeys(p.customer_id for p, _ in records))
+        receipts = [d for d in (_delivery_of(p) for p, _ in records) if d is not None]
         async with unit_of_work(self._sessions) as session:
-            # What every record would read on its own, read once for the batch.
+            ledger = Ledger()
             batch = _Batch(
-                new=await repository.mark_processed_many(session, [p.id for p, _ in parsed], now),
+                new=await repository.mark_processed(session, [p.id for p, _ in records], now),
                 erased=await repository.erased_among(session, customers),
-                sent=await repository.histories(session, customers, now - HISTORY),
+                ledger=ledger,
+                routes=await self.catalog.active(session),
+                posteriors=await self._posteriors(session),
             )
-            for profiled, traceparent in parsed:
-                await self._apply(session, profiled, now=now, traceparent=traceparent, batch=batch)
-            await repository.save_profiles(session, batch.profiles, now)
+            await ledger.load(session, customers, sends_since=now - HISTORY)
+            await ledger.load_delivered(session, receipts)
+            decided = [await self._apply(session, batch, p, now=now, traceparent=t) for p, t in records]
+            await repository.add_decisions(session, batch.decisions)  # before a merge repoints them
+            await ledger.write(session, now)
+            await repository.add_to_arms(session, batch.arms, now)
+        return decided
 
     async def _apply(
-        self,
-        session: AsyncSession,
-        profiled: Profiled,
-        *,
-        now: datetime,
-        traceparent: str | None,
-        batch: _Batch | None = None,
+        self, session: AsyncSession, batch: _Batch, profiled: Profiled, *, now: datetime, traceparent: str | None
     ) -> uuid.UUID | None:
-        if batch is not None:
-            if profiled.id not in batch.new:
-                return None
-            batch.new.discard(profiled.id)  # the same record twice in one batch: decided once
-        elif not await repository.mark_processed(session, profiled.id, now):
+        if profiled.id not in batch.new:
             return None
+        batch.new.discard(profiled.id)  # the same record twice in one batch: decided once
+        ledger, customer_id = batch.ledger, profiled.customer_id
         if profiled.kind == "erased":
-            await repository.erase(session, profiled.customer_id, now)
-            if batch is not None:
-                batch.erased.add(profiled.customer_id)
-                batch.profiles.pop(profiled.customer_id, None)
-                batch.sent.pop(profiled.customer_id, None)
+            ledger.erase(customer_id)
+            batch.erased.add(customer_id)
             return None
         if profiled.interaction is None or profiled.profile is None:
             return None
-        customer_id, interaction, profile = profiled.customer_id, profiled.interaction, profiled.profile
+        interaction, profile = profiled.interaction, profiled.profile
         if profiled.merged_from:
-            await bundles.merge(session, customer_id, profiled.merged_from)
-            if batch is not None:  # the merged customers' sends now count for the survivor
-                merged = await repository.history(session, customer_id, now - HISTORY)
-                batch.sent[customer_id] = {channel: list(at) for channel, at in merged.sent_at.items()}
-        if batch is not None:
-            batch.profiles[customer_id] = profile.model_dump(mode="json")
-            history = SendHistory(sent_at=batch.sent.get(customer_id, {}))
-            erased = customer_id in batch.erased
-        else:
-            await repository.save_profile(session, customer_id, profile.model_dump(mode="json"), now)
-            history = await repository.history(session, customer_id, now - HISTORY)
-            erased = await repository.is_erased(session, customer_id)
-        await self._learn(session, customer_id, interaction, now)
+            await ledger.load(session, profiled.merged_from, sends_since=now - HISTORY)
+            ledger.merge(customer_id, profiled.merged_from)
+        ledger.save_profile(customer_id, profile)
+        self._learn(batch, customer_id, interaction, now)
         decision = decide(
             interaction,
             profile,
             customer_id,
-            await self.catalog.active(session),
-            posteriors=await self._posteriors(session),
-            history=history,
+            batch.routes,
+            posteriors=batch.posteriors,
+            history=SendHistory(sent_at=ledger.sent.get(customer_id, {})),
             now=now,
             rng=self._rng,
-            erased=erased,
+            erased=customer_id in batch.erased,
         )
         if decision.outcome is Outcome.NO_MATCH:
             return None  # most events trigger nothing; storing each would only fill the table
-        decision_id = await self._act(session, decision, customer_id, interaction, profile, now, traceparent)
-        choice = decision.choice
-        if batch is not None and choice is not None and choice.message.category is Category.TRANSACTIONAL:
-            batch.sent.setdefault(customer_id, {}).setdefault(choice.channels[0], []).append(now)
-        return decision_id
+        return self._act(batch, decision, customer_id, interaction, profile, now, traceparent)
 
     async def _posteriors(self, session: AsyncSession) -> dict[Arm, Posterior]:
         """The arms' posteriors, read at most every `POSTERIORS_TTL_S`: a bandit loses nothing by
@@ -220,9 +210,9 @@ class DecisionService:
             self._posteriors_at = time.monotonic()
         return self._cached_posteriors
 
-    async def _act(
+    def _act(
         self,
-        session: AsyncSession,
+        batch: _Batch,
         decision: Decision,
         customer_id: uuid.UUID,
         interaction: Interaction,
@@ -232,67 +222,69 @@ class DecisionService:
     ) -> uuid.UUID:
         decision_id = uuid.uuid4()
         choice = decision.choice
-        row = DecisionRow(
-            id=decision_id,
-            customer_id=customer_id,
-            event_id=interaction.event_id,
-            event_type=interaction.type,
-            outcome=decision.outcome.value,
-            route=choice.route.name if choice else None,
-            route_version=choice.route.version if choice else None,
-            message_id=choice.message.id if choice else None,
-            tone=choice.tone.value if choice else None,
-            channel=choice.channels[0].value if choice else None,
-            pattern=decision.pattern,
-            holdout=decision.holdout,
-            explored=choice.explored if choice else False,
-            propensity=choice.propensity if choice else None,
-            explanation=decision.explanation,
-            trace_id=traceparent.split("-")[1] if traceparent and traceparent.count("-") == 3 else None,
-            created_at=now,
-        )
-        await repository.add_decision(session, row)
+        row: dict[str, Any] = {
+            "id": decision_id,
+            "customer_id": customer_id,
+            "event_id": interaction.event_id,
+            "event_type": interaction.type,
+            "outcome": decision.outcome.value,
+            "route": choice.route.name if choice else None,
+            "route_version": choice.route.version if choice else None,
+            "message_id": choice.message.id if choice else None,
+            "tone": choice.tone.value if choice else None,
+            "channel": choice.channels[0].value if choice else None,
+            "pattern": decision.pattern,
+            "holdout": decision.holdout,
+            "explored": choice.explored if choice else False,
+            "propensity": choice.propensity if choice else None,
+            "bundle_id": None,
+            "explanation": decision.explanation,
+            "trace_id": traceparent.split("-")[1] if traceparent and traceparent.count("-") == 3 else None,
+            "created_at": now,
+        }
+        batch.decisions.append(row)
         if choice is None:
             return decision_id
         item = _item(decision_id, choice, customer_id, interaction, profile, now, traceparent)
         if choice.message.category is Category.TRANSACTIONAL:
-            row.outcome = "sent"
-            session.add(item)
-            await session.flush()
-            locale = item.payload["locale"]
-            await bundles.send(session, customer_id, [item], choice.channels, now=now, locale=locale)
+            row["outcome"] = "sent"
+            batch.ledger.send_now(item, choice.channels, now)
         else:
-            row.outcome = "bundled"
-            bundle = await bundles.add(session, item, choice.route.spec.policy, now)
-            row.bundle_id = bundle.id
+            row["outcome"] = "bundled"
+            row["bundle_id"] = batch.ledger.add(item, choice.route.spec.policy, now).id
         return decision_id
 
-    async def _learn(
-        self, session: AsyncSession, customer_id: uuid.UUID, interaction: Interaction, now: datetime
-    ) -> None:
+    def _learn(self, batch: _Batch, customer_id: uuid.UUID, interaction: Interaction, now: datetime) -> None:
         props = interaction.properties
         if interaction.type in ACTED:
             listed = props.get("item_ids")
             ids = [i for i in (_uuid(v) for v in listed) if i] if isinstance(listed, list) else []
             key = props.get("collapse_key")
-            await repository.act_on_pending(
-                session, customer_id, collapse_key=key if isinstance(key, str) else None, item_ids=ids
-            )
+            batch.ledger.act(customer_id, collapse_key=key if isinstance(key, str) else None, item_ids=ids)
         delivery_id = _uuid(props.get("delivery_id"))
-        if delivery_id is None or interaction.type not in ENGAGED | {"message.delivered"}:
+        if delivery_id is None or interaction.type not in LEARNS:
             return
-        for item in await repository.delivered_items(session, delivery_id):
+        for item in batch.ledger.delivered(delivery_id):
             arm = _arm(item)
             if arm is None:
                 continue
+            counts = batch.arms.setdefault(arm, [0.0, 0.0])
             if interaction.type == "message.delivered" and item.delivered_at is None:
-                item.delivered_at = now
-                await repository.add_to_arm(session, arm, successes=0.0, failures=1.0, now=now)
+                batch.ledger.mark(item, delivered_at=now)
+                counts[1] += 1.0
             elif interaction.type in ENGAGED and item.engaged_at is None:
-                item.engaged_at = now
+                batch.ledger.mark(item, engaged_at=now)
                 # The delivery counted as a failure until now: it was a success.
-                undo = 1.0 if item.delivered_at is not None else 0.0
-                await repository.add_to_arm(session, arm, successes=1.0, failures=-undo, now=now)
+                counts[0] += 1.0
+                counts[1] -= 1.0 if item.delivered_at is not None else 0.0
+
+
+def _delivery_of(profiled: Profiled) -> uuid.UUID | None:
+    """The delivery a receipt (or an engagement with a delivered message) is about."""
+    interaction = profiled.interaction
+    if interaction is None or interaction.type not in LEARNS:
+        return None
+    return _uuid(interaction.properties.get("delivery_id"))
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -302,7 +294,7 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def _arm(item: Item) -> Arm | None:
+def _arm(item: ItemRow) -> Arm | None:
     arm = item.payload.get("arm")
     channel = item.payload.get("sent_channel")
     if not isinstance(arm, dict) or not channel:
@@ -318,7 +310,7 @@ def _item(
     profile: ProfileSnapshot,
     now: datetime,
     traceparent: str | None,
-) -> Item:
+) -> ItemRow:
     message = choice.message
     locale, content = localized(message.variants[choice.tone], profile.locale)
     item_id = uuid.uuid4()
@@ -337,10 +329,11 @@ def _item(
         traceparent=traceparent,
     )
     expires_at = interaction.occurred_at + message.expires_after if message.expires_after else None
-    return Item(
+    return ItemRow(
         id=item_id,
         decision_id=decision_id,
         customer_id=customer_id,
+        bundle_id=None,
         state="pending",
         route=choice.route.name,
         message_id=message.id,
