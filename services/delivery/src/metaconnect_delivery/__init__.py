@@ -1,0 +1,1 @@
+"""Metaconnect delivery service."""
