@@ -103,6 +103,10 @@ async def test_linking_event_merges_into_the_older_customer_and_moves_what_it_ow
     assert record.profile.purposes[Purpose.PROFILING_QUESTIONNAIRE].granted
     assert record.profile.personality.colour is Colour.RED
     assert {"email", "sms", "whatsapp"} <= set(record.profile.reachable)
+    # The addresses behind them, for the delivery service (and nowhere in the record's repr).
+    assert (record.profile.contact.email, record.profile.contact.phone) == (email, phone)
+    assert email not in repr(record.profile.contact)
+    assert phone not in repr(record.profile.contact)
 
     later = interaction({"phone": phone}, "app.opened")
     assert await _send(publish, engine, later) == x

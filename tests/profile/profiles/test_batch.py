@@ -84,8 +84,16 @@ async def _outcome(engine: AsyncEngine, events: list[Interaction]) -> dict[str, 
         )
         outbox = [json.loads(v) for v in await conn.scalars(text("SELECT value FROM profile.outbox ORDER BY id"))]
     by_event = {r["interaction"]["event_id"]: r for r in outbox if r.get("interaction")}
-    snapshots = [by_event[str(i)]["profile"] for i in ids]
+    snapshots = [_comparable(by_event[str(i)]["profile"]) for i in ids]
     return {"customers": rows, "counts": counts, "invalid": invalid, "snapshots": snapshots}
+
+
+def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The two runs' addresses differ by their tag and random phone numbers: keep which are there."""
+    contact = snapshot["contact"]
+    email = contact["email"].rsplit("-", 1)[-1] if contact["email"] else None
+    shape = {"email": email, "phone": contact["phone"] is not None, "push_tokens": len(contact["push_tokens"])}
+    return {**snapshot, "contact": shape}
 
 
 async def test_a_batch_leaves_what_one_by_one_leaves(service: ProfileService, engine: AsyncEngine) -> None:

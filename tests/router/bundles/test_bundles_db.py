@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from metaconnect_common.schemas.delivery import Delivery
-from metaconnect_common.schemas.profiled import Profiled
+from metaconnect_common.schemas.profiled import Contact, Profiled
 from tests.router.conftest import operator, route_spec
 from tests.router.test_pipeline import profiled
 
@@ -148,3 +148,20 @@ async def test_receipts_teach_the_arm_of_what_was_sent(router_app: FastAPI, rout
         await router_app.state.decisions.apply(record, now=T0 + timedelta(minutes=1))
     after = await arm()
     assert (after[0] - before[0], after[1] - before[1]) == (1.0, 0.0)  # delivered once, then engaged once
+
+
+async def test_a_delivery_carries_the_latest_addresses_and_the_events_data(
+    router_app: FastAPI, router_client: httpx.AsyncClient
+) -> None:
+    await _route(router_client, router_app, "contact.tick", bundle_max_items=2)
+    customer = uuid.uuid4()
+    first = profiled(customer, "contact.tick", cart_value=20)
+    assert first.profile is not None
+    moved = first.profile.model_copy(update={"contact": Contact(email="new@example.com", phone="+4915112345678")})
+    second = profiled(customer, "contact.tick", cart_value=35).model_copy(update={"profile": moved})
+    await router_app.state.decisions.apply(first, now=T0)
+    await router_app.state.decisions.apply(second, now=T0 + timedelta(seconds=1))  # full: flushes
+
+    [delivery] = await _deliveries(router_app, customer)
+    assert delivery.contact == Contact(email="new@example.com", phone="+4915112345678")
+    assert sorted(i.data["cart_value"] for i in delivery.items) == [20, 35]

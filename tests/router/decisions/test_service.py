@@ -23,7 +23,8 @@ from metaconnect_common.schemas.profiled import Profiled
 from tests.router.conftest import operator, route_spec
 from tests.router.test_pipeline import profiled
 
-NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+# Now, not a fixed day: the app's own flusher runs meanwhile and must find nothing due.
+NOW = datetime.now(UTC).replace(microsecond=0)
 LABELS = ("full", "collapse", "read", "erased", "survivor", "merged", "receipts")
 
 
@@ -92,6 +93,7 @@ async def _state(app: FastAPI, who: dict[str, uuid.UUID]) -> dict[str, Any]:
             "decisions": "SELECT customer_id, outcome, message_id, bundle_id IS NOT NULL FROM router.decisions",
             "profiles": "SELECT customer_id, true FROM router.customer_profiles",
             "erased": "SELECT customer_id, true FROM router.erased",
+            "payloads": "SELECT customer_id, payload = '{\"erased\": true}' FROM router.items",
         }.items():
             statement = text(f"{query} WHERE customer_id = ANY(:c)")
             rows = (await session.execute(statement, {"c": list(who.values())})).all()
@@ -164,6 +166,8 @@ async def test_one_batch_stores_what_one_record_at_a_time_stores(
     assert batched["items"][("read", "keyed", "acted", False, False, False)] == 1
     assert batched["items"][("erased", "plain", "erased", False, False, False)] == 1
     assert batched["erased"] == Counter({("erased", True): 1})
+    # The erased customer's texts and template data are gone, nobody else's.
+    assert {k: n for k, n in batched["payloads"].items() if k[1]} == {("erased", True): 1}
     assert batched["items"][("survivor", "plain", "pending", False, False, False)] == 2  # the merged one moved
     assert batched["bundles"][("merged", "merged", False)] == 1
     assert batched["items"][("receipts", "urgent", "sent", True, True, True)] == 1

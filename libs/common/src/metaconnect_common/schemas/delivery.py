@@ -9,12 +9,13 @@ redelivered record never sends twice once the first send was recorded.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from metaconnect_common.schemas.interaction import Channel
+from metaconnect_common.schemas.profiled import Contact
 
 
 class ItemContent(BaseModel):
@@ -41,6 +42,9 @@ class DeliveryItem(BaseModel):
     tone: Literal["neutral", "red", "yellow", "green", "blue"]
     content: dict[Channel, ItemContent] = Field(description="The chosen variant's text per allowed channel.")
     event_id: UUID = Field(description="The interaction that triggered it.")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="The triggering interaction's properties: the templates' data."
+    )
     created_at: AwareDatetime
     traceparent: str | None = Field(default=None, description="W3C trace context of the triggering interaction.")
 
@@ -53,6 +57,7 @@ class Delivery(BaseModel):
     schema_version: Literal[1] = 1
     id: UUID = Field(description="Idempotency key of this delivery.")
     customer_id: UUID
+    contact: Contact = Field(default_factory=Contact, description="Where to send: the profile's valid addresses.")
     channels: list[Channel] = Field(min_length=1, description="Send on the first; fail over in this order.")
     locale: str = Field(default="en", description="The locale the content was chosen for.")
     items: list[DeliveryItem] = Field(min_length=1, description="In the order the customer should read them.")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from metaconnect_common.schemas.interaction import Channel, Interaction
+
+MAX_PUSH_TOKENS: Final = 10
 
 
 class Purpose(StrEnum):
@@ -66,6 +68,24 @@ class PersonalitySnapshot(BaseModel):
     probability: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
+class Contact(BaseModel):
+    """The customer's valid addresses: what the delivery service sends to.
+
+    Personal data: it travels to the router and the delivery service only to send, and never
+    appears in logs, spans, decision explanations or API responses."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: str | None = None
+    phone: str | None = Field(default=None, description="E.164; SMS and WhatsApp.")
+    push_tokens: list[str] = Field(default_factory=list, max_length=MAX_PUSH_TOKENS, description="Device tokens.")
+
+    def __repr__(self) -> str:  # an accidental log line shows no address
+        return f"Contact(email={self.email is not None}, phone={self.phone is not None}, push={len(self.push_tokens)})"
+
+    __str__ = __repr__
+
+
 class ProfileSnapshot(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,6 +98,7 @@ class ProfileSnapshot(BaseModel):
         description="Effective marketing consent per channel (general or channel-specific, newer wins).",
     )
     reachable: list[Channel] = Field(default_factory=list, description="Channels with a valid address/token.")
+    contact: Contact = Field(default_factory=Contact, description="The valid addresses behind `reachable`.")
     engagement: dict[Channel, ChannelEngagement] = Field(default_factory=dict)
     active_hours: list[float] = Field(
         default_factory=lambda: [0.0] * 24, min_length=24, max_length=24, description="Local hour histogram."

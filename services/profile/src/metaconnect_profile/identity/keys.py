@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from metaconnect_common.schemas import Channel, CustomerRef
+from metaconnect_common.schemas.profiled import MAX_PUSH_TOKENS, Contact
 
 # Which identifier kind reaches a customer on which channel.
 CHANNEL_ADDRESS = {
@@ -28,7 +31,21 @@ def identifiers(ref: CustomerRef) -> list[tuple[str, str]]:
     return out
 
 
-def reachable_channels(valid_kinds: set[str]) -> list[Channel]:
+def contact_of(valid: Collection[tuple[str, str]]) -> Contact:
+    """The addresses the delivery service sends to, from the customer's valid (kind, value)
+    identifiers; of several e-mail addresses or phone numbers the first in sort order, so
+    every replica reports the same one."""
+    values: dict[str, list[str]] = {}
+    for kind, value in sorted(valid):
+        values.setdefault(kind, []).append(value)
+    return Contact(
+        email=next(iter(values.get("email", [])), None),
+        phone=next(iter(values.get("phone", [])), None),
+        push_tokens=values.get("device", [])[:MAX_PUSH_TOKENS],
+    )
+
+
+def reachable_channels(valid_kinds: Collection[str]) -> list[Channel]:
     """Channels a customer can be reached on, given the kinds of their valid identifiers.
 
     In-app reaches every known customer (the inbox is keyed by the customer)."""

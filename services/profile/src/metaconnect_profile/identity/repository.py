@@ -62,11 +62,12 @@ async def move_to_survivor(
     session.add_all(Merge(survivor_id=survivor, merged_id=m, event_id=event_id, merged_at=now) for m in merged)
 
 
-async def valid_kinds(session: AsyncSession, customer_id: uuid.UUID) -> set[str]:
-    rows = await session.scalars(
-        select(Identity.kind).where(Identity.customer_id == customer_id, Identity.invalid_at.is_(None)).distinct()
+async def valid_identifiers(session: AsyncSession, customer_id: uuid.UUID) -> set[tuple[str, str]]:
+    """The customer's (kind, value) identifiers that still reach them."""
+    rows = await session.execute(
+        select(Identity.kind, Identity.value).where(Identity.customer_id == customer_id, Identity.invalid_at.is_(None))
     )
-    return set(rows)
+    return {(kind, value) for kind, value in rows}
 
 
 async def invalidate(session: AsyncSession, customer_id: uuid.UUID, kind: str, *, reason: str, now: datetime) -> None:

@@ -99,7 +99,7 @@ class _Customer:
     id: uuid.UUID
     state: ProfileState
     personality: dict[str, Any]
-    valid_kinds: set[str]
+    valid: set[tuple[str, str]]  # (kind, value) identifiers that reach the customer
     created_at: datetime | None = None  # set for a customer this batch creates
     evidence: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (kind, payload), oldest first
     invalidated: set[str] = field(default_factory=set)  # identifier kinds invalidated in this batch
@@ -128,7 +128,7 @@ async def apply_batch(session: AsyncSession, items: Sequence[Item], *, now: date
     writes = _Writes()
     owners, attached, created = await _resolve(session, todo, writes, now)
     customers = await _load(session, owners, created, now, policy)
-    steps: list[tuple[Item, _Customer, set[str], Applied]] = []
+    steps: list[tuple[Item, _Customer, set[tuple[str, str]], Applied]] = []
     for item, owner, kinds in zip(todo, owners, attached, strict=True):
         customer = customers[owner]
         applied = refuse_unscorable(apply(customer.state, item.interaction, now=now, policy=policy), customer.state)
@@ -155,14 +155,14 @@ async def _unseen(session: AsyncSession, items: Sequence[Item]) -> list[Item]:
 
 async def _resolve(
     session: AsyncSession, todo: Sequence[Item], writes: _Writes, now: datetime
-) -> tuple[list[uuid.UUID], list[set[str]], set[uuid.UUID]]:
+) -> tuple[list[uuid.UUID], list[set[tuple[str, str]]], set[uuid.UUID]]:
     """Each item's customer (the one owner of its identifiers, or a new customer) and the
-    identifier kinds it attaches; the ids of the new customers."""
+    (kind, value) identifiers it attaches; the ids of the new customers."""
     wanted = {i for item in todo for i in identifiers(item.interaction.customer)}
     rows = await session.execute(_OWNERS, {"kinds": [k for k, _ in wanted], "vals": [v for _, v in wanted]})
     owner_of: dict[tuple[str, str], uuid.UUID] = {(r.kind, r.value): r.customer_id for r in rows}
     out: list[uuid.UUID] = []
-    attached: list[set[str]] = []
+    attached: list[set[tuple[str, str]]] = []
     created: set[uuid.UUID] = set()
     for item in todo:
         ids = identifiers(item.interaction.customer)
@@ -174,11 +174,11 @@ async def _resolve(
         else:
             owner = uuid.uuid4()
             created.add(owner)
-        kinds = set()
+        kinds: set[tuple[str, str]] = set()
         for kind, value in ids:
             if (kind, value) not in owner_of:
                 owner_of[(kind, value)] = owner
-                kinds.add(kind)
+                kinds.add((kind, value))
                 writes.identities.append({"kind": kind, "value": value, "customer_id": owner, "created_at": now})
         out.append(owner)
         attached.append(kinds)
@@ -198,19 +198,19 @@ async def _load(
             .with_for_update()
         )
     ).all()
-    kinds: dict[uuid.UUID, set[str]] = {}
-    for customer_id, kind in await session.execute(
-        select(Identity.customer_id, Identity.kind)
-        .where(Identity.customer_id == any_(_ids(known)), Identity.invalid_at.is_(None))
-        .distinct()
+    valid: dict[uuid.UUID, set[tuple[str, str]]] = {}
+    for customer_id, kind, value in await session.execute(
+        select(Identity.customer_id, Identity.kind, Identity.value).where(
+            Identity.customer_id == any_(_ids(known)), Identity.invalid_at.is_(None)
+        )
     ):
-        kinds.setdefault(customer_id, set()).add(kind)
+        valid.setdefault(customer_id, set()).add((kind, value))
     customers = {
         row.id: _Customer(
             id=row.id,
             state=state_from_row(dict(row._mapping)),
             personality=row.personality or {},
-            valid_kinds=kinds.get(row.id, set()),
+            valid=valid.get(row.id, set()),
         )
         for row in rows
     }
@@ -218,7 +218,7 @@ async def _load(
         raise OneByOne("an owner was erased or merged meanwhile")
     for owner in created:
         customers[owner] = _Customer(
-            id=owner, state=new_state(owner, policy), personality={}, valid_kinds=set(), created_at=now
+            id=owner, state=new_state(owner, policy), personality={}, valid=set(), created_at=now
         )
     return customers
 
@@ -245,7 +245,7 @@ def _carry_out(
     writes: _Writes,
     item: Item,
     customer: _Customer,
-    attached: set[str],
+    attached: set[tuple[str, str]],
     applied: Applied,
     *,
     now: datetime,
@@ -253,10 +253,10 @@ def _carry_out(
 ) -> None:
     """One interaction's effects on the in-memory customer and the rows to write, in order."""
     interaction = item.interaction
-    if attached & customer.invalidated:
+    if {kind for kind, _ in attached} & customer.invalidated:
         # The invalidation is written after the identities, so it would wrongly hit this one.
         raise OneByOne("an address was invalidated and attached again in one batch")
-    customer.valid_kinds |= attached
+    customer.valid |= attached
     personality_changed = False
     for effect in applied.effects:
         match effect:
@@ -274,7 +274,7 @@ def _carry_out(
                 kind = CHANNEL_ADDRESS.get(channel)
                 if kind:
                     customer.invalidated.add(kind)
-                    customer.valid_kinds.discard(kind)
+                    customer.valid = {(k, v) for k, v in customer.valid if k != kind}
                     writes.invalidations.append(
                         {"b_customer": customer.id, "b_kind": kind, "b_reason": reason, "b_at": now}
                     )
@@ -294,7 +294,7 @@ def _carry_out(
             customer_id=customer.id,
             merged_from=(),
             state=applied.state,
-            valid_kinds=customer.valid_kinds,
+            valid=customer.valid,
             personality=customer.personality,
             now=now,
             policy=policy,

@@ -4,7 +4,7 @@ refusal of unscorable answer sets, and the `mc.profiled.v1` record of an applied
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import Profiled
 from metaconnect_common.topics import PROFILED
-from metaconnect_profile.identity.keys import reachable_channels
+from metaconnect_profile.identity.keys import contact_of, reachable_channels
 from metaconnect_profile.personality import AnswerSetError, UnknownInstrumentError, score_questionnaire
 from metaconnect_profile.profiles.consent import Problem
 from metaconnect_profile.profiles.state import (
@@ -127,7 +127,7 @@ def report(
     customer_id: uuid.UUID,
     merged_from: Sequence[uuid.UUID],
     state: ProfileState,
-    valid_kinds: set[str],
+    valid: Collection[tuple[str, str]],
     personality: dict[str, Any],
     now: datetime,
     policy: ProfilePolicy,
@@ -136,7 +136,8 @@ def report(
     """The `mc.profiled.v1` record of an applied interaction: the profile as it stands after it."""
     snapshot = to_snapshot(
         state,
-        reachable=reachable_channels(valid_kinds),
+        reachable=reachable_channels({kind for kind, _ in valid}),
+        contact=contact_of(valid),
         personality=personality_from_column(personality),
         now=now,
         policy=policy,

@@ -143,7 +143,7 @@ class ProfileService:
                 customer_id=customer.id,
                 merged_from=[m.id for m in resolution.merged],
                 state=applied.state,
-                valid_kinds=await identities.valid_kinds(session, customer.id),
+                valid=await identities.valid_identifiers(session, customer.id),
                 personality=customer.personality,
                 now=now,
                 policy=self._policy,

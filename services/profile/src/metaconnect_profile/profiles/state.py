@@ -61,7 +61,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, mod
 
 from metaconnect_common.schemas.interaction import Channel, Interaction
 from metaconnect_common.schemas.profiled import Colour as ProfiledColour
-from metaconnect_common.schemas.profiled import PersonalitySnapshot, ProfileSnapshot, Purpose
+from metaconnect_common.schemas.profiled import Contact, PersonalitySnapshot, ProfileSnapshot, Purpose
 from metaconnect_profile.config import ProfileSettings
 from metaconnect_profile.personality.dimensions import Colour
 from metaconnect_profile.personality.evidence import BehaviourEvidence, Outcome
@@ -358,6 +358,7 @@ def to_snapshot(
     personality: PersonalitySnapshot,
     now: datetime,
     policy: ProfilePolicy,
+    contact: Contact | None = None,
 ) -> ProfileSnapshot:
     """What the router needs, counts decayed to `now`.
 
@@ -373,6 +374,7 @@ def to_snapshot(
         purposes=dict(state.consent.purposes),
         channel_consent=effective_channel_consent(state.consent),
         reachable=list(reachable),
+        contact=contact or Contact(),
         engagement=engagement_snapshot(state.engagement, now, policy.half_life),
         active_hours=hours_snapshot(state.active_hours, now, policy.half_life),
         personality=personality if profiling else PersonalitySnapshot(),

@@ -131,6 +131,8 @@ async def erase(session: AsyncSession, customers: Sequence[uuid.UUID], now: date
         insert(Erased).values([{"customer_id": c, "erased_at": now} for c in listed]).on_conflict_do_nothing()
     )
     await session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(listed)))
+    # The items' texts and template data may hold what the customer told a channel app.
+    await session.execute(update(Item).where(Item.customer_id.in_(listed)).values(payload={"erased": True}))
     await session.execute(delete(Send).where(Send.customer_id.in_(listed)))
 
 

@@ -29,7 +29,7 @@ from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.delivery import Delivery, DeliveryItem
-from metaconnect_common.schemas.profiled import ProfileSnapshot
+from metaconnect_common.schemas.profiled import Contact, ProfileSnapshot
 from metaconnect_common.topics import DELIVERIES
 from metaconnect_router.bundles import bundling, repository
 from metaconnect_router.decisions.channels import choose_channel
@@ -361,9 +361,11 @@ class Ledger:
         overflow: int = 0,
     ) -> Delivery:
         """One delivery of `rows` (in reading order) on `channels[0]`: outbox, send, item states."""
+        profile = self.profiles.get(customer_id)
         delivery = Delivery(
             id=uuid.uuid4(),
             customer_id=customer_id,
+            contact=profile.contact if profile else Contact(),
             channels=list(channels),
             locale=locale,
             items=[DeliveryItem.model_validate(row.payload["item"]) for row in rows],

@@ -325,6 +325,7 @@ def _item(
         tone=choice.tone.value,
         content=content,
         event_id=interaction.event_id,
+        data=interaction.properties,
         created_at=now,
         traceparent=traceparent,
     )

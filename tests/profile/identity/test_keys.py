@@ -1,0 +1,47 @@
+"""Identifiers -> channels and addresses (pure)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from metaconnect_common.schemas import Channel
+from metaconnect_common.schemas.profiled import MAX_PUSH_TOKENS
+from metaconnect_profile.identity.keys import contact_of, reachable_channels
+
+
+def test_the_contact_holds_one_email_one_phone_and_the_device_tokens() -> None:
+    valid = {
+        ("cid", "c-1"),
+        ("email", "zoe@example.com"),
+        ("email", "ada@example.com"),
+        ("phone", "+4915112345678"),
+        ("device", "token-b-12345678"),
+        ("device", "token-a-12345678"),
+        ("ext:shop", "42"),
+    }
+    contact = contact_of(valid)
+    assert contact.email == "ada@example.com"  # the first in sort order: every replica agrees
+    assert contact.phone == "+4915112345678"
+    assert contact.push_tokens == ["token-a-12345678", "token-b-12345678"]
+    assert reachable_channels({k for k, _ in valid}) == [
+        Channel.IN_APP,
+        Channel.EMAIL,
+        Channel.SMS,
+        Channel.WHATSAPP,
+        Channel.PUSH,
+    ]
+
+
+def test_a_customer_known_by_id_only_has_no_address() -> None:
+    contact = contact_of({("cid", "c-1")})
+    assert (contact.email, contact.phone, contact.push_tokens) == (None, None, [])
+    assert reachable_channels({"cid"}) == [Channel.IN_APP]
+
+
+@given(st.sets(st.text(min_size=8, max_size=20), max_size=30))
+def test_device_tokens_are_capped_and_do_not_depend_on_order(tokens: set[str]) -> None:
+    valid = [("device", t) for t in tokens]
+    contact = contact_of(valid)
+    assert len(contact.push_tokens) == min(len(tokens), MAX_PUSH_TOKENS)
+    assert contact == contact_of(list(reversed(valid)))
