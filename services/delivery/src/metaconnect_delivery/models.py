@@ -1,0 +1,77 @@
+"""The delivery service's tables (schema `delivery`). No other service reads them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from metaconnect_common.db import service_metadata
+from metaconnect_common.outbox import outbox_table
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("delivery")
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONB}
+
+
+class DeliveryRow(Base):
+    """One delivery command: its id is the idempotency key. Holds no address."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_customer_time", "customer_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))  # sending | sent | failed
+    channel: Mapped[str | None] = mapped_column(String(16))  # the one it went out on
+    provider: Mapped[str | None] = mapped_column(String(63))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(String(63))  # why it failed
+    channels: Mapped[list[str]] = mapped_column(JSONB)
+    bundle_id: Mapped[uuid.UUID | None] = mapped_column()
+    urgent: Mapped[bool] = mapped_column(Boolean)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # item ids, decisions, routes, messages
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Attempt(Base):
+    """One call to a provider (or a channel skipped without a call), with what it answered."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... over the whole delivery
+    channel: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str | None] = mapped_column(String(63))
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | retry | permanent | skipped
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(63))
+    response: Mapped[dict[str, Any]] = mapped_column()  # the provider's answer, without secrets or addresses
+    duration_ms: Mapped[float | None] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InboxMessage(Base):
+    """A message in a customer's in-app inbox."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_customer_time", "customer_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column()
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    content: Mapped[dict[str, Any]] = mapped_column()  # the rendered items, in reading order
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+OUTBOX = outbox_table(Base.metadata)
