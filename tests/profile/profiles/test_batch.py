@@ -111,7 +111,7 @@ async def test_a_batch_leaves_what_one_by_one_leaves(service: ProfileService, en
         "timeline": 12,
         "personality_evidence": 1,  # the questionnaire; the behaviour evidence went with the consent
         "rejections": 1,
-        "identities": 4,
+        "identities": 6,  # two customers' cid, e-mail, phone and their own ids (mc)
     }
     assert got["invalid"] == 1
     assert [s["personality"]["colour"] for s in got["snapshots"]][4:6] == ["unknown", "red"]
@@ -191,3 +191,39 @@ async def test_two_batches_racing_for_a_new_identifier_end_on_one_customer(
             text("SELECT count(*) FROM profile.identities WHERE value = :v"), {"v": who["email"]}
         )
     assert (owners, processed, identities) == (1, 4, 1)
+
+
+async def test_a_receipt_names_its_customer_by_metaconnect_id_in_both_paths(
+    service: ProfileService, engine: AsyncEngine
+) -> None:
+    first = interaction({"customer_id": f"mc-{uuid.uuid4().hex[:8]}"}, "app.opened")
+    await service.apply_batch([Item(first)], now=NOW)
+    async with engine.connect() as conn:
+        customer = await conn.scalar(
+            text("SELECT customer_id FROM profile.processed_events WHERE event_id = :e"), {"e": first.event_id}
+        )
+    batched = interaction({"metaconnect_id": str(customer)}, "message.delivered", "push")
+    alone = interaction({"metaconnect_id": str(customer)}, "message.opened", "push")
+    assert await service.apply_batch([Item(batched)], now=NOW) == 1
+    assert await service.apply(alone, now=NOW)
+    async with engine.connect() as conn:
+        owners = await conn.scalars(
+            text("SELECT customer_id FROM profile.processed_events WHERE event_id = ANY(:e)"),
+            {"e": [batched.event_id, alone.event_id]},
+        )
+        assert set(owners) == {customer}
+
+
+async def test_a_receipt_for_an_unknown_metaconnect_id_creates_nobody(
+    service: ProfileService, engine: AsyncEngine
+) -> None:
+    ghost = uuid.uuid4()  # an erased customer's late receipt, say
+    receipt = interaction({"metaconnect_id": str(ghost)}, "message.delivered", "push")
+    with pytest.raises(OneByOne):
+        await service.apply_batch([Item(receipt)], now=NOW)
+    assert not await service.apply(receipt, now=NOW)
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM profile.customers WHERE id = :c"), {"c": ghost}) == 0
+        assert (
+            await conn.scalar(text("SELECT count(*) FROM profile.identities WHERE value = :v"), {"v": str(ghost)}) == 0
+        )

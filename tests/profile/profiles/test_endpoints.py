@@ -93,13 +93,17 @@ async def test_a_profile_is_found_by_its_id_and_by_every_identifier_kind(
     assert profile["consent"]["channels"]["sms"]["granted"] is True  # the general grant, per channel
     assert set(profile["reachability"]["channels"]) == {"in_app", "email", "sms", "whatsapp", "push"}
     masked = {i["kind"]: i["value"] for i in profile["reachability"]["identifiers"]}
-    assert masked == {
-        "cid": f"c-***{tag[-2:]}",
-        "email": "a***@example.com",
-        "phone": "+49******678",
-        "device": "fc***01",
-        "ext:crm": f"C-***{tag[-2:]}",
-    }
+    assert (
+        masked
+        == {
+            "mc": str(customer),  # its own id, not personal data
+            "cid": f"c-***{tag[-2:]}",
+            "email": "a***@example.com",
+            "phone": "+49******678",
+            "device": "fc***01",
+            "ext:crm": f"C-***{tag[-2:]}",
+        }
+    )
     assert all(i["valid"] for i in profile["reachability"]["identifiers"])
     assert profile["engagement"]["email"]["opened"] == pytest.approx(1.0, abs=0.01)
     assert len(profile["active_hours"]) == 24
@@ -297,6 +301,8 @@ async def test_the_export_holds_everything_unmasked(
         ("cid", f"x-{tag}"),
         ("email", email),
         ("email", other_email),
+        ("mc", str(customer)),
+        ("mc", str(merged)),
     }
     assert len(export["timeline"]) == 6
     assert [e["occurred_at"] for e in export["timeline"]] == sorted(e["occurred_at"] for e in export["timeline"])

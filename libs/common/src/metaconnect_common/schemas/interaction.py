@@ -79,13 +79,25 @@ class CustomerRef(BaseModel):
     phone: Phone | None = None
     device_token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=4096)] | None = None
     external_ids: dict[ExternalSystem, Identifier] = Field(default_factory=dict, max_length=16)
+    metaconnect_id: UUID | None = Field(
+        default=None,
+        description="The id Metaconnect gave the customer (`GET /v1/profiles`); receipts use it. "
+        "Names a known customer only: it never creates one.",
+    )
 
     @model_validator(mode="after")
     def _at_least_one(self) -> CustomerRef:
-        if not (self.customer_id or self.email or self.phone or self.device_token or self.external_ids):
+        if not (
+            self.customer_id
+            or self.email
+            or self.phone
+            or self.device_token
+            or self.external_ids
+            or self.metaconnect_id
+        ):
             raise PydanticCustomError(
                 "customer_reference",
-                "name the customer: customer_id, email, phone, device_token or external_ids",
+                "name the customer: customer_id, email, phone, device_token, external_ids or metaconnect_id",
             )
         return self
 
@@ -96,6 +108,8 @@ class CustomerRef(BaseModel):
         `mc.profiled.v1` by it; until then the strongest identifier keeps one
         reference's events ordered.
         """
+        if self.metaconnect_id:
+            return f"mc:{self.metaconnect_id}"
         if self.customer_id:
             return f"cid:{self.customer_id}"
         if self.email:

@@ -7,6 +7,10 @@ from collections.abc import Collection
 from metaconnect_common.schemas import Channel, CustomerRef
 from metaconnect_common.schemas.profiled import MAX_PUSH_TOKENS, Contact
 
+# Every customer's own id as an identifier: receipts name customers by it, and a merge moves it
+# to the survivor with the other identifiers.
+METACONNECT = "mc"
+
 # Which identifier kind reaches a customer on which channel.
 CHANNEL_ADDRESS = {
     Channel.EMAIL: "email",
@@ -19,6 +23,8 @@ CHANNEL_ADDRESS = {
 def identifiers(ref: CustomerRef) -> list[tuple[str, str]]:
     """Every identifier the reference names, strongest first (already normalised by the schema)."""
     out: list[tuple[str, str]] = []
+    if ref.metaconnect_id:
+        out.append((METACONNECT, str(ref.metaconnect_id)))
     if ref.customer_id:
         out.append(("cid", ref.customer_id))
     if ref.email:

@@ -1,6 +1,7 @@
 """Resolve an interaction's customer reference to one canonical, locked customer.
 
-* No identifier known: a new customer owns them all.
+* No identifier known: a new customer owns them all, and its own id (`mc`). A reference that
+  names only a Metaconnect id nobody has (an erased customer's late receipt) creates nobody.
 * One customer known: it gains the identifiers it did not have yet.
 * Several customers known (the event links them): they merge. The survivor is the
   oldest (then the smallest id), so every replica picks the same one; identities,
@@ -18,13 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.schemas import CustomerRef
 from metaconnect_profile.identity import repository
-from metaconnect_profile.identity.keys import identifiers
+from metaconnect_profile.identity.keys import METACONNECT, identifiers
 from metaconnect_profile.models import Customer
 
 
 class IdentityConflict(Exception):
     """Another transaction claimed one of the identifiers meanwhile: retry the record
     (the next attempt sees the owner and links or merges)."""
+
+
+class UnknownCustomer(Exception):
+    """The reference names only a Metaconnect id no customer has (any more)."""
 
 
 @dataclass
@@ -50,16 +55,20 @@ async def resolve(
     if len(known) < len(owner_ids):
         # An owner was erased or merged after we read the identities: start over.
         raise IdentityConflict
+    # A Metaconnect id is the customer's own: it is resolved, never attached to anyone.
+    attachable = [i for i in ids if i[0] != METACONNECT]
     if not known:
+        if not attachable:
+            raise UnknownCustomer
         session.add(new_customer)
         await session.flush()
-        if await repository.attach(session, new_customer.id, ids, now):
+        if await repository.attach(session, new_customer.id, [*attachable, (METACONNECT, str(new_customer.id))], now):
             raise IdentityConflict
         return Resolution(customer=new_customer, created=True)
     survivor = survivor_of(known)
     merged = [c for c in known if c.id != survivor.id]
     if merged:
         await repository.move_to_survivor(session, survivor.id, [c.id for c in merged], event_id=event_id, now=now)
-    if await repository.attach(session, survivor.id, [i for i in ids if i not in owners], now):
+    if await repository.attach(session, survivor.id, [i for i in attachable if i not in owners], now):
         raise IdentityConflict
     return Resolution(customer=survivor, merged=merged)

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import Interaction
-from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, identifiers
+from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, METACONNECT, identifiers
 from metaconnect_profile.models import (
     OUTBOX,
     Base,
@@ -169,13 +169,18 @@ async def _resolve(
         owners = {owner_of[i] for i in ids if i in owner_of}
         if len(owners) > 1:
             raise OneByOne("an interaction links two customers")
+        # A Metaconnect id is the customer's own: it is resolved, never attached to anyone.
+        attachable = [i for i in ids if i[0] != METACONNECT]
         if owners:
             owner = owners.pop()
+        elif not attachable:
+            raise OneByOne("a reference names only an unknown Metaconnect id")
         else:
             owner = uuid.uuid4()
             created.add(owner)
+            attachable.append((METACONNECT, str(owner)))
         kinds: set[tuple[str, str]] = set()
-        for kind, value in ids:
+        for kind, value in attachable:
             if (kind, value) not in owner_of:
                 owner_of[(kind, value)] = owner
                 kinds.add((kind, value))

@@ -87,7 +87,11 @@ def parse_ref(ref: str, *, field: str = "path.ref") -> CustomerLookup:
 
 
 def mask(kind: str, value: str) -> str:
-    """An identifier as the read API shows it: enough to recognise, too little to contact."""
+    """An identifier as the read API shows it: enough to recognise, too little to contact.
+
+    A Metaconnect id (`mc`) reaches no one and is shown as it is."""
+    if kind == "mc":
+        return value
     if kind == "email":
         local, _, domain = value.rpartition("@")
         return f"{local[:1]}***@{domain}"

@@ -29,7 +29,7 @@ from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import NORMALIZED, Interaction
 from metaconnect_profile.identity import repository as identities
 from metaconnect_profile.identity.keys import CHANNEL_ADDRESS
-from metaconnect_profile.identity.service import resolve
+from metaconnect_profile.identity.service import UnknownCustomer, resolve
 from metaconnect_profile.models import OUTBOX, Customer
 from metaconnect_profile.personality import estimate
 from metaconnect_profile.personality.evidence import Evidence
@@ -108,19 +108,23 @@ class ProfileService:
             if await repository.processed(session, interaction.event_id):
                 return False
             new_id = uuid.uuid4()
-            resolution = await resolve(
-                session,
-                interaction.customer,
-                event_id=interaction.event_id,
-                now=now,
-                new_customer=Customer(
-                    id=new_id,
-                    created_at=now,
-                    updated_at=now,
-                    personality={},
-                    **state_to_columns(new_state(new_id, self._policy)),
-                ),
-            )
+            try:
+                resolution = await resolve(
+                    session,
+                    interaction.customer,
+                    event_id=interaction.event_id,
+                    now=now,
+                    new_customer=Customer(
+                        id=new_id,
+                        created_at=now,
+                        updated_at=now,
+                        personality={},
+                        **state_to_columns(new_state(new_id, self._policy)),
+                    ),
+                )
+            except UnknownCustomer:
+                log.info("skipping %s: it names an unknown customer", interaction.event_id)
+                return False
             customer = resolution.customer
             state = _state(customer)
             if resolution.merged:
