@@ -143,11 +143,12 @@ async def test_receipts_teach_the_arm_of_what_was_sent(router_app: FastAPI, rout
         return (row[0], row[1]) if row else (0.0, 0.0)
 
     before = await arm()
-    for kind in ("message.delivered", "message.delivered", "message.clicked", "message.opened"):
+    for kind in ("message.sent", "message.delivered", "message.delivered", "message.clicked", "message.opened"):
         record = _at(profiled(customer, kind), T0 + timedelta(minutes=1), delivery_id=str(delivery.id))
         await router_app.state.decisions.apply(record, now=T0 + timedelta(minutes=1))
     after = await arm()
-    assert (after[0] - before[0], after[1] - before[1]) == (1.0, 0.0)  # delivered once, then engaged once
+    # sent / delivered count once, then engaged once: a success
+    assert (after[0] - before[0], after[1] - before[1]) == (1.0, 0.0)
 
 
 async def test_a_delivery_carries_the_latest_addresses_and_the_events_data(

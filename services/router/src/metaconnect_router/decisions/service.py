@@ -42,7 +42,9 @@ HISTORY: timedelta = timedelta(days=31)  # the longest cap window
 POSTERIORS_TTL_S = 1.0
 ENGAGED = frozenset({"message.opened", "message.clicked", "message.replied"})
 ACTED = frozenset({"message.read", "message.opened", "message.clicked", "message.dismissed"})
-LEARNS = ENGAGED | {"message.delivered"}
+# A provider took it: for push and e-mail, whose APIs report no delivery, the last word on it.
+REACHED = frozenset({"message.sent", "message.delivered"})
+LEARNS = ENGAGED | REACHED
 
 
 @dataclass
@@ -269,7 +271,7 @@ class DecisionService:
             if arm is None:
                 continue
             counts = batch.arms.setdefault(arm, [0.0, 0.0])
-            if interaction.type == "message.delivered" and item.delivered_at is None:
+            if interaction.type in REACHED and item.delivered_at is None:
                 batch.ledger.mark(item, delivered_at=now)
                 counts[1] += 1.0
             elif interaction.type in ENGAGED and item.engaged_at is None:
