@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metaconnect_common.digest import overflow_line
 from metaconnect_router.bundles.bundling import (
     Bundle,
     Item,
@@ -20,7 +21,6 @@ from metaconnect_router.bundles.bundling import (
     due,
     flush,
     open_bundle,
-    overflow_line,
     remove_acted,
 )
 from metaconnect_router.routes.spec import Category
@@ -220,28 +220,6 @@ def test_the_rest_are_counted_as_overflow() -> None:
     assert (len(everything.shown), everything.overflow) == (5, 0)
     with pytest.raises(ValueError, match="show_max"):
         flush(bundle, NOW, show_max=0)
-
-
-@pytest.mark.parametrize(
-    ("overflow", "locale", "line"),
-    [
-        (3, "en", "and 3 more"),
-        (1, "en-GB", "and 1 more"),
-        (3, "de", "und 3 weitere"),
-        (1, "de-AT", "und 1 weitere"),
-        (12, "de_CH", "und 12 weitere"),
-        (3, "fr", "and 3 more"),
-        (3, "", "and 3 more"),
-        (0, "de", None),
-    ],
-)
-def test_overflow_line(overflow: int, locale: str, line: str | None) -> None:
-    assert overflow_line(overflow, locale) == line
-
-
-def test_overflow_line_refuses_a_negative_count() -> None:
-    with pytest.raises(ValueError, match="negative"):
-        overflow_line(-1, "en")
 
 
 def test_times_in_other_offsets_compare_as_instants() -> None:

@@ -12,14 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Final
 from uuid import UUID
 
+from metaconnect_common.digest import overflow_line as overflow_line  # the wording lives in common
 from metaconnect_router.routes.spec import Category
-
-# "and 3 more" per language; `weitere` agrees with `Nachricht` in singular and plural alike.
-OVERFLOW_LINES: Final[dict[str, str]] = {"en": "and {n} more", "de": "und {n} weitere"}
-FALLBACK_LANGUAGE: Final = "en"
 
 
 @dataclass(frozen=True)
@@ -164,17 +160,6 @@ def flush(bundle: Bundle, now: datetime, *, show_max: int | None = None) -> Flus
 def delivery_order(item: Item) -> tuple[int, datetime, UUID]:
     """Sort key of a delivery: priority desc, then older first, then id (for a total order)."""
     return (-item.priority, item.created_at, item.id)
-
-
-def overflow_line(overflow: int, locale: str) -> str | None:
-    """ "and 3 more" in the customer's language (`de`, `de-AT`, ...); English otherwise; None for 0."""
-    if overflow < 0:
-        raise ValueError(f"overflow cannot be negative, not {overflow}")
-    if overflow == 0:
-        return None
-    language = locale.replace("_", "-").split("-", 1)[0].lower()
-    template = OVERFLOW_LINES.get(language, OVERFLOW_LINES[FALLBACK_LANGUAGE])
-    return template.format(n=overflow)
 
 
 def _full(bundle: Bundle) -> bool:

@@ -1,0 +1,48 @@
+"""Why a delivery could not be rendered: a reason code the service fails the delivery with."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+
+class Reason(StrEnum):
+    TEMPLATE_SYNTAX = "template_syntax"
+    TEMPLATE_UNDEFINED = "template_undefined"
+    """A variable or attribute the template uses is missing (`StrictUndefined`)."""
+    TEMPLATE_SECURITY = "template_security"
+    """An attribute, call or statement the sandbox refuses."""
+    TEMPLATE_TOO_LARGE = "template_too_large"
+    """The source, the output or a value built on the way exceeds its cap."""
+    TEMPLATE_TOO_COMPLEX = "template_too_complex"
+    """The template ran out of steps (loop iterations, calls, operators) or recursed too deep."""
+    TEMPLATE_RUNTIME = "template_runtime"
+    """Any other error while rendering (a type error, a division by zero, ...)."""
+    NO_CONTENT_FOR_CHANNEL = "no_content_for_channel"
+    EMPTY_BODY = "empty_body"
+    INVALID_ACTION_URL = "invalid_action_url"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_CHANNEL = "unsupported_channel"
+
+
+class RenderFailure(Exception):
+    """The delivery cannot be rendered for the channel; fail it with `reason`.
+
+    `message` is for operators: it names the item, the field and the template line, and never
+    echoes a variable's value (event data may be personal data).
+    """
+
+    def __init__(self, reason: Reason, message: str, *, item_id: UUID | None = None, field: str | None = None) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+        self.item_id = item_id
+        self.field = field
+
+    def for_item(self, item_id: UUID, field: str) -> RenderFailure:
+        """The same failure, attributed to one item's field (same class)."""
+        return type(self)(self.reason, f"item {item_id} {field}: {self.message}", item_id=item_id, field=field)
+
+
+class TemplateFailure(RenderFailure):
+    """A template did not render: bad syntax, a missing variable, a sandbox refusal, a cap hit."""
