@@ -1,0 +1,82 @@
+"""Deliveries as operators read them: status, channel, provider, every attempt with its answer.
+
+Never an address: deliveries hold none, attempts keep ids and error codes only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from metaconnect_common.auth import ViewerDep
+from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_delivery import repository
+from metaconnect_delivery.models import Attempt, DeliveryRow
+
+router = APIRouter(
+    tags=["deliveries"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "None."}}
+)
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    number: int
+    channel: str
+    provider: str | None
+    outcome: str = Field(description="sent | retry | permanent | skipped")
+    status_code: int | None
+    reason: str
+    response: dict[str, Any] = Field(description="The provider's answer: ids and error codes.")
+    duration_ms: float | None
+    started_at: datetime
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    status: str = Field(description="sending | sent | failed")
+    channel: str | None = Field(description="The channel it went out on.")
+    provider: str | None
+    provider_message_id: str | None
+    reason: str | None = Field(description="Why it failed.")
+    channels: list[str] = Field(description="The router's channel order (fail-over).")
+    bundle_id: uuid.UUID | None
+    urgent: bool
+    items: list[dict[str, Any]]
+    trace_id: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    attempts: list[AttemptOut] = Field(default_factory=list)
+
+
+def _out(row: DeliveryRow, attempts: list[Attempt] | None = None) -> DeliveryOut:
+    out = DeliveryOut.model_validate(row)
+    if attempts is None:
+        return out
+    return out.model_copy(update={"attempts": [AttemptOut.model_validate(a) for a in attempts]})
+
+
+@router.get("/v1/deliveries", summary="A customer's deliveries, newest first")
+async def list_deliveries(
+    request: Request,
+    _: ViewerDep,
+    customer_id: Annotated[uuid.UUID, Query(description="The canonical customer id (from the profile service).")],
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[DeliveryOut]:
+    async with request.app.state.sessions() as session:
+        return [_out(r) for r in await repository.deliveries_of(session, customer_id, limit)]
+
+
+@router.get("/v1/deliveries/{delivery_id}", summary="One delivery with every attempt")
+async def get_delivery(delivery_id: uuid.UUID, request: Request, _: ViewerDep) -> DeliveryOut:
+    async with request.app.state.sessions() as session:
+        row = await repository.delivery(session, delivery_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"no delivery {delivery_id}")
+        return _out(row, list(await repository.attempts(session, delivery_id)))

@@ -1,0 +1,1 @@
+"""Provider adapters: each speaks one provider API shape behind `base.Provider`."""

@@ -1,0 +1,65 @@
+"""Receipts: what became of a delivery, as ordinary interactions on `mc.interactions.v1` (pure).
+
+`message.sent` when a provider took it (and `message.delivered` for the in-app inbox, which
+holds it at once), `message.failed` when every channel failed. Each names the customer by
+its Metaconnect id and carries the delivery id, so profiles and the router's learning see
+them like any other interaction. Event ids derive from (delivery, type): a receipt written
+twice is one event downstream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Final
+
+from metaconnect_common.kafka.producer import OutgoingRecord
+from metaconnect_common.schemas import Channel, CustomerRef, Interaction
+from metaconnect_common.schemas.delivery import Delivery
+from metaconnect_common.topics import INTERACTIONS
+
+SOURCE: Final = "metaconnect-delivery"
+RECEIPTS_NAMESPACE: Final = uuid.UUID("6f1c2a4e-5b0d-4c1e-9a57-3d2f1e0b7c88")
+
+
+def receipt_id(delivery_id: uuid.UUID, type_: str) -> uuid.UUID:
+    return uuid.uuid5(RECEIPTS_NAMESPACE, f"{delivery_id}:{type_}")
+
+
+def receipt(
+    delivery: Delivery,
+    type_: str,
+    *,
+    channel: Channel,
+    provider: str | None,
+    now: datetime,
+    reason: str | None = None,
+) -> Interaction:
+    properties: dict[str, object] = {
+        "delivery_id": str(delivery.id),
+        "item_ids": [str(i.id) for i in delivery.items],
+        "provider": provider,
+        "urgent": delivery.urgent,
+    }
+    if delivery.bundle_id:
+        properties["bundle_id"] = str(delivery.bundle_id)
+    if reason:
+        properties["reason"] = reason
+    return Interaction(
+        event_id=receipt_id(delivery.id, type_),
+        customer=CustomerRef(metaconnect_id=delivery.customer_id),
+        type=type_,
+        channel=channel,
+        occurred_at=now,
+        received_at=now,
+        source=SOURCE,
+        properties=properties,
+    )
+
+
+def receipt_record(interaction: Interaction) -> OutgoingRecord:
+    return OutgoingRecord(
+        topic=INTERACTIONS,
+        key=interaction.customer.key().encode(),
+        value=interaction.model_dump_json().encode(),
+    )

@@ -1,0 +1,64 @@
+"""All SQL of delivering: the delivery row (the idempotency record), attempts, the inbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from metaconnect_delivery.models import Attempt, DeliveryRow, InboxMessage
+
+
+async def claim(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """Record a delivery as `sending`; False when it was recorded before."""
+    inserted = await session.execute(
+        insert(DeliveryRow).values(**row).on_conflict_do_nothing().returning(DeliveryRow.id)
+    )
+    return inserted.first() is not None
+
+
+async def delivery(session: AsyncSession, delivery_id: uuid.UUID, *, lock: bool = False) -> DeliveryRow | None:
+    statement = select(DeliveryRow).where(DeliveryRow.id == delivery_id)
+    found: DeliveryRow | None = await session.scalar(statement.with_for_update() if lock else statement)
+    return found
+
+
+async def attempts(session: AsyncSession, delivery_id: uuid.UUID) -> Sequence[Attempt]:
+    rows = await session.scalars(select(Attempt).where(Attempt.delivery_id == delivery_id).order_by(Attempt.number))
+    return list(rows)
+
+
+async def add_attempt(session: AsyncSession, attempt: dict[str, Any]) -> None:
+    await session.execute(insert(Attempt).values(**attempt))
+
+
+async def finish(session: AsyncSession, delivery_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(**values))
+
+
+async def add_to_inbox(session: AsyncSession, message: dict[str, Any]) -> None:
+    await session.execute(insert(InboxMessage).values(**message).on_conflict_do_nothing())
+
+
+async def deliveries_of(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> Sequence[DeliveryRow]:
+    rows = await session.scalars(
+        select(DeliveryRow)
+        .where(DeliveryRow.customer_id == customer_id)
+        .order_by(DeliveryRow.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def inbox_of(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> Sequence[InboxMessage]:
+    rows = await session.scalars(
+        select(InboxMessage)
+        .where(InboxMessage.customer_id == customer_id)
+        .order_by(InboxMessage.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows)

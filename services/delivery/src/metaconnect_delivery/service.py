@@ -1,0 +1,277 @@
+"""Send every delivery once: render, call the provider with retries, fail over, record, report.
+
+For each `mc.deliveries.v1` record (its id is the idempotency key):
+
+1. Claim it: insert the delivery row as `sending` (committed). A delivery already `sent` or
+   `failed` is done: a redelivered record sends nothing twice once its outcome was recorded.
+2. For each channel in the router's order: the channel's provider (none configured: next
+   channel), its circuit (open: next channel), the rendered message (a template error fails
+   the whole delivery with its reason; it never crashes the consumer), then up to
+   `attempts` calls with exponential backoff and full jitter on timeouts, refused
+   connections, 408, 429 (its `Retry-After` honoured up to `max_retry_after_s`) and 5xx; a
+   permanent answer (4xx, no address) fails over at once.
+3. Every call is one attempt row with the provider's answer. A successful call is recorded
+   in the same transaction as the delivery turning `sent`, its receipt (`message.sent`) in
+   the outbox and, for in-app, the inbox message.
+4. When every channel failed: `failed` with the last reason, a `message.failed` receipt and
+   the delivery on the dead-letter topic `mc.dlq.delivery.v1`, in one transaction.
+
+A process killed between a provider's answer and step 3's commit sends that message again
+when the record is redelivered (at least once); the provider sees the same delivery id as
+its idempotency key or collapse id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from metaconnect_common.db import unit_of_work
+from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
+from metaconnect_common.kafka.producer import OutgoingRecord
+from metaconnect_common.outbox import enqueue
+from metaconnect_common.schemas import Channel
+from metaconnect_common.schemas.delivery import Delivery, DeliveryItem
+from metaconnect_common.topics import dlq_topic
+from metaconnect_delivery import repository
+from metaconnect_delivery.config import DeliverySettings
+from metaconnect_delivery.models import OUTBOX
+from metaconnect_delivery.providers.base import Outgoing, SendResult, Verdict
+from metaconnect_delivery.receipts import receipt, receipt_record
+from metaconnect_delivery.registry import Registry
+from metaconnect_delivery.reliability import Backoff
+from metaconnect_delivery.rendering.failures import RenderFailure
+from metaconnect_delivery.rendering.messages import InAppMessage, Rendered
+from metaconnect_delivery.rendering.render import render
+
+log = logging.getLogger(__name__)
+STAGE = "delivery"
+DONE = frozenset({"sent", "failed"})
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: Registry,
+        settings: DeliverySettings,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._registry = registry
+        self._settings = settings
+        self._backoff = Backoff(
+            base_s=settings.backoff_base_s,
+            cap_s=max(settings.backoff_cap_s, settings.backoff_base_s),
+            max_retry_after_s=settings.max_retry_after_s,
+        )
+        self._rng = rng or random.Random()
+
+    async def handle(self, record: ConsumedRecord) -> None:
+        """The consumer runner's handler for `mc.deliveries.v1`."""
+        try:
+            delivery = Delivery.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            raise PermanentError(f"not a Delivery record: {exc.error_count()} errors") from None
+        traceparent = next((v.decode() for k, v in record.headers if k == "traceparent"), None)
+        await self.deliver(delivery, traceparent=traceparent)
+
+    async def deliver(self, delivery: Delivery, *, traceparent: str | None = None) -> str:
+        """Send `delivery` unless its outcome is recorded; returns its final status."""
+        status = await self._claim(delivery, traceparent)
+        if status in DONE:
+            return status
+        number = await self._attempts_so_far(delivery.id)
+        reason = "no_channel"
+        for channel in delivery.channels:
+            route = self._registry.for_channel(channel) if channel is not Channel.IN_APP else None
+            if channel is not Channel.IN_APP and route is None:
+                number += 1
+                await self._attempt(delivery, number, channel, None, _skipped("no_provider"), 0.0)
+                reason = "no_provider"
+                continue
+            try:
+                message = render(delivery, channel, max_sms_segments=self._settings.max_sms_segments)
+            except RenderFailure as failure:
+                number += 1
+                result = _skipped(failure.reason.value)
+                await self._attempt(delivery, number, channel, route.provider.name if route else None, result, 0.0)
+                return await self._fail(delivery, channel, failure.reason.value)
+            if route is None:  # in-app: the inbox is ours, it takes the message at once
+                number += 1
+                await self._attempt(delivery, number, channel, "inbox", _accepted(), 0.0, message)
+                return "sent"
+            for attempt in range(1, self._settings.attempts + 1):
+                if not route.circuit.allow(time.monotonic()):
+                    number += 1
+                    result = _skipped("circuit_open")
+                    await self._attempt(delivery, number, channel, route.provider.name, result, 0.0)
+                    reason = "circuit_open"
+                    break
+                wait = route.bucket.reserve(time.monotonic())
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                started = time.perf_counter()
+                outgoing = Outgoing(str(delivery.id), str(delivery.customer_id), delivery.contact, message)
+                result = await route.provider.send(outgoing)
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                if result.counts_against_provider:
+                    route.circuit.failure(time.monotonic())
+                else:  # it answered, even if it refused this message
+                    route.circuit.success()
+                number += 1
+                await self._attempt(delivery, number, channel, route.provider.name, result, elapsed_ms, message)
+                if result.verdict is Verdict.SENT:
+                    return "sent"
+                reason = result.reason
+                if result.verdict is Verdict.PERMANENT or attempt == self._settings.attempts:
+                    break
+                if result.retry_after_s is not None and result.retry_after_s > self._settings.max_retry_after_s:
+                    break  # the provider asks for a longer pause than a delivery should wait: fail over
+                await asyncio.sleep(self._backoff.delay(attempt, self._rng, retry_after_s=result.retry_after_s))
+        return await self._fail(delivery, delivery.channels[-1], reason)
+
+    async def _claim(self, delivery: Delivery, traceparent: str | None) -> str:
+        now = datetime.now(UTC)
+        async with unit_of_work(self._sessions) as session:
+            claimed = await repository.claim(
+                session,
+                {
+                    "id": delivery.id,
+                    "customer_id": delivery.customer_id,
+                    "status": "sending",
+                    "channels": [c.value for c in delivery.channels],
+                    "bundle_id": delivery.bundle_id,
+                    "urgent": delivery.urgent,
+                    "items": [_item_summary(i) for i in delivery.items],
+                    "trace_id": traceparent.split("-")[1] if traceparent and traceparent.count("-") == 3 else None,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            if claimed:
+                return "sending"
+            row = await repository.delivery(session, delivery.id)
+            return row.status if row else "sending"
+
+    async def _attempts_so_far(self, delivery_id: uuid.UUID) -> int:
+        async with self._sessions() as session:
+            return len(await repository.attempts(session, delivery_id))
+
+    async def _attempt(
+        self,
+        delivery: Delivery,
+        number: int,
+        channel: Channel,
+        provider: str | None,
+        result: SendResult,
+        elapsed_ms: float,
+        message: Rendered | None = None,
+    ) -> None:
+        """One attempt row; a successful one also turns the delivery `sent`, with its receipts."""
+        now = datetime.now(UTC)
+        async with unit_of_work(self._sessions) as session:
+            await repository.add_attempt(
+                session,
+                {
+                    "delivery_id": delivery.id,
+                    "number": number,
+                    "channel": channel.value,
+                    "provider": provider,
+                    "outcome": "skipped" if result.response.get("skipped") else result.verdict.value,
+                    "status_code": result.status_code,
+                    "reason": result.reason[:63],
+                    "response": dict(result.response),
+                    "duration_ms": elapsed_ms or None,
+                    "started_at": now,
+                },
+            )
+            if result.verdict is not Verdict.SENT:
+                return
+            await repository.finish(
+                session,
+                delivery.id,
+                status="sent",
+                channel=channel.value,
+                provider=provider,
+                provider_message_id=result.provider_message_id,
+                sent_at=now,
+                updated_at=now,
+            )
+            records = [receipt_record(receipt(delivery, "message.sent", channel=channel, provider=provider, now=now))]
+            if isinstance(message, InAppMessage):
+                await repository.add_to_inbox(session, _inbox_row(delivery, message, now))
+                delivered = receipt(delivery, "message.delivered", channel=channel, provider=provider, now=now)
+                records.append(receipt_record(delivered))
+            await enqueue(session, OUTBOX, records)
+
+    async def _fail(self, delivery: Delivery, channel: Channel, reason: str) -> str:
+        now = datetime.now(UTC)
+        async with unit_of_work(self._sessions) as session:
+            await repository.finish(session, delivery.id, status="failed", reason=reason[:63], updated_at=now)
+            failed = receipt(delivery, "message.failed", channel=channel, provider=None, now=now, reason=reason)
+            dead = OutgoingRecord(
+                topic=dlq_topic(STAGE),
+                key=delivery.kafka_key(),
+                value=delivery.model_dump_json().encode(),
+                headers=[("mc.error", reason.encode()), ("mc.delivery_id", str(delivery.id).encode())],
+            )
+            await enqueue(session, OUTBOX, [receipt_record(failed), dead])
+        log.warning("delivery %s failed: %s", delivery.id, reason)
+        return "failed"
+
+
+def _item_summary(item: DeliveryItem) -> dict[str, str]:
+    return {
+        "id": str(item.id),
+        "decision_id": str(item.decision_id),
+        "route": item.route,
+        "message_id": item.message_id,
+    }
+
+
+def _skipped(reason: str) -> SendResult:
+    return SendResult(Verdict.PERMANENT, reason, response={"skipped": True})
+
+
+def _accepted() -> SendResult:
+    return SendResult(Verdict.SENT, "stored")
+
+
+def _inbox_row(delivery: Delivery, message: InAppMessage, now: datetime) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid5(delivery.id, "inbox"),
+        "customer_id": delivery.customer_id,
+        "delivery_id": delivery.id,
+        "content": {
+            "items": [
+                {
+                    "item_id": str(i.item_id),
+                    "message_id": i.message_id,
+                    "title": i.title,
+                    "body": i.body,
+                    "action_url": i.action_url,
+                    "tone": i.tone,
+                    "category": i.category,
+                }
+                for i in message.items
+            ],
+            "overflow": message.overflow,
+            "overflow_line": message.overflow_line,
+        },
+        "created_at": now,
+        "read_at": None,
+    }
+
+
+__all__: Sequence[str] = ["DeliveryService"]

@@ -1,0 +1,120 @@
+"""The delivery service end to end on real Kafka and PostgreSQL: deliveries in, provider calls
+over real sockets to the sandbox, receipts out on `mc.interactions.v1`, deliveries over REST."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from metaconnect_common.auth import Role
+from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
+from metaconnect_common.schemas import Channel, Interaction
+from metaconnect_common.schemas.delivery import Delivery
+from metaconnect_common.settings import KafkaSettings
+from metaconnect_common.topics import DELIVERIES, INTERACTIONS
+from metaconnect_delivery.app import create_app
+from metaconnect_delivery.config import DeliverySettings
+from metaconnect_sandbox.server import Sandbox
+from tests.delivery.test_service import SANDBOX, delivery, providers
+from tests.router.conftest import operator
+from tests.support import common_settings, read_topic
+
+pytestmark = pytest.mark.timeout(120)
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    async with Sandbox(SANDBOX) as sb:
+        yield sb
+
+
+@pytest.fixture
+async def delivery_app(delivery_migrated: str, kafka_bootstrap: str, sandbox: Sandbox) -> AsyncIterator[FastAPI]:
+    settings = DeliverySettings(
+        common=common_settings(delivery_migrated, kafka_bootstrap),
+        group_id=f"delivery-test-{uuid.uuid4().hex[:8]}",
+        providers=providers(sandbox),
+        backoff_base_s=0.01,
+        backoff_cap_s=0.05,
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(delivery_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=delivery_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://delivery") as c:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while (await c.get("/readyz")).status_code != 200:
+            assert loop.time() < deadline, "delivery not ready"
+            await asyncio.sleep(0.2)
+        yield c
+
+
+async def receipts_for(bootstrap: str, delivery_id: uuid.UUID, *, count: int) -> list[Interaction]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        records = await read_topic(bootstrap, INTERACTIONS)
+        found = [
+            i
+            for r in records
+            if (i := Interaction.model_validate_json(r.value)).properties.get("delivery_id") == str(delivery_id)
+        ]
+        if len(found) >= count or loop.time() > deadline:
+            return found
+        await asyncio.sleep(0.3)
+
+
+async def test_a_delivery_record_is_sent_once_and_its_receipt_flows_back(
+    client: httpx.AsyncClient, sandbox: Sandbox, kafka_bootstrap: str
+) -> None:
+    d: Delivery = delivery(Channel.PUSH, Channel.EMAIL)
+    record = OutgoingRecord(
+        DELIVERIES, d.kafka_key(), d.model_dump_json().encode(), headers=[("traceparent", TRACEPARENT.encode())]
+    )
+    publisher = KafkaPublisher(KafkaSettings(bootstrap=kafka_bootstrap, linger_ms=0))
+    try:
+        await publisher.publish([record, record])  # the second is a redelivery: sent once
+    finally:
+        await publisher.stop()
+
+    async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:
+        waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 1, "timeout_s": 30})
+        assert waited.status_code == 200, waited.text
+    [sent] = await receipts_for(kafka_bootstrap, d.id, count=1)
+    assert (sent.type, sent.customer.metaconnect_id, sent.channel) == ("message.sent", d.customer_id, Channel.PUSH)
+
+    response = await client.get(f"/v1/deliveries/{d.id}", headers=operator(Role.VIEWER))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["channel"], body["provider"]) == ("sent", "push", "fcm")
+    assert body["trace_id"] == TRACEPARENT.split("-")[1]
+    assert [(a["outcome"], a["reason"]) for a in body["attempts"]] == [("sent", "accepted")]
+    assert "ada@example.com" not in response.text
+    params = {"customer_id": str(d.customer_id)}
+    listed = await client.get("/v1/deliveries", params=params, headers=operator(Role.VIEWER))
+    assert [x["id"] for x in listed.json()] == [str(d.id)]
+
+    await asyncio.sleep(1)
+    async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:
+        assert len((await control.get("/messages", params={"provider": "fcm"})).json()["messages"]) == 1
+
+
+async def test_unknown_deliveries_are_404_and_reading_needs_a_token(client: httpx.AsyncClient) -> None:
+    missing = await client.get(f"/v1/deliveries/{uuid.uuid4()}", headers=operator(Role.VIEWER))
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    assert (await client.get(f"/v1/deliveries/{uuid.uuid4()}")).status_code == 401
+    bad = await client.get("/v1/deliveries", params={"customer_id": "nope"}, headers=operator(Role.VIEWER))
+    assert bad.status_code == 422
+    assert "customer_id" in bad.text

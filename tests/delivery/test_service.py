@@ -1,0 +1,389 @@
+"""Sending deliveries through the provider sandbox over real sockets, recorded in the real PostgreSQL.
+
+Each provider's happy path; the fault matrix (timeout, 500, 429 with Retry-After, 400, refused
+connection) with its retry / fail-over / dead-letter outcome; the circuit opening and closing;
+a redelivered delivery sending nothing twice; template failures and missing addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from metaconnect_common.db import session_factory
+from metaconnect_common.schemas import Channel, Interaction
+from metaconnect_common.schemas.delivery import Delivery, DeliveryItem
+from metaconnect_common.schemas.profiled import Contact
+from metaconnect_common.settings import CommonSettings
+from metaconnect_delivery.config import DeliverySettings, ProviderSettings
+from metaconnect_delivery.registry import Registry
+from metaconnect_delivery.service import DeliveryService
+from metaconnect_sandbox.config import SandboxConfig
+from metaconnect_sandbox.server import Sandbox
+
+HOOK_SECRET = SecretStr("hook-secret-for-tests")
+SANDBOX = SandboxConfig(webhook_secrets={"orders": HOOK_SECRET})
+CONTACT = Contact(email="ada@example.com", phone="+4915112345678", push_tokens=["device-token-0001"])
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    async with Sandbox(SANDBOX) as sb:
+        yield sb
+
+
+@pytest.fixture
+async def control(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as client:
+        await client.post("/reset")
+        yield client
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def providers(sandbox: Sandbox, **overrides: str) -> list[ProviderSettings]:
+    urls = sandbox.base_urls
+    return [
+        ProviderSettings(
+            name="fcm",
+            kind="fcm",
+            channel=Channel.PUSH,
+            base_url=overrides.get("push", urls["fcm"]),
+            account=SANDBOX.fcm_project_id,
+            secret=SANDBOX.fcm_access_token,
+            timeout_s=0.5,
+        ),
+        ProviderSettings(
+            name="twilio",
+            kind="twilio",
+            channel=Channel.SMS,
+            base_url=urls["twilio"],
+            account=SANDBOX.twilio_account_sid,
+            sender="+15005550006",
+            secret=SANDBOX.twilio_auth_token,
+        ),
+        ProviderSettings(
+            name="whatsapp",
+            kind="whatsapp",
+            channel=Channel.WHATSAPP,
+            base_url=f"{urls['whatsapp']}/v21.0",
+            account=SANDBOX.whatsapp_phone_number_id,
+            secret=SANDBOX.whatsapp_access_token,
+            template="metaconnect_update",
+        ),
+        ProviderSettings(
+            name="mail",
+            kind="smtp",
+            channel=Channel.EMAIL,
+            base_url=f"smtp://127.0.0.1:{sandbox.smtp_port}",
+            sender="news@metaconnect.test",
+        ),
+        ProviderSettings(
+            name="hook",
+            kind="webhook",
+            channel=Channel.WEBHOOK,
+            base_url=f"{urls['webhook']}/orders",
+            secret=HOOK_SECRET,
+        ),
+    ]
+
+
+Make = Callable[..., DeliveryService]
+
+
+@pytest.fixture
+async def engine(delivery_migrated: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_async_engine(delivery_migrated, pool_size=5)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def make(engine: AsyncEngine, sandbox: Sandbox) -> AsyncIterator[Make]:
+    async with httpx.AsyncClient() as client:
+
+        def build(**settings: Any) -> DeliveryService:
+            configured = DeliverySettings(
+                providers=settings.pop("providers", None) or providers(sandbox),
+                attempts=settings.pop("attempts", 3),
+                backoff_base_s=0.01,
+                backoff_cap_s=0.05,
+                common=CommonSettings(env="test"),
+                **settings,
+            )
+            return DeliveryService(
+                session_factory(engine), Registry(configured, client), configured, rng=random.Random(0)
+            )
+
+        yield build
+
+
+def delivery(
+    *channels: Channel, contact: Contact = CONTACT, items: int = 1, body: str = "Hi {{ data.name }}"
+) -> Delivery:
+    now = datetime.now(UTC)
+    content = {
+        channel.value: {"title": "Your cart", "body": body, "subject": "Your cart"}
+        for channel in (Channel.PUSH, Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.IN_APP)
+    }
+    return Delivery(
+        id=uuid.uuid4(),
+        customer_id=uuid.uuid4(),
+        contact=contact,
+        channels=list(channels),
+        items=[
+            DeliveryItem(
+                id=uuid.uuid4(),
+                decision_id=uuid.uuid4(),
+                route="cart",
+                route_version=1,
+                message_id=f"m{i}",
+                category="marketing",
+                priority=50,
+                tone="red",
+                content=content,  # type: ignore[arg-type]
+                event_id=uuid.uuid4(),
+                data={"name": "Ada"},
+                created_at=now,
+            )
+            for i in range(items)
+        ],
+        bundle_id=uuid.uuid4() if items > 1 else None,
+        created_at=now,
+    )
+
+
+async def received(control: httpx.AsyncClient, provider: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = (await control.get("/messages", params={"provider": provider})).json()["messages"]
+    return messages
+
+
+async def attempts(engine: AsyncEngine, delivery_id: uuid.UUID) -> list[tuple[str, str, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT channel, outcome, reason FROM delivery.attempts WHERE delivery_id = :d ORDER BY number"),
+            {"d": delivery_id},
+        )
+        return [(c, o, r) for c, o, r in rows]
+
+
+async def outbox(engine: AsyncEngine, delivery_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
+    """(topic, value) of what the delivery wrote to its outbox, in order."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT topic, value FROM delivery.outbox ORDER BY id"))
+        out = [(topic, json.loads(value)) for topic, value in rows]
+    mine = str(delivery_id)
+    return [(t, v) for t, v in out if v.get("id") == mine or v.get("properties", {}).get("delivery_id") == mine]
+
+
+async def fault(control: httpx.AsyncClient, provider: str, *responses: dict[str, Any]) -> None:
+    response = await control.post("/faults", json={"provider": provider, "responses": list(responses)})
+    assert response.status_code == 200, response.text
+
+
+# --- happy paths ---------------------------------------------------------------------------------
+
+
+async def test_push_goes_out_in_the_fcm_shape_and_the_receipt_closes_the_loop(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    d = delivery(Channel.PUSH, Channel.EMAIL)
+    assert await make().deliver(d) == "sent"
+
+    [call] = await received(control, "fcm")
+    message = call["payload"]["message"]
+    assert call["auth_ok"]
+    assert message["token"] == "device-token-0001"
+    assert message["notification"] == {"title": "Your cart", "body": "Hi Ada"}
+    assert message["data"]["delivery_id"] == str(d.id)
+    assert await attempts(engine, d.id) == [("push", "sent", "accepted")]
+    [(topic, value)] = await outbox(engine, d.id)
+    sent = Interaction.model_validate(value)
+    assert topic == "mc.interactions.v1"
+    assert (sent.type, sent.channel, sent.customer.metaconnect_id) == ("message.sent", Channel.PUSH, d.customer_id)
+    assert sent.properties["item_ids"] == [str(i.id) for i in d.items]
+
+
+async def test_sms_whatsapp_email_and_webhook_each_speak_their_providers_shape(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    service = make()
+    for channel in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEBHOOK):
+        assert await service.deliver(delivery(channel)) == "sent", channel
+
+    [sms] = await received(control, "twilio")
+    assert sms["auth_ok"]
+    assert sms["payload"]["To"] == "+4915112345678"
+    assert sms["payload"]["Body"] == "Your cart\nHi Ada"
+    [whatsapp] = await received(control, "whatsapp")
+    assert whatsapp["payload"]["to"] == "4915112345678"
+    assert whatsapp["payload"]["template"]["components"][0]["parameters"][0]["text"] == "*Your cart* · Hi Ada"
+    [mail] = await received(control, "smtp")
+    assert mail["to"] == ["ada@example.com"]
+    assert mail["title"] == "Your cart"
+    [hook] = await received(control, "webhook")
+    assert (hook["auth_ok"], hook["signature"]) == (True, "valid")  # X-Metaconnect-Signature checked
+
+
+async def test_in_app_goes_to_the_inbox_delivered_at_once(make: Make, engine: AsyncEngine) -> None:
+    d = delivery(Channel.IN_APP, items=3)
+    assert await make().deliver(d) == "sent"
+    async with engine.connect() as conn:
+        content = await conn.scalar(text("SELECT content FROM delivery.inbox WHERE delivery_id = :d"), {"d": d.id})
+    assert [i["message_id"] for i in content["items"]] == ["m0", "m1", "m2"]
+    assert [Interaction.model_validate(v).type for _, v in await outbox(engine, d.id)] == [
+        "message.sent",
+        "message.delivered",
+    ]
+
+
+# --- faults ----------------------------------------------------------------------------------------
+
+
+async def test_server_errors_are_retried_until_the_provider_takes_it(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await fault(control, "fcm", {"status": 500}, {"status": 503})
+    d = delivery(Channel.PUSH)
+    assert await make().deliver(d) == "sent"
+    assert await attempts(engine, d.id) == [
+        ("push", "retry", "http_500"),
+        ("push", "retry", "http_503"),
+        ("push", "sent", "accepted"),
+    ]
+
+
+async def test_a_429_waits_its_retry_after(make: Make, control: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    await fault(control, "fcm", {"status": 429, "retry_after": 1})
+    d = delivery(Channel.PUSH)
+    started = time.monotonic()
+    assert await make().deliver(d) == "sent"
+    assert time.monotonic() - started >= 1.0
+    assert await attempts(engine, d.id) == [("push", "retry", "http_429"), ("push", "sent", "accepted")]
+
+
+async def test_a_timeout_is_retried(make: Make, control: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    await fault(control, "fcm", {"delay_s": 2.0})  # the provider's timeout is 0.5 s
+    d = delivery(Channel.PUSH)
+    assert await make().deliver(d) == "sent"
+    assert await attempts(engine, d.id) == [("push", "retry", "timeout"), ("push", "sent", "accepted")]
+
+
+async def test_a_permanent_refusal_fails_over_to_the_next_channel_at_once(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await fault(control, "fcm", {"status": 400})
+    d = delivery(Channel.PUSH, Channel.SMS)
+    assert await make().deliver(d) == "sent"
+    assert await attempts(engine, d.id) == [("push", "permanent", "http_400"), ("sms", "sent", "accepted")]
+    assert len(await received(control, "twilio")) == 1
+
+
+async def test_a_refused_connection_is_retried_then_fails_over(
+    make: Make, sandbox: Sandbox, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    service = make(providers=providers(sandbox, push=f"http://127.0.0.1:{closed_port()}"))
+    d = delivery(Channel.PUSH, Channel.SMS)
+    assert await service.deliver(d) == "sent"
+    assert await attempts(engine, d.id) == [
+        *[("push", "retry", "connection_refused")] * 3,
+        ("sms", "sent", "accepted"),
+    ]
+
+
+async def test_when_every_channel_fails_the_delivery_fails_with_a_receipt_and_a_dead_letter(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await fault(control, "fcm", *[{"status": 500}] * 3)
+    await fault(control, "twilio", {"status": 400})
+    d = delivery(Channel.PUSH, Channel.SMS)
+    assert await make().deliver(d) == "failed"
+    assert [o for _, o, _ in await attempts(engine, d.id)] == ["retry", "retry", "retry", "permanent"]
+    [(receipt_topic, failed), (dlq_topic, dead)] = await outbox(engine, d.id)
+    assert (receipt_topic, failed["type"], failed["properties"]["reason"]) == (
+        "mc.interactions.v1",
+        "message.failed",
+        "http_400",
+    )
+    assert dlq_topic == "mc.dlq.delivery.v1"
+    assert Delivery.model_validate(dead).id == d.id
+
+
+async def test_the_circuit_opens_after_consecutive_failures_and_closes_after_a_good_trial(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    service = make(attempts=1, circuit_failures=2, circuit_open_s=0.5)
+    await fault(control, "fcm", {"status": 500}, {"status": 500})
+    for _ in range(2):
+        assert await service.deliver(delivery(Channel.PUSH, Channel.SMS)) == "sent"  # by SMS
+    calls = len(await received(control, "fcm"))
+    skipped = delivery(Channel.PUSH, Channel.SMS)
+    assert await service.deliver(skipped) == "sent"
+    assert len(await received(control, "fcm")) == calls  # open: push was not even called
+    assert (await attempts(engine, skipped.id))[0] == ("push", "skipped", "circuit_open")
+
+    time.sleep(0.6)
+    trial = delivery(Channel.PUSH, Channel.SMS)
+    assert await service.deliver(trial) == "sent"
+    assert await attempts(engine, trial.id) == [("push", "sent", "accepted")]
+
+
+# --- once, and failures that are not the provider's --------------------------------------------
+
+
+async def test_a_redelivered_delivery_sends_nothing_twice(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    d = delivery(Channel.PUSH)
+    assert await make().deliver(d) == "sent"
+    assert await make().deliver(d) == "sent"  # another replica, after a rebalance
+    assert len(await received(control, "fcm")) == 1
+    assert len(await attempts(engine, d.id)) == 1
+
+
+async def test_a_template_error_fails_the_delivery_with_its_reason_and_calls_no_provider(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    d = delivery(Channel.PUSH, body="Hi {{ data.nickname }}")  # not in the data
+    assert await make().deliver(d) == "failed"
+    assert await attempts(engine, d.id) == [("push", "skipped", "template_undefined")]
+    assert await received(control, "fcm") == []
+
+
+async def test_a_customer_without_an_address_fails_over(make: Make, engine: AsyncEngine) -> None:
+    d = delivery(Channel.SMS, Channel.EMAIL, contact=Contact(email="ada@example.com"))
+    assert await make().deliver(d) == "sent"
+    assert await attempts(engine, d.id) == [("sms", "permanent", "no_sms_address"), ("email", "sent", "accepted")]
+
+
+async def test_attempts_keep_no_secret_and_no_address(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await fault(control, "twilio", {"status": 400})
+    d = delivery(Channel.SMS, Channel.PUSH, Channel.EMAIL)
+    await make().deliver(d)
+    async with engine.connect() as conn:
+        rows = [
+            list(row)
+            for table in ("attempts", "deliveries")
+            for row in await conn.execute(text(f"SELECT * FROM delivery.{table}"))
+        ]
+    stored = json.dumps(rows, default=str)
+    for secret in ("sandbox-fcm-access-token", "sandbox-twilio-auth-token", "ada@example.com", "4915112345678"):
+        assert secret not in stored
