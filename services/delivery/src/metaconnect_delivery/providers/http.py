@@ -92,7 +92,10 @@ class Twilio(HttpProvider):
         sender = self.settings.sender or ""
         form["MessagingServiceSid" if sender.startswith("MG") else "From"] = sender
         if self.settings.status_callback_url:
-            form["StatusCallback"] = _with_query(self.settings.status_callback_url, delivery_id=outgoing.delivery_id)
+            # Twilio signs the whole URL: ingest trusts the ids in it once the signature holds.
+            form["StatusCallback"] = _with_query(
+                self.settings.status_callback_url, delivery_id=outgoing.delivery_id, customer_id=outgoing.customer_id
+            )
         request = self._request(self._url(f"/2010-04-01/Accounts/{self.settings.account}/Messages.json"), data=form)
         return await self._send(
             request,
@@ -116,8 +119,8 @@ class WhatsApp(HttpProvider):
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": phone.lstrip("+"),
-            # Echoed in status webhooks: how a receipt finds its delivery.
-            "biz_opaque_callback_data": outgoing.delivery_id,
+            # Echoed in status webhooks: how a receipt finds its delivery and customer.
+            "biz_opaque_callback_data": callback_data(outgoing.delivery_id, outgoing.customer_id),
         }
         if self.settings.template:
             body["type"] = "template"
@@ -157,6 +160,11 @@ class Webhook(HttpProvider):
             },
         )
         return await self._send(request, ("id", "error"), lambda s: str(s["id"]) if "id" in s else None)
+
+
+def callback_data(delivery_id: str, customer_id: str) -> str:
+    """WhatsApp's `biz_opaque_callback_data`: `mc1:<delivery id>:<customer id>` (ingest reads it back)."""
+    return f"mc1:{delivery_id}:{customer_id}"
 
 
 def _with_query(url: str, **params: str) -> str:
