@@ -21,6 +21,8 @@ from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS, dlq_topic
 from metaconnect_delivery.config import DeliverySettings
 from metaconnect_delivery.endpoints import router as deliveries_router
+from metaconnect_delivery.inbox.endpoints import router as inbox_router
+from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.models import OUTBOX
 from metaconnect_delivery.registry import Registry
 from metaconnect_delivery.service import STAGE, DeliveryService
@@ -42,6 +44,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         # One client for every HTTP provider: pooled connections; each call sets its provider's timeout.
         client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         deliveries = DeliveryService(sessions, Registry(settings, client), settings)
+        feed = InboxFeed(common.database.url.get_secret_value())
         runner = ConsumerRunner(
             common.kafka,
             group_id=settings.group_id,
@@ -60,6 +63,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         app.state.publisher = publisher
         app.state.runner = runner
         app.state.deliveries = deliveries
+        app.state.inbox_feed = feed
 
         async def consume() -> None:
             if common.kafka.create_topics:
@@ -69,6 +73,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         tasks = [
             asyncio.create_task(consume(), name="consumer"),
             asyncio.create_task(relay.run(), name="outbox"),
+            asyncio.create_task(feed.run(), name="inbox-feed"),
         ]
         try:
             yield
@@ -81,6 +86,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await feed.stop()
             await client.aclose()
             await publisher.stop()
             await engine.dispose()
@@ -104,4 +110,5 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         gc_gen0_threshold=common.gc_gen0_threshold,
     )
     app.include_router(deliveries_router)
+    app.include_router(inbox_router)
     return app

@@ -10,6 +10,7 @@ twice is one event downstream.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -35,19 +36,47 @@ def receipt(
     now: datetime,
     reason: str | None = None,
 ) -> Interaction:
-    properties: dict[str, object] = {
-        "delivery_id": str(delivery.id),
-        "item_ids": [str(i.id) for i in delivery.items],
-        "provider": provider,
-        "urgent": delivery.urgent,
-    }
-    if delivery.bundle_id:
-        properties["bundle_id"] = str(delivery.bundle_id)
+    """What became of a whole delivery."""
+    return interaction(
+        type_,
+        customer_id=delivery.customer_id,
+        delivery_id=delivery.id,
+        item_ids=[i.id for i in delivery.items],
+        channel=channel,
+        now=now,
+        provider=provider,
+        bundle_id=delivery.bundle_id,
+        reason=reason,
+        urgent=delivery.urgent,
+    )
+
+
+def interaction(
+    type_: str,
+    *,
+    customer_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    item_ids: Sequence[uuid.UUID],
+    channel: Channel,
+    now: datetime,
+    provider: str | None = None,
+    bundle_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    urgent: bool | None = None,
+) -> Interaction:
+    """A receipt about a delivery (or, from the inbox, about what the customer did with it)."""
+    properties: dict[str, object] = {"delivery_id": str(delivery_id), "item_ids": [str(i) for i in item_ids]}
+    if provider:
+        properties["provider"] = provider
+    if urgent is not None:
+        properties["urgent"] = urgent
+    if bundle_id:
+        properties["bundle_id"] = str(bundle_id)
     if reason:
         properties["reason"] = reason
     return Interaction(
-        event_id=receipt_id(delivery.id, type_),
-        customer=CustomerRef(metaconnect_id=delivery.customer_id),
+        event_id=receipt_id(delivery_id, type_),
+        customer=CustomerRef(metaconnect_id=customer_id),
         type=type_,
         channel=channel,
         occurred_at=now,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,11 +55,42 @@ async def deliveries_of(session: AsyncSession, customer_id: uuid.UUID, limit: in
     return list(rows)
 
 
-async def inbox_of(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> Sequence[InboxMessage]:
-    rows = await session.scalars(
-        select(InboxMessage)
-        .where(InboxMessage.customer_id == customer_id)
-        .order_by(InboxMessage.created_at.desc())
-        .limit(limit)
+async def inbox_of(
+    session: AsyncSession, customer_id: uuid.UUID, limit: int, *, unread_only: bool = False
+) -> Sequence[InboxMessage]:
+    statement = select(InboxMessage).where(InboxMessage.customer_id == customer_id)
+    if unread_only:
+        statement = statement.where(InboxMessage.read_at.is_(None))
+    rows = await session.scalars(statement.order_by(InboxMessage.created_at.desc()).limit(limit))
+    return list(rows)
+
+
+async def unread_count(session: AsyncSession, customer_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        select(func.count()).where(InboxMessage.customer_id == customer_id, InboxMessage.read_at.is_(None))
     )
+    return int(count or 0)
+
+
+async def inbox_message(
+    session: AsyncSession, customer_id: uuid.UUID, message_id: uuid.UUID, *, lock: bool = False
+) -> InboxMessage | None:
+    statement = select(InboxMessage).where(InboxMessage.id == message_id, InboxMessage.customer_id == customer_id)
+    found: InboxMessage | None = await session.scalar(statement.with_for_update() if lock else statement)
+    return found
+
+
+async def latest_inbox_time(session: AsyncSession, customer_id: uuid.UUID) -> datetime | None:
+    latest: datetime | None = await session.scalar(
+        select(func.max(InboxMessage.created_at)).where(InboxMessage.customer_id == customer_id)
+    )
+    return latest
+
+
+async def inbox_since(session: AsyncSession, customer_id: uuid.UUID, since: datetime | None) -> Sequence[InboxMessage]:
+    """Messages stored after `since` (all when None), oldest first."""
+    statement = select(InboxMessage).where(InboxMessage.customer_id == customer_id)
+    if since is not None:
+        statement = statement.where(InboxMessage.created_at > since)
+    rows = await session.scalars(statement.order_by(InboxMessage.created_at).limit(200))
     return list(rows)

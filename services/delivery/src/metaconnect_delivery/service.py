@@ -44,6 +44,7 @@ from metaconnect_common.schemas.delivery import Delivery, DeliveryItem
 from metaconnect_common.topics import dlq_topic
 from metaconnect_delivery import repository
 from metaconnect_delivery.config import DeliverySettings
+from metaconnect_delivery.inbox.feed import notify
 from metaconnect_delivery.models import OUTBOX
 from metaconnect_delivery.providers.base import Outgoing, SendResult, Verdict
 from metaconnect_delivery.receipts import receipt, receipt_record
@@ -211,6 +212,7 @@ class DeliveryService:
             records = [receipt_record(receipt(delivery, "message.sent", channel=channel, provider=provider, now=now))]
             if isinstance(message, InAppMessage):
                 await repository.add_to_inbox(session, _inbox_row(delivery, message, now))
+                await notify(session, delivery.customer_id)
                 delivered = receipt(delivery, "message.delivered", channel=channel, provider=provider, now=now)
                 records.append(receipt_record(delivered))
             await enqueue(session, OUTBOX, records)

@@ -1,0 +1,158 @@
+"""The in-app inbox over REST and server-sent events.
+
+* `GET /v1/inbox/{customer_id}`: messages newest first, with read state and the unread count.
+* `POST /v1/inbox/{customer_id}/messages/{message_id}/read`: marks it read (idempotent) and
+  reports a `message.read` interaction, so profiles and the router see it (a pending item the
+  customer read in-app leaves its bundle).
+* `GET /v1/inbox/{customer_id}/stream`: `text/event-stream`; first the unread count, then every
+  new message as it is stored, on any replica.
+* `POST /v1/inbox/{customer_id}/token` (editor): an inbox token for the customer's device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from metaconnect_common.auth import EditorDep
+from metaconnect_common.db import unit_of_work
+from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.outbox import enqueue
+from metaconnect_common.schemas import Channel
+from metaconnect_delivery import repository
+from metaconnect_delivery.inbox.auth import INBOX_TOKEN_TTL_S, InboxReader, issue_inbox_token
+from metaconnect_delivery.inbox.feed import InboxFeed
+from metaconnect_delivery.models import OUTBOX, InboxMessage
+from metaconnect_delivery.receipts import interaction, receipt_record
+
+router = APIRouter(
+    tags=["inbox"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "No such message."}}
+)
+POLL_S = 15.0
+
+
+class InboxItemOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    item_id: uuid.UUID
+    message_id: str
+    title: str | None
+    body: str
+    action_url: str | None
+    tone: str
+    category: str
+
+
+class InboxMessageOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    delivery_id: uuid.UUID
+    items: list[InboxItemOut] = Field(description="In reading order: one message, or a meta-connect bundle.")
+    overflow: int
+    overflow_line: str | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+class InboxOut(BaseModel):
+    unread: int
+    messages: list[InboxMessageOut]
+
+
+class InboxToken(BaseModel):
+    token: str
+    expires_in: int = Field(description="Seconds.")
+
+
+def _out(row: InboxMessage) -> InboxMessageOut:
+    content: dict[str, Any] = row.content
+    return InboxMessageOut(
+        id=row.id,
+        delivery_id=row.delivery_id,
+        items=[InboxItemOut.model_validate(i) for i in content["items"]],
+        overflow=content.get("overflow", 0),
+        overflow_line=content.get("overflow_line"),
+        created_at=row.created_at,
+        read_at=row.read_at,
+    )
+
+
+@router.get("/v1/inbox/{customer_id}", summary="A customer's inbox, newest first")
+async def list_inbox(
+    customer_id: uuid.UUID,
+    request: Request,
+    _: InboxReader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    unread_only: bool = False,
+) -> InboxOut:
+    async with request.app.state.sessions() as session:
+        rows = await repository.inbox_of(session, customer_id, limit, unread_only=unread_only)
+        unread = await repository.unread_count(session, customer_id)
+    return InboxOut(unread=unread, messages=[_out(r) for r in rows])
+
+
+@router.post("/v1/inbox/{customer_id}/messages/{message_id}/read", summary="Mark a message read")
+async def mark_read(customer_id: uuid.UUID, message_id: uuid.UUID, request: Request, _: InboxReader) -> InboxMessageOut:
+    now = datetime.now(UTC)
+    async with unit_of_work(request.app.state.sessions) as session:
+        row = await repository.inbox_message(session, customer_id, message_id, lock=True)
+        if row is None:
+            raise ApiError(404, "not_found", f"no message {message_id} in this inbox")
+        if row.read_at is None:
+            row.read_at = now
+            read = interaction(
+                "message.read",
+                customer_id=customer_id,
+                delivery_id=row.delivery_id,
+                item_ids=[uuid.UUID(i["item_id"]) for i in row.content["items"]],
+                channel=Channel.IN_APP,
+                now=now,
+                provider="inbox",
+            )
+            await enqueue(session, OUTBOX, [receipt_record(read)])
+        return _out(row)
+
+
+@router.post("/v1/inbox/{customer_id}/token", summary="An inbox token for the customer's device")
+async def inbox_token(customer_id: uuid.UUID, request: Request, _: EditorDep) -> InboxToken:
+    token = issue_inbox_token(request.app.state.auth_settings, customer_id)
+    return InboxToken(token=token, expires_in=INBOX_TOKEN_TTL_S)
+
+
+@router.get(
+    "/v1/inbox/{customer_id}/stream",
+    summary="Live inbox (server-sent events)",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`unread`, then `message` events."}},
+)
+async def stream(customer_id: uuid.UUID, request: Request, _: InboxReader) -> EventSourceResponse:
+    feed: InboxFeed = request.app.state.inbox_feed
+    sessions = request.app.state.sessions
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        with feed.subscribe(customer_id) as woken:
+            async with sessions() as session:
+                since = await repository.latest_inbox_time(session, customer_id)
+                unread = await repository.unread_count(session, customer_id)
+            yield ServerSentEvent(data=InboxOut(unread=unread, messages=[]).model_dump_json(), event="unread")
+            while True:
+                woken.clear()
+                async with sessions() as session:
+                    new = await repository.inbox_since(session, customer_id, since)
+                for row in new:
+                    since = max(since, row.created_at) if since else row.created_at
+                    yield ServerSentEvent(data=_out(row).model_dump_json(), event="message", id=str(row.id))
+                try:
+                    await asyncio.wait_for(woken.wait(), POLL_S)
+                except TimeoutError:
+                    pass
+
+    return EventSourceResponse(events(), ping=15)

@@ -1,0 +1,127 @@
+"""The in-app inbox over a real socket: listing, read state, tokens, and the live SSE stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from metaconnect_common.auth import Role
+from metaconnect_common.schemas import Channel, Interaction
+from metaconnect_common.settings import AuthSettings
+from metaconnect_delivery.app import create_app
+from metaconnect_delivery.config import DeliverySettings
+from metaconnect_delivery.inbox.auth import issue_inbox_token
+from metaconnect_sandbox.server import Sandbox, serving
+from tests.delivery.test_service import SANDBOX, delivery, providers
+from tests.router.conftest import operator
+from tests.support import common_settings
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def served(delivery_migrated: str, kafka_bootstrap: str) -> AsyncIterator[tuple[FastAPI, str]]:
+    async with Sandbox(SANDBOX) as sandbox:
+        app = create_app(
+            DeliverySettings(
+                common=common_settings(delivery_migrated, kafka_bootstrap),
+                group_id=f"delivery-test-{uuid.uuid4().hex[:8]}",
+                providers=providers(sandbox),
+            )
+        )
+        async with serving(app) as url:
+            yield app, url
+
+
+def device(customer: uuid.UUID) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_inbox_token(AuthSettings(), customer)}"}
+
+
+async def _in_app(app: FastAPI, items: int = 1) -> uuid.UUID:
+    d = delivery(Channel.IN_APP, items=items)
+    assert await app.state.deliveries.deliver(d) == "sent"
+    return d.customer_id
+
+
+async def test_the_device_lists_its_inbox_and_marks_a_message_read_once(served: tuple[FastAPI, str]) -> None:
+    app, url = served
+    customer = await _in_app(app, items=2)
+    async with httpx.AsyncClient(base_url=url) as client:
+        inbox = (await client.get(f"/v1/inbox/{customer}", headers=device(customer))).json()
+        assert inbox["unread"] == 1
+        [message] = inbox["messages"]
+        assert [i["message_id"] for i in message["items"]] == ["m0", "m1"]
+        assert message["items"][0]["body"] == "Hi Ada"
+
+        read = f"/v1/inbox/{customer}/messages/{message['id']}/read"
+        first = await client.post(read, headers=device(customer))
+        assert first.status_code == 200, first.text
+        assert first.json()["read_at"] is not None
+        assert (await client.post(read, headers=device(customer))).json()["read_at"] == first.json()["read_at"]
+        assert (await client.get(f"/v1/inbox/{customer}", headers=device(customer))).json()["unread"] == 0
+        unread = await client.get(f"/v1/inbox/{customer}", params={"unread_only": "true"}, headers=device(customer))
+        assert unread.json()["messages"] == []
+
+    async with app.state.sessions() as session:
+        values = await session.scalars(text("SELECT value FROM delivery.outbox ORDER BY id"))
+        reads = [i for v in values if (i := Interaction.model_validate_json(v)).type == "message.read"]
+    [read_event] = [r for r in reads if r.customer.metaconnect_id == customer]
+    assert read_event.properties["item_ids"] == [i["item_id"] for i in message["items"]]  # the router drops them
+
+
+async def test_who_may_read_an_inbox(served: tuple[FastAPI, str]) -> None:
+    app, url = served
+    customer = await _in_app(app)
+    someone_else = uuid.uuid4()
+    nonsense = {"Authorization": "Bearer nonsense"}
+    async with httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get(f"/v1/inbox/{customer}")).status_code == 401
+        assert (await client.get(f"/v1/inbox/{customer}", headers=nonsense)).status_code == 401
+        assert (await client.get(f"/v1/inbox/{customer}", headers=device(someone_else))).status_code == 403
+        assert (await client.get(f"/v1/inbox/{customer}", headers=operator(Role.VIEWER))).status_code == 200
+        token = (await client.post(f"/v1/inbox/{customer}/token", headers=operator(Role.EDITOR))).json()["token"]
+        assert (await client.get(f"/v1/inbox/{customer}", params={"token": token})).status_code == 200
+        assert (await client.post(f"/v1/inbox/{customer}/token", headers=operator(Role.VIEWER))).status_code == 403
+        # An inbox token is no operator token.
+        assert (await client.get(f"/v1/deliveries?customer_id={customer}", headers=device(customer))).status_code == 401
+        missing = await client.post(f"/v1/inbox/{customer}/messages/{uuid.uuid4()}/read", headers=device(customer))
+        assert missing.status_code == 404
+        assert missing.json()["error"] == "not_found"
+
+
+async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    event = "message"
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            yield event, json.loads(line.split(":", 1)[1])
+
+
+async def test_an_open_stream_receives_a_new_message_live(served: tuple[FastAPI, str]) -> None:
+    app, url = served
+    customer = await _in_app(app)
+    token = issue_inbox_token(AuthSettings(), customer)
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0)) as client,
+        client.stream("GET", f"/v1/inbox/{customer}/stream", params={"token": token}) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _events(response)
+        assert await anext(events) == ("unread", {"unread": 1, "messages": []})
+        d = delivery(Channel.IN_APP).model_copy(update={"customer_id": customer})
+        sending = asyncio.create_task(app.state.deliveries.deliver(d))
+        async with asyncio.timeout(5):  # LISTEN/NOTIFY, not the 15 s poll
+            kind, message = await anext(events)
+        await sending
+    assert kind == "message"
+    assert message["delivery_id"] == str(d.id)
