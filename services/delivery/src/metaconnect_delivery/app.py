@@ -24,6 +24,7 @@ from metaconnect_delivery.endpoints import router as deliveries_router
 from metaconnect_delivery.inbox.endpoints import router as inbox_router
 from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.models import OUTBOX
+from metaconnect_delivery.providers.endpoints import router as providers_router
 from metaconnect_delivery.registry import Registry
 from metaconnect_delivery.service import STAGE, DeliveryService
 
@@ -43,7 +44,8 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         relay = OutboxRelay(sessions, publisher, OUTBOX)
         # One client for every HTTP provider: pooled connections; each call sets its provider's timeout.
         client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
-        deliveries = DeliveryService(sessions, Registry(settings, client), settings)
+        registry = Registry(settings, client)
+        deliveries = DeliveryService(sessions, registry, settings)
         feed = InboxFeed(common.database.url.get_secret_value())
         runner = ConsumerRunner(
             common.kafka,
@@ -63,6 +65,8 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         app.state.publisher = publisher
         app.state.runner = runner
         app.state.deliveries = deliveries
+        app.state.registry = registry
+        app.state.settings = settings
         app.state.inbox_feed = feed
 
         async def consume() -> None:
@@ -111,4 +115,5 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
     )
     app.include_router(deliveries_router)
     app.include_router(inbox_router)
+    app.include_router(providers_router)
     return app

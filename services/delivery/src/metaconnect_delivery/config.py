@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metaconnect_common.schemas import Channel
@@ -37,6 +37,8 @@ class ProviderSettings(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0, le=120)
     rate_per_s: float = Field(default=50.0, gt=0)
     burst: int = Field(default=50, ge=1)
+    priority: int = Field(default=100, ge=0, le=1000, description="Of several for one channel, the lowest serves.")
+    enabled: bool = True
 
 
 class DeliverySettings(BaseSettings):
@@ -54,4 +56,16 @@ class DeliverySettings(BaseSettings):
     circuit_failures: int = Field(default=5, ge=1, description="Consecutive provider failures that open its circuit.")
     circuit_open_s: float = Field(default=30.0, gt=0)
     max_sms_segments: int = Field(default=6, ge=1, le=20)
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key encrypting provider secrets stored over REST (`Fernet.generate_key()`); "
+        "required in production, a fixed development key otherwise.",
+    )
+    providers_refresh_s: float = Field(default=5.0, gt=0, description="How often providers stored over REST are read.")
     common: CommonSettings = Field(default_factory=CommonSettings)
+
+    @model_validator(mode="after")
+    def _secrets_key_in_production(self) -> DeliverySettings:
+        if self.common.env == "production" and self.secrets_key is None:
+            raise ValueError("MC_DELIVERY_SECRETS_KEY must be set in production")
+        return self

@@ -74,4 +74,18 @@ class InboxMessage(Base):
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ProviderRow(Base):
+    """A provider account managed over REST; its secret is encrypted (Fernet) and never returned."""
+
+    __tablename__ = "providers"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    settings: Mapped[dict[str, Any]] = mapped_column()  # ProviderSettings without the secret
+    secret: Mapped[str | None] = mapped_column(String(2048))  # the Fernet token
+    version: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 OUTBOX = outbox_table(Base.metadata)

@@ -1,23 +1,37 @@
-"""The configured providers by channel, each with its circuit breaker and rate limit (per process)."""
+"""The providers by channel, each with its circuit breaker and rate limit (per process).
+
+Providers come from `MC_DELIVERY_PROVIDERS` and from those stored over REST (a stored one
+replaces a configured one of the same name), read again every `providers_refresh_s`. Of
+several enabled providers for one channel the lowest `priority` (then name) serves. A
+provider whose settings did not change keeps its circuit and rate-limit state.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.schemas import Channel
 from metaconnect_delivery.config import DeliverySettings, ProviderSettings
+from metaconnect_delivery.providers import store
 from metaconnect_delivery.providers.base import Provider
 from metaconnect_delivery.providers.http import Fcm, Twilio, Webhook, WhatsApp
 from metaconnect_delivery.providers.smtp import Smtp
 from metaconnect_delivery.reliability import CircuitBreaker, TokenBucket
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Route:
     """A provider with the state guarding it."""
 
+    settings: ProviderSettings
     provider: Provider
     circuit: CircuitBreaker
     bucket: TokenBucket
@@ -39,20 +53,51 @@ def build(settings: ProviderSettings, client: httpx.AsyncClient) -> Provider:
 
 class Registry:
     def __init__(self, settings: DeliverySettings, client: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._client = client
+        self._routes: dict[str, Route] = {}
         self._by_channel: dict[Channel, Route] = {}
-        for provider in settings.providers:
-            # The first provider configured for a channel serves it.
-            self._by_channel.setdefault(
-                provider.channel,
-                Route(
-                    build(provider, client),
-                    CircuitBreaker(failure_threshold=settings.circuit_failures, open_s=settings.circuit_open_s),
-                    TokenBucket(provider.rate_per_s, provider.burst),
-                ),
-            )
+        self._loaded_at = -1e9
+        self._use(settings.providers)
 
     def for_channel(self, channel: Channel) -> Route | None:
         return self._by_channel.get(channel)
 
     def routes(self) -> dict[Channel, Route]:
         return dict(self._by_channel)
+
+    async def refresh(self, sessions: async_sessionmaker[AsyncSession], *, force: bool = False) -> None:
+        """Read the stored providers again when `providers_refresh_s` passed (or `force`)."""
+        if not force and time.monotonic() - self._loaded_at < self._settings.providers_refresh_s:
+            return
+        fernet = store.cipher(self._settings)
+        async with sessions() as session:
+            rows = await store.stored(session)
+        from_db: list[ProviderSettings] = []
+        for row in rows:
+            try:
+                from_db.append(store.from_row(row, fernet))
+            except store.SecretUnreadable:
+                log.error("provider %s: its secret does not decrypt with MC_DELIVERY_SECRETS_KEY", row.name)
+        stored_names = {p.name for p in from_db}
+        self._use([*(p for p in self._settings.providers if p.name not in stored_names), *from_db])
+        self._loaded_at = time.monotonic()
+
+    def _use(self, providers: Sequence[ProviderSettings]) -> None:
+        routes: dict[str, Route] = {}
+        for settings in providers:
+            known = self._routes.get(settings.name)
+            if known is not None and known.settings == settings:
+                routes[settings.name] = known
+                continue
+            routes[settings.name] = Route(
+                settings,
+                build(settings, self._client),
+                CircuitBreaker(failure_threshold=self._settings.circuit_failures, open_s=self._settings.circuit_open_s),
+                TokenBucket(settings.rate_per_s, settings.burst),
+            )
+        by_channel: dict[Channel, Route] = {}
+        for route in sorted(routes.values(), key=lambda r: (r.settings.priority, r.settings.name)):
+            if route.settings.enabled:
+                by_channel.setdefault(route.settings.channel, route)
+        self._routes, self._by_channel = routes, by_channel

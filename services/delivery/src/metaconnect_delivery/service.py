@@ -89,6 +89,7 @@ class DeliveryService:
 
     async def deliver(self, delivery: Delivery, *, traceparent: str | None = None) -> str:
         """Send `delivery` unless its outcome is recorded; returns its final status."""
+        await self._registry.refresh(self._sessions)
         status = await self._claim(delivery, traceparent)
         if status in DONE:
             return status

@@ -1,0 +1,128 @@
+"""Provider accounts over REST: admins only, secrets written and used but never read back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from metaconnect_common.auth import Role
+from metaconnect_common.schemas import Channel
+from metaconnect_delivery.app import create_app
+from metaconnect_delivery.config import DeliverySettings
+from metaconnect_sandbox.server import Sandbox
+from tests.delivery.test_service import HOOK_SECRET, SANDBOX, delivery, providers
+from tests.router.conftest import operator
+from tests.support import common_settings
+
+pytestmark = pytest.mark.timeout(120)
+SECRET = "a-very-secret-provider-token-0042"
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    async with Sandbox(SANDBOX) as sb:
+        yield sb
+
+
+@pytest.fixture
+async def app(delivery_migrated: str, kafka_bootstrap: str, sandbox: Sandbox) -> AsyncIterator[FastAPI]:
+    application = create_app(
+        DeliverySettings(
+            common=common_settings(delivery_migrated, kafka_bootstrap),
+            group_id=f"delivery-test-{uuid.uuid4().hex[:8]}",
+            providers=providers(sandbox),
+        )
+    )
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://delivery") as c:
+        yield c
+
+
+def account(name: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "twilio",
+        "channel": "sms",
+        "base_url": "https://api.twilio.example",
+        "account": "AC00000000000000000000000000000002",
+        "sender": "+15005550006",
+        "secret": SECRET,
+        "priority": 900,  # never the one serving SMS in other tests
+        **changes,
+    }
+
+
+async def test_a_stored_account_never_shows_its_secret(client: httpx.AsyncClient, app: FastAPI) -> None:
+    name = f"sms-{uuid.uuid4().hex[:8]}"
+    created = await client.put(f"/v1/providers/{name}", json=account(name), headers=operator(Role.ADMIN))
+    assert created.status_code == 201, created.text
+    assert created.json()["secret_set"] is True
+    again = await client.put(
+        f"/v1/providers/{name}", json=account(name, secret=None, rate_per_s=5), headers=operator(Role.ADMIN)
+    )
+    assert again.status_code == 200
+    assert (again.json()["version"], again.json()["secret_set"]) == (2, True)  # kept
+    listed = await client.get("/v1/providers", headers=operator(Role.ADMIN))
+    one = await client.get(f"/v1/providers/{name}", headers=operator(Role.ADMIN))
+    assert one.json()["settings"]["rate_per_s"] == 5
+    assert {p["source"] for p in listed.json()} == {"stored", "configured"}
+    for response in (created, again, listed, one):
+        assert SECRET not in response.text
+        assert "sandbox-twilio-auth-token" not in response.text
+    async with app.state.sessions() as session:
+        stored = await session.scalar(text("SELECT secret FROM delivery.providers WHERE name = :n"), {"n": name})
+    assert stored is not None
+    assert SECRET not in stored  # encrypted at rest
+    assert (await client.delete(f"/v1/providers/{name}", headers=operator(Role.ADMIN))).status_code == 204
+    assert (await client.get(f"/v1/providers/{name}", headers=operator(Role.ADMIN))).status_code == 404
+
+
+async def test_bad_accounts_and_callers_are_refused(client: httpx.AsyncClient) -> None:
+    name = f"sms-{uuid.uuid4().hex[:8]}"
+    other = await client.put(f"/v1/providers/{name}", json=account("another"), headers=operator(Role.ADMIN))
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["field"] == "name"
+    pigeon = account(name, kind="pigeon")
+    assert (await client.put(f"/v1/providers/{name}", json=pigeon, headers=operator())).status_code == 403  # editor
+    wrong_kind = await client.put(f"/v1/providers/{name}", json=pigeon, headers=operator(Role.ADMIN))
+    assert wrong_kind.status_code == 422
+    assert "kind" in wrong_kind.text
+    assert (await client.get("/v1/providers", headers=operator(Role.VIEWER))).status_code == 403
+    assert (await client.get("/v1/providers")).status_code == 401
+    assert (await client.delete("/v1/providers/nope", headers=operator(Role.ADMIN))).status_code == 404
+
+
+async def test_a_stored_account_serves_its_channel_with_its_decrypted_secret(
+    client: httpx.AsyncClient, app: FastAPI, sandbox: Sandbox
+) -> None:
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+    hook = {
+        "name": name,
+        "kind": "webhook",
+        "channel": "webhook",
+        "base_url": f"{sandbox.base_urls['webhook']}/orders",
+        "secret": HOOK_SECRET.get_secret_value(),
+        "priority": 0,
+    }
+    assert (await client.put(f"/v1/providers/{name}", json=hook, headers=operator(Role.ADMIN))).status_code == 201
+    try:
+        d = delivery(Channel.WEBHOOK)
+        assert await app.state.deliveries.deliver(d) == "sent"
+        detail = (await client.get(f"/v1/deliveries/{d.id}", headers=operator(Role.VIEWER))).json()
+        assert detail["provider"] == name
+        async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:
+            [received] = (await control.get("/messages", params={"provider": "webhook"})).json()["messages"]
+        assert (received["auth_ok"], received["signature"]) == (True, "valid")
+    finally:
+        await client.delete(f"/v1/providers/{name}", headers=operator(Role.ADMIN))
