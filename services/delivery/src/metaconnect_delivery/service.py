@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,7 +48,7 @@ from metaconnect_delivery import repository
 from metaconnect_delivery.config import DeliverySettings
 from metaconnect_delivery.inbox.feed import notify
 from metaconnect_delivery.models import OUTBOX
-from metaconnect_delivery.providers.base import Outgoing, SendResult, Verdict
+from metaconnect_delivery.providers.base import Outgoing, Provider, SendResult, Verdict
 from metaconnect_delivery.receipts import receipt, receipt_record
 from metaconnect_delivery.registry import Registry
 from metaconnect_delivery.reliability import Backoff
@@ -55,6 +57,7 @@ from metaconnect_delivery.rendering.messages import InAppMessage, Rendered
 from metaconnect_delivery.rendering.render import render
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("metaconnect.delivery")
 STAGE = "delivery"
 DONE = frozenset({"sent", "failed"})
 
@@ -123,10 +126,8 @@ class DeliveryService:
                 wait = route.bucket.reserve(time.monotonic())
                 if wait > 0:
                     await asyncio.sleep(wait)
-                started = time.perf_counter()
                 outgoing = Outgoing(str(delivery.id), str(delivery.customer_id), delivery.contact, message)
-                result = await route.provider.send(outgoing)
-                elapsed_ms = (time.perf_counter() - started) * 1000
+                result, elapsed_ms = await _traced_send(route.provider, outgoing, attempt)
                 if result.counts_against_provider:
                     route.circuit.failure(time.monotonic())
                 else:  # it answered, even if it refused this message
@@ -232,6 +233,30 @@ class DeliveryService:
             await enqueue(session, OUTBOX, [receipt_record(failed), dead])
         log.warning("delivery %s failed: %s", delivery.id, reason)
         return "failed"
+
+
+async def _traced_send(provider: Provider, outgoing: Outgoing, attempt: int) -> tuple[SendResult, float]:
+    """One provider call as a CLIENT span of the delivery's trace (no address, no secret on it)."""
+    with tracer.start_as_current_span(
+        f"send {provider.channel.value}",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "metaconnect.provider": provider.name,
+            "metaconnect.channel": provider.channel.value,
+            "metaconnect.delivery_id": outgoing.delivery_id,
+            "metaconnect.attempt": attempt,
+        },
+    ) as span:
+        started = time.perf_counter()
+        result = await provider.send(outgoing)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        span.set_attribute("metaconnect.outcome", result.verdict.value)
+        span.set_attribute("metaconnect.reason", result.reason)
+        if result.status_code is not None:
+            span.set_attribute("http.response.status_code", result.status_code)
+        if result.verdict is not Verdict.SENT:
+            span.set_status(Status(StatusCode.ERROR, result.reason))
+        return result, elapsed_ms
 
 
 def _item_summary(item: DeliveryItem) -> dict[str, str]:
