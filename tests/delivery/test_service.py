@@ -387,3 +387,17 @@ async def test_attempts_keep_no_secret_and_no_address(
     stored = json.dumps(rows, default=str)
     for secret in ("sandbox-fcm-access-token", "sandbox-twilio-auth-token", "ada@example.com", "4915112345678"):
         assert secret not in stored
+
+
+async def test_a_providers_rate_limit_spaces_its_calls(
+    make: Make, sandbox: Sandbox, control: httpx.AsyncClient
+) -> None:
+    limited = [
+        p.model_copy(update={"rate_per_s": 5.0, "burst": 1}) if p.name == "fcm" else p for p in providers(sandbox)
+    ]
+    service = make(providers=limited)
+    started = time.monotonic()
+    for _ in range(3):
+        assert await service.deliver(delivery(Channel.PUSH)) == "sent"
+    assert time.monotonic() - started >= 0.38  # 1 at once, then one every 0.2 s
+    assert len(await received(control, "fcm")) == 3
