@@ -1,0 +1,115 @@
+"""A consuming service's plumbing, shared: database, publisher, outbox relay, consumer runner.
+
+Profile, router and delivery each consume one topic and publish through their outbox. A
+`Stage` opens what they share; `running` starts the consumer (creating its topics in
+development), the relay and the service's own background tasks, and stops them in the order
+that loses nothing: the consumer first (its last batch and offsets), then the rest, then the
+publisher and the database.
+
+    stage = Stage("router", common, OUTBOX)
+    service = DecisionService(stage.sessions)
+    async with stage.running(app, group_id=..., topics=[PROFILED], produces=[DELIVERIES], handler=...):
+        yield
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Table
+
+from metaconnect_common.db import create_engine, ping, session_factory
+from metaconnect_common.http import ReadinessCheck
+from metaconnect_common.kafka.admin import ensure_topics
+from metaconnect_common.kafka.consumer import BatchHandler, ConsumerRunner, Handler, RetryPolicy
+from metaconnect_common.kafka.producer import KafkaPublisher
+from metaconnect_common.outbox import OutboxRelay
+from metaconnect_common.settings import CommonSettings
+
+CONSUMER_STOP_S = 30.0
+RETRY = RetryPolicy(attempts=8, base_delay_s=0.2, max_delay_s=5.0)
+
+
+class Stage:
+    def __init__(self, service: str, common: CommonSettings, outbox: Table) -> None:
+        self.service = service
+        self.common = common
+        self.engine = create_engine(common.database, application_name=f"metaconnect-{service}", pre_ping=False)
+        self.sessions = session_factory(self.engine)
+        self.publisher = KafkaPublisher(common.kafka, client_id=f"metaconnect-{service}")
+        self.relay = OutboxRelay(self.sessions, self.publisher, outbox)
+
+    @asynccontextmanager
+    async def running(
+        self,
+        app: FastAPI,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        produces: Sequence[str],
+        handler: Handler,
+        batch_handler: BatchHandler | None = None,
+        max_records: int,
+        tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    ) -> AsyncIterator[ConsumerRunner]:
+        """Consume until the block ends; `app.state` gets what the shared endpoints and checks read."""
+        runner = ConsumerRunner(
+            self.common.kafka,
+            group_id=group_id,
+            topics=list(topics),
+            stage=self.service,
+            handler=handler,
+            batch_handler=batch_handler,
+            retry=RETRY,
+            max_records=max_records,
+            dead_letters=self.publisher,
+            client_id=f"metaconnect-{self.service}",
+            before_commit=self.relay.flush,
+        )
+        app.state.auth_settings = self.common.auth
+        app.state.engine = self.engine
+        app.state.sessions = self.sessions
+        app.state.publisher = self.publisher
+        app.state.relay = self.relay
+        app.state.runner = runner
+
+        async def consume() -> None:
+            if self.common.kafka.create_topics:
+                await ensure_topics(self.common.kafka, [*topics, *produces])
+            await runner.run()
+
+        consumer = asyncio.create_task(consume(), name="consumer")
+        others = [asyncio.create_task(self.relay.run(), name="outbox")]
+        others += [asyncio.create_task(task(), name=getattr(task, "__name__", "task")) for task in tasks]
+        try:
+            yield runner
+        finally:
+            runner.stop()
+            with contextlib.suppress(TimeoutError, Exception):
+                await asyncio.wait_for(consumer, CONSUMER_STOP_S)
+            for task in others:
+                task.cancel()
+            for task in [consumer, *others]:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.publisher.stop()
+            await self.engine.dispose()
+
+
+def stage_checks(app: FastAPI) -> dict[str, ReadinessCheck]:
+    """Ready when Kafka answers and the consumer runs, and the database answers."""
+
+    async def kafka() -> None:
+        await app.state.publisher.ping()
+        if not app.state.runner.ready:
+            raise RuntimeError("consumer not running")
+
+    async def database() -> None:
+        await ping(app.state.engine)
+
+    return {"kafka": kafka, "database": database}
