@@ -78,3 +78,28 @@ def common_settings(database_url: str, bootstrap: str, *, publish_timeout_s: flo
         database=DatabaseSettings(url=database_url),  # type: ignore[arg-type]
         auth=AuthSettings(),
     )
+
+
+async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Commit `group`'s offsets at the topics' current ends, so a service started with it reads
+    only what a test publishes next (not every record earlier tests left in a shared topic)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for topic in topics for p in sorted(await _partitions(consumer, topic))]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        if ends:
+            await consumer.commit(dict(ends))
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 20.0) -> set[int]:
+    deadline = time.monotonic() + timeout_s
+    while not (found := consumer.partitions_for_topic(topic)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic} not found")
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    return set(found)

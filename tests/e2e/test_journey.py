@@ -36,6 +36,7 @@ from metaconnect_sandbox.server import Sandbox, serving
 from tests.delivery.test_service import SANDBOX, providers
 from tests.profile.personality.answers import COLOUR_ANSWERS
 from tests.router.conftest import operator
+from tests.support import start_group_at_end
 
 pytestmark = pytest.mark.timeout(300)
 TRACE_ID = uuid.uuid4().hex
@@ -125,6 +126,8 @@ async def stack(migrated: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIte
                 "MC_DELIVERY_PROVIDERS": json.dumps(configured),
             },
         }
+        for name, topic in (("profile", INTERACTIONS), ("router", PROFILED), ("delivery", DELIVERIES)):
+            await start_group_at_end(kafka_bootstrap, specific[name][f"MC_{name.upper()}_GROUP_ID"], [topic])
         urls: dict[str, str] = {}
         procs: dict[str, subprocess.Popen[bytes]] = {}
         try:
