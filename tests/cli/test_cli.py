@@ -239,6 +239,8 @@ def test_db_upgrade_all_is_the_default(runner: CliRunner, database_url: str) -> 
     result = runner.invoke(app, ["db", "upgrade"], env={"MC_DATABASE_URL": database_url})
 
     assert result.exit_code == 0, result.output
+    for service in ("ingest", "profile", "router", "delivery"):
+        assert f"Migrating {service}" in result.stderr
     assert "Database is up to date." in result.stderr
 
 

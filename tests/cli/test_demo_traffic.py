@@ -12,17 +12,15 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from metaconnect_cli.local._proc import free_port
 from metaconnect_cli.main import app
-from tests.cli.test_dev_mode import _child_env, _wait_for_state
+from tests.cli.test_dev_mode import _child_env, _free_ports, _port_flags, _wait_for_state
 
 
 @pytest.mark.timeout(300)
-def test_demo_traffic_closes_the_loop_on_the_dev_stack(tmp_path: Path) -> None:
+def test_demo_traffic_closes_the_loop_on_the_dev_stack(tmp_path: Path, dev_dir: Path) -> None:
     state_file, output = tmp_path / "dev.json", tmp_path / "dev.out"
-    command = [sys.executable, "-m", "metaconnect_cli.main", "dev", "--data-dir", str(tmp_path / "dev")]
-    command += ["--state-file", str(state_file), "--ingest-port", str(free_port())]
-    command += ["--profile-port", str(free_port()), "--router-port", str(free_port())]
+    command = [sys.executable, "-m", "metaconnect_cli.main", "dev", "--data-dir", str(dev_dir)]
+    command += ["--state-file", str(state_file), *_port_flags(_free_ports())]
     with output.open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=_child_env(), cwd=tmp_path)
     try:
@@ -39,8 +37,8 @@ def test_demo_traffic_closes_the_loop_on_the_dev_stack(tmp_path: Path) -> None:
         assert not summary["timed_out"]
         cohorts = summary["delivered"]
         assert (
-            cohorts["matched"] + cohorts["mismatched"]
-            == cohorts["treated"] + cohorts["holdout"]
+            cohorts.get("matched", 0) + cohorts.get("mismatched", 0)
+            == cohorts.get("treated", 0) + cohorts.get("holdout", 0)
             == summary["deliveries"]
         )
 
@@ -61,8 +59,9 @@ def test_demo_traffic_closes_the_loop_on_the_dev_stack(tmp_path: Path) -> None:
         delivered = uplift.json()["overall"]
         assert delivered["treated"]["delivered"] + delivered["holdout"]["delivered"] > 0
 
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C does
         assert proc.wait(timeout=40) == 0, output.read_text()
+        assert "SIGINT: stopping everything" in output.read_text()
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

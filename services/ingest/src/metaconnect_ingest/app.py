@@ -25,6 +25,9 @@ from metaconnect_ingest.events.service import EventService, Window
 from metaconnect_ingest.keys.endpoints import router as keys_router
 from metaconnect_ingest.keys.ratelimit import RateLimiter
 from metaconnect_ingest.keys.service import KeyService
+from metaconnect_ingest.webhooks.endpoints import router as webhooks_router
+from metaconnect_ingest.webhooks.schemas import TwilioInboundMessage, TwilioStatusCallback, WhatsAppWebhook
+from metaconnect_ingest.webhooks.service import WebhookService
 
 SERVICE = "ingest"
 log = logging.getLogger(__name__)
@@ -60,7 +63,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             default_rate_per_s=settings.default_rate_per_s,
             default_burst=settings.default_burst,
         )
-        app.state.events = EventService(
+        events = EventService(
             publisher,
             RateLimiter(),
             window=Window(
@@ -69,6 +72,15 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             ),
             retry_after_s=settings.broker_retry_after_s,
         )
+        app.state.events = events
+        app.state.webhooks = WebhookService(
+            events,
+            twilio_auth_token=settings.twilio_auth_token,
+            whatsapp_app_secret=settings.whatsapp_app_secret,
+            whatsapp_verify_token=settings.whatsapp_verify_token,
+            public_url=settings.public_url,
+        )
+        log.info("provider webhooks enabled: %s", app.state.webhooks.enabled)
         app.state.kafka_ready = asyncio.create_task(_keep_topics(publisher, settings))
         app.state.publisher = publisher
         app.state.engine = engine
@@ -92,7 +104,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     app = service_app(
         service=SERVICE,
-        summary="Channel apps post customer interactions; operators manage their API keys.",
+        summary="Channel apps post customer interactions; providers report outcomes; operators manage API keys.",
         lifespan=lifespan,
         checks=checks,
         max_body_bytes=settings.max_body_bytes,
@@ -100,5 +112,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     )
     app.include_router(events_router)
     app.include_router(keys_router)
-    document_schemas(app, InteractionFields)
+    app.include_router(webhooks_router)
+    document_schemas(app, InteractionFields, TwilioStatusCallback, TwilioInboundMessage, WhatsAppWebhook)
     return app

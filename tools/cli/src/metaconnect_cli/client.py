@@ -25,6 +25,7 @@ from metaconnect_common.settings import AuthSettings
 
 DEFAULT_INGEST_URL = "http://127.0.0.1:8001"
 DEFAULT_ROUTER_URL = "http://127.0.0.1:8003"
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8025"
 DEFAULT_STATE_FILE = Path(".metaconnect") / "dev.json"
 
 
@@ -37,6 +38,9 @@ class DevState(BaseModel):
     kafka_bootstrap: str
     database_url: str
     services: dict[str, str] = Field(default_factory=dict)
+    # The provider sandbox delivery sends to: its HTTP URL and its SMTP host:port.
+    sandbox_url: str | None = None
+    sandbox_smtp: str | None = None
 
 
 def load_state(path: Path = DEFAULT_STATE_FILE) -> DevState | None:
@@ -90,6 +94,18 @@ def resolve_router_url(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) 
     if state is not None and "router" in state.services:
         return state.services["router"].rstrip("/")
     return DEFAULT_ROUTER_URL
+
+
+def resolve_sandbox_url(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) -> str:
+    """`--url`, else `MC_SANDBOX_URL`, else the dev stack's sandbox, else the local default."""
+    if flag:
+        return flag.rstrip("/")
+    if env := os.environ.get("MC_SANDBOX_URL"):
+        return env.rstrip("/")
+    state = load_state(state_file)
+    if state is not None and state.sandbox_url:
+        return state.sandbox_url.rstrip("/")
+    return DEFAULT_SANDBOX_URL
 
 
 def resolve_operator_token(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) -> str:

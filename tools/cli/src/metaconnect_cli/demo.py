@@ -3,10 +3,11 @@
 The customers, their hidden colours, the response model and the route come from
 `metaconnect_router.simulation`. Here they go through the real services: each customer
 consents and answers the colour form as its hidden colour would (so the profile service
-scores that colour), then opens the app at a steady rate; standing in for the delivery
-service, which does not exist yet, the demo consumes `mc.deliveries.v1` and reports back
-`message.delivered` and, with the response model's probability, `message.opened`, so the
-router learns from receipts exactly as it will from real ones.
+scores that colour), then opens the app at a steady rate. The delivery service sends each
+delivery to the provider sandbox (`message.sent`); standing in for the customers' devices,
+the demo consumes `mc.deliveries.v1` and reports back `message.delivered` and, with the
+response model's probability, `message.opened`, so the router learns from receipts exactly
+as it will from real ones.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """`metaconnect dev`: the whole platform on one machine, no Docker, no JVM.
 
 Embedded PostgreSQL (persistent, under the data dir) and the Tansu broker (memory only),
-the services' migrations, every service as a subprocess, a demo API key. `DevStack`
-holds the start/stop logic so tests drive it directly; the command only wires signals.
+the services' migrations, the provider sandbox and every service as a subprocess, a demo
+API key. `DevStack` holds the start/stop logic so tests drive it directly; the command
+only wires signals.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
-import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,16 +27,24 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from metaconnect_cli.client import DEFAULT_STATE_FILE, DevState, IngestClient, key_id_of, load_state, save_state
-from metaconnect_cli.local._proc import free_port, spawn, stop
+from metaconnect_cli.dev_banner import DEMO_KEY_NAME, render_banner
+from metaconnect_cli.local._proc import free_port, log_tail, port_in_use, runs_command, spawn, stop
 from metaconnect_cli.local.postgres import EmbeddedPostgres
+from metaconnect_cli.local.sandbox import (
+    SANDBOX_PACKAGE,
+    SANDBOX_PORT,
+    SANDBOX_SMTP_PORT,
+    ingest_webhook_env,
+    sandbox_command,
+    sandbox_config,
+    sandbox_providers,
+)
 from metaconnect_cli.local.tansu import TansuBroker
 from metaconnect_common.auth import Role, issue_token
 from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import AuthSettings
 
 DEFAULT_DATA_DIR = Path(".metaconnect") / "dev"
-DEMO_KEY_NAME = "demo-app"
-DEMO_EVENT = {"customer": {"customer_id": "c-1"}, "type": "app.opened", "channel": "in_app"}
 OPERATOR_TOKEN_TTL_S = 24 * 3600
 
 
@@ -55,13 +62,18 @@ class ServiceSpec:
         return f"MC_{self.name.upper()}_"
 
 
-# Every service, in start order. A new service adds one line (profile 8002, router 8003,
-# delivery 8004); `db upgrade` and the dev stack both read this table.
+# Every service, in start order. A new service adds one line; `db upgrade` and the dev
+# stack both read this table.
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ingest", "metaconnect_ingest", 8001),
     ServiceSpec("profile", "metaconnect_profile", 8002),
     ServiceSpec("router", "metaconnect_router", 8003),
+    ServiceSpec("delivery", "metaconnect_delivery", 8004),
 )
+SANDBOX = "sandbox"
+SANDBOX_SMTP = "sandbox-smtp"
+# Where the sandbox posts Twilio's status callbacks (ingest verifies and turns them into receipts).
+TWILIO_STATUS_PATH = "/v1/webhooks/twilio/status"
 
 
 def service_named(name: str) -> ServiceSpec:
@@ -84,32 +96,6 @@ class StartupError(Exception):
     """The dev stack could not start; the message says what to do."""
 
 
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As uvicorn binds: a socket in TIME_WAIT from the last run does not count.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _is_ours(pid: int, marker: str) -> bool:
-    """Whether pid still runs the command we recorded (pids get reused)."""
-    try:
-        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
 def _quiet(_: str) -> None:
     pass
 
@@ -120,6 +106,7 @@ class DevStack:
 
     data_dir: Path = DEFAULT_DATA_DIR
     state_file: Path = DEFAULT_STATE_FILE
+    # Per service name, and "sandbox" / "sandbox-smtp" for the provider sandbox.
     ports: Mapping[str, int] = field(default_factory=dict)
     demo: bool = True
     # When set (e.g. from MC_DATABASE_URL / MC_KAFKA_BOOTSTRAP), used instead of the embedded ones.
@@ -135,6 +122,7 @@ class DevStack:
     _postgres: EmbeddedPostgres | None = field(default=None, init=False, repr=False)
     _tansu: TansuBroker | None = field(default=None, init=False, repr=False)
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False, repr=False)
+    _markers: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _urls: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     state: DevState | None = field(default=None, init=False)
 
@@ -148,9 +136,25 @@ class DevStack:
 
     def port_of(self, spec: ServiceSpec) -> int:
         """`ports[name]`, else `MC_<NAME>_PORT`, else the table's default."""
-        if spec.name in self.ports:
-            return self.ports[spec.name]
-        return int(os.environ.get(f"{spec.env_prefix}PORT", spec.port))
+        return self._port(spec.name, f"{spec.env_prefix}PORT", spec.port)
+
+    @property
+    def with_sandbox(self) -> bool:
+        """The sandbox stands in for delivery's providers: it runs when delivery does."""
+        return any(spec.name == "delivery" for spec in self.services)
+
+    @property
+    def sandbox_port(self) -> int:
+        return self._port(SANDBOX, "MC_SANDBOX_PORT", SANDBOX_PORT)
+
+    @property
+    def sandbox_smtp_port(self) -> int:
+        return self._port(SANDBOX_SMTP, "MC_SANDBOX_SMTP_PORT", SANDBOX_SMTP_PORT)
+
+    def _port(self, name: str, env: str, default: int) -> int:
+        if name in self.ports:
+            return self.ports[name]
+        return int(os.environ.get(env, default))
 
     def start(self) -> DevState:
         """Start everything; on any failure (or interrupt) stop what already runs and re-raise."""
@@ -164,12 +168,14 @@ class DevStack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         self._stop_leftovers()
-        for spec in self.services:
-            port = self.port_of(spec)
-            if _port_in_use(port):
+        wanted = [(self.port_of(spec), spec.name, f"{spec.env_prefix}PORT") for spec in self.services]
+        if self.with_sandbox:
+            wanted += [(self.sandbox_port, SANDBOX, "MC_SANDBOX_PORT")]
+            wanted += [(self.sandbox_smtp_port, SANDBOX_SMTP, "MC_SANDBOX_SMTP_PORT")]
+        for port, name, env_name in wanted:
+            if port_in_use(port):
                 raise StartupError(
-                    f"port {port} ({spec.name}) is in use: stop what listens there "
-                    f"or pass --{spec.name}-port / set {spec.env_prefix}PORT"
+                    f"port {port} ({name}) is in use: stop what listens there or pass --{name}-port / set {env_name}"
                 )
 
         database_url = self.database_url or self._start_postgres()
@@ -188,15 +194,27 @@ class DevStack:
         for spec in self.services:
             env[f"{spec.env_prefix}HOST"] = "127.0.0.1"
             env[f"{spec.env_prefix}PORT"] = str(self.port_of(spec))
+            self._urls[spec.name] = f"http://127.0.0.1:{self.port_of(spec)}"
+        sandbox_url = f"http://127.0.0.1:{self.sandbox_port}" if self.with_sandbox else None
+        if sandbox_url is not None:
+            # Before delivery, which sends to it; delivery's own env points every channel here.
+            self.say(
+                f"Starting the provider sandbox on ports {self.sandbox_port} (HTTP), {self.sandbox_smtp_port} (SMTP)"
+            )
+            config = self.data_dir / "sandbox.json"
+            config.write_text(json.dumps(sandbox_config(self._urls.get("ingest"))))
+            command = sandbox_command(port=self.sandbox_port, smtp_port=self.sandbox_smtp_port, config=config)
+            self._spawn(SANDBOX, command, package=SANDBOX_PACKAGE, env={"PYTHONUNBUFFERED": "1"})
         for spec in self.services:
             self.say(f"Starting {spec.name} on port {self.port_of(spec)}")
-            self._procs[spec.name] = spawn(
-                [sys.executable, "-m", spec.package], log=self.log_dir / f"{spec.name}.log", env=env
-            )
-            self._urls[spec.name] = f"http://127.0.0.1:{self.port_of(spec)}"
-            self._record_pids()
+            own = self._delivery_env(sandbox_url) if spec.name == "delivery" else {}
+            if spec.name == "ingest" and sandbox_url is not None:
+                own = ingest_webhook_env()  # the sandbox's status callbacks come back signed
+            self._spawn(spec.name, [sys.executable, "-m", spec.package], package=spec.package, env=env | own)
+        if sandbox_url is not None:
+            self._wait_ready(SANDBOX, sandbox_url, "/_sandbox/health")
         for spec in self.services:
-            self._wait_ready(spec)
+            self._wait_ready(spec.name, self._urls[spec.name])
 
         token = issue_token(AuthSettings(), subject="metaconnect-dev", role=Role.ADMIN, ttl_s=OPERATOR_TOKEN_TTL_S)
         ingest_url = self._urls.get("ingest", "")
@@ -209,9 +227,25 @@ class DevStack:
             kafka_bootstrap=kafka_bootstrap,
             database_url=database_url,
             services=dict(self._urls),
+            sandbox_url=sandbox_url,
+            sandbox_smtp=f"127.0.0.1:{self.sandbox_smtp_port}" if sandbox_url else None,
         )
         save_state(self.state, self.state_file)
         return self.state
+
+    def _spawn(self, name: str, command: list[str], *, package: str, env: dict[str, str]) -> None:
+        self._procs[name] = spawn(command, log=self.log_dir / f"{name}.log", env=env)
+        self._markers[name] = f"-m\0{package}"
+        self._record_pids()
+
+    def _delivery_env(self, sandbox_url: str | None) -> dict[str, str]:
+        """Every channel to the sandbox; Twilio's status callbacks to ingest, as in production."""
+        if sandbox_url is None:
+            return {}
+        ingest = self._urls.get("ingest")
+        status_url = f"{ingest}{TWILIO_STATUS_PATH}" if ingest else None
+        providers = sandbox_providers(sandbox_url, self.sandbox_smtp_port, twilio_status_callback_url=status_url)
+        return {"MC_DELIVERY_PROVIDERS": json.dumps(providers)}
 
     def _take_lock(self) -> None:
         lock = (self.data_dir / "dev.lock").open("w")
@@ -241,29 +275,31 @@ class DevStack:
                 warnings.simplefilter("ignore")
                 bootstrap = self._tansu.start()
         except (RuntimeError, TimeoutError) as exc:
-            raise StartupError(f"Tansu did not start: {exc}\n{_tail(self.data_dir / 'tansu' / 'tansu.log')}") from None
+            raise StartupError(
+                f"Tansu did not start: {exc}\n{log_tail(self.data_dir / 'tansu' / 'tansu.log')}"
+            ) from None
         self._record_pids()
         return bootstrap
 
-    def _wait_ready(self, spec: ServiceSpec) -> None:
-        url, proc, log = self._urls[spec.name], self._procs[spec.name], self.log_dir / f"{spec.name}.log"
+    def _wait_ready(self, name: str, url: str, path: str = "/readyz") -> None:
+        proc, log = self._procs[name], self.log_dir / f"{name}.log"
         deadline = time.monotonic() + self.ready_timeout_s
         last = "no answer"
         with httpx.Client(timeout=2.0) as http:
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
-                    raise StartupError(f"{spec.name} exited with {proc.returncode}; end of {log}:\n{_tail(log)}")
+                    raise StartupError(f"{name} exited with {proc.returncode}; end of {log}:\n{log_tail(log)}")
                 try:
-                    response = http.get(f"{url}/readyz")
+                    response = http.get(f"{url}{path}")
                     if response.status_code == 200:
-                        self.say(f"{spec.name} is ready at {url}")
+                        self.say(f"{name} is ready at {url}")
                         return
                     last = f"{response.status_code} {response.text[:300]}"
                 except httpx.TransportError as exc:
                     last = type(exc).__name__
                 time.sleep(0.25)
         raise StartupError(
-            f"{spec.name} not ready within {self.ready_timeout_s:.0f}s ({last}); end of {log}:\n{_tail(log)}"
+            f"{name} not ready within {self.ready_timeout_s:.0f}s ({last}); end of {log}:\n{log_tail(log)}"
         )
 
     def _demo_key(self, ingest_url: str, token: str, previous: DevState | None) -> str:
@@ -288,11 +324,12 @@ class DevStack:
         return None
 
     def stop(self) -> None:
-        """Services first, then the broker, then PostgreSQL. Safe to call twice."""
+        """Services (delivery before the sandbox), then the broker, then PostgreSQL. Safe to call twice."""
         for name, proc in reversed(self._procs.items()):
             self.say(f"Stopping {name}")
             self._guard(name, partial(stop, proc, timeout=20))
         self._procs.clear()
+        self._markers.clear()
         if self._tansu is not None:
             self.say("Stopping Tansu")
             self._guard("Tansu", self._tansu.stop)
@@ -315,8 +352,7 @@ class DevStack:
             self.say(f"Could not stop {what} cleanly: {exc}")
 
     def _record_pids(self) -> None:
-        packages = {spec.name: spec.package for spec in self.services}
-        pids = {name: {"pid": p.pid, "marker": f"-m\0{packages[name]}"} for name, p in self._procs.items()}
+        pids = {name: {"pid": p.pid, "marker": self._markers[name]} for name, p in self._procs.items()}
         if (tansu := self._tansu_proc()) is not None:
             pids["tansu"] = {"pid": tansu.pid, "marker": "broker\0--listener-url"}
         self._pid_file.write_text(json.dumps(pids))
@@ -333,12 +369,12 @@ class DevStack:
             return
         for name, entry in recorded.items():
             pid, marker = entry.get("pid"), entry.get("marker")
-            if isinstance(pid, int) and isinstance(marker, str) and _is_ours(pid, marker):
+            if isinstance(pid, int) and isinstance(marker, str) and runs_command(pid, marker):
                 self.say(f"Stopping {name} (pid {pid}) left over from an earlier run")
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGTERM)
                 deadline = time.monotonic() + 20
-                while _is_ours(pid, marker) and time.monotonic() < deadline:
+                while runs_command(pid, marker) and time.monotonic() < deadline:
                     time.sleep(0.1)
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
@@ -346,35 +382,9 @@ class DevStack:
 
     def banner(self) -> str:
         """What a developer needs: URLs, credentials, a curl to paste."""
-        state = self.state
-        assert state is not None, "start() first"
-        lines = ["", "Metaconnect is running (development mode).", ""]
-        for name, url in state.services.items():
-            lines.append(f"  {name:<11} {url}    API docs: {url}/docs")
-        kafka_kind = "Tansu, in memory" if self._tansu is not None else "external"
-        lines.append(f"  {'Kafka':<11} {state.kafka_bootstrap}    ({kafka_kind})")
-        pg_kind = f"data in {self._postgres.data_dir}" if self._postgres is not None else "external"
-        shown_db = make_url(state.database_url).render_as_string(hide_password=True)
-        lines += [f"  {'PostgreSQL':<11} {shown_db}    ({pg_kind})", ""]
-        lines += ["Operator token (admin, 24 h):", f"  {state.operator_token}", ""]
-        if state.api_key:
-            payload = json.dumps(DEMO_EVENT, separators=(",", ":"))
-            curl = shlex.join(
-                [
-                    "curl",
-                    "-sS",
-                    "-X",
-                    "POST",
-                    f"{state.ingest_url}/v1/events",
-                    "-H",
-                    f"Authorization: Bearer {state.api_key}",
-                    "-H",
-                    "Content-Type: application/json",
-                    "-d",
-                    payload,
-                ]
-            )
-            lines += [f"Demo channel API key ({DEMO_KEY_NAME}):", f"  {state.api_key}", ""]
-            lines += ["Post an event:", f"  {curl}", ""]
-        lines.append(f"State in {self.state_file}, logs in {self.log_dir}. Ctrl-C stops everything.")
-        return "\n".join(lines)
+        assert self.state is not None, "start() first"
+        kafka = "Tansu, in memory" if self._tansu is not None else "external"
+        postgres = f"data in {self._postgres.data_dir}" if self._postgres is not None else "external"
+        return render_banner(
+            self.state, kafka=kafka, postgres=postgres, state_file=self.state_file, log_dir=self.log_dir
+        )

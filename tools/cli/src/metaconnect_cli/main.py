@@ -1,4 +1,4 @@
-"""The `metaconnect` command: dev mode, migrations, operator tokens, API keys, routes as code, event schemas."""
+"""The `metaconnect` command: dev mode, migrations, tokens, API keys, routes as code, schemas, the provider sandbox."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from metaconnect_cli import demo, routes_code
+from metaconnect_cli import demo, routes_code, sandbox_tail
 from metaconnect_cli.client import (
     DEFAULT_STATE_FILE,
     ApiProblem,
@@ -25,12 +25,14 @@ from metaconnect_cli.client import (
     resolve_ingest_url,
     resolve_operator_token,
     resolve_router_url,
+    resolve_sandbox_url,
 )
 from metaconnect_cli.dev import DEFAULT_DATA_DIR, SERVICES, DevStack, StartupError, service_named, upgrade_databases
 from metaconnect_cli.schema_compat import compatibility_problems
 from metaconnect_common.auth import Role, issue_token
 from metaconnect_common.schemas import export_json_schemas
 from metaconnect_common.settings import DEV_JWT_SECRET, AuthSettings, DatabaseSettings
+from metaconnect_sandbox.faults import Provider
 
 app = typer.Typer(
     name="metaconnect",
@@ -44,12 +46,16 @@ keys_app = typer.Typer(help="Channel API keys (ingest service, admin token).", n
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 routes_app = typer.Typer(help="Routes as code: YAML route files and the router (editor token).", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data for the dev stack: simulated customers and their traffic.", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="The provider sandbox: what deliveries reached its fake providers.", no_args_is_help=True
+)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(routes_app, name="routes")
 app.add_typer(demo_app, name="demo")
+app.add_typer(sandbox_app, name="sandbox")
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -336,6 +342,41 @@ def demo_traffic(
         typer.echo(line)
 
 
+# --- sandbox -------------------------------------------------------------------------
+
+
+@sandbox_app.command("tail")
+def sandbox_tail_command(
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Sandbox URL (default: MC_SANDBOX_URL, the dev stack's, http://127.0.0.1:8025)."),
+    ] = None,
+    provider: Annotated[Provider | None, typer.Option(help="Only this provider's messages.")] = None,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many received so far to show (0: all).")] = 20,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Then print new ones as they arrive, until Ctrl-C.")
+    ] = False,
+) -> None:
+    """Print what the fake providers received: time, provider, recipient, title, text."""
+    try:
+        with sandbox_tail.SandboxFeed(resolve_sandbox_url(url), provider=provider) as feed:
+            received = feed.received()
+            for message in received[-lines:] if lines else received:
+                typer.echo(sandbox_tail.render(message))
+            if not follow:
+                if not received:
+                    by = f" by {provider}" if provider else ""
+                    _say(f"Nothing received yet{by} ({feed.url}).")
+                return
+            _say(f"Waiting for messages at {feed.url} (Ctrl-C stops).")
+            for message in feed.follow(received):
+                typer.echo(sandbox_tail.render(message))
+    except sandbox_tail.SandboxProblem as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        return
+
+
 # --- db ------------------------------------------------------------------------------
 
 
@@ -393,15 +434,29 @@ def dev(
     router_port: Annotated[
         int | None, typer.Option(envvar="MC_ROUTER_PORT", show_default="8003", help="The router service's port.")
     ] = None,
+    delivery_port: Annotated[
+        int | None, typer.Option(envvar="MC_DELIVERY_PORT", show_default="8004", help="The delivery service's port.")
+    ] = None,
+    sandbox_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="MC_SANDBOX_PORT", show_default="8025", help="The provider sandbox's HTTP port (its page)."
+        ),
+    ] = None,
+    sandbox_smtp_port: Annotated[
+        int | None, typer.Option(envvar="MC_SANDBOX_SMTP_PORT", show_default="2525", help="The sandbox's SMTP port.")
+    ] = None,
     postgres_port: Annotated[int | None, typer.Option(show_default="a free port", help="Embedded PostgreSQL.")] = None,
     kafka_port: Annotated[int | None, typer.Option(show_default="a free port", help="Embedded broker.")] = None,
     ready_timeout: Annotated[float, typer.Option(help="Seconds each service may take to get ready.")] = 90.0,
 ) -> None:
-    """Run everything locally until Ctrl-C: PostgreSQL, a Kafka-protocol broker, all services.
+    """Run everything locally until Ctrl-C: PostgreSQL, a Kafka-protocol broker, all services, the provider sandbox.
 
     Uses MC_DATABASE_URL / MC_KAFKA_BOOTSTRAP instead of the embedded servers when set.
+    Delivery's providers are the sandbox's fakes, for every channel (MC_DELIVERY_PROVIDERS is not read).
     """
-    chosen = {"ingest": ingest_port, "profile": profile_port, "router": router_port}
+    chosen = {"ingest": ingest_port, "profile": profile_port, "router": router_port, "delivery": delivery_port}
+    chosen |= {"sandbox": sandbox_port, "sandbox-smtp": sandbox_smtp_port}
     ports = {name: port for name, port in chosen.items() if port}
     stack = DevStack(
         data_dir=data_dir,

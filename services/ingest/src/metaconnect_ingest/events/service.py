@@ -148,7 +148,11 @@ class EventService:
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
 
-    async def _publish(self, interactions: Sequence[Interaction]) -> None:
+    async def publish(self, interactions: Sequence[Interaction]) -> None:
+        """Write `interactions` to `mc.interactions.v1`; returns once Kafka acknowledged them all.
+
+        ApiError 503 (with `Retry-After`) when it did not in time: the caller retries with the same ids.
+        """
         try:
             await self._publisher.publish([to_record(i) for i in interactions])
         except BrokerUnavailable:
@@ -172,7 +176,7 @@ class EventService:
             )
         self._rate_limit(principal, 1)
         interaction = to_interaction(fields, principal, now)
-        await self._publish([interaction])
+        await self.publish([interaction])
         return interaction
 
     async def ingest_batch(
@@ -194,5 +198,5 @@ class EventService:
                 accepted.append((index, to_interaction(fields, principal, now)))
         if accepted:
             self._rate_limit(principal, len(accepted))
-            await self._publish([i for _, i in accepted])
+            await self.publish([i for _, i in accepted])
         return accepted, rejected

@@ -1,0 +1,1 @@
+"""Provider webhooks: delivery statuses and customers' replies, as interactions."""

@@ -1,0 +1,56 @@
+"""What `metaconnect dev` prints once everything is ready: URLs, credentials, a curl to paste."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from metaconnect_cli.client import DevState
+
+DEMO_KEY_NAME = "demo-app"
+DEMO_EVENT = {"customer": {"customer_id": "c-1"}, "type": "app.opened", "channel": "in_app"}
+
+
+def render_banner(state: DevState, *, kafka: str, postgres: str, state_file: Path, log_dir: Path) -> str:
+    """The banner; `kafka` and `postgres` say where those run (embedded, external)."""
+    lines = ["", "Metaconnect is running (development mode).", ""]
+    for name, url in state.services.items():
+        lines.append(f"  {name:<11} {url}    API docs: {url}/docs")
+    lines.append(f"  {'Kafka':<11} {state.kafka_bootstrap}    ({kafka})")
+    shown_db = make_url(state.database_url).render_as_string(hide_password=True)
+    lines.append(f"  {'PostgreSQL':<11} {shown_db}    ({postgres})")
+    if state.sandbox_url:
+        lines.append(f"  {'sandbox':<11} {state.sandbox_url}    (fake FCM, Twilio, WhatsApp and webhook receiver)")
+        lines.append(f"  {'SMTP':<11} {state.sandbox_smtp}    (the sandbox's mail server)")
+    lines.append("")
+    lines += ["Operator token (admin, 24 h):", f"  {state.operator_token}", ""]
+    if state.api_key:
+        lines += [f"Demo channel API key ({DEMO_KEY_NAME}):", f"  {state.api_key}", ""]
+        lines += ["Post an event:", f"  {_curl(state.ingest_url, state.api_key)}", ""]
+    if state.sandbox_url:
+        lines += ["Delivery sends every channel to the provider sandbox. What it received:"]
+        lines += [f"  {state.sandbox_url}/", "  uv run metaconnect sandbox tail --follow", ""]
+    lines.append(f"State in {state_file}, logs in {log_dir}. Ctrl-C stops everything.")
+    return "\n".join(lines)
+
+
+def _curl(ingest_url: str, api_key: str) -> str:
+    payload = json.dumps(DEMO_EVENT, separators=(",", ":"))
+    return shlex.join(
+        [
+            "curl",
+            "-sS",
+            "-X",
+            "POST",
+            f"{ingest_url}/v1/events",
+            "-H",
+            f"Authorization: Bearer {api_key}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            payload,
+        ]
+    )
