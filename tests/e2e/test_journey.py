@@ -253,7 +253,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
             types = [e.get("type") for e in entries]
             return entries if "message.sent" in types and "cart.abandoned" in types else None
 
-        await _until("the receipt reached the timeline", receipt_in_timeline)
+        timeline = await _until("the receipt reached the timeline", receipt_in_timeline)
         decisions = await client.get(
             f"{stack.urls['router']}/v1/decisions", params={"customer_id": str(customer)}, headers=operator(Role.VIEWER)
         )
@@ -266,6 +266,10 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
         )
         [delivery] = deliveries.json()
         assert (delivery["status"], delivery["channel"], delivery["trace_id"]) == ("sent", "push", TRACE_ID)
+        # The timeline: the event, and the delivery's receipt naming the decision and the delivery.
+        [sent] = [e for e in timeline if e["type"] == "message.sent"]
+        assert sent["properties"]["decision_ids"] == [decision["id"]]
+        assert sent["properties"]["delivery_id"] == delivery["id"]
 
         # Meta-connect: three marketing messages within the window arrive as one delivery on one channel.
         news = {

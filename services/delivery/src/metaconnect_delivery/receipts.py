@@ -42,6 +42,7 @@ def receipt(
         customer_id=delivery.customer_id,
         delivery_id=delivery.id,
         item_ids=[i.id for i in delivery.items],
+        decision_ids=[i.decision_id for i in delivery.items],
         channel=channel,
         now=now,
         provider=provider,
@@ -58,6 +59,7 @@ def interaction(
     delivery_id: uuid.UUID,
     item_ids: Sequence[uuid.UUID],
     channel: Channel,
+    decision_ids: Sequence[uuid.UUID] = (),
     now: datetime,
     provider: str | None = None,
     bundle_id: uuid.UUID | None = None,
@@ -66,6 +68,8 @@ def interaction(
 ) -> Interaction:
     """A receipt about a delivery (or, from the inbox, about what the customer did with it)."""
     properties: dict[str, object] = {"delivery_id": str(delivery_id), "item_ids": [str(i) for i in item_ids]}
+    if decision_ids:  # the customer's timeline links event, decision and delivery
+        properties["decision_ids"] = [str(d) for d in decision_ids]
     if provider:
         properties["provider"] = provider
     if urgent is not None:
