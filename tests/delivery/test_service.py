@@ -311,7 +311,7 @@ async def test_when_every_channel_fails_the_delivery_fails_with_a_receipt_and_a_
     make: Make, control: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     await fault(control, "fcm", *[{"status": 500}] * 3)
-    await fault(control, "twilio", {"status": 400})
+    await fault(control, "twilio", {"status": 400, "error_code": 21602})  # refused, the number itself is fine
     d = delivery(Channel.PUSH, Channel.SMS)
     assert await make().deliver(d) == "failed"
     assert [o for _, o, _ in await attempts(engine, d.id)] == ["retry", "retry", "retry", "permanent"]
@@ -401,3 +401,17 @@ async def test_a_providers_rate_limit_spaces_its_calls(
         assert await service.deliver(delivery(Channel.PUSH)) == "sent"
     assert time.monotonic() - started >= 0.38  # 1 at once, then one every 0.2 s
     assert len(await received(control, "fcm")) == 3
+
+
+async def test_an_unregistered_device_is_reported_as_a_hard_bounce_and_the_delivery_fails_over(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await control.post("/fcm/unregistered-tokens", json={"tokens": ["device-token-0001"]})
+    d = delivery(Channel.PUSH, Channel.EMAIL)
+    assert await make().deliver(d) == "sent"
+    assert await attempts(engine, d.id) == [("push", "permanent", "http_404"), ("email", "sent", "accepted")]
+    receipts = [Interaction.model_validate(v) for _, v in await outbox(engine, d.id)]
+    [bounced] = [r for r in receipts if r.type == "message.bounced"]
+    # The profile's vocabulary: a hard bounce makes the channel's address invalid.
+    assert (bounced.channel, bounced.properties["bounce"]) == (Channel.PUSH, "hard")
+    assert [r.type for r in receipts] == ["message.bounced", "message.sent"]

@@ -90,7 +90,10 @@ def interaction(
     )
 
 
-def receipt_record(interaction: Interaction) -> OutgoingRecord:
+def receipt_record(interaction: Interaction, **extra: str) -> OutgoingRecord:
+    """The receipt's record on `mc.interactions.v1`; `extra` properties added (e.g. bounce="hard")."""
+    if extra:
+        interaction = interaction.model_copy(update={"properties": {**interaction.properties, **extra}})
     return OutgoingRecord(
         topic=INTERACTIONS,
         key=interaction.customer.key().encode(),

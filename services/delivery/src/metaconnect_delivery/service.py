@@ -199,6 +199,11 @@ class DeliveryService:
                     "started_at": now,
                 },
             )
+            if result.address_invalid:  # the profile stops counting the channel reachable
+                bounced = receipt(
+                    delivery, "message.bounced", channel=channel, provider=provider, now=now, reason=result.reason
+                )
+                await enqueue(session, OUTBOX, [receipt_record(bounced, bounce="hard")])
             if result.verdict is not Verdict.SENT:
                 return
             await repository.finish(

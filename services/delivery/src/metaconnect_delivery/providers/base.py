@@ -39,6 +39,9 @@ class SendResult:
     response: Mapping[str, Any] = field(default_factory=dict)
     """What the provider answered, for the attempt row: ids and error codes, never secrets or addresses."""
     counts_against_provider: bool = False
+    address_invalid: bool = False
+    """The provider says the address reaches no one (unregistered token, no such number or mailbox):
+    reported as a hard `message.bounced`, so the profile stops counting the channel reachable."""
 
 
 @dataclass(frozen=True)

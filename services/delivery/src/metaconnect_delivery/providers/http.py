@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from metaconnect_delivery.config import ProviderSettings
 from metaconnect_delivery.providers.base import (
     Outgoing,
     SendResult,
+    Verdict,
     call,
     json_summary,
     judge_http,
@@ -79,7 +81,8 @@ class Fcm(HttpProvider):
             json=body,
             headers={"Authorization": f"Bearer {self._secret}"},
         )
-        return await self._send(request, ("name", "error"), lambda s: s.get("name"))
+        result = await self._send(request, ("name", "error"), lambda s: s.get("name"))
+        return _flag_invalid(result, _fcm_unregistered(result.response))
 
 
 class Twilio(HttpProvider):
@@ -97,12 +100,13 @@ class Twilio(HttpProvider):
                 self.settings.status_callback_url, delivery_id=outgoing.delivery_id, customer_id=outgoing.customer_id
             )
         request = self._request(self._url(f"/2010-04-01/Accounts/{self.settings.account}/Messages.json"), data=form)
-        return await self._send(
+        result = await self._send(
             request,
             ("sid", "status", "code", "message", "num_segments"),
             lambda s: s.get("sid"),
             auth=httpx.BasicAuth(self.settings.account or "", self._secret),
         )
+        return _flag_invalid(result, result.response.get("code") in TWILIO_INVALID_NUMBER)
 
 
 class WhatsApp(HttpProvider):
@@ -142,7 +146,9 @@ class WhatsApp(HttpProvider):
             messages = summary.get("messages")
             return str(messages[0]["id"]) if isinstance(messages, list) and messages else None
 
-        return await self._send(request, ("messages", "error"), wamid)
+        result = await self._send(request, ("messages", "error"), wamid)
+        error = result.response.get("error")
+        return _flag_invalid(result, isinstance(error, dict) and error.get("code") in WHATSAPP_NOT_A_USER)
 
 
 class Webhook(HttpProvider):
@@ -160,6 +166,21 @@ class Webhook(HttpProvider):
             },
         )
         return await self._send(request, ("id", "error"), lambda s: str(s["id"]) if "id" in s else None)
+
+
+# Twilio: not a valid phone number, not a mobile number; WhatsApp: the number is not a WhatsApp user.
+TWILIO_INVALID_NUMBER = frozenset({21211, 21614})
+WHATSAPP_NOT_A_USER = frozenset({131026})
+
+
+def _fcm_unregistered(response: Any) -> bool:
+    error = response.get("error") if isinstance(response, dict) else None
+    details = error.get("details", []) if isinstance(error, dict) else []
+    return any(isinstance(d, dict) and d.get("errorCode") == "UNREGISTERED" for d in details)
+
+
+def _flag_invalid(result: SendResult, invalid: bool) -> SendResult:
+    return replace(result, address_invalid=True) if invalid and result.verdict is Verdict.PERMANENT else result
 
 
 def callback_data(delivery_id: str, customer_id: str) -> str:

@@ -62,8 +62,10 @@ class Smtp:
                 response={"code": exc.code},
                 counts_against_provider=transient or exc.code in (530, 535),  # auth failures break every send
             )
-        except aiosmtplib.SMTPRecipientsRefused:
-            return SendResult(Verdict.PERMANENT, "smtp_recipient_refused")
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            # 550/551/553 at RCPT: no such mailbox. A 4yz there is the server's trouble, not the address's.
+            invalid = any(r.code in (550, 551, 553) for r in exc.recipients)
+            return SendResult(Verdict.PERMANENT, "smtp_recipient_refused", address_invalid=invalid)
         except TimeoutError:
             return SendResult(Verdict.RETRY, "timeout", counts_against_provider=True)
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError):
