@@ -35,10 +35,12 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 
 
 @pytest.fixture
-async def delivery_app(delivery_migrated: str, kafka_bootstrap: str, sandbox: Sandbox) -> AsyncIterator[FastAPI]:
+async def delivery_app(
+    delivery_migrated: str, kafka_bootstrap: str, delivery_group: str, sandbox: Sandbox
+) -> AsyncIterator[FastAPI]:
     settings = DeliverySettings(
         common=common_settings(delivery_migrated, kafka_bootstrap),
-        group_id=f"delivery-test-{uuid.uuid4().hex[:8]}",
+        group_id=delivery_group,
         providers=providers(sandbox),
         backoff_base_s=0.01,
         backoff_cap_s=0.05,

@@ -28,12 +28,14 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-async def served(delivery_migrated: str, kafka_bootstrap: str) -> AsyncIterator[tuple[FastAPI, str]]:
+async def served(
+    delivery_migrated: str, kafka_bootstrap: str, delivery_group: str
+) -> AsyncIterator[tuple[FastAPI, str]]:
     async with Sandbox(SANDBOX) as sandbox:
         app = create_app(
             DeliverySettings(
                 common=common_settings(delivery_migrated, kafka_bootstrap),
-                group_id=f"delivery-test-{uuid.uuid4().hex[:8]}",
+                group_id=delivery_group,
                 providers=providers(sandbox),
             )
         )

@@ -31,11 +31,13 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 
 
 @pytest.fixture
-async def app(delivery_migrated: str, kafka_bootstrap: str, sandbox: Sandbox) -> AsyncIterator[FastAPI]:
+async def app(
+    delivery_migrated: str, kafka_bootstrap: str, delivery_group: str, sandbox: Sandbox
+) -> AsyncIterator[FastAPI]:
     application = create_app(
         DeliverySettings(
             common=common_settings(delivery_migrated, kafka_bootstrap),
-            group_id=f"delivery-test-{uuid.uuid4().hex[:8]}",
+            group_id=delivery_group,
             providers=providers(sandbox),
         )
     )
