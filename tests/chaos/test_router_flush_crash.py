@@ -48,6 +48,7 @@ def _router(database_url: str, bootstrap: str, group: str, log: Path) -> tuple[s
             "MC_ROUTER_PORT": str(port),
             "MC_ROUTER_GROUP_ID": group,
             "MC_ROUTER_FLUSH_INTERVAL_S": "0.1",
+            "MC_ROUTER_FLUSH_BATCH": "5",  # many small flush transactions: the kill lands between two
             "MC_LOG_JSON": "false",
         },
     )

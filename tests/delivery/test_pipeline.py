@@ -90,7 +90,7 @@ async def test_a_delivery_record_is_sent_once_and_its_receipt_flows_back(
     finally:
         await publisher.stop()
 
-    async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:
+    async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox", timeout=40) as control:
         waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 1, "timeout_s": 30})
         assert waited.status_code == 200, waited.text
     [sent] = await receipts_for(kafka_bootstrap, d.id, count=1)

@@ -238,7 +238,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
 
         await post("cart.abandoned", headers={"traceparent": TRACEPARENT}, value=42)
 
-        async with httpx.AsyncClient(base_url=f"{stack.sandbox.http_url}/_sandbox") as control:
+        async with httpx.AsyncClient(base_url=f"{stack.sandbox.http_url}/_sandbox", timeout=70) as control:
             waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 1, "timeout_s": 60})
             assert waited.status_code == 200, waited.text
             [push] = waited.json()["messages"]
@@ -293,7 +293,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
         for headline in ("Spring sale", "New in store", "Your points"):
             await post("news.posted", headline=headline)
 
-        async with httpx.AsyncClient(base_url=f"{stack.sandbox.http_url}/_sandbox") as control:
+        async with httpx.AsyncClient(base_url=f"{stack.sandbox.http_url}/_sandbox", timeout=70) as control:
             waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 2, "timeout_s": 60})
             assert waited.status_code == 200, waited.text
             bundled = waited.json()["messages"][1]["payload"]["message"]

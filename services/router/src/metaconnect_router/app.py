@@ -34,7 +34,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stage = Stage(SERVICE, common, OUTBOX)
         decisions = DecisionService(stage.sessions)
-        flusher = Flusher(stage.sessions, interval_s=settings.flush_interval_s)
+        flusher = Flusher(stage.sessions, batch=settings.flush_batch, interval_s=settings.flush_interval_s)
         app.state.decisions = decisions
         app.state.flusher = flusher
         app.state.routes = RouteService(stage.sessions, on_change=decisions.catalog.invalidate)

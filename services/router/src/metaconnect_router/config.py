@@ -16,4 +16,5 @@ class RouterSettings(BaseSettings):
     group_id: str = "mc-router"
     max_records: int = Field(default=500, ge=1)
     flush_interval_s: float = Field(default=1.0, gt=0, description="How often due bundles are looked for.")
+    flush_batch: int = Field(default=200, ge=1, le=5000, description="Due bundles flushed per transaction.")
     common: CommonSettings = Field(default_factory=CommonSettings)

@@ -164,7 +164,12 @@ class DecisionService:
             )
             await ledger.load(session, customers, sends_since=now - HISTORY)
             await ledger.load_delivered(session, receipts)
-            decided = [await self._apply(session, batch, p, now=now, traceparent=t) for p, t in records]
+            # Each record its own microsecond: later records are newer (a collapse key keeps the
+            # later item) as when they are decided one at a time.
+            decided = [
+                await self._apply(session, batch, p, now=now + timedelta(microseconds=i), traceparent=t)
+                for i, (p, t) in enumerate(records)
+            ]
             await repository.add_decisions(session, batch.decisions)  # before a merge repoints them
             await ledger.write(session, now)
             await repository.add_to_arms(session, batch.arms, now)
