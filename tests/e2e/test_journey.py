@@ -41,6 +41,9 @@ from tests.support import start_group_at_end
 pytestmark = pytest.mark.timeout(300)
 TRACE_ID = uuid.uuid4().hex
 TRACEPARENT = f"00-{TRACE_ID}-{uuid.uuid4().hex[:16]}-01"
+# This run's own event types: routes other tests left active (on `cart.abandoned`, say) must not match.
+CART = f"e2e{TRACE_ID[:8]}.cart_abandoned"
+NEWS = f"e2e{TRACE_ID[:8]}.news_posted"
 RED_BODY = "Still yours, one tap away."
 NEUTRAL_BODY = "Your cart is waiting."
 
@@ -187,7 +190,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
         route = {
             "name": f"cart-{uuid.uuid4().hex[:6]}",
             "status": "active",
-            "trigger": {"event_types": ["cart.abandoned"]},
+            "trigger": {"event_types": [CART]},
             "messages": [
                 {
                     "id": "cart",
@@ -236,7 +239,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
                 )
         await asyncio.sleep(1.2)  # the router re-reads posteriors every second
 
-        await post("cart.abandoned", headers={"traceparent": TRACEPARENT}, value=42)
+        await post(CART, headers={"traceparent": TRACEPARENT}, value=42)
 
         async with httpx.AsyncClient(base_url=f"{stack.sandbox.http_url}/_sandbox", timeout=70) as control:
             waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 1, "timeout_s": 60})
@@ -251,13 +254,13 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
             )
             entries: list[dict[str, Any]] = found.json()["items"] if found.status_code == 200 else []
             types = [e.get("type") for e in entries]
-            return entries if "message.sent" in types and "cart.abandoned" in types else None
+            return entries if "message.sent" in types and CART in types else None
 
         timeline = await _until("the receipt reached the timeline", receipt_in_timeline)
         decisions = await client.get(
             f"{stack.urls['router']}/v1/decisions", params={"customer_id": str(customer)}, headers=operator(Role.VIEWER)
         )
-        [decision] = [d for d in decisions.json() if d["event_type"] == "cart.abandoned"]
+        [decision] = [d for d in decisions.json() if d["event_type"] == CART]
         assert (decision["outcome"], decision["tone"], decision["trace_id"]) == ("sent", "red", TRACE_ID)
         deliveries = await client.get(
             f"{stack.urls['delivery']}/v1/deliveries",
@@ -275,7 +278,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
         news = {
             "name": f"news-{uuid.uuid4().hex[:6]}",
             "status": "active",
-            "trigger": {"event_types": ["news.posted"]},
+            "trigger": {"event_types": [NEWS]},
             "messages": [
                 {
                     "id": "news",
@@ -291,7 +294,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
         assert created.status_code == 201, created.text
         await asyncio.sleep(2.5)  # the router's route cache
         for headline in ("Spring sale", "New in store", "Your points"):
-            await post("news.posted", headline=headline)
+            await post(NEWS, headline=headline)
 
         async with httpx.AsyncClient(base_url=f"{stack.sandbox.http_url}/_sandbox", timeout=70) as control:
             waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 2, "timeout_s": 60})
