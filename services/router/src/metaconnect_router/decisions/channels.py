@@ -66,7 +66,8 @@ def choose_channel(
     if not eligible:
         raise ValueError("choose_channel needs at least one eligible channel")
     ordered = _policy_ordered(eligible, policy)
-    scores = _scores(ordered, profile, local_hour)
+    share = _window_share(profile, local_hour)
+    scores = _scores(ordered, profile, _responsiveness(share))
 
     def ranked(channels: Sequence[Channel]) -> tuple[tuple[Channel, float], ...]:
         return tuple((c, scores[c]) for c in channels)
@@ -76,7 +77,7 @@ def choose_channel(
     if holdout:
         return ChannelChoice(ordered[0], ranked(ordered), "holdout_default")
     rest = [c for c in ordered if c is not Channel.IN_APP]
-    if Channel.IN_APP in ordered and active_now(profile, local_hour):
+    if Channel.IN_APP in ordered and _active(share):
         return ChannelChoice(
             Channel.IN_APP, ranked([Channel.IN_APP, *_fallback(rest, scores, profile)]), "in_app_active"
         )
@@ -93,9 +94,8 @@ def _policy_ordered(eligible: Sequence[Channel], policy: Policy) -> list[Channel
     return sorted(unique, key=lambda c: (position.get(c, len(position)), unique.index(c)))
 
 
-def _scores(ordered: Sequence[Channel], profile: ProfileSnapshot, local_hour: int) -> dict[Channel, float]:
+def _scores(ordered: Sequence[Channel], profile: ProfileSnapshot, responsiveness: float) -> dict[Channel, float]:
     by_weight = [c for c in ordered if c is not Channel.EMAIL] + [c for c in ordered if c is Channel.EMAIL]
-    responsiveness = hour_responsiveness(profile, local_hour)
     scores: dict[Channel, float] = {}
     for i, channel in enumerate(by_weight):
         weight = max(MIN_ORDER_WEIGHT, 1.0 - ORDER_STEP * i)
@@ -125,7 +125,8 @@ def _email_competes(profile: ProfileSnapshot, mobile: Sequence[Channel]) -> bool
 
 def _count(value: float) -> float:
     # Decayed counts are non-negative and finite by construction; a stray value must not leave [0, 1].
-    return value if math.isfinite(value) and value > 0.0 else 0.0
+    # (nan, inf and anything <= 0 all fail the chained comparison.)
+    return value if 0.0 < value < math.inf else 0.0
 
 
 def channel_affinity(profile: ProfileSnapshot, channel: Channel) -> float:
@@ -153,17 +154,23 @@ def _window_share(profile: ProfileSnapshot, local_hour: int) -> float | None:
     return sum(counts[(local_hour + offset) % HOURS] for offset in WINDOW) / total
 
 
+def _active(share: float | None) -> bool:
+    return share is not None and share >= ACTIVE_SHARE
+
+
+def _responsiveness(share: float | None) -> float:
+    if share is None:
+        return NEUTRAL_RESPONSIVENESS
+    return min(1.0, NEUTRAL_RESPONSIVENESS * share / UNIFORM_SHARE)
+
+
 def active_now(profile: ProfileSnapshot, local_hour: int) -> bool:
     """The customer is usually active around `local_hour`: at least ACTIVE_SHARE of their activity
     falls in this hour and the hours either side (and there is MIN_ACTIVITY to go on)."""
-    share = _window_share(profile, local_hour)
-    return share is not None and share >= ACTIVE_SHARE
+    return _active(_window_share(profile, local_hour))
 
 
 def hour_responsiveness(profile: ProfileSnapshot, local_hour: int) -> float:
     """How active the customer is around `local_hour`, in [0, 1]: 0.5 for round-the-clock activity
     (or too little to tell), 1 from twice that share up, 0 for none."""
-    share = _window_share(profile, local_hour)
-    if share is None:
-        return NEUTRAL_RESPONSIVENESS
-    return min(1.0, NEUTRAL_RESPONSIVENESS * share / UNIFORM_SHARE)
+    return _responsiveness(_window_share(profile, local_hour))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, Final
 from uuid import UUID
 
 import numpy as np
@@ -23,7 +24,7 @@ from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_router.decisions.channels import ChannelChoice, choose_channel
 from metaconnect_router.decisions.eligibility import Eligibility, SendHistory, Verdict, eligibility, local_now
-from metaconnect_router.decisions.ranking import Arm, Option, Posterior, Ranked, arm_for, rank
+from metaconnect_router.decisions.ranking import UNKNOWN_PATTERN, Arm, Option, Posterior, Ranked, rank
 from metaconnect_router.routes.conditions import Condition
 from metaconnect_router.routes.spec import Message, RouteSpec, Tone, event_type_matches
 
@@ -40,6 +41,40 @@ class ActiveRoute:
     version: int
     spec: RouteSpec
     condition: Condition | None
+    # Worked out once per route version: the caller keeps its ActiveRoute while the version is active.
+    _options: dict[tuple[str, str, Channel, bool], tuple[tuple[Option, Tone], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    @cached_property
+    def reads(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The top-level event and profile fields the condition reads."""
+        paths = [path.split(".") for path in self.condition.fields()] if self.condition else []
+        return (
+            frozenset(keys[1] for keys in paths if keys[0] == "event"),
+            frozenset(keys[1] for keys in paths if keys[0] == "profile"),
+        )
+
+    def options(
+        self, message: Message, pattern: str, channel: Channel, holdout: bool
+    ) -> tuple[tuple[Option, Tone], ...]:
+        """`message`'s options (key route/message/tone) for a customer of `pattern` on `channel`,
+        in variant order; holdout customers get the neutral one only."""
+        memo = (message.id, pattern, channel, holdout)
+        found = self._options.get(memo)
+        if found is None:
+            tones = (Tone.NEUTRAL,) if holdout else tuple(message.variants)
+            found = tuple(
+                (Option(f"{self.name}/{message.id}/{tone.value}", Arm(pattern, tone, channel), message.priority), tone)
+                for tone in tones
+            )
+            if len(self._options) >= _MAX_MEMO:  # patterns come from a small vocabulary; this is a backstop
+                self._options.clear()
+            self._options[memo] = found
+        return found
+
+
+_MAX_MEMO: Final = 4096
 
 
 @dataclass(frozen=True)
@@ -79,15 +114,22 @@ def in_route_holdout(customer_id: UUID, route: str, share: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
+@lru_cache(maxsize=4096)
+def _type_matches(pattern: str, event_type: str) -> bool:
+    return event_type_matches(pattern, event_type)
+
+
 def matching(
     routes: Sequence[ActiveRoute], event: Interaction, profile: ProfileSnapshot, now: datetime
 ) -> list[ActiveRoute]:
     """The routes whose trigger names this event type and whose condition holds."""
-    kinds = [r for r in routes if any(event_type_matches(p, event.type) for p in r.spec.trigger.event_types)]
-    if not any(r.condition for r in kinds):
+    kinds = [r for r in routes if any(_type_matches(p, event.type) for p in r.spec.trigger.event_types)]
+    conditional = [r for r in kinds if r.condition]
+    if not conditional:
         return kinds
-    event_doc = event.model_dump(mode="json")
-    profile_doc = profile.model_dump(mode="json")
+    # Only the fields the conditions read: dumping whole profiles costs more than evaluating.
+    event_doc = event.model_dump(mode="json", include=set().union(*(r.reads[0] for r in conditional)))
+    profile_doc = profile.model_dump(mode="json", include=set().union(*(r.reads[1] for r in conditional)))
     return [r for r in kinds if r.condition is None or r.condition.evaluate(event_doc, profile_doc, now)]
 
 
@@ -103,7 +145,7 @@ def decide(
     rng: np.random.Generator,
     erased: bool = False,
 ) -> Decision:
-    pattern = profile.personality.pattern or "unknown"
+    pattern = profile.personality.pattern or UNKNOWN_PATTERN
     matched = matching(routes, event, profile, now)
     explanation: dict[str, Any] = {
         "event_type": event.type,
@@ -148,28 +190,29 @@ def decide(
     holdout = profile.holdout or any(
         in_route_holdout(customer_id, c.route.name, c.route.spec.policy.holdout_share) for c in eligible
     )
-    planned = {
-        id(c): choose_channel(
-            c.eligibility.channels, profile, c.route.spec.policy, local_hour=local_hour, holdout=holdout
-        )
-        for c in eligible
-    }
-    options: list[tuple[Option, Candidate, Tone]] = []
+    # Messages of one route usually share their channels: one channel choice serves them all.
+    channel_choices: dict[tuple[int, tuple[Channel, ...]], ChannelChoice] = {}
+    options: list[Option] = []
+    entries: list[tuple[Candidate, Tone, ChannelChoice]] = []
     for c in eligible:
-        tones = [Tone.NEUTRAL] if holdout else list(c.message.variants)
-        channel = planned[id(c)].channel
-        for tone in tones:
-            key = f"{c.route.name}/{c.message.id}/{tone.value}"
-            options.append((Option(key, arm_for(profile.personality, tone, channel), c.message.priority), c, tone))
+        policy = c.route.spec.policy
+        planned = channel_choices.get((id(policy), c.eligibility.channels))
+        if planned is None:
+            planned = choose_channel(c.eligibility.channels, profile, policy, local_hour=local_hour, holdout=holdout)
+            channel_choices[id(policy), c.eligibility.channels] = planned
+        for option, tone in c.route.options(c.message, pattern, planned.channel, holdout):
+            options.append(option)
+            entries.append((c, tone, planned))
     if holdout:
         # Priority alone, the earlier route and message first on ties: nothing personal, nothing learned.
-        best = max(range(len(options)), key=lambda i: (options[i][0].priority, -i))
-        option, candidate, tone = options[best]
-        ranked = Ranked(option, ((option.key, 1.0),), 1.0, False, ((option.key, 1.0),))
+        best = max(range(len(options)), key=lambda i: (options[i].priority, -i))
+        key = options[best].key
+        ranked = Ranked(options[best], ((key, 1.0),), 1.0, False, ((key, 1.0),))
     else:
-        ranked = rank([o for o, _, _ in options], posteriors, rng)
-        option, candidate, tone = next(entry for entry in options if entry[0].key == ranked.chosen.key)
-    channel_choice = planned[id(candidate)]
+        ranked = rank(options, posteriors, rng)
+        best = next(i for i, o in enumerate(options) if o is ranked.chosen)
+    option = options[best]
+    candidate, tone, channel_choice = entries[best]
     explanation.update(
         holdout=holdout,
         options=[{"key": k, "score": round(s, 6)} for k, s in ranked.scores],

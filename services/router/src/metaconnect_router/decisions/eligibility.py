@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
+from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -159,6 +160,7 @@ def slot_frees_at(cap: Cap | None, sends: Iterable[datetime], now: datetime) -> 
     return (counted[len(counted) - cap.count] + cap.per).astimezone(UTC)
 
 
+@lru_cache(maxsize=1024)
 def _zone(name: str | None) -> tzinfo | None:
     if not name:
         return None
