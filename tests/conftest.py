@@ -13,6 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from metaconnect_cli.local.kafka import KafkaBroker
@@ -76,3 +80,16 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 def topic() -> str:
     """A fresh topic name per test, so tests never see each other's records."""
     return f"test.{uuid.uuid4().hex[:12]}.v1"
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    """Collects every finished span; the global provider can be set only once per
+    process, so an SDK provider another suite installed first is reused."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter

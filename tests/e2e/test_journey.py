@@ -10,7 +10,9 @@ provider call. Then several marketing messages within a window arrive as one bun
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import math
 import subprocess
 import sys
 import uuid
@@ -21,8 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request, Response
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,7 +37,7 @@ from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS, PROFILED
 from metaconnect_sandbox.server import Sandbox, serving
-from tests.delivery.test_service import SANDBOX, providers
+from tests.delivery.test_service import SANDBOX, fault, providers
 from tests.profile.personality.answers import COLOUR_ANSWERS
 from tests.router.conftest import operator
 from tests.support import start_group_at_end
@@ -45,14 +49,28 @@ TRACEPARENT = f"00-{TRACE_ID}-{uuid.uuid4().hex[:16]}-01"
 CART = f"e2e{TRACE_ID[:8]}.cart_abandoned"
 NEWS = f"e2e{TRACE_ID[:8]}.news_posted"
 RED_BODY = "Still yours, one tap away."
+EMAIL = f"e2e-{TRACE_ID[:12]}@metaconnect-journey.org"
+PHONE = f"+49151{uuid.uuid4().int % 10**8:08d}"
 NEUTRAL_BODY = "Your cart is waiting."
+
+
+@dataclass(frozen=True)
+class ReceivedSpan:
+    service: str
+    name: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    kind: int
+    attributes: dict[str, Any]
+    links: tuple[tuple[str, str], ...]  # (trace id, span id) of each linked span
 
 
 @dataclass
 class Spans:
-    """What the OTLP receiver got: (service, span name, trace id, kind, attributes)."""
+    """What the OTLP receiver got."""
 
-    received: list[tuple[str, str, str, int, dict[str, Any]]] = field(default_factory=list)
+    received: list[ReceivedSpan] = field(default_factory=list)
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -66,18 +84,33 @@ class Spans:
                 )
                 for scope in resource_spans.scope_spans:
                     for span in scope.spans:
-                        attributes = {a.key: _value(a.value) for a in span.attributes}
-                        self.received.append((service, span.name, span.trace_id.hex(), span.kind, attributes))
+                        self.received.append(
+                            ReceivedSpan(
+                                service,
+                                span.name,
+                                span.trace_id.hex(),
+                                span.span_id.hex(),
+                                span.parent_span_id.hex(),
+                                span.kind,
+                                {a.key: _value(a.value) for a in span.attributes},
+                                tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
+                            )
+                        )
             return Response(status_code=200, media_type="application/x-protobuf")
 
         return app
 
     def services_in(self, trace_id: str) -> set[str]:
-        return {service for service, _, t, _, _ in self.received if t == trace_id}
+        return {s.service for s in self.received if s.trace_id == trace_id}
+
+    def named(self, name: str, trace_id: str | None = None) -> list[ReceivedSpan]:
+        return [s for s in self.received if s.name == name and (trace_id is None or s.trace_id == trace_id)]
 
 
 def _value(value: Any) -> Any:
     kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(v) for v in value.array_value.values]
     return getattr(value, kind) if kind else None
 
 
@@ -88,6 +121,8 @@ class Stack:
     logs: Path
     sandbox: Sandbox
     spans: Spans
+    kafka_bootstrap: str
+    groups: dict[str, str]  # service -> its consumer group
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +150,8 @@ async def stack(migrated: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIte
             "MC_DATABASE_URL": database_url,
             "MC_KAFKA_BOOTSTRAP": kafka_bootstrap,
             "MC_KAFKA_TOPIC_PARTITIONS": "3",
-            "MC_LOG_JSON": "false",
+            "MC_LOG_JSON": "true",
+            "MC_LOG_LEVEL": "DEBUG",  # every log line a service can write is searched for personal data
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
@@ -141,7 +177,8 @@ async def stack(migrated: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIte
                 command = [sys.executable, "-m", f"metaconnect_{name}"]
                 procs[name] = spawn(command, log=tmp_path / f"{name}.log", env=env)
                 urls[name] = f"http://127.0.0.1:{port}"
-            stack = Stack(urls, procs, tmp_path, sandbox, spans)
+            groups = {n: specific[n][f"MC_{n.upper()}_GROUP_ID"] for n in ("profile", "router", "delivery")}
+            stack = Stack(urls, procs, tmp_path, sandbox, spans, kafka_bootstrap, groups)
             for name in procs:
                 await _ready(stack, name)
             yield stack
@@ -200,13 +237,19 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
                     "variants": _variants(NEUTRAL_BODY, RED_BODY),
                 }
             ],
-            "policy": {"bundle_window": "PT2S"},
+            # The best-known tone every time: this journey asserts the tone, not the exploration.
+            "policy": {"bundle_window": "PT2S", "exploration_share": 0},
         }
         created = await client.post(f"{stack.urls['router']}/v1/routes", json=route, headers=operator())
         assert created.status_code == 201, created.text
 
         cid = f"e2e-{uuid.uuid4().hex[:8]}"
-        who = {"customer_id": cid, "device_token": f"device-{uuid.uuid4().hex}"}
+        who = {
+            "customer_id": cid,
+            "device_token": f"device-{uuid.uuid4().hex}",
+            "email": EMAIL,
+            "phone": PHONE,
+        }
 
         async def post(type_: str, headers: dict[str, str] | None = None, **properties: Any) -> None:
             event = {"customer": who, "type": type_, "channel": "in_app", "properties": properties}
@@ -239,12 +282,13 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
                 )
         await asyncio.sleep(1.2)  # the router re-reads posteriors every second
 
-        await post(CART, headers={"traceparent": TRACEPARENT}, value=42)
-
         async with httpx.AsyncClient(base_url=f"{stack.sandbox.http_url}/_sandbox", timeout=70) as control:
-            waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 1, "timeout_s": 60})
+            # The push provider fails once: the delivery retries (and the metrics count it).
+            await fault(control, "fcm", {"status": 503})
+            await post(CART, headers={"traceparent": TRACEPARENT}, value=42)
+            waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 2, "timeout_s": 60})
             assert waited.status_code == 200, waited.text
-            [push] = waited.json()["messages"]
+            [push] = _accepted(waited.json()["messages"])
         assert push["payload"]["message"]["token"] == who["device_token"]
         assert push["payload"]["message"]["notification"]["body"] == RED_BODY
 
@@ -293,26 +337,184 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
         created = await client.post(f"{stack.urls['router']}/v1/routes", json=news, headers=operator())
         assert created.status_code == 201, created.text
         await asyncio.sleep(2.5)  # the router's route cache
-        for headline in ("Spring sale", "New in store", "Your points"):
-            await post(NEWS, headline=headline)
+        news_traces = [uuid.uuid4().hex for _ in range(3)]
+        for headline, trace_id in zip(("Spring sale", "New in store", "Your points"), news_traces, strict=True):
+            await post(NEWS, headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"}, headline=headline)
 
         async with httpx.AsyncClient(base_url=f"{stack.sandbox.http_url}/_sandbox", timeout=70) as control:
-            waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 2, "timeout_s": 60})
+            waited = await control.get("/messages/wait", params={"provider": "fcm", "count": 3, "timeout_s": 60})
             assert waited.status_code == 200, waited.text
-            bundled = waited.json()["messages"][1]["payload"]["message"]
+            bundled = _accepted(waited.json()["messages"])[1]["payload"]["message"]
             await asyncio.sleep(4)  # nothing else arrives: one delivery, not three pings
-            assert len((await control.get("/messages", params={"provider": "fcm"})).json()["messages"]) == 2
+            assert len(_accepted((await control.get("/messages", params={"provider": "fcm"})).json()["messages"])) == 2
         assert len(bundled["data"]["item_ids"].split(",")) == 3
         for headline in ("Spring sale", "New in store", "Your points"):
             assert headline in bundled["notification"]["body"]
+
+        # A record the delivery service cannot read goes to its dead-letter topic (and is counted).
+        await _produce(stack.kafka_bootstrap, DELIVERIES, b"not a delivery")
 
     async def whole_trace() -> set[str] | None:
         services = stack.spans.services_in(TRACE_ID)
         return services if {"ingest", "profile", "router", "delivery"} <= services else None
 
     await _until("one trace across the four services", whole_trace, timeout_s=30)
-    sends = [s for s in stack.spans.received if s[2] == TRACE_ID and s[1] == "send push"]
-    assert sends, "the provider call is a span of the interaction's trace"
-    everything = json.dumps(stack.spans.received, default=str)
-    for personal in (who["device_token"], cid):
-        assert personal not in everything
+    _assert_one_trace_by_the_conventions(stack.spans, route=str(route["name"]))
+    await _until("the bundle's spans", lambda: _bundle_spans(stack.spans), timeout_s=30)
+    _assert_the_bundle_links_its_items(stack.spans, news_traces)
+    await _assert_metrics(stack)
+    _assert_nothing_personal(stack, [who["device_token"], cid, EMAIL, PHONE, PHONE.removeprefix("+49")])
+
+
+def _accepted(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The requests the fake provider accepted (not the ones it was told to fail)."""
+    return [m for m in messages if m.get("status") == 200]
+
+
+async def _produce(bootstrap: str, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=b"e2e")
+    finally:
+        await producer.stop()
+
+
+CONSUMER, PRODUCER, CLIENT, SERVER = 5, 4, 3, 2  # OTLP span kinds
+
+
+def _assert_one_trace_by_the_conventions(spans: Spans, *, route: str) -> None:
+    """The interaction's trace: HTTP, messaging and database spans by the semantic conventions,
+    the decision's outcome, and the provider call (after its retry)."""
+    mine = [s for s in spans.received if s.trace_id == TRACE_ID]
+    [server] = [s for s in mine if s.kind == SERVER and s.service == "ingest"]
+    assert server.name == "POST /v1/events"
+    assert server.attributes["http.route"] == "/v1/events"
+    assert server.attributes["http.request.method"] == "POST"
+    assert server.attributes["http.response.status_code"] == 202
+    assert server.parent_span_id == TRACEPARENT.split("-")[2], "the client's traceparent is the parent"
+    [produced] = [s for s in mine if s.kind == PRODUCER and s.service == "ingest"]
+    assert produced.attributes["messaging.system"] == "kafka"
+    assert produced.attributes["messaging.destination.name"] == INTERACTIONS
+    assert "messaging.kafka.offset" in produced.attributes
+    for service, topic in (("profile", INTERACTIONS), ("router", PROFILED), ("delivery", DELIVERIES)):
+        # One record: a span in the trace; several consumed together: one span linking to each.
+        consumed = [
+            s
+            for s in spans.received
+            if s.service == service
+            and s.kind == CONSUMER
+            and (s.trace_id == TRACE_ID or any(t == TRACE_ID for t, _ in s.links))
+        ]
+        assert consumed, f"{service} consumed the interaction's record"
+        attributes = consumed[0].attributes
+        assert attributes["messaging.system"] == "kafka"
+        assert attributes["messaging.destination.name"] == topic
+        assert attributes["messaging.consumer.group.name"]
+        assert "messaging.destination.partition.id" in attributes
+    # The receipts come back in this trace too, and the router decides on them (no route wants them).
+    [decision] = [s for s in mine if s.name == "decide" and s.attributes["metaconnect.decision.outcome"] != "no_match"]
+    assert decision.attributes["metaconnect.decision.outcome"] == "sent"
+    assert decision.attributes["metaconnect.route"] == route
+    assert decision.attributes["metaconnect.tone"] == "red"
+    assert decision.attributes["metaconnect.channel"] == "push"
+    assert isinstance(decision.attributes["metaconnect.decision.reasons"], list)
+    queries = [s for s in mine if s.kind == CLIENT and s.attributes.get("db.system.name") == "postgresql"]
+    assert {s.service for s in queries} >= {"profile", "router", "delivery"}
+    assert all(s.attributes["db.operation.name"] and s.attributes["db.query.text"] for s in queries)
+    sends = [s for s in mine if s.name == "send push"]
+    assert [s.attributes["metaconnect.outcome"] for s in sends] == ["retry", "sent"]
+    assert all(s.kind == CLIENT and s.attributes["server.address"] == "127.0.0.1" for s in sends)
+
+
+async def _bundle_spans(spans: Spans) -> tuple[ReceivedSpan, ReceivedSpan] | None:
+    sent = [s for s in spans.named("bundle send") if s.attributes.get("metaconnect.bundle.items") == 3]
+    delivered = [s for s in spans.named("deliver") if s.attributes.get("metaconnect.delivery.items") == 3]
+    return (sent[-1], delivered[-1]) if sent and delivered else None
+
+
+def _assert_the_bundle_links_its_items(spans: Spans, item_traces: list[str]) -> None:
+    """The bundle's own trace: its spans link to the trace of every item in it."""
+    found = [s for s in spans.received if s.name in ("bundle send", "deliver") and s.links]
+    [bundle] = [s for s in found if s.name == "bundle send" and {t for t, _ in s.links} == set(item_traces)]
+    [deliver] = [s for s in found if s.name == "deliver" and s.trace_id == bundle.trace_id]
+    assert {t for t, _ in deliver.links} == set(item_traces)
+    assert deliver.attributes["metaconnect.delivery.status"] == "sent"
+    assert [s for s in spans.named("send push", bundle.trace_id) if s.attributes["metaconnect.outcome"] == "sent"]
+    for trace_id in item_traces:  # each item's trace holds its decision, whose span the links name
+        [decision] = spans.named("decide", trace_id)
+        assert decision.attributes["metaconnect.decision.outcome"] == "bundled"
+        assert (trace_id, decision.span_id) in deliver.links
+
+
+def _samples(exposition: str) -> list[tuple[str, dict[str, str], float]]:
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    ]
+
+
+def _metric(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+    """The sum of the samples named `name` whose labels include `labels` (nan if there is none)."""
+    found = [v for n, ls, v in samples if n == name and labels.items() <= ls.items()]
+    return sum(found) if found else math.nan
+
+
+async def _assert_metrics(stack: Stack) -> None:
+    """Every family an operator watches, with the values this run must have produced."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        scraped = {name: _samples((await client.get(f"{url}/metrics")).text) for name, url in stack.urls.items()}
+    for service, samples in scraped.items():
+        assert _metric(samples, "mc_db_pool_limit", service=service) > 0, service
+        assert _metric(samples, "mc_db_pool_connections", service=service, state="in_use") >= 0, service
+    ingest = scraped["ingest"]
+    assert _metric(ingest, "mc_http_requests_total", route="/v1/events", method="POST", status="202") >= 7
+    assert _metric(ingest, "mc_http_request_duration_seconds_count", route="/v1/events") >= 7
+    assert _metric(ingest, "mc_http_request_duration_seconds_bucket", route="/v1/events", le="+Inf") >= 7
+    assert _metric(ingest, "mc_ingest_events_total", source="api", outcome="accepted") >= 7
+    for service in ("profile", "router", "delivery"):
+        samples, group = scraped[service], stack.groups[service]
+        lags = [v for n, ls, v in samples if n == "mc_kafka_consumer_lag" and ls["group"] == group]
+        assert len(lags) == 3, (service, lags)  # one per partition
+        assert all(v >= 0 for v in lags), (service, lags)
+        assert _metric(samples, "mc_kafka_consumer_processed_total", group=group) >= 1
+        handled = _metric(samples, "mc_kafka_handler_seconds_count", group=group)
+        batched = _metric(samples, "mc_kafka_batch_handler_seconds_count", group=group)
+        assert (0 if math.isnan(handled) else handled) + (0 if math.isnan(batched) else batched) >= 1
+        assert _metric(samples, "mc_outbox_published_total", service=service) >= 1
+    router = scraped["router"]
+    assert _metric(router, "mc_router_decisions_total", outcome="sent") >= 1
+    assert _metric(router, "mc_router_decisions_total", outcome="bundled", reason="none") >= 3
+    assert _metric(router, "mc_router_bundle_items_count") >= 2
+    assert _metric(router, "mc_router_bundle_items_bucket", le="1.0") >= 1  # the cart push went alone
+    assert _metric(router, "mc_router_bundle_items_sum") >= 4
+    assert _metric(router, "mc_router_time_in_bundle_seconds_count") >= 4
+    assert _metric(router, "mc_router_time_in_bundle_seconds_sum") >= 3 * 2.0  # the news waited for its window
+    delivery = scraped["delivery"]
+    assert _metric(delivery, "mc_delivery_deliveries_total", channel="push", provider="fcm", status="sent") >= 2
+    assert _metric(delivery, "mc_delivery_attempts_total", channel="push", provider="fcm", outcome="retry") >= 1
+    assert _metric(delivery, "mc_delivery_retries_total", channel="push", provider="fcm") >= 1
+    assert _metric(delivery, "mc_delivery_provider_seconds_count", provider="fcm", outcome="sent") >= 2
+    assert _metric(delivery, "mc_delivery_provider_seconds_sum", provider="fcm") > 0
+    assert _metric(delivery, "mc_delivery_circuit_state", channel="push", provider="fcm") == 0  # closed
+    assert _metric(delivery, "mc_delivery_circuit_state", channel="sms", provider="twilio") == 0
+    assert _metric(delivery, "mc_kafka_consumer_dead_lettered_total", group=stack.groups["delivery"]) == 1
+    assert _metric(delivery, "mc_kafka_consumer_retries_total", group=stack.groups["delivery"]) >= 0
+    assert _metric(delivery, "mc_http_requests_total", route="/v1/deliveries", status="200") >= 1
+
+
+def _assert_nothing_personal(stack: Stack, personal: list[str]) -> None:
+    """No span attribute and no log line of the run names the customer; logs are JSON with trace ids."""
+    everything = json.dumps([dataclasses.astuple(s) for s in stack.spans.received], default=str)
+    logs = {name: (stack.logs / f"{name}.log").read_text() for name in stack.procs}
+    for value in personal:
+        assert value not in everything
+        for name, text_ in logs.items():
+            assert value not in text_, f"{name}'s log names the customer"
+    lines = [json.loads(line) for text_ in logs.values() for line in text_.splitlines() if line.strip()]
+    assert lines
+    assert all({"time", "level", "logger", "message", "service"} <= line.keys() for line in lines)
+    traced = [line for line in lines if "trace_id" in line]
+    assert traced
+    assert all(len(line["trace_id"]) == 32 and len(line["span_id"]) == 16 for line in traced)

@@ -72,7 +72,9 @@ async def deliveries_for(
             records = await read_topic(bootstrap, DELIVERIES)
         except TimeoutError:
             records = []
-        found = [d for r in records if (d := Delivery.model_validate_json(r.value)).customer_id == customer_id]
+        # The topic is shared: only this customer's records (others' may not even be deliveries).
+        key = str(customer_id).encode()
+        found = [Delivery.model_validate_json(r.value) for r in records if r.key == key]
         if len(found) >= count or loop.time() > deadline:
             return found
         await asyncio.sleep(0.3)

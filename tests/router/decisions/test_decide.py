@@ -139,6 +139,19 @@ def test_learned_engagement_steers_the_tone() -> None:
     assert tones.count(Tone.RED) >= 180
 
 
+def test_a_route_without_exploration_always_sends_the_best_known_tone() -> None:
+    posteriors = {
+        Arm("red-yellow", Tone.RED, Channel.PUSH): Posterior(successes=60, failures=40),
+        Arm("red-yellow", Tone.NEUTRAL, Channel.PUSH): Posterior(successes=10, failures=90),
+    }
+    careful = active(policy={"exploration_share": 0})
+    exploring = active()
+    assert {run(routes=[careful], posteriors=posteriors, seed=seed).choice.tone for seed in range(500)} == {Tone.RED}
+    explored = [run(routes=[exploring], posteriors=posteriors, seed=seed).choice for seed in range(500)]
+    assert any(c.tone is not Tone.RED for c in explored)  # by default a share still explores
+    assert sum(c.explored for c in explored) <= 0.2 * 500 + 30
+
+
 def test_transactional_messages_ignore_marketing_consent() -> None:
     spec = route_spec("cart")
     spec["messages"][0]["category"] = "transactional"

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
 from metaconnect_common.kafka.tracing import has_traceparent, inject_headers
+from metaconnect_common.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._retention = retention
         self._lock = asyncio.Lock()
+        service = table.schema or "default"
+        self._published = OUTBOX_PUBLISHED.labels(service)
+        self._failures = OUTBOX_FAILURES.labels(service)
 
     async def flush(self) -> int:
         """Publish every pending row (oldest first); returns how many were published.
@@ -120,17 +124,22 @@ class OutboxRelay:
                     ).all()
                     if not rows:
                         return published
-                    await self._publisher.publish(
-                        [
-                            OutgoingRecord(
-                                topic=row.topic,
-                                key=row.key,
-                                value=row.value,
-                                headers=[(k, v.encode("latin-1")) for k, v in row.headers],
-                            )
-                            for row in rows
-                        ]
-                    )
+                    try:
+                        await self._publisher.publish(
+                            [
+                                OutgoingRecord(
+                                    topic=row.topic,
+                                    key=row.key,
+                                    value=row.value,
+                                    headers=[(k, v.encode("latin-1")) for k, v in row.headers],
+                                )
+                                for row in rows
+                            ]
+                        )
+                    except Exception:
+                        self._failures.inc()
+                        raise
+                    self._published.inc(len(rows))
                     await session.execute(
                         update(t).where(t.c.id.in_([row.id for row in rows])).values(published_at=func.now())
                     )

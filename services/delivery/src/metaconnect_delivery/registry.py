@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.schemas import Channel
+from metaconnect_delivery import metrics
 from metaconnect_delivery.config import DeliverySettings, ProviderSettings
 from metaconnect_delivery.providers import store
 from metaconnect_delivery.providers.base import Provider
@@ -59,12 +60,17 @@ class Registry:
         self._by_channel: dict[Channel, Route] = {}
         self._loaded_at = -1e9
         self._use(settings.providers)
+        metrics.CIRCUITS.watch(self)
 
     def for_channel(self, channel: Channel) -> Route | None:
         return self._by_channel.get(channel)
 
     def routes(self) -> dict[Channel, Route]:
         return dict(self._by_channel)
+
+    def circuits(self) -> list[tuple[str, str, CircuitBreaker]]:
+        """(channel, provider, circuit) of every provider in use, for the circuit-state gauge."""
+        return [(r.provider.channel.value, r.provider.name, r.circuit) for r in self._routes.values()]
 
     async def refresh(self, sessions: async_sessionmaker[AsyncSession], *, force: bool = False) -> None:
         """Read the stored providers again when `providers_refresh_s` passed (or `force`)."""
@@ -90,6 +96,9 @@ class Registry:
             if known is not None and known.settings == settings:
                 routes[settings.name] = known
                 continue
+            channel = settings.channel.value  # its series from zero, so rates see the first increase
+            metrics.RETRIES.labels(channel, settings.name)
+            metrics.DELIVERIES.labels(channel, settings.name, "sent")
             routes[settings.name] = Route(
                 settings,
                 build(settings, self._client),

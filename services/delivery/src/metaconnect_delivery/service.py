@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -40,11 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
 from metaconnect_common.kafka.producer import OutgoingRecord
+from metaconnect_common.kafka.tracing import links_to
 from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.delivery import Delivery, DeliveryItem
 from metaconnect_common.topics import dlq_topic
-from metaconnect_delivery import repository
+from metaconnect_delivery import metrics, repository
 from metaconnect_delivery.config import DeliverySettings
 from metaconnect_delivery.inbox.feed import notify
 from metaconnect_delivery.models import OUTBOX
@@ -91,7 +93,28 @@ class DeliveryService:
         await self.deliver(delivery, traceparent=traceparent)
 
     async def deliver(self, delivery: Delivery, *, traceparent: str | None = None) -> str:
-        """Send `delivery` unless its outcome is recorded; returns its final status."""
+        """Send `delivery` unless its outcome is recorded; returns its final status.
+
+        Its span links to the trace of every item of a bundle (each interaction's own trace)."""
+        bundled = delivery.bundle_id is not None or len(delivery.items) > 1
+        with tracer.start_as_current_span(
+            "deliver",
+            kind=SpanKind.INTERNAL,
+            links=links_to(i.traceparent for i in delivery.items) if bundled else None,
+            attributes={
+                "metaconnect.delivery_id": str(delivery.id),
+                "metaconnect.bundle_id": str(delivery.bundle_id) if delivery.bundle_id else "",
+                "metaconnect.delivery.items": len(delivery.items),
+                "metaconnect.delivery.channels": [c.value for c in delivery.channels],
+            },
+        ) as span:
+            status = await self._deliver(delivery, traceparent)
+            span.set_attribute("metaconnect.delivery.status", status)
+            if status == "failed":
+                span.set_status(Status(StatusCode.ERROR, "every channel failed"))
+            return status
+
+    async def _deliver(self, delivery: Delivery, traceparent: str | None) -> str:
         await self._registry.refresh(self._sessions)
         status = await self._claim(delivery, traceparent)
         if status in DONE:
@@ -141,6 +164,7 @@ class DeliveryService:
                     break
                 if result.retry_after_s is not None and result.retry_after_s > self._settings.max_retry_after_s:
                     break  # the provider asks for a longer pause than a delivery should wait: fail over
+                metrics.RETRIES.labels(channel.value, route.provider.name).inc()
                 await asyncio.sleep(self._backoff.delay(attempt, self._rng, retry_after_s=result.retry_after_s))
         return await self._fail(delivery, delivery.channels[-1], reason)
 
@@ -183,6 +207,8 @@ class DeliveryService:
     ) -> None:
         """One attempt row; a successful one also turns the delivery `sent`, with its receipts."""
         now = datetime.now(UTC)
+        outcome = "skipped" if result.response.get("skipped") else result.verdict.value
+        metrics.ATTEMPTS.labels(channel.value, provider or "none", outcome).inc()
         async with unit_of_work(self._sessions) as session:
             await repository.add_attempt(
                 session,
@@ -191,7 +217,7 @@ class DeliveryService:
                     "number": number,
                     "channel": channel.value,
                     "provider": provider,
-                    "outcome": "skipped" if result.response.get("skipped") else result.verdict.value,
+                    "outcome": outcome,
                     "status_code": result.status_code,
                     "reason": result.reason[:63],
                     "response": dict(result.response),
@@ -223,6 +249,7 @@ class DeliveryService:
                 delivered = receipt(delivery, "message.delivered", channel=channel, provider=provider, now=now)
                 records.append(receipt_record(delivered))
             await enqueue(session, OUTBOX, records)
+        metrics.DELIVERIES.labels(channel.value, provider or "none", "sent").inc()
 
     async def _fail(self, delivery: Delivery, channel: Channel, reason: str) -> str:
         now = datetime.now(UTC)
@@ -236,6 +263,8 @@ class DeliveryService:
                 headers=[("mc.error", reason.encode()), ("mc.delivery_id", str(delivery.id).encode())],
             )
             await enqueue(session, OUTBOX, [receipt_record(failed), dead])
+        metrics.DELIVERIES.labels(channel.value, "none", "failed").inc()
+        metrics.DEAD_LETTERED.labels(reason[:63]).inc()
         log.warning("delivery %s failed: %s", delivery.id, reason)
         return "failed"
 
@@ -250,11 +279,14 @@ async def _traced_send(provider: Provider, outgoing: Outgoing, attempt: int) -> 
             "metaconnect.channel": provider.channel.value,
             "metaconnect.delivery_id": outgoing.delivery_id,
             "metaconnect.attempt": attempt,
+            **_server(provider),
         },
     ) as span:
         started = time.perf_counter()
         result = await provider.send(outgoing)
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed = time.perf_counter() - started
+        elapsed_ms = elapsed * 1000
+        metrics.PROVIDER_SECONDS.labels(provider.channel.value, provider.name, result.verdict.value).observe(elapsed)
         span.set_attribute("metaconnect.outcome", result.verdict.value)
         span.set_attribute("metaconnect.reason", result.reason)
         if result.status_code is not None:
@@ -262,6 +294,18 @@ async def _traced_send(provider: Provider, outgoing: Outgoing, attempt: int) -> 
         if result.verdict is not Verdict.SENT:
             span.set_status(Status(StatusCode.ERROR, result.reason))
         return result, elapsed_ms
+
+
+def _server(provider: Provider) -> dict[str, str | int]:
+    """Semantic-convention attributes of the provider's endpoint (host and port, never the path,
+    which can name an account)."""
+    url = urlsplit(provider.settings.base_url)
+    attributes: dict[str, str | int] = {"server.address": url.hostname or "", "url.scheme": url.scheme}
+    if url.port:
+        attributes["server.port"] = url.port
+    if url.scheme in ("http", "https"):
+        attributes["http.request.method"] = "POST"
+    return attributes
 
 
 def _item_summary(item: DeliveryItem) -> dict[str, str]:

@@ -42,6 +42,7 @@ tracer = trace.get_tracer("metaconnect.kafka")
 # The error text goes into a header other teams read: short, and only what str(exc) says.
 MAX_ERROR_MESSAGE = 500
 START_TIMEOUT_S = 30.0
+LAG_EVERY_S = 1.0  # how often the lag of every assigned partition is recorded
 ERROR_HEADER_PREFIXES = ("mc.error.", "mc.source.")
 
 
@@ -137,6 +138,9 @@ class ConsumerRunner:
             raise ValueError("group_id, topics and stage are required")
         self._settings = settings
         self._group_id = group_id
+        for topic in topics:  # every series from zero, so rates and alerts see the first increase
+            for counter in (metrics.PROCESSED, metrics.RETRIES, metrics.DEAD_LETTERED, metrics.BATCH_FALLBACKS):
+                counter.labels(group_id, topic)
         self._topics = list(topics)
         self._stage = stage
         self.dlq_topic = dlq_topic(stage)
@@ -225,6 +229,7 @@ class ConsumerRunner:
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         stop_wait = asyncio.ensure_future(self._stop_requested.wait())
+        lag_recorded_at = -LAG_EVERY_S
         try:
             while not self._stop_requested.is_set():
                 fetch = asyncio.ensure_future(
@@ -241,6 +246,10 @@ class ConsumerRunner:
                 batch: dict[TopicPartition, list[Any]] = fetch.result()
                 if batch:
                     await self._process_batch(consumer, batch)
+                if time.monotonic() - lag_recorded_at >= LAG_EVERY_S:
+                    # Every assigned partition, also the quiet ones (fetches report their highwater).
+                    await self._record_lag(consumer, consumer.assignment())
+                    lag_recorded_at = time.monotonic()
         finally:
             stop_wait.cancel()
 
@@ -435,9 +444,9 @@ class ConsumerRunner:
             # handles these records again, which idempotent handlers make harmless.
             log.warning("commit for group %s failed after a rebalance: %r", self._group_id, exc)
 
-    async def _record_lag(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
+    async def _record_lag(self, consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]) -> None:
         assigned: set[TopicPartition] = consumer.assignment()
-        for tp in batch:
+        for tp in partitions:
             if tp not in assigned:
                 continue
             highwater: int | None = consumer.highwater(tp)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.propagators.textmap import Getter, Setter
+from opentelemetry.trace import Link, SpanContext, get_current_span
 
 Headers = list[tuple[str, bytes]]
 
@@ -40,3 +41,27 @@ def has_traceparent(headers: Sequence[tuple[str, bytes]]) -> bool:
 def extract_context(headers: Sequence[tuple[str, bytes]] | None) -> otel_context.Context:
     """The trace context a producer put in the headers (empty context if none)."""
     return propagate.extract(list(headers or ()), getter=_HeaderGetter())
+
+
+def traceparent_of(context: SpanContext) -> str | None:
+    """The W3C `traceparent` of a span (None for an invalid context)."""
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def context_from(traceparent: str | None) -> otel_context.Context | None:
+    """The context a stored `traceparent` names, to start a child span in (None if there is none)."""
+    if not traceparent:
+        return None
+    return propagate.extract({"traceparent": traceparent})
+
+
+def links_to(traceparents: Iterable[str | None]) -> list[Link]:
+    """Span links to the spans these `traceparent`s name (invalid or missing ones are skipped)."""
+    links: list[Link] = []
+    for traceparent in dict.fromkeys(traceparents):
+        context = get_current_span(context_from(traceparent)).get_span_context() if traceparent else None
+        if context is not None and context.is_valid:
+            links.append(Link(context))
+    return links

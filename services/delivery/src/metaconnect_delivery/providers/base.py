@@ -13,13 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import Contact
 from metaconnect_delivery.reliability import retry_after_seconds
+
+if TYPE_CHECKING:
+    from metaconnect_delivery.config import ProviderSettings
 
 
 class Verdict(StrEnum):
@@ -58,6 +61,7 @@ class Outgoing:
 class Provider(Protocol):
     name: str
     channel: Channel
+    settings: ProviderSettings
 
     async def send(self, outgoing: Outgoing) -> SendResult: ...
 

@@ -15,6 +15,7 @@ from metaconnect_common.errors import ApiError, FieldError, field_errors, invali
 from metaconnect_common.kafka.producer import BrokerUnavailable, KafkaPublisher, OutgoingRecord
 from metaconnect_common.schemas import Interaction, InteractionFields
 from metaconnect_common.topics import INTERACTIONS
+from metaconnect_ingest import metrics
 from metaconnect_ingest.events.schemas import BatchIn, ValidBatch
 from metaconnect_ingest.keys.ratelimit import RateLimiter
 from metaconnect_ingest.keys.service import Principal
@@ -134,6 +135,7 @@ class EventService:
         wait = self._limiter.take(principal.key_id, n, rate_per_s=principal.rate_per_s, burst=principal.burst)
         if wait == 0.0:
             return
+        metrics.EVENTS.labels("api", "rate_limited").inc(n)
         if math.isinf(wait):
             raise ApiError(
                 429,
@@ -148,14 +150,17 @@ class EventService:
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
 
-    async def publish(self, interactions: Sequence[Interaction]) -> None:
+    async def publish(self, interactions: Sequence[Interaction], *, source: str = "api") -> None:
         """Write `interactions` to `mc.interactions.v1`; returns once Kafka acknowledged them all.
 
         ApiError 503 (with `Retry-After`) when it did not in time: the caller retries with the same ids.
+        `source` (api, twilio, whatsapp) labels the events' count.
         """
         try:
             await self._publisher.publish([to_record(i) for i in interactions])
+            metrics.EVENTS.labels(source, "accepted").inc(len(interactions))
         except BrokerUnavailable:
+            metrics.EVENTS.labels(source, "unavailable").inc(len(interactions))
             raise ApiError(
                 503,
                 "broker_unavailable",
@@ -167,6 +172,7 @@ class EventService:
         now = datetime.now(UTC)
         errors = check_event(fields, principal, now, self._window)
         if errors:
+            metrics.EVENTS.labels("api", "rejected").inc()
             scope = all(e.rule == "key_scope" for e in errors)
             raise ApiError(
                 403 if scope else 422,
@@ -196,6 +202,8 @@ class EventService:
                 rejected.append((index, errors))
             else:
                 accepted.append((index, to_interaction(fields, principal, now)))
+        if rejected:
+            metrics.EVENTS.labels("api", "rejected").inc(len(rejected))
         if accepted:
             self._rate_limit(principal, len(accepted))
             await self.publish([i for _, i in accepted])

@@ -160,7 +160,9 @@ class WebhookService:
         ids = validated(CallbackIds, params, prefix="query.")
         now = datetime.now(UTC)
         interaction = _mapped(lambda: twilio_status(callback, ids, now))
-        return await self._publish([interaction] if interaction else [], ignored=0 if interaction else 1)
+        return await self._publish(
+            [interaction] if interaction else [], ignored=0 if interaction else 1, source="twilio"
+        )
 
     async def twilio_inbound(
         self, url: str, body: bytes, content_type: str | None, signature: str | None
@@ -168,7 +170,7 @@ class WebhookService:
         pairs = self._twilio_form(url, body, content_type, signature)
         message = validated(TwilioInboundMessage, dict(pairs))
         now = datetime.now(UTC)
-        return await self._publish([_mapped(lambda: twilio_reply(message, now))], ignored=0)
+        return await self._publish([_mapped(lambda: twilio_reply(message, now))], ignored=0, source="twilio")
 
     def whatsapp_challenge(self, mode: str | None, token: str | None, challenge: str | None) -> str:
         """Meta's verification handshake: the challenge, when the verify token is ours."""
@@ -200,9 +202,9 @@ class WebhookService:
         webhook = validated(WhatsAppWebhook, body)
         now = datetime.now(UTC)
         interactions, ignored = _mapped(lambda: whatsapp_interactions(webhook, now))
-        return await self._publish(interactions, ignored=ignored)
+        return await self._publish(interactions, ignored=ignored, source="whatsapp")
 
-    async def _publish(self, interactions: list[Interaction], *, ignored: int) -> WebhookAccepted:
+    async def _publish(self, interactions: list[Interaction], *, ignored: int, source: str) -> WebhookAccepted:
         if interactions:
-            await self._events.publish(interactions)
+            await self._events.publish(interactions, source=source)
         return WebhookAccepted(accepted=[i.event_id for i in interactions], ignored=ignored)

@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
+from metaconnect_common.kafka.tracing import extract_context, inject_headers
 from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import NORMALIZED, Interaction
 from metaconnect_profile.identity import repository as identities
@@ -56,7 +59,7 @@ from metaconnect_profile.profiles.state import (
 
 log = logging.getLogger(__name__)
 _evidence = TypeAdapter(Evidence)
-_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+tracer = trace.get_tracer("metaconnect.profile")
 
 
 def _state(customer: Customer) -> ProfileState:
@@ -93,8 +96,25 @@ class ProfileService:
         `apply`; the runner then hands the records to `handle` one by one. Each record's
         `mc.profiled.v1` record stays in the trace of the interaction it reports.
         """
-        items = [Item(_interaction(r), [(k, v) for k, v in r.headers if k in _TRACE_HEADERS]) for r in records]
-        await self.apply_batch(items)
+        # One span per record in the trace of the interaction it reports (the runner's batch span
+        # only links to them), open while the batch is applied.
+        spans = [
+            tracer.start_span("profile update", context=extract_context(r.headers), kind=SpanKind.INTERNAL)
+            for r in records
+        ]
+        items = [
+            Item(_interaction(r), inject_headers(ctx=set_span_in_context(span)))
+            for r, span in zip(records, spans, strict=True)
+        ]
+        try:
+            await self.apply_batch(items)
+        except Exception as exc:
+            for span in spans:
+                span.set_status(StatusCode.ERROR, type(exc).__qualname__)
+            raise
+        finally:
+            for span in spans:
+                span.end()
 
     async def apply_batch(self, items: Sequence[Item], *, now: datetime | None = None) -> int:
         """Apply the items in one transaction; returns how many were new. Raises `OneByOne`."""

@@ -22,15 +22,20 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.producer import OutgoingRecord
+from metaconnect_common.kafka.tracing import links_to, traceparent_of
 from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.delivery import Delivery, DeliveryItem
 from metaconnect_common.schemas.profiled import Contact, ProfileSnapshot
 from metaconnect_common.topics import DELIVERIES
+from metaconnect_router import metrics
 from metaconnect_router.bundles import bundling, repository
 from metaconnect_router.decisions.channels import choose_channel
 from metaconnect_router.decisions.eligibility import local_now
@@ -38,6 +43,7 @@ from metaconnect_router.models import OUTBOX
 from metaconnect_router.routes.spec import Category, Policy
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("metaconnect.router")
 
 
 @dataclass(slots=True, eq=False)
@@ -122,13 +128,39 @@ class _Rows(Generic[R]):
         return [(i, {c: getattr(row, c) for c in changed}) for i, (row, changed) in self.changed.items()]
 
 
-def delivery_record(delivery: Delivery) -> OutgoingRecord:
+def delivery_record(delivery: Delivery, traceparent: str | None = None) -> OutgoingRecord:
+    """The delivery's record; `traceparent` names the trace it continues."""
+    headers = [("mc.delivery_id", str(delivery.id).encode())]
+    if traceparent:
+        headers.append(("traceparent", traceparent.encode()))
     return OutgoingRecord(
-        topic=DELIVERIES,
-        key=delivery.kafka_key(),
-        value=delivery.model_dump_json().encode(),
-        headers=[("mc.delivery_id", str(delivery.id).encode())],
+        topic=DELIVERIES, key=delivery.kafka_key(), value=delivery.model_dump_json().encode(), headers=headers
     )
+
+
+def delivery_trace(delivery: Delivery) -> str | None:
+    """The trace a delivery continues: a message sent alone stays in its interaction's trace; a
+    bundle starts its own, whose first span links to the trace of every item in it."""
+    traceparents = [item.traceparent for item in delivery.items]
+    if delivery.bundle_id is None and len(traceparents) == 1:
+        return traceparents[0]
+    span = tracer.start_span(
+        "bundle send",
+        context=otel_context.Context(),  # a new trace, whatever span is current
+        kind=SpanKind.PRODUCER,
+        links=links_to(traceparents),
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "create",
+            "messaging.destination.name": DELIVERIES,
+            "metaconnect.delivery_id": str(delivery.id),
+            "metaconnect.bundle_id": str(delivery.bundle_id),
+            "metaconnect.bundle.items": len(delivery.items),
+            "metaconnect.bundle.overflow": delivery.overflow,
+        },
+    )
+    span.end()
+    return traceparent_of(span.get_span_context())
 
 
 class Ledger:
@@ -374,7 +406,7 @@ class Ledger:
             urgent=bundle_id is None,
             created_at=now,
         )
-        self._outbox.append(delivery_record(delivery))
+        self._outbox.append(delivery_record(delivery, delivery_trace(delivery)))
         for row in rows:
             # The channel it went on is the arm its receipts teach.
             payload = {**row.payload, "sent_channel": channels[0].value}
@@ -383,6 +415,13 @@ class Ledger:
         self.sent.setdefault(customer_id, {}).setdefault(channels[0], []).append(now)
         self.deliveries.append(delivery)
         return delivery
+
+    def observe(self, now: datetime) -> None:
+        """Count the deliveries made (once their transaction committed): size and time in bundle."""
+        for delivery in self.deliveries:
+            metrics.BUNDLE_ITEMS.observe(len(delivery.items) + delivery.overflow)
+            for item in delivery.items:
+                metrics.TIME_IN_BUNDLE.observe(max((now - item.created_at).total_seconds(), 0.0))
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -448,7 +487,8 @@ class Flusher:
                 for bundle in claimed:
                     ledger.flush(bundle, now)
                 await ledger.write(session, now)
-                made += len(ledger.deliveries)
+            ledger.observe(now)
+            made += len(ledger.deliveries)
             if len(claimed) < self._batch:
                 return made
 

@@ -209,7 +209,9 @@ def decide(
         key = options[best].key
         ranked = Ranked(options[best], ((key, 1.0),), 1.0, False, ((key, 1.0),))
     else:
-        ranked = rank(options, posteriors, rng)
+        # Routes deciding together explore no more than the most careful of them allows.
+        cap = min(c.route.spec.policy.exploration_share for c in eligible)
+        ranked = rank(options, posteriors, rng, exploration_cap=cap)
         best = next(i for i, o in enumerate(options) if o is ranked.chosen)
     option = options[best]
     candidate, tone, channel_choice = entries[best]

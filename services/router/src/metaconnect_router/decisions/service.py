@@ -20,14 +20,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
+from metaconnect_common.kafka.tracing import context_from, traceparent_of
 from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.delivery import DeliveryItem, ItemContent
 from metaconnect_common.schemas.profiled import Profiled, ProfileSnapshot
+from metaconnect_router import metrics
 from metaconnect_router.bundles.service import ItemRow, Ledger
 from metaconnect_router.decisions import repository
 from metaconnect_router.decisions.decide import ActiveRoute, Choice, Decision, Outcome, decide
@@ -38,6 +42,7 @@ from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.spec import DEFAULT_LOCALE, Category, Content, RouteSpec, Tone
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("metaconnect.router")
 HISTORY: timedelta = timedelta(days=31)  # the longest cap window
 POSTERIORS_TTL_S = 1.0
 ENGAGED = frozenset({"message.opened", "message.clicked", "message.replied"})
@@ -59,6 +64,7 @@ class _Batch:
     posteriors: dict[Arm, Posterior]
     decisions: list[dict[str, Any]] = field(default_factory=list)
     arms: dict[Arm, list[float]] = field(default_factory=dict)  # [successes, failures] to add
+    outcomes: list[tuple[str, str]] = field(default_factory=list)  # (outcome, first reason) per decision
 
 
 class RouteCatalog:
@@ -173,6 +179,9 @@ class DecisionService:
             await repository.add_decisions(session, batch.decisions)  # before a merge repoints them
             await ledger.write(session, now)
             await repository.add_to_arms(session, batch.arms, now)
+        for outcome, reason in batch.outcomes:
+            metrics.DECISIONS.labels(outcome, reason).inc()
+        ledger.observe(now)
         return decided
 
     async def _apply(
@@ -194,6 +203,8 @@ class DecisionService:
             ledger.merge(customer_id, profiled.merged_from)
         ledger.save_profile(customer_id, profile)
         self._learn(batch, customer_id, interaction, now)
+        # The decision's span, in the trace of the interaction (the runner's batch span only links to it).
+        span = tracer.start_span("decide", context=context_from(traceparent), kind=SpanKind.INTERNAL)
         decision = decide(
             interaction,
             profile,
@@ -205,9 +216,17 @@ class DecisionService:
             rng=self._rng,
             erased=customer_id in batch.erased,
         )
-        if decision.outcome is Outcome.NO_MATCH:
-            return None  # most events trigger nothing; storing each would only fill the table
-        return self._act(batch, decision, customer_id, interaction, profile, now, traceparent)
+        decision_id, outcome = None, decision.outcome.value
+        # Most events trigger nothing (no_match): storing each would only fill the table.
+        if decision.outcome is not Outcome.NO_MATCH:
+            decision_id, outcome = self._act(
+                batch, decision, customer_id, interaction, profile, now, traceparent_of(span.get_span_context())
+            )
+        reasons = _reasons(decision)
+        batch.outcomes.append((outcome, reasons[0] if reasons else "none"))
+        span.set_attributes(_span_attributes(decision, outcome, reasons, decision_id))
+        span.end()
+        return decision_id
 
     async def _posteriors(self, session: AsyncSession) -> dict[Arm, Posterior]:
         """The arms' posteriors, read at most every `POSTERIORS_TTL_S`: a bandit loses nothing by
@@ -226,7 +245,8 @@ class DecisionService:
         profile: ProfileSnapshot,
         now: datetime,
         traceparent: str | None,
-    ) -> uuid.UUID:
+    ) -> tuple[uuid.UUID, str]:
+        """Record the decision (and its item); its id and stored outcome (dropped, sent or bundled)."""
         decision_id = uuid.uuid4()
         choice = decision.choice
         row: dict[str, Any] = {
@@ -251,7 +271,7 @@ class DecisionService:
         }
         batch.decisions.append(row)
         if choice is None:
-            return decision_id
+            return decision_id, row["outcome"]
         item = _item(decision_id, choice, customer_id, interaction, profile, now, traceparent)
         if choice.message.category is Category.TRANSACTIONAL:
             row["outcome"] = "sent"
@@ -259,7 +279,7 @@ class DecisionService:
         else:
             row["outcome"] = "bundled"
             row["bundle_id"] = batch.ledger.add(item, choice.route.spec.policy, now).id
-        return decision_id
+        return decision_id, row["outcome"]
 
     def _learn(self, batch: _Batch, customer_id: uuid.UUID, interaction: Interaction, now: datetime) -> None:
         props = interaction.properties
@@ -284,6 +304,37 @@ class DecisionService:
                 # The delivery counted as a failure until now: it was a success.
                 counts[0] += 1.0
                 counts[1] -= 1.0 if item.delivered_at is not None else 0.0
+
+
+def _reasons(decision: Decision) -> list[str]:
+    """The decision's reason codes in candidate order, each once."""
+    candidates = decision.explanation.get("candidates", ())
+    return list(dict.fromkeys(r for c in candidates for r in c["reasons"]))
+
+
+def _span_attributes(
+    decision: Decision, outcome: str, reasons: Sequence[str], decision_id: uuid.UUID | None
+) -> dict[str, Any]:
+    """What a decision's span says: the outcome, reason codes and choice; never the customer, nor
+    their personality (the tone is what was sent, not what they were estimated to be)."""
+    attributes: dict[str, Any] = {
+        "metaconnect.decision.outcome": outcome,
+        "metaconnect.decision.reasons": list(reasons),
+        "metaconnect.decision.holdout": decision.holdout,
+        "metaconnect.decision.routes_matched": len(decision.explanation.get("matched", ())),
+    }
+    if decision_id is not None:
+        attributes["metaconnect.decision_id"] = str(decision_id)
+    choice = decision.choice
+    if choice is not None:
+        attributes |= {
+            "metaconnect.route": choice.route.name,
+            "metaconnect.message_id": choice.message.id,
+            "metaconnect.tone": choice.tone.value,
+            "metaconnect.channel": choice.channels[0].value,
+            "metaconnect.decision.explored": choice.explored,
+        }
+    return attributes
 
 
 def _delivery_of(profiled: Profiled) -> uuid.UUID | None:

@@ -180,6 +180,13 @@ class Policy(BaseModel):
         le=0.5,
         description="Share held out of this route's personalisation (on top of the profile's).",
     )
+    exploration_share: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=0.2,
+        description="At most this share of decisions tries a tone other than the best known, to keep "
+        "learning; 0 always sends the best known.",
+    )
 
     @field_validator("channel_order")
     @classmethod
