@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import AsyncIterator, Callable, Mapping
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -20,6 +22,10 @@ from metaconnect_common.http import (
     ReadinessCheck,
     add_operational_routes,
 )
+from metaconnect_common.kafka.admin import ensure_topics
+from metaconnect_common.migrations import upgrade
+from metaconnect_common.settings import DatabaseSettings, KafkaSettings
+from metaconnect_common.topics import ALL_TOPICS
 
 
 def service_app(
@@ -109,3 +115,28 @@ def serve(factory: str, *, host: str, port: int, graceful_s: int = 30) -> None:
         proxy_headers=True,
         timeout_graceful_shutdown=graceful_s,
     )
+
+
+COMMANDS = ("serve", "migrate", "topics")
+
+
+def main(package: str, settings: Callable[[], Any], argv: Sequence[str] | None = None) -> None:
+    """A service's `python -m <package> [serve | migrate | topics]`.
+
+    `serve` (the default) runs the API and its consumer; `migrate` applies the service's
+    migrations (`MC_DATABASE_URL`) and exits, for a migration job run before a rollout;
+    `topics` creates every Metaconnect topic that is missing (`MC_KAFKA_*`) and exits, for a
+    topic-creation job. `settings()` builds the service's settings (`host`, `port`) for `serve`
+    only, so the jobs need no more configuration than they use.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "serve"
+    if command not in COMMANDS or len(args) > 1:
+        sys.exit(f"usage: python -m {package} [{' | '.join(COMMANDS)}]")
+    if command == "migrate":
+        upgrade(package, DatabaseSettings().url.get_secret_value())
+    elif command == "topics":
+        asyncio.run(ensure_topics(KafkaSettings(), ALL_TOPICS))
+    else:
+        chosen = settings()
+        serve(f"{package}.app:create_app", host=chosen.host, port=chosen.port)

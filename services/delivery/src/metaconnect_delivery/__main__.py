@@ -1,14 +1,14 @@
-"""`python -m metaconnect_delivery`: serve the delivery API."""
+"""`python -m metaconnect_delivery [serve | migrate | topics]`: serve the delivery service (the default),
+apply its migrations, or create the topics (see `metaconnect_common.service.main`)."""
 
 from __future__ import annotations
 
-from metaconnect_common.service import serve
+from metaconnect_common.service import main as service_main
 from metaconnect_delivery.config import DeliverySettings
 
 
 def main() -> None:
-    settings = DeliverySettings()
-    serve("metaconnect_delivery.app:create_app", host=settings.host, port=settings.port)
+    service_main("metaconnect_delivery", DeliverySettings)
 
 
 if __name__ == "__main__":
