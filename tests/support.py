@@ -1,15 +1,22 @@
-"""Helpers the tests share: reading topics back, waiting for conditions."""
+"""Helpers the tests share: reading topics back, waiting for conditions, services as processes."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from metaconnect_cli.local._proc import free_port, spawn
 from metaconnect_common.settings import AuthSettings, CommonSettings, DatabaseSettings, KafkaSettings
 
 
@@ -103,3 +110,54 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s: float =
         await consumer._client.force_metadata_update()
         await asyncio.sleep(0.1)
     return set(found)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service running as its own process (`python -m metaconnect_<name>`) on loopback."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+
+def start_service(name: str, *, database_url: str, bootstrap: str, log: Path, **env: str) -> Service:
+    """Start `name` against the session's servers (3 partitions per topic) on a free port;
+    `env` adds or overrides variables. Wait for it with `ready`."""
+    port = free_port()
+    prefix = f"MC_{name.upper()}_"
+    variables = {
+        "MC_ENV": "test",
+        "MC_DATABASE_URL": database_url,
+        "MC_KAFKA_BOOTSTRAP": bootstrap,
+        "MC_KAFKA_TOPIC_PARTITIONS": "3",
+        "MC_LOG_JSON": "false",
+        f"{prefix}HOST": "127.0.0.1",
+        f"{prefix}PORT": str(port),
+        **env,
+    }
+    proc = spawn([sys.executable, "-m", f"metaconnect_{name}"], log=log, env=variables)
+    return Service(name, proc, f"http://127.0.0.1:{port}", log)
+
+
+async def ready(service: Service, *, timeout_s: float = 60.0) -> None:
+    """Wait until the service answers `/readyz` with 200; fail with its log if it died or never did."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            assert service.proc.poll() is None, service.log.read_text()[-3000:]
+            try:
+                if (await client.get(f"{service.url}/readyz", timeout=2)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(service.log.read_text()[-3000:])
+
+
+def providers_env(accounts: Sequence[Any]) -> str:
+    """`MC_DELIVERY_PROVIDERS` for provider settings objects, secrets included."""
+    return json.dumps(
+        [{**p.model_dump(mode="json"), "secret": p.secret.get_secret_value() if p.secret else None} for p in accounts]
+    )

@@ -8,9 +8,7 @@ a loopback port answering slowly so the kill lands mid-send.
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from metaconnect_cli.local._proc import free_port, spawn, stop
+from metaconnect_cli.local._proc import stop
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
 from metaconnect_common.migrations import upgrade
@@ -29,7 +27,7 @@ from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS
 from metaconnect_sandbox.server import Sandbox
 from tests.delivery.test_service import SANDBOX, delivery, providers
-from tests.support import read_topic, start_group_at_end
+from tests.support import providers_env, read_topic, start_group_at_end, start_service
 
 pytestmark = pytest.mark.timeout(240)
 DELIVERIES_SENT = 40
@@ -38,26 +36,15 @@ DELIVERIES_SENT = 40
 def _delivery_process(
     database_url: str, bootstrap: str, group: str, sandbox: Sandbox, log: Path
 ) -> subprocess.Popen[bytes]:
-    configured = [
-        {**p.model_dump(mode="json"), "secret": p.secret.get_secret_value() if p.secret else None}
-        for p in providers(sandbox)
-    ]
-    return spawn(
-        [sys.executable, "-m", "metaconnect_delivery"],
+    return start_service(
+        "delivery",
+        database_url=database_url,
+        bootstrap=bootstrap,
         log=log,
-        env={
-            "MC_ENV": "test",
-            "MC_DATABASE_URL": database_url,
-            "MC_KAFKA_BOOTSTRAP": bootstrap,
-            "MC_KAFKA_TOPIC_PARTITIONS": "3",
-            "MC_DELIVERY_HOST": "127.0.0.1",
-            "MC_DELIVERY_PORT": str(free_port()),
-            "MC_DELIVERY_GROUP_ID": group,
-            "MC_DELIVERY_PROVIDERS": json.dumps(configured),
-            "MC_DELIVERY_MAX_RECORDS": "5",
-            "MC_LOG_JSON": "false",
-        },
-    )
+        MC_DELIVERY_GROUP_ID=group,
+        MC_DELIVERY_PROVIDERS=providers_env(providers(sandbox)),
+        MC_DELIVERY_MAX_RECORDS="5",
+    ).proc
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ publish a delivery twice after a crash, with the same id, which the delivery ser
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from metaconnect_cli.local._proc import free_port, spawn, stop
+from metaconnect_cli.local._proc import stop
 from metaconnect_common.auth import Role, issue_token
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
@@ -28,44 +26,22 @@ from metaconnect_common.settings import AuthSettings, KafkaSettings
 from metaconnect_common.topics import DELIVERIES, PROFILED
 from tests.router.conftest import route_spec
 from tests.router.test_pipeline import profiled
-from tests.support import read_topic
+from tests.support import Service, read_topic, ready, start_service
 
 pytestmark = pytest.mark.timeout(240)
 CUSTOMERS = 240
 
 
-def _router(database_url: str, bootstrap: str, group: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = spawn(
-        [sys.executable, "-m", "metaconnect_router"],
+def _router(database_url: str, bootstrap: str, group: str, log: Path) -> Service:
+    return start_service(
+        "router",
+        database_url=database_url,
+        bootstrap=bootstrap,
         log=log,
-        env={
-            "MC_ENV": "test",
-            "MC_DATABASE_URL": database_url,
-            "MC_KAFKA_BOOTSTRAP": bootstrap,
-            "MC_KAFKA_TOPIC_PARTITIONS": "3",
-            "MC_ROUTER_HOST": "127.0.0.1",
-            "MC_ROUTER_PORT": str(port),
-            "MC_ROUTER_GROUP_ID": group,
-            "MC_ROUTER_FLUSH_INTERVAL_S": "0.1",
-            "MC_ROUTER_FLUSH_BATCH": "5",  # many small flush transactions: the kill lands between two
-            "MC_LOG_JSON": "false",
-        },
+        MC_ROUTER_GROUP_ID=group,
+        MC_ROUTER_FLUSH_INTERVAL_S="0.1",
+        MC_ROUTER_FLUSH_BATCH="5",  # many small flush transactions: the kill lands between two
     )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-async def _ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            assert proc.poll() is None, log.read_text()
-            try:
-                if (await client.get(f"{url}/readyz", timeout=2)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError(log.read_text())
 
 
 async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> int:
@@ -86,11 +62,13 @@ async def test_a_router_killed_mid_flush_loses_no_bundle_and_sends_none_twice(
     await ensure_topics(kafka, [PROFILED, DELIVERIES])
     group = f"router-chaos-{uuid.uuid4().hex[:8]}"
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    victim, url = _router(router_migrated, kafka_bootstrap, group, logs[0])
-    survivor, survivor_url = _router(router_migrated, kafka_bootstrap, group, logs[1])
+    victim_service = _router(router_migrated, kafka_bootstrap, group, logs[0])
+    survivor_service = _router(router_migrated, kafka_bootstrap, group, logs[1])
+    victim, url = victim_service.proc, victim_service.url
+    survivor = survivor_service.proc
     try:
-        await _ready(url, victim, logs[0])
-        await _ready(survivor_url, survivor, logs[1])
+        await ready(victim_service)
+        await ready(survivor_service)
         spec = route_spec(trigger={"event_types": ["chaos.tick"]})
         spec["policy"] = {"bundle_window": "PT6S", "bundle_max_items": 5}
         token = issue_token(AuthSettings(), subject="ops@test", role=Role.EDITOR)

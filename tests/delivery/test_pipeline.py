@@ -17,37 +17,13 @@ from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS
-from metaconnect_delivery.app import create_app
-from metaconnect_delivery.config import DeliverySettings
 from metaconnect_sandbox.server import Sandbox
-from tests.delivery.test_service import SANDBOX, delivery, providers
+from tests.delivery.test_service import delivery
 from tests.router.conftest import operator
-from tests.support import common_settings, read_topic
+from tests.support import read_topic
 
 pytestmark = pytest.mark.timeout(120)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox(SANDBOX) as sb:
-        yield sb
-
-
-@pytest.fixture
-async def delivery_app(
-    delivery_migrated: str, kafka_bootstrap: str, delivery_group: str, sandbox: Sandbox
-) -> AsyncIterator[FastAPI]:
-    settings = DeliverySettings(
-        common=common_settings(delivery_migrated, kafka_bootstrap),
-        group_id=delivery_group,
-        providers=providers(sandbox),
-        backoff_base_s=0.01,
-        backoff_cap_s=0.05,
-    )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 @pytest.fixture

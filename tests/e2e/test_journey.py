@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from metaconnect_cli.local._proc import free_port, spawn, stop
+from metaconnect_cli.local._proc import stop
 from metaconnect_common.auth import Role
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.migrations import upgrade
@@ -40,7 +39,7 @@ from metaconnect_sandbox.server import Sandbox, serving
 from tests.delivery.test_service import SANDBOX, fault, providers
 from tests.profile.personality.answers import COLOUR_ANSWERS
 from tests.router.conftest import operator
-from tests.support import start_group_at_end
+from tests.support import Service, providers_env, ready, start_group_at_end, start_service
 
 pytestmark = pytest.mark.timeout(300)
 TRACE_ID = uuid.uuid4().hex
@@ -141,15 +140,7 @@ async def stack(migrated: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIte
     spans = Spans()
     tag = uuid.uuid4().hex[:8]
     async with Sandbox(SANDBOX) as sandbox, serving(spans.app()) as otlp:
-        configured = [
-            {**p.model_dump(mode="json"), "secret": p.secret.get_secret_value() if p.secret else None}
-            for p in providers(sandbox)
-        ]
         common = {
-            "MC_ENV": "test",
-            "MC_DATABASE_URL": database_url,
-            "MC_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "MC_KAFKA_TOPIC_PARTITIONS": "3",
             "MC_LOG_JSON": "true",
             "MC_LOG_LEVEL": "DEBUG",  # every log line a service can write is searched for personal data
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
@@ -162,42 +153,28 @@ async def stack(migrated: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIte
             "router": {"MC_ROUTER_GROUP_ID": f"router-e2e-{tag}", "MC_ROUTER_FLUSH_INTERVAL_S": "0.2"},
             "delivery": {
                 "MC_DELIVERY_GROUP_ID": f"delivery-e2e-{tag}",
-                "MC_DELIVERY_PROVIDERS": json.dumps(configured),
+                "MC_DELIVERY_PROVIDERS": providers_env(providers(sandbox)),
             },
         }
+        groups = {n: specific[n][f"MC_{n.upper()}_GROUP_ID"] for n in ("profile", "router", "delivery")}
         for name, topic in (("profile", INTERACTIONS), ("router", PROFILED), ("delivery", DELIVERIES)):
-            await start_group_at_end(kafka_bootstrap, specific[name][f"MC_{name.upper()}_GROUP_ID"], [topic])
-        urls: dict[str, str] = {}
-        procs: dict[str, subprocess.Popen[bytes]] = {}
+            await start_group_at_end(kafka_bootstrap, groups[name], [topic])
+        services: list[Service] = []
         try:
             for name, extra in specific.items():
-                port = free_port()
-                prefix = f"MC_{name.upper()}_"
-                env = {**common, **extra, f"{prefix}HOST": "127.0.0.1", f"{prefix}PORT": str(port)}
-                command = [sys.executable, "-m", f"metaconnect_{name}"]
-                procs[name] = spawn(command, log=tmp_path / f"{name}.log", env=env)
-                urls[name] = f"http://127.0.0.1:{port}"
-            groups = {n: specific[n][f"MC_{n.upper()}_GROUP_ID"] for n in ("profile", "router", "delivery")}
-            stack = Stack(urls, procs, tmp_path, sandbox, spans, kafka_bootstrap, groups)
-            for name in procs:
-                await _ready(stack, name)
-            yield stack
+                log = tmp_path / f"{name}.log"
+                env = {**common, **extra}
+                services.append(
+                    start_service(name, database_url=database_url, bootstrap=kafka_bootstrap, log=log, **env)
+                )
+            for service in services:
+                await ready(service)
+            urls = {s.name: s.url for s in services}
+            procs = {s.name: s.proc for s in services}
+            yield Stack(urls, procs, tmp_path, sandbox, spans, kafka_bootstrap, groups)
         finally:
-            for proc in procs.values():
-                stop(proc)
-
-
-async def _ready(stack: Stack, name: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            assert stack.procs[name].poll() is None, (stack.logs / f"{name}.log").read_text()[-3000:]
-            try:
-                if (await client.get(f"{stack.urls[name]}/readyz", timeout=2)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError((stack.logs / f"{name}.log").read_text()[-3000:])
+            for service in services:
+                stop(service.proc)
 
 
 async def _until(what: str, check: Any, timeout_s: float = 60.0) -> Any:

@@ -19,28 +19,18 @@ from metaconnect_common.settings import AuthSettings
 from metaconnect_delivery.app import create_app
 from metaconnect_delivery.config import DeliverySettings
 from metaconnect_delivery.inbox.auth import issue_inbox_token
-from metaconnect_sandbox.server import Sandbox, serving
-from tests.delivery.test_service import SANDBOX, delivery, providers
+from metaconnect_sandbox.server import serving
+from tests.delivery.test_service import delivery
 from tests.router.conftest import operator
-from tests.support import common_settings
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-async def served(
-    delivery_migrated: str, kafka_bootstrap: str, delivery_group: str
-) -> AsyncIterator[tuple[FastAPI, str]]:
-    async with Sandbox(SANDBOX) as sandbox:
-        app = create_app(
-            DeliverySettings(
-                common=common_settings(delivery_migrated, kafka_bootstrap),
-                group_id=delivery_group,
-                providers=providers(sandbox),
-            )
-        )
-        async with serving(app) as url:
-            yield app, url
+async def served(delivery_settings: DeliverySettings) -> AsyncIterator[tuple[FastAPI, str]]:
+    app = create_app(delivery_settings)
+    async with serving(app) as url:
+        yield app, url
 
 
 def device(customer: uuid.UUID) -> dict[str, str]:

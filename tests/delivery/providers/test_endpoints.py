@@ -13,41 +13,17 @@ from sqlalchemy import text
 
 from metaconnect_common.auth import Role
 from metaconnect_common.schemas import Channel
-from metaconnect_delivery.app import create_app
-from metaconnect_delivery.config import DeliverySettings
 from metaconnect_sandbox.server import Sandbox
-from tests.delivery.test_service import HOOK_SECRET, SANDBOX, delivery, providers
+from tests.delivery.test_service import HOOK_SECRET, delivery
 from tests.router.conftest import operator
-from tests.support import common_settings
 
 pytestmark = pytest.mark.timeout(120)
 SECRET = "a-very-secret-provider-token-0042"
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    async with Sandbox(SANDBOX) as sb:
-        yield sb
-
-
-@pytest.fixture
-async def app(
-    delivery_migrated: str, kafka_bootstrap: str, delivery_group: str, sandbox: Sandbox
-) -> AsyncIterator[FastAPI]:
-    application = create_app(
-        DeliverySettings(
-            common=common_settings(delivery_migrated, kafka_bootstrap),
-            group_id=delivery_group,
-            providers=providers(sandbox),
-        )
-    )
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://delivery") as c:
+async def client(delivery_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=delivery_app), base_url="http://delivery") as c:
         yield c
 
 
@@ -65,7 +41,7 @@ def account(name: str, **changes: Any) -> dict[str, Any]:
     }
 
 
-async def test_a_stored_account_never_shows_its_secret(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_a_stored_account_never_shows_its_secret(client: httpx.AsyncClient, delivery_app: FastAPI) -> None:
     name = f"sms-{uuid.uuid4().hex[:8]}"
     created = await client.put(f"/v1/providers/{name}", json=account(name), headers=operator(Role.ADMIN))
     assert created.status_code == 201, created.text
@@ -82,7 +58,7 @@ async def test_a_stored_account_never_shows_its_secret(client: httpx.AsyncClient
     for response in (created, again, listed, one):
         assert SECRET not in response.text
         assert "sandbox-twilio-auth-token" not in response.text
-    async with app.state.sessions() as session:
+    async with delivery_app.state.sessions() as session:
         stored = await session.scalar(text("SELECT secret FROM delivery.providers WHERE name = :n"), {"n": name})
     assert stored is not None
     assert SECRET not in stored  # encrypted at rest
@@ -106,7 +82,7 @@ async def test_bad_accounts_and_callers_are_refused(client: httpx.AsyncClient) -
 
 
 async def test_a_stored_account_serves_its_channel_with_its_decrypted_secret(
-    client: httpx.AsyncClient, app: FastAPI, sandbox: Sandbox
+    client: httpx.AsyncClient, delivery_app: FastAPI, sandbox: Sandbox
 ) -> None:
     name = f"hook-{uuid.uuid4().hex[:8]}"
     hook = {
@@ -120,7 +96,7 @@ async def test_a_stored_account_serves_its_channel_with_its_decrypted_secret(
     assert (await client.put(f"/v1/providers/{name}", json=hook, headers=operator(Role.ADMIN))).status_code == 201
     try:
         d = delivery(Channel.WEBHOOK)
-        assert await app.state.deliveries.deliver(d) == "sent"
+        assert await delivery_app.state.deliveries.deliver(d) == "sent"
         detail = (await client.get(f"/v1/deliveries/{d.id}", headers=operator(Role.VIEWER))).json()
         assert detail["provider"] == name
         async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:
