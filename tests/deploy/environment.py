@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from metaconnect_common.settings import CommonSettings
@@ -32,6 +33,8 @@ DEPLOYMENT_REQUIRED = frozenset(
     {"MC_ENV", "MC_KAFKA_BOOTSTRAP", "MC_DATABASE_URL", "MC_AUTH_JWT_SECRET", "OTEL_EXPORTER_OTLP_ENDPOINT"}
 )
 SECRET = frozenset({"MC_DATABASE_URL", "MC_AUTH_JWT_SECRET", "MC_DELIVERY_SECRETS_KEY"})
+# Plain settings whose values hold secrets (provider accounts carry their API keys).
+HOLDS_SECRETS = frozenset({"MC_DELIVERY_PROVIDERS"})
 # Per service, on top of DEPLOYMENT_REQUIRED.
 SERVICE_REQUIRED = {"delivery": frozenset({"MC_DELIVERY_SECRETS_KEY", "MC_DELIVERY_PROVIDERS"})}
 
@@ -52,7 +55,8 @@ def _variables(settings: type[BaseSettings]) -> dict[str, Variable]:
             found |= _variables(kind)  # read on its own, with its own prefix
             continue
         name = f"{prefix}{field_name}".upper()
-        found[name] = Variable(name, info.get_default(call_default_factory=False), name in SECRET)
+        secret = name in SECRET or name in HOLDS_SECRETS or kind in (SecretStr, SecretStr | None)
+        found[name] = Variable(name, info.get_default(call_default_factory=False), secret)
     return found
 
 
@@ -71,3 +75,10 @@ def port(service: str) -> int:
     value = SERVICES[service].model_fields["port"].default
     assert isinstance(value, int)
     return value
+
+
+def credentials(service: str) -> frozenset[str]:
+    """What `service` reads that a deployment takes from a secret store, never from plain config:
+    `SECRET`, every `SecretStr` setting (the webhook secrets, say), and `MC_DELIVERY_PROVIDERS`
+    (the provider accounts, their secrets inside)."""
+    return frozenset(name for name, variable in variables(service).items() if variable.secret)
