@@ -224,7 +224,8 @@ class DecisionService:
             )
         reasons = _reasons(decision)
         batch.outcomes.append((outcome, reasons[0] if reasons else "none"))
-        span.set_attributes(_span_attributes(decision, outcome, reasons, decision_id))
+        if span.is_recording():  # a sampled-out trace: nothing to describe
+            span.set_attributes(_span_attributes(decision, outcome, reasons, decision_id))
         span.end()
         return decision_id
 
