@@ -31,7 +31,7 @@ def make_app(*, db_ok: bool) -> FastAPI:
     async def broken() -> None:
         raise ConnectionRefusedError
 
-    add_operational_routes(app, service="t", checks={"kafka": ok, "database": ok if db_ok else broken})
+    add_operational_routes(app, service="t", checks=lambda: {"kafka": ok, "database": ok if db_ok else broken})
 
     @app.post("/things/{thing_id}")
     async def post_thing(thing_id: int, thing: Thing) -> dict[str, int]:

@@ -137,7 +137,7 @@ async def test_a_merge_moves_the_merged_customers_pending_items_into_the_survivo
     spec["messages"][0]["collapse_key"] = None
     spec["policy"] = {"bundle_window": "PT1H", "bundle_max_items": 5}
     assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
-    service = router_app.state.decisions
+    service = router_app.state.service.decisions
     service.catalog.invalidate()
     survivor, merged = uuid.uuid4(), uuid.uuid4()
     await service.apply(profiled(survivor, "merge.tick"))
@@ -145,7 +145,7 @@ async def test_a_merge_moves_the_merged_customers_pending_items_into_the_survivo
     merge = profiled(survivor, "app.opened").model_copy(update={"merged_from": [merged]})
     await service.apply(merge)
 
-    async with router_app.state.sessions() as session:
+    async with router_app.state.service.sessions() as session:
         rows = (
             await session.execute(
                 text(
@@ -157,9 +157,9 @@ async def test_a_merge_moves_the_merged_customers_pending_items_into_the_survivo
             )
         ).all()
     assert {(c, status): n for c, status, n in rows} == {(survivor, "open"): 2, (merged, "merged"): 0}
-    made = await router_app.state.flusher.flush_due(datetime.now(UTC) + timedelta(hours=2))
+    made = await router_app.state.service.flusher.flush_due(datetime.now(UTC) + timedelta(hours=2))
     assert made >= 1
-    async with router_app.state.sessions() as session:
+    async with router_app.state.service.sessions() as session:
         sent = await session.scalar(
             text("SELECT count(*) FROM router.items WHERE customer_id = :a AND state = 'sent'"), {"a": survivor}
         )

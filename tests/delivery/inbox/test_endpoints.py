@@ -39,7 +39,7 @@ def device(customer: uuid.UUID) -> dict[str, str]:
 
 async def _in_app(app: FastAPI, items: int = 1) -> uuid.UUID:
     d = delivery(Channel.IN_APP, items=items)
-    assert await app.state.deliveries.deliver(d) == "sent"
+    assert await app.state.service.deliveries.deliver(d) == "sent"
     return d.customer_id
 
 
@@ -62,7 +62,7 @@ async def test_the_device_lists_its_inbox_and_marks_a_message_read_once(served: 
         unread = await client.get(f"/v1/inbox/{customer}", params={"unread_only": "true"}, headers=device(customer))
         assert unread.json()["messages"] == []
 
-    async with app.state.sessions() as session:
+    async with app.state.service.sessions() as session:
         values = await session.scalars(text("SELECT value FROM delivery.outbox ORDER BY id"))
         reads = [i for v in values if (i := Interaction.model_validate_json(v)).type == "message.read"]
     [read_event] = [r for r in reads if r.customer.metaconnect_id == customer]
@@ -111,7 +111,7 @@ async def test_an_open_stream_receives_a_new_message_live(served: tuple[FastAPI,
         events = _events(response)
         assert await anext(events) == ("unread", {"unread": 1, "messages": []})
         d = delivery(Channel.IN_APP).model_copy(update={"customer_id": customer})
-        sending = asyncio.create_task(app.state.deliveries.deliver(d))
+        sending = asyncio.create_task(app.state.service.deliveries.deliver(d))
         async with asyncio.timeout(5):  # LISTEN/NOTIFY, not the 15 s poll
             kind, message = await anext(events)
         await sending

@@ -58,7 +58,7 @@ async def test_a_stored_account_never_shows_its_secret(client: httpx.AsyncClient
     for response in (created, again, listed, one):
         assert SECRET not in response.text
         assert "sandbox-twilio-auth-token" not in response.text
-    async with delivery_app.state.sessions() as session:
+    async with delivery_app.state.service.sessions() as session:
         stored = await session.scalar(text("SELECT secret FROM delivery.providers WHERE name = :n"), {"n": name})
     assert stored is not None
     assert SECRET not in stored  # encrypted at rest
@@ -96,7 +96,7 @@ async def test_a_stored_account_serves_its_channel_with_its_decrypted_secret(
     assert (await client.put(f"/v1/providers/{name}", json=hook, headers=operator(Role.ADMIN))).status_code == 201
     try:
         d = delivery(Channel.WEBHOOK)
-        assert await delivery_app.state.deliveries.deliver(d) == "sent"
+        assert await delivery_app.state.service.deliveries.deliver(d) == "sent"
         detail = (await client.get(f"/v1/deliveries/{d.id}", headers=operator(Role.VIEWER))).json()
         assert detail["provider"] == name
         async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:

@@ -193,7 +193,7 @@ async def test_redelivered_record_changes_the_profile_once(
         await publish(event)
     customer = await applied(engine, clicked.event_id)
     # ... and handled twice more directly, as a second replica would after a rebalance.
-    state = profile_app.state
+    state = profile_app.state.service
     replica = ProfileService(state.sessions, state.policy)
     for _ in range(2):
         await replica.handle(_consumed(clicked))

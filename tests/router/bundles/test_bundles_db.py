@@ -23,7 +23,7 @@ async def _route(client: httpx.AsyncClient, app: FastAPI, event_type: str, **pol
     spec["messages"][0]["collapse_key"] = None
     spec["policy"] = {"bundle_window": "PT10M", "bundle_max_items": 5, **policy}
     assert (await client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
-    app.state.decisions.catalog.invalidate()
+    app.state.service.decisions.catalog.invalidate()
     return spec
 
 
@@ -36,7 +36,7 @@ def _at(record: Profiled, when: datetime, **properties: Any) -> Profiled:
 
 
 async def _items(app: FastAPI, customer: uuid.UUID) -> list[tuple[str, uuid.UUID | None]]:
-    async with app.state.sessions() as session:
+    async with app.state.service.sessions() as session:
         rows = await session.execute(
             text("SELECT state, delivery_id FROM router.items WHERE customer_id = :c ORDER BY created_at"),
             {"c": customer},
@@ -45,7 +45,7 @@ async def _items(app: FastAPI, customer: uuid.UUID) -> list[tuple[str, uuid.UUID
 
 
 async def _deliveries(app: FastAPI, customer: uuid.UUID) -> list[Delivery]:
-    async with app.state.sessions() as session:
+    async with app.state.service.sessions() as session:
         values = await session.scalars(
             text("SELECT value FROM router.outbox WHERE key = :k ORDER BY id"), {"k": str(customer).encode()}
         )
@@ -56,7 +56,9 @@ async def test_a_full_bundle_flushes_at_once(router_app: FastAPI, router_client:
     await _route(router_client, router_app, "full.tick", bundle_max_items=3)
     customer = uuid.uuid4()
     for minute in range(3):
-        await router_app.state.decisions.apply(profiled(customer, "full.tick"), now=T0 + timedelta(minutes=minute))
+        await router_app.state.service.decisions.apply(
+            profiled(customer, "full.tick"), now=T0 + timedelta(minutes=minute)
+        )
     [delivery] = await _deliveries(router_app, customer)  # the window (10 min) had not closed
     assert len(delivery.items) == 3
     assert [s for s, _ in await _items(router_app, customer)] == ["sent"] * 3
@@ -65,27 +67,27 @@ async def test_a_full_bundle_flushes_at_once(router_app: FastAPI, router_client:
 async def test_the_window_flushes_due_bundles_only(router_app: FastAPI, router_client: httpx.AsyncClient) -> None:
     await _route(router_client, router_app, "window.tick")
     customer = uuid.uuid4()
-    await router_app.state.decisions.apply(profiled(customer, "window.tick"), now=T0)
-    await router_app.state.flusher.flush_due(T0 + timedelta(minutes=9))
+    await router_app.state.service.decisions.apply(profiled(customer, "window.tick"), now=T0)
+    await router_app.state.service.flusher.flush_due(T0 + timedelta(minutes=9))
     assert await _deliveries(router_app, customer) == []
-    await router_app.state.flusher.flush_due(T0 + timedelta(minutes=10))
+    await router_app.state.service.flusher.flush_due(T0 + timedelta(minutes=10))
     assert len(await _deliveries(router_app, customer)) == 1
 
 
 async def test_an_item_read_in_app_leaves_the_bundle(router_app: FastAPI, router_client: httpx.AsyncClient) -> None:
     await _route(router_client, router_app, "read.tick")
     customer = uuid.uuid4()
-    await router_app.state.decisions.apply(profiled(customer, "read.tick"), now=T0)
-    await router_app.state.decisions.apply(profiled(customer, "read.tick"), now=T0 + timedelta(seconds=1))
+    await router_app.state.service.decisions.apply(profiled(customer, "read.tick"), now=T0)
+    await router_app.state.service.decisions.apply(profiled(customer, "read.tick"), now=T0 + timedelta(seconds=1))
     states = await _items(router_app, customer)
-    async with router_app.state.sessions() as session:
+    async with router_app.state.service.sessions() as session:
         first = await session.scalar(
             text("SELECT id FROM router.items WHERE customer_id = :c ORDER BY created_at LIMIT 1"), {"c": customer}
         )
     read = _at(profiled(customer, "message.read"), T0 + timedelta(seconds=2), item_ids=[str(first)])
-    await router_app.state.decisions.apply(read, now=T0 + timedelta(seconds=2))
+    await router_app.state.service.decisions.apply(read, now=T0 + timedelta(seconds=2))
     assert [s for s, _ in await _items(router_app, customer)] == ["acted", "pending"]
-    await router_app.state.flusher.flush_due(T0 + timedelta(minutes=11))
+    await router_app.state.service.flusher.flush_due(T0 + timedelta(minutes=11))
     [delivery] = await _deliveries(router_app, customer)
     assert len(delivery.items) == 1
     assert len(states) == 2
@@ -96,13 +98,13 @@ async def test_a_capped_item_waits_for_the_next_bundle_instead_of_being_dropped(
 ) -> None:
     await _route(router_client, router_app, "cap.tick", cap_overall={"count": 1, "per": "PT1H"})
     customer = uuid.uuid4()
-    await router_app.state.decisions.apply(profiled(customer, "cap.tick"), now=T0)
-    await router_app.state.flusher.flush_due(T0 + timedelta(minutes=10))  # one delivery: the cap is now full
-    await router_app.state.decisions.apply(profiled(customer, "cap.tick"), now=T0 + timedelta(minutes=20))
-    await router_app.state.flusher.flush_due(T0 + timedelta(minutes=30))
+    await router_app.state.service.decisions.apply(profiled(customer, "cap.tick"), now=T0)
+    await router_app.state.service.flusher.flush_due(T0 + timedelta(minutes=10))  # one delivery: the cap is now full
+    await router_app.state.service.decisions.apply(profiled(customer, "cap.tick"), now=T0 + timedelta(minutes=20))
+    await router_app.state.service.flusher.flush_due(T0 + timedelta(minutes=30))
     assert len(await _deliveries(router_app, customer)) == 1  # deferred, not sent, not dropped
     assert [s for s, _ in await _items(router_app, customer)] == ["sent", "pending"]
-    await router_app.state.flusher.flush_due(T0 + timedelta(minutes=71))  # the cap's hour has passed
+    await router_app.state.service.flusher.flush_due(T0 + timedelta(minutes=71))  # the cap's hour has passed
     assert len(await _deliveries(router_app, customer)) == 2
 
 
@@ -112,10 +114,10 @@ async def test_an_item_that_expired_in_the_bundle_is_not_sent(
     spec = await _route(router_client, router_app, "expiry.tick")
     spec["messages"][0]["expires_after"] = "PT5M"
     assert (await router_client.put(f"/v1/routes/{spec['name']}", json=spec, headers=operator())).status_code == 200
-    router_app.state.decisions.catalog.invalidate()
+    router_app.state.service.decisions.catalog.invalidate()
     customer = uuid.uuid4()
-    await router_app.state.decisions.apply(_at(profiled(customer, "expiry.tick"), T0), now=T0)
-    await router_app.state.flusher.flush_due(T0 + timedelta(minutes=10))
+    await router_app.state.service.decisions.apply(_at(profiled(customer, "expiry.tick"), T0), now=T0)
+    await router_app.state.service.flusher.flush_due(T0 + timedelta(minutes=10))
     assert await _deliveries(router_app, customer) == []
     assert [s for s, _ in await _items(router_app, customer)] == ["expired"]
 
@@ -124,13 +126,13 @@ async def test_receipts_teach_the_arm_of_what_was_sent(router_app: FastAPI, rout
     spec = await _route(router_client, router_app, "learn.tick")
     spec["messages"][0]["category"] = "transactional"
     await router_client.put(f"/v1/routes/{spec['name']}", json=spec, headers=operator())
-    router_app.state.decisions.catalog.invalidate()
+    router_app.state.service.decisions.catalog.invalidate()
     customer = uuid.uuid4()
-    await router_app.state.decisions.apply(profiled(customer, "learn.tick"), now=T0)
+    await router_app.state.service.decisions.apply(profiled(customer, "learn.tick"), now=T0)
     [delivery] = await _deliveries(router_app, customer)
 
     async def arm() -> tuple[float, float]:
-        async with router_app.state.sessions() as session:
+        async with router_app.state.service.sessions() as session:
             row = (
                 await session.execute(
                     text(
@@ -145,7 +147,7 @@ async def test_receipts_teach_the_arm_of_what_was_sent(router_app: FastAPI, rout
     before = await arm()
     for kind in ("message.sent", "message.delivered", "message.delivered", "message.clicked", "message.opened"):
         record = _at(profiled(customer, kind), T0 + timedelta(minutes=1), delivery_id=str(delivery.id))
-        await router_app.state.decisions.apply(record, now=T0 + timedelta(minutes=1))
+        await router_app.state.service.decisions.apply(record, now=T0 + timedelta(minutes=1))
     after = await arm()
     # sent / delivered count once, then engaged once: a success
     assert (after[0] - before[0], after[1] - before[1]) == (1.0, 0.0)
@@ -160,8 +162,8 @@ async def test_a_delivery_carries_the_latest_addresses_and_the_events_data(
     assert first.profile is not None
     moved = first.profile.model_copy(update={"contact": Contact(email="new@example.com", phone="+4915112345678")})
     second = profiled(customer, "contact.tick", cart_value=35).model_copy(update={"profile": moved})
-    await router_app.state.decisions.apply(first, now=T0)
-    await router_app.state.decisions.apply(second, now=T0 + timedelta(seconds=1))  # full: flushes
+    await router_app.state.service.decisions.apply(first, now=T0)
+    await router_app.state.service.decisions.apply(second, now=T0 + timedelta(seconds=1))  # full: flushes
 
     [delivery] = await _deliveries(router_app, customer)
     assert delivery.contact == Contact(email="new@example.com", phone="+4915112345678")

@@ -56,9 +56,9 @@ async def test_a_stored_decision_reads_back_with_its_explanation(
 ) -> None:
     spec = route_spec(trigger={"event_types": ["read.back"]})
     await router_client.post("/v1/routes", json=spec, headers=operator())
-    router_app.state.decisions.catalog.invalidate()
+    router_app.state.service.decisions.catalog.invalidate()
     customer = uuid.uuid4()
-    decision_id = await router_app.state.decisions.apply(profiled(customer, "read.back"), now=datetime.now(UTC))
+    decision_id = await router_app.state.service.decisions.apply(profiled(customer, "read.back"), now=datetime.now(UTC))
     one = await router_client.get(f"/v1/decisions/{decision_id}", headers=operator(Role.VIEWER))
     assert one.status_code == 200
     assert one.json()["outcome"] == "bundled"

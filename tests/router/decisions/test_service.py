@@ -54,7 +54,7 @@ async def _routes(client: httpx.AsyncClient, app: FastAPI, tag: str) -> None:
     ):
         spec = route_spec(trigger={"event_types": [f"{tag}.{event}"]}, messages=[message], policy=policy)
         assert (await client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
-    app.state.decisions.catalog.invalidate()
+    app.state.service.decisions.catalog.invalidate()
 
 
 def _scenario(tag: str, who: dict[str, uuid.UUID], delivery: Delivery) -> list[Profiled]:
@@ -84,7 +84,7 @@ def _scenario(tag: str, who: dict[str, uuid.UUID], delivery: Delivery) -> list[P
 async def _state(app: FastAPI, who: dict[str, uuid.UUID]) -> dict[str, Any]:
     label = {c: name for name, c in who.items()}
     out: dict[str, Any] = {}
-    async with app.state.sessions() as session:
+    async with app.state.service.sessions() as session:
         for name, query in {
             "items": "SELECT customer_id, message_id, state, delivery_id IS NOT NULL,"
             " delivered_at IS NOT NULL, engaged_at IS NOT NULL FROM router.items",
@@ -110,7 +110,7 @@ async def _state(app: FastAPI, who: dict[str, uuid.UUID]) -> dict[str, Any]:
 
 
 async def _arm(app: FastAPI) -> tuple[float, float]:
-    async with app.state.sessions() as session:
+    async with app.state.service.sessions() as session:
         row = (
             await session.execute(
                 text(
@@ -123,7 +123,7 @@ async def _arm(app: FastAPI) -> tuple[float, float]:
 
 
 async def _world(app: FastAPI, tag: str, *, batched: bool) -> tuple[dict[str, Any], tuple[float, float]]:
-    service = app.state.decisions
+    service = app.state.service.decisions
     service._rng = np.random.default_rng(7)
     who = {name: uuid.uuid4() for name in LABELS}
     await service.apply(profiled(who["receipts"], f"{tag}.urgent"), now=NOW)  # the delivery receipts refer to
@@ -140,7 +140,7 @@ async def _world(app: FastAPI, tag: str, *, batched: bool) -> tuple[dict[str, An
 
 
 async def _state_deliveries(app: FastAPI, customer: uuid.UUID) -> list[Delivery]:
-    async with app.state.sessions() as session:
+    async with app.state.service.sessions() as session:
         values = await session.scalars(
             text("SELECT value FROM router.outbox WHERE key = :k"), {"k": str(customer).encode()}
         )
@@ -177,13 +177,13 @@ async def test_a_batch_applied_again_changes_nothing(router_app: FastAPI, router
     tag = f"again{uuid.uuid4().hex[:6]}"
     await _routes(router_client, router_app, tag)
     who = {name: uuid.uuid4() for name in LABELS}
-    await router_app.state.decisions.apply(profiled(who["receipts"], f"{tag}.urgent"), now=NOW)
+    await router_app.state.service.decisions.apply(profiled(who["receipts"], f"{tag}.urgent"), now=NOW)
     [delivery] = await _state_deliveries(router_app, who["receipts"])
     records = [(r, None) for r in _scenario(tag, who, delivery)]
-    first = await router_app.state.decisions.apply_all(records, now=NOW)
+    first = await router_app.state.service.decisions.apply_all(records, now=NOW)
     state = await _state(router_app, who)
 
-    again = await router_app.state.decisions.apply_all(records, now=NOW)
+    again = await router_app.state.service.decisions.apply_all(records, now=NOW)
     assert any(first)
     assert again == [None] * len(records)
     assert await _state(router_app, who) == state
@@ -195,6 +195,6 @@ async def test_a_record_twice_in_one_batch_is_decided_once(
     tag = f"twice{uuid.uuid4().hex[:6]}"
     await _routes(router_client, router_app, tag)
     record = profiled(uuid.uuid4(), f"{tag}.plain")
-    decided = await router_app.state.decisions.apply_all([(record, None), (record, None)], now=NOW)
+    decided = await router_app.state.service.decisions.apply_all([(record, None), (record, None)], now=NOW)
     assert decided[0] is not None
     assert decided[1] is None

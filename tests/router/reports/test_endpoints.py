@@ -89,7 +89,7 @@ def decided(
 
 
 async def store(app: FastAPI, *histories: list[Base]) -> None:
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.service.sessions() as session, session.begin():
         session.add_all([row for rows in histories for row in rows])
 
 

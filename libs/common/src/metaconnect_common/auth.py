@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from metaconnect_common.settings import AuthSettings
+from metaconnect_common.state import service_state
 
 
 class Role(StrEnum):
@@ -84,7 +85,7 @@ _bearer = HTTPBearer(auto_error=False, description="Operator token (`metaconnect
 def require_role(minimum: Role) -> Callable[..., Awaitable[Operator]]:
     """FastAPI dependency: 401 without a valid operator token, 403 below `minimum`.
 
-    The app keeps its AuthSettings in `app.state.auth_settings`.
+    Tokens are verified with the AuthSettings of the service's installed state.
     """
 
     async def dependency(
@@ -93,7 +94,7 @@ def require_role(minimum: Role) -> Callable[..., Awaitable[Operator]]:
     ) -> Operator:
         if credentials is None:
             raise HTTPException(401, "operator token required", headers={"WWW-Authenticate": "Bearer"})
-        settings: AuthSettings = request.app.state.auth_settings
+        settings = service_state(request).auth
         try:
             operator = verify_token(settings, credentials.credentials)
         except InvalidToken:

@@ -38,8 +38,12 @@ _UNMEASURED = frozenset({"/metrics", "/healthz", "/readyz"})
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 
 
-def add_operational_routes(app: FastAPI, *, service: str, checks: Mapping[str, ReadinessCheck]) -> None:
-    """`/healthz` (the process lives), `/readyz` (its dependencies answer), `/metrics`."""
+def add_operational_routes(app: FastAPI, *, service: str, checks: Callable[[], Mapping[str, ReadinessCheck]]) -> None:
+    """`/healthz` (the process lives), `/readyz` (its dependencies answer), `/metrics`.
+
+    `checks()` names the readiness checks when `/readyz` is asked; raising `RuntimeError`
+    there means the service is still starting (not ready).
+    """
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -48,7 +52,11 @@ def add_operational_routes(app: FastAPI, *, service: str, checks: Mapping[str, R
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         results: dict[str, str] = {}
-        for name, check in checks.items():
+        try:
+            named = checks()
+        except RuntimeError:  # the lifespan has not started the service yet
+            return JSONResponse({"ready": False, "checks": {"service": "starting"}}, status_code=503)
+        for name, check in named.items():
             try:
                 await asyncio.wait_for(check(), 2.0)
                 results[name] = "ok"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -19,12 +19,12 @@ from metaconnect_common.http import (
     NATIVE_TELEMETRY_OFF,
     BodySizeLimitMiddleware,
     HttpTelemetryMiddleware,
-    ReadinessCheck,
     add_operational_routes,
 )
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import DatabaseSettings, KafkaSettings
+from metaconnect_common.state import ServiceState, state_of
 from metaconnect_common.topics import ALL_TOPICS
 
 
@@ -33,13 +33,13 @@ def service_app(
     service: str,
     summary: str,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
-    checks: Callable[[FastAPI], Mapping[str, ReadinessCheck]],
     max_body_bytes: int | None = None,
     gc_gen0_threshold: int = 0,
 ) -> FastAPI:
     """A service's app: shared error shape, `/healthz` `/readyz` `/metrics`, HTTP telemetry.
 
-    `checks(app)` names the readiness checks (they read what the lifespan put on `app.state`).
+    The lifespan builds the service's typed state and `install`s it (`metaconnect_common.state`);
+    `/readyz` runs the checks that state names, and answers 503 until it is installed.
     `max_body_bytes` refuses larger bodies with 413 (measured by the telemetry, which wraps
     everything). `gc_gen0_threshold` is applied once the lifespan has started (see
     `settle_heap`). The caller adds its routers.
@@ -59,7 +59,7 @@ def service_app(
         telemetry=NATIVE_TELEMETRY_OFF,
     )
     install_error_handlers(app)
-    add_operational_routes(app, service=service, checks=checks(app))
+    add_operational_routes(app, service=service, checks=lambda: state_of(app, ServiceState).readiness())
     if max_body_bytes is not None:
         app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(HttpTelemetryMiddleware, service=service)

@@ -8,20 +8,24 @@ publisher and the database.
 
     stage = Stage("router", common, OUTBOX)
     service = DecisionService(stage.sessions)
-    async with stage.running(app, group_id=..., topics=[PROFILED], produces=[DELIVERIES], handler=...):
+    async with stage.running(group_id=..., topics=[PROFILED], produces=[DELIVERIES], handler=...):
+        install(app, RouterState(auth=common.auth, stage=stage, decisions=service, ...))
         yield
+
+The service's typed state derives from `StageState`, whose readiness checks are the stage's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import create_engine, ping, session_factory
 from metaconnect_common.http import ReadinessCheck
@@ -30,6 +34,7 @@ from metaconnect_common.kafka.consumer import BatchHandler, ConsumerRunner, Hand
 from metaconnect_common.kafka.producer import KafkaPublisher
 from metaconnect_common.outbox import OutboxRelay
 from metaconnect_common.settings import CommonSettings
+from metaconnect_common.state import ServiceState
 
 CONSUMER_STOP_S = 30.0
 RETRY = RetryPolicy(attempts=8, base_delay_s=0.2, max_delay_s=5.0)
@@ -43,11 +48,12 @@ class Stage:
         self.sessions = session_factory(self.engine)
         self.publisher = KafkaPublisher(common.kafka, client_id=f"metaconnect-{service}")
         self.relay = OutboxRelay(self.sessions, self.publisher, outbox)
+        self.runner: ConsumerRunner | None = None
+        """The consumer, while `running`."""
 
     @asynccontextmanager
     async def running(
         self,
-        app: FastAPI,
         *,
         group_id: str,
         topics: Sequence[str],
@@ -57,8 +63,8 @@ class Stage:
         max_records: int,
         tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> AsyncIterator[ConsumerRunner]:
-        """Consume until the block ends; `app.state` gets what the shared endpoints and checks read."""
-        runner = ConsumerRunner(
+        """Consume until the block ends."""
+        self.runner = runner = ConsumerRunner(
             self.common.kafka,
             group_id=group_id,
             topics=list(topics),
@@ -71,12 +77,6 @@ class Stage:
             client_id=f"metaconnect-{self.service}",
             before_commit=self.relay.flush,
         )
-        app.state.auth_settings = self.common.auth
-        app.state.engine = self.engine
-        app.state.sessions = self.sessions
-        app.state.publisher = self.publisher
-        app.state.relay = self.relay
-        app.state.runner = runner
 
         async def consume() -> None:
             if self.common.kafka.create_topics:
@@ -100,16 +100,33 @@ class Stage:
             await self.publisher.stop()
             await self.engine.dispose()
 
+    def checks(self) -> dict[str, ReadinessCheck]:
+        """Ready when Kafka answers and the consumer runs, and the database answers."""
 
-def stage_checks(app: FastAPI) -> dict[str, ReadinessCheck]:
-    """Ready when Kafka answers and the consumer runs, and the database answers."""
+        async def kafka() -> None:
+            await self.publisher.ping()
+            if self.runner is None or not self.runner.ready:
+                raise RuntimeError("consumer not running")
 
-    async def kafka() -> None:
-        await app.state.publisher.ping()
-        if not app.state.runner.ready:
-            raise RuntimeError("consumer not running")
+        async def database() -> None:
+            await ping(self.engine)
 
-    async def database() -> None:
-        await ping(app.state.engine)
+        return {"kafka": kafka, "database": database}
 
-    return {"kafka": kafka, "database": database}
+
+@dataclass(frozen=True, kw_only=True)
+class StageState(ServiceState):
+    """The typed state of a consuming service: its stage (database, publisher, relay, consumer)."""
+
+    stage: Stage
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self.stage.sessions
+
+    @property
+    def relay(self) -> OutboxRelay:
+        return self.stage.relay
+
+    def readiness(self) -> Mapping[str, ReadinessCheck]:
+        return self.stage.checks()

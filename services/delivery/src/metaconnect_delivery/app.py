@@ -9,15 +9,18 @@ import httpx
 from fastapi import FastAPI
 
 from metaconnect_common.service import service_app
-from metaconnect_common.stage import Stage, stage_checks
+from metaconnect_common.stage import Stage
+from metaconnect_common.state import install
 from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS, dlq_topic
 from metaconnect_delivery.config import DeliverySettings
+from metaconnect_delivery.deps import DeliveryState
 from metaconnect_delivery.endpoints import router as deliveries_router
 from metaconnect_delivery.inbox.endpoints import router as inbox_router
 from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.models import OUTBOX
 from metaconnect_delivery.providers.endpoints import router as providers_router
+from metaconnect_delivery.providers.service import ProviderAccounts
 from metaconnect_delivery.registry import Registry
 from metaconnect_delivery.service import STAGE, DeliveryService
 
@@ -38,12 +41,8 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             registry = Registry(settings, client)
             deliveries = DeliveryService(stage.sessions, registry, settings)
             feed = InboxFeed(common.database.url.get_secret_value())
-            app.state.deliveries = deliveries
-            app.state.registry = registry
-            app.state.settings = settings
-            app.state.inbox_feed = feed
+            providers = ProviderAccounts(stage.sessions, registry, settings)
             async with stage.running(
-                app,
                 group_id=settings.group_id,
                 topics=[DELIVERIES],
                 produces=[INTERACTIONS, dlq_topic(STAGE)],
@@ -51,6 +50,12 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
                 max_records=settings.max_records,
                 tasks=[feed.run],
             ):
+                install(
+                    app,
+                    DeliveryState(
+                        auth=common.auth, stage=stage, deliveries=deliveries, providers=providers, inbox_feed=feed
+                    ),
+                )
                 yield
             await feed.stop()
 
@@ -58,7 +63,6 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         service=SERVICE,
         summary="Sends deliveries through provider APIs with retries and fail-over; receipts close the loop.",
         lifespan=lifespan,
-        checks=stage_checks,
         gc_gen0_threshold=common.gc_gen0_threshold,
     )
     app.include_router(deliveries_router)

@@ -8,12 +8,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from metaconnect_delivery import repository
+from metaconnect_delivery.deps import SessionDep
 from metaconnect_delivery.models import Attempt, DeliveryRow
 
 router = APIRouter(
@@ -64,19 +65,17 @@ def _out(row: DeliveryRow, attempts: list[Attempt] | None = None) -> DeliveryOut
 
 @router.get("/v1/deliveries", summary="A customer's deliveries, newest first")
 async def list_deliveries(
-    request: Request,
     _: ViewerDep,
+    session: SessionDep,
     customer_id: Annotated[uuid.UUID, Query(description="The canonical customer id (from the profile service).")],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[DeliveryOut]:
-    async with request.app.state.sessions() as session:
-        return [_out(r) for r in await repository.deliveries_of(session, customer_id, limit)]
+    return [_out(r) for r in await repository.deliveries_of(session, customer_id, limit)]
 
 
 @router.get("/v1/deliveries/{delivery_id}", summary="One delivery with every attempt")
-async def get_delivery(delivery_id: uuid.UUID, request: Request, _: ViewerDep) -> DeliveryOut:
-    async with request.app.state.sessions() as session:
-        row = await repository.delivery(session, delivery_id)
-        if row is None:
-            raise ApiError(404, "not_found", f"no delivery {delivery_id}")
-        return _out(row, list(await repository.attempts(session, delivery_id)))
+async def get_delivery(delivery_id: uuid.UUID, _: ViewerDep, session: SessionDep) -> DeliveryOut:
+    row = await repository.delivery(session, delivery_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no delivery {delivery_id}")
+    return _out(row, list(await repository.attempts(session, delivery_id)))

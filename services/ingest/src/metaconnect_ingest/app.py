@@ -11,15 +11,16 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from metaconnect_common.db import create_engine, ping, session_factory
-from metaconnect_common.http import ReadinessCheck
+from metaconnect_common.db import create_engine, session_factory
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import KafkaPublisher
 from metaconnect_common.schemas import InteractionFields
 from metaconnect_common.service import document_schemas, service_app
+from metaconnect_common.state import install
 from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import INTERACTIONS
 from metaconnect_ingest.config import IngestSettings
+from metaconnect_ingest.deps import IngestState
 from metaconnect_ingest.events.endpoints import router as events_router
 from metaconnect_ingest.events.service import EventService, Window
 from metaconnect_ingest.keys.endpoints import router as keys_router
@@ -56,8 +57,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(common.database, application_name=f"metaconnect-{SERVICE}")
         publisher = KafkaPublisher(common.kafka, client_id=f"metaconnect-{SERVICE}")
-        app.state.auth_settings = common.auth
-        app.state.keys = KeyService(
+        keys = KeyService(
             session_factory(engine),
             cache_ttl_s=settings.key_cache_ttl_s,
             default_rate_per_s=settings.default_rate_per_s,
@@ -72,41 +72,40 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             ),
             retry_after_s=settings.broker_retry_after_s,
         )
-        app.state.events = events
-        app.state.webhooks = WebhookService(
+        webhooks = WebhookService(
             events,
             twilio_auth_token=settings.twilio_auth_token,
             whatsapp_app_secret=settings.whatsapp_app_secret,
             whatsapp_verify_token=settings.whatsapp_verify_token,
             public_url=settings.public_url,
         )
-        log.info("provider webhooks enabled: %s", app.state.webhooks.enabled)
-        app.state.kafka_ready = asyncio.create_task(_keep_topics(publisher, settings))
-        app.state.publisher = publisher
-        app.state.engine = engine
+        log.info("provider webhooks enabled: %s", webhooks.enabled)
+        kafka_ready = asyncio.create_task(_keep_topics(publisher, settings))
+        install(
+            app,
+            IngestState(
+                auth=common.auth,
+                engine=engine,
+                publisher=publisher,
+                keys=keys,
+                events=events,
+                webhooks=webhooks,
+                kafka_ready=kafka_ready,
+            ),
+        )
         try:
             yield
         finally:
-            app.state.kafka_ready.cancel()
+            kafka_ready.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await app.state.kafka_ready
+                await kafka_ready
             await publisher.stop()
             await engine.dispose()
-
-    def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
-        async def kafka() -> None:
-            await app.state.publisher.ping()
-
-        async def database() -> None:
-            await ping(app.state.engine)
-
-        return {"kafka": kafka, "database": database}
 
     app = service_app(
         service=SERVICE,
         summary="Channel apps post customer interactions; providers report outcomes; operators manage API keys.",
         lifespan=lifespan,
-        checks=checks,
         max_body_bytes=settings.max_body_bytes,
         gc_gen0_threshold=common.gc_gen0_threshold,
     )

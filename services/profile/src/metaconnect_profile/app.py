@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from metaconnect_common.service import service_app
-from metaconnect_common.stage import Stage, stage_checks
+from metaconnect_common.stage import Stage
+from metaconnect_common.state import install
 from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import INTERACTIONS, PROFILED
 from metaconnect_profile.config import ProfileSettings
+from metaconnect_profile.deps import ProfileState
 from metaconnect_profile.models import OUTBOX
 from metaconnect_profile.profiles.endpoints import router as profiles_router
 from metaconnect_profile.profiles.service import ProfileService
@@ -31,9 +33,7 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
         stage = Stage(SERVICE, common, OUTBOX)
         policy = ProfilePolicy.from_settings(settings)
         service = ProfileService(stage.sessions, policy)
-        app.state.policy = policy
         async with stage.running(
-            app,
             group_id=settings.group_id,
             topics=[INTERACTIONS],
             produces=[PROFILED],
@@ -41,13 +41,13 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
             batch_handler=service.handle_batch,
             max_records=settings.max_records,
         ):
+            install(app, ProfileState(auth=common.auth, stage=stage, policy=policy))
             yield
 
     app = service_app(
         service=SERVICE,
         summary="One profile per customer: identities, consent, engagement, personality.",
         lifespan=lifespan,
-        checks=stage_checks,
         gc_gen0_threshold=common.gc_gen0_threshold,
     )
     app.include_router(questionnaires_router)

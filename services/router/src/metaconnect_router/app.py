@@ -10,13 +10,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from metaconnect_common.service import service_app
-from metaconnect_common.stage import Stage, stage_checks
+from metaconnect_common.stage import Stage
+from metaconnect_common.state import install
 from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import DELIVERIES, PROFILED
 from metaconnect_router.bundles.service import Flusher
 from metaconnect_router.config import RouterSettings
 from metaconnect_router.decisions.endpoints import router as decisions_router
 from metaconnect_router.decisions.service import DecisionService
+from metaconnect_router.deps import RouterState
 from metaconnect_router.models import OUTBOX
 from metaconnect_router.reports.endpoints import router as reports_router
 from metaconnect_router.routes.endpoints import router as routes_router
@@ -35,9 +37,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         stage = Stage(SERVICE, common, OUTBOX)
         decisions = DecisionService(stage.sessions)
         flusher = Flusher(stage.sessions, batch=settings.flush_batch, interval_s=settings.flush_interval_s)
-        app.state.decisions = decisions
-        app.state.flusher = flusher
-        app.state.routes = RouteService(stage.sessions, on_change=decisions.catalog.invalidate)
+        routes = RouteService(stage.sessions, on_change=decisions.catalog.invalidate)
 
         async def flush() -> None:
             while True:  # deliveries of flushed bundles go out with the relay, not waiting for a record
@@ -47,7 +47,6 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
                 await asyncio.sleep(settings.flush_interval_s)
 
         async with stage.running(
-            app,
             group_id=settings.group_id,
             topics=[PROFILED],
             produces=[DELIVERIES],
@@ -56,13 +55,16 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             max_records=settings.max_records,
             tasks=[flush],
         ):
+            install(
+                app,
+                RouterState(auth=common.auth, stage=stage, decisions=decisions, routes=routes, flusher=flusher),
+            )
             yield
 
     app = service_app(
         service=SERVICE,
         summary="Routes for marketing ops; the next message, its tone and channel; meta-connect bundles.",
         lifespan=lifespan,
-        checks=stage_checks,
         gc_gen0_threshold=common.gc_gen0_threshold,
     )
     app.include_router(routes_router)

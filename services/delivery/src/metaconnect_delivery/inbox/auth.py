@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from metaconnect_common.auth import InvalidToken, Role, verify_token
 from metaconnect_common.settings import AuthSettings
+from metaconnect_common.state import service_state
 
 INBOX_AUDIENCE: Final = "metaconnect-inbox"
 INBOX_TOKEN_TTL_S: Final = 3600
@@ -71,7 +72,7 @@ async def inbox_reader(
     presented = credentials.credentials if credentials else token
     if not presented:
         raise HTTPException(401, "inbox or operator token required", headers={"WWW-Authenticate": "Bearer"})
-    settings: AuthSettings = request.app.state.auth_settings
+    settings = service_state(request).auth
     try:
         if inbox_customer(settings, presented) == customer_id:
             return customer_id

@@ -17,20 +17,17 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from metaconnect_common.auth import EditorDep
-from metaconnect_common.db import unit_of_work
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
-from metaconnect_common.outbox import enqueue
-from metaconnect_common.schemas import Channel
 from metaconnect_delivery import repository
+from metaconnect_delivery.deps import InboxFeedDep, SessionDep, SessionsDep, StateDep
+from metaconnect_delivery.inbox import service
 from metaconnect_delivery.inbox.auth import INBOX_TOKEN_TTL_S, InboxReader, issue_inbox_token
-from metaconnect_delivery.inbox.feed import InboxFeed
-from metaconnect_delivery.models import OUTBOX, InboxMessage
-from metaconnect_delivery.receipts import interaction, receipt_record
+from metaconnect_delivery.models import InboxMessage
 
 router = APIRouter(
     tags=["inbox"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "No such message."}}
@@ -88,42 +85,29 @@ def _out(row: InboxMessage) -> InboxMessageOut:
 @router.get("/v1/inbox/{customer_id}", summary="A customer's inbox, newest first")
 async def list_inbox(
     customer_id: uuid.UUID,
-    request: Request,
     _: InboxReader,
+    session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     unread_only: bool = False,
 ) -> InboxOut:
-    async with request.app.state.sessions() as session:
-        rows = await repository.inbox_of(session, customer_id, limit, unread_only=unread_only)
-        unread = await repository.unread_count(session, customer_id)
+    rows = await repository.inbox_of(session, customer_id, limit, unread_only=unread_only)
+    unread = await repository.unread_count(session, customer_id)
     return InboxOut(unread=unread, messages=[_out(r) for r in rows])
 
 
 @router.post("/v1/inbox/{customer_id}/messages/{message_id}/read", summary="Mark a message read")
-async def mark_read(customer_id: uuid.UUID, message_id: uuid.UUID, request: Request, _: InboxReader) -> InboxMessageOut:
-    now = datetime.now(UTC)
-    async with unit_of_work(request.app.state.sessions) as session:
-        row = await repository.inbox_message(session, customer_id, message_id, lock=True)
-        if row is None:
-            raise ApiError(404, "not_found", f"no message {message_id} in this inbox")
-        if row.read_at is None:
-            row.read_at = now
-            read = interaction(
-                "message.read",
-                customer_id=customer_id,
-                delivery_id=row.delivery_id,
-                item_ids=[uuid.UUID(i["item_id"]) for i in row.content["items"]],
-                channel=Channel.IN_APP,
-                now=now,
-                provider="inbox",
-            )
-            await enqueue(session, OUTBOX, [receipt_record(read)])
-        return _out(row)
+async def mark_read(
+    customer_id: uuid.UUID, message_id: uuid.UUID, _: InboxReader, sessions: SessionsDep
+) -> InboxMessageOut:
+    row = await service.mark_read(sessions, customer_id, message_id, datetime.now(UTC))
+    if row is None:
+        raise ApiError(404, "not_found", f"no message {message_id} in this inbox")
+    return _out(row)
 
 
 @router.post("/v1/inbox/{customer_id}/token", summary="An inbox token for the customer's device")
-async def inbox_token(customer_id: uuid.UUID, request: Request, _: EditorDep) -> InboxToken:
-    token = issue_inbox_token(request.app.state.auth_settings, customer_id)
+async def inbox_token(customer_id: uuid.UUID, _: EditorDep, state: StateDep) -> InboxToken:
+    token = issue_inbox_token(state.auth, customer_id)
     return InboxToken(token=token, expires_in=INBOX_TOKEN_TTL_S)
 
 
@@ -133,9 +117,9 @@ async def inbox_token(customer_id: uuid.UUID, request: Request, _: EditorDep) ->
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "`unread`, then `message` events."}},
 )
-async def stream(customer_id: uuid.UUID, request: Request, _: InboxReader) -> EventSourceResponse:
-    feed: InboxFeed = request.app.state.inbox_feed
-    sessions = request.app.state.sessions
+async def stream(
+    customer_id: uuid.UUID, _: InboxReader, feed: InboxFeedDep, sessions: SessionsDep
+) -> EventSourceResponse:
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         with feed.subscribe(customer_id) as woken:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from metaconnect_common.auth import AdminDep
-from metaconnect_common.db import unit_of_work
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
-from metaconnect_delivery.config import DeliverySettings, ProviderSettings
+from metaconnect_delivery.config import ProviderSettings
+from metaconnect_delivery.deps import ProvidersDep
 from metaconnect_delivery.models import ProviderRow
-from metaconnect_delivery.providers import store
-from metaconnect_delivery.registry import Registry
 
 router = APIRouter(
     tags=["providers"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "No such provider."}}
@@ -58,25 +56,18 @@ def _configured(provider: ProviderSettings) -> ProviderOut:
 
 
 @router.get("/v1/providers", summary="Every provider account, stored and configured")
-async def list_providers(request: Request, _: AdminDep) -> list[ProviderOut]:
-    settings: DeliverySettings = request.app.state.settings
-    async with request.app.state.sessions() as session:
-        rows = await store.stored(session)
+async def list_providers(_: AdminDep, accounts: ProvidersDep) -> list[ProviderOut]:
+    rows = await accounts.stored()
     names = {r.name for r in rows}
-    return [*(_stored(r) for r in rows), *(_configured(p) for p in settings.providers if p.name not in names)]
+    return [*(_stored(r) for r in rows), *(_configured(p) for p in accounts.configured if p.name not in names)]
 
 
 @router.get("/v1/providers/{name}", summary="One provider account")
-async def get_provider(name: str, request: Request, _: AdminDep) -> ProviderOut:
-    async with request.app.state.sessions() as session:
-        row = await store.one(session, name)
-    if row is not None:
-        return _stored(row)
-    settings: DeliverySettings = request.app.state.settings
-    configured = next((p for p in settings.providers if p.name == name), None)
-    if configured is None:
+async def get_provider(name: str, _: AdminDep, accounts: ProvidersDep) -> ProviderOut:
+    found = await accounts.one(name)
+    if found is None:
         raise ApiError(404, "not_found", f"no provider {name}")
-    return _configured(configured)
+    return _stored(found) if isinstance(found, ProviderRow) else _configured(found)
 
 
 @router.put(
@@ -85,7 +76,7 @@ async def get_provider(name: str, request: Request, _: AdminDep) -> ProviderOut:
     responses={201: {"model": ProviderOut, "description": "Created."}},
 )
 async def put_provider(
-    name: str, provider: ProviderSettings, request: Request, response: Response, operator: AdminDep
+    name: str, provider: ProviderSettings, response: Response, operator: AdminDep, accounts: ProvidersDep
 ) -> ProviderOut:
     if provider.name != name:
         raise ApiError(
@@ -94,29 +85,13 @@ async def put_provider(
             "the body names another provider than the path",
             errors=[FieldError(field="name", rule="matches_path", message=f"must be {name!r}")],
         )
-    settings: DeliverySettings = request.app.state.settings
-    async with unit_of_work(request.app.state.sessions) as session:
-        row, created = await store.put(
-            session,
-            provider,
-            store.cipher(settings),
-            author=operator.subject,
-            now=datetime.now(UTC),
-            keep_secret=True,
-        )
-        out = _stored(row)
-    registry: Registry = request.app.state.registry
-    await registry.refresh(request.app.state.sessions, force=True)
+    row, created = await accounts.put(provider, author=operator.subject)
     response.status_code = 201 if created else 200
-    return out
+    return _stored(row)
 
 
 @router.delete("/v1/providers/{name}", status_code=204, summary="Remove a stored provider account")
-async def delete_provider(name: str, request: Request, _: AdminDep) -> Response:
-    async with unit_of_work(request.app.state.sessions) as session:
-        removed = await store.remove(session, name)
-    if not removed:
+async def delete_provider(name: str, _: AdminDep, accounts: ProvidersDep) -> Response:
+    if not await accounts.remove(name):
         raise ApiError(404, "not_found", f"no stored provider {name} (configured ones come from MC_DELIVERY_PROVIDERS)")
-    registry: Registry = request.app.state.registry
-    await registry.refresh(request.app.state.sessions, force=True)
     return Response(status_code=204)

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
+from metaconnect_ingest.deps import ingest_state
 from metaconnect_ingest.events.schemas import EVENT_EXAMPLES, Accepted, BatchAccepted, Rejected
-from metaconnect_ingest.events.service import EventService, parse_event
-from metaconnect_ingest.keys.service import KeyService, Principal
+from metaconnect_ingest.events.service import parse_event
+from metaconnect_ingest.keys.service import Principal
 
 _RESPONSES: dict[int | str, dict[str, object]] = {
     **ERROR_RESPONSES,
@@ -25,8 +26,7 @@ async def authenticate(request: Request, key: str | None) -> Principal:
     """The channel app behind a bearer API key, or 401."""
     if not key:
         raise ApiError(401, "unauthorized", "API key required", headers={"WWW-Authenticate": "Bearer"})
-    keys: KeyService = request.app.state.keys
-    principal = await keys.verify(key)
+    principal = await ingest_state(request).keys.verify(key)
     if principal is None:
         raise ApiError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     return principal
@@ -42,11 +42,6 @@ async def _principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     return await authenticate(request, credentials.credentials if credentials else None)
-
-
-def _events(request: Request) -> EventService:
-    service: EventService = request.app.state.events
-    return service
 
 
 def _accepted(body: Accepted | BatchAccepted) -> Response:
@@ -85,7 +80,7 @@ async def post_event(request: Request) -> Response:
     # cost more than the rest of the request, Kafka write included. Same rules, same errors.
     principal = await authenticate(request, _bearer_key(request))
     event = parse_event(await request.body())
-    interaction = await _events(request).ingest_one(event, principal)
+    interaction = await ingest_state(request).events.ingest_one(event, principal)
     return _accepted(Accepted.model_construct(accepted=[interaction.event_id]))
 
 
@@ -127,7 +122,7 @@ async def post_batch(principal: PrincipalDep, request: Request) -> Response:
     # The body is read raw: a batch of valid events is validated in one pass from the bytes,
     # and one bad event must not fail the others (see the description).
     body = await request.body()
-    accepted, rejected = await _events(request).ingest_batch(body, principal)
+    accepted, rejected = await ingest_state(request).events.ingest_batch(body, principal)
     if not accepted:
         flat = [
             FieldError(field=f"events.{index}.{e.field}", rule=e.rule, message=e.message)

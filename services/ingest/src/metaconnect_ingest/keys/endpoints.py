@@ -5,22 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from metaconnect_common.auth import AdminDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError
+from metaconnect_ingest.deps import KeyServiceDep
 from metaconnect_ingest.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
-from metaconnect_ingest.keys.service import KeyService
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=ERROR_RESPONSES)
-
-
-async def _service(request: Request) -> KeyService:
-    service: KeyService = request.app.state.keys
-    return service
-
-
-KeyServiceDep = Annotated[KeyService, Depends(_service)]
 
 
 @router.post(

@@ -9,8 +9,8 @@ from fastapi.security import APIKeyHeader
 
 from metaconnect_common.errors import ERROR_RESPONSES, ErrorBody
 from metaconnect_common.signatures import META_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER
+from metaconnect_ingest.deps import WebhooksDep
 from metaconnect_ingest.webhooks.schemas import WebhookAccepted
-from metaconnect_ingest.webhooks.service import WebhookService
 
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -37,14 +37,6 @@ _meta_signature = APIKeyHeader(
 )
 TwilioSignature = Annotated[str | None, Depends(_twilio_signature)]
 MetaSignature = Annotated[str | None, Depends(_meta_signature)]
-
-
-def _service(request: Request) -> WebhookService:
-    service: WebhookService = request.app.state.webhooks
-    return service
-
-
-WebhooksDep = Annotated[WebhookService, Depends(_service)]
 
 
 def signed_url(request: Request, public_url: str | None) -> str:

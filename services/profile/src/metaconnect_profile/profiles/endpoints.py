@@ -15,20 +15,19 @@ Decisions:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.auth import AdminDep, ViewerDep
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
-from metaconnect_common.outbox import OutboxRelay
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import Colour, Purpose
+from metaconnect_profile.deps import PolicyDep, RelayDep, SessionDep, SessionsDep
 from metaconnect_profile.models import Customer
 from metaconnect_profile.profiles import erasure, queries
 from metaconnect_profile.profiles.schemas import (
@@ -43,7 +42,6 @@ from metaconnect_profile.profiles.schemas import (
     invalid,
     parse_ref,
 )
-from metaconnect_profile.profiles.state import ProfilePolicy
 
 log = logging.getLogger(__name__)
 
@@ -68,33 +66,6 @@ Ref = Annotated[
         },
     ),
 ]
-
-
-async def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return sessions
-
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One read transaction per request."""
-    async with unit_of_work(await _sessions(request)) as session:
-        yield session
-
-
-async def _policy(request: Request) -> ProfilePolicy:
-    policy: ProfilePolicy = request.app.state.policy
-    return policy
-
-
-async def _relay(request: Request) -> OutboxRelay:
-    relay: OutboxRelay = request.app.state.relay
-    return relay
-
-
-SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
-SessionDep = Annotated[AsyncSession, Depends(_session)]
-PolicyDep = Annotated[ProfilePolicy, Depends(_policy)]
-RelayDep = Annotated[OutboxRelay, Depends(_relay)]
 
 
 def _not_found() -> ApiError:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from metaconnect_common.auth import ViewerDep
@@ -17,7 +17,7 @@ from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_router.decisions import repository
 from metaconnect_router.decisions.decide import ActiveRoute, decide
 from metaconnect_router.decisions.eligibility import SendHistory
-from metaconnect_router.decisions.service import DecisionService
+from metaconnect_router.deps import DecisionServiceDep, SessionDep
 from metaconnect_router.models import Decision
 from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.service import check_route
@@ -55,19 +55,17 @@ def _out(row: Decision) -> DecisionOut:
 
 @router.get("/v1/decisions", summary="A customer's decisions, newest first")
 async def list_decisions(
-    request: Request,
+    session: SessionDep,
     _: ViewerDep,
     customer_id: Annotated[uuid.UUID, Query(description="The canonical customer id (from the profile service).")],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[DecisionOut]:
-    async with request.app.state.sessions() as session:
-        return [_out(r) for r in await repository.decisions_of(session, customer_id, limit)]
+    return [_out(r) for r in await repository.decisions_of(session, customer_id, limit)]
 
 
 @router.get("/v1/decisions/{decision_id}", summary="One decision with its explanation")
-async def get_decision(decision_id: uuid.UUID, request: Request, _: ViewerDep) -> DecisionOut:
-    async with request.app.state.sessions() as session:
-        row = await repository.decision(session, decision_id)
+async def get_decision(decision_id: uuid.UUID, session: SessionDep, _: ViewerDep) -> DecisionOut:
+    row = await repository.decision(session, decision_id)
     if row is None:
         raise ApiError(404, "not_found", f"no decision {decision_id}")
     return _out(row)
@@ -97,12 +95,10 @@ class SimulateOut(BaseModel):
     "/v1/simulate",
     summary="Decide on a posted event and profile with the live decision code; sends nothing, stores nothing",
 )
-async def simulate(body: SimulateIn, request: Request, _: ViewerDep) -> SimulateOut:
-    service: DecisionService = request.app.state.decisions
+async def simulate(body: SimulateIn, _: ViewerDep, session: SessionDep, service: DecisionServiceDep) -> SimulateOut:
     now = datetime.now(UTC)
-    async with request.app.state.sessions() as session:
-        routes = [r for r in await service.catalog.active(session) if body.route is None or r.name != body.route.name]
-        posteriors = await repository.posteriors(session)
+    routes = [r for r in await service.catalog.active(session) if body.route is None or r.name != body.route.name]
+    posteriors = await repository.posteriors(session)
     if body.route is not None:
         check_route(body.route)
         condition = parse_condition(body.route.trigger.condition) if body.route.trigger.condition else None

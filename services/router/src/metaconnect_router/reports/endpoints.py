@@ -6,11 +6,12 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, FieldError
+from metaconnect_router.deps import SessionDep
 from metaconnect_router.reports import repository, stats
 from metaconnect_router.reports.repository import CohortCounts, DecisionGroup, EngagementGroup, Window
 from metaconnect_router.reports.schemas import (
@@ -54,13 +55,12 @@ WindowDep = Annotated[Window, Depends(report_window)]
 
 @router.get("/v1/reports/decisions", summary="Decisions and engagement by outcome, route, channel, tone or pattern")
 async def decisions_report(
-    request: Request,
+    session: SessionDep,
     _: ViewerDep,
     window: WindowDep,
     group_by: DecisionGroup = DecisionGroup.ROUTE,
 ) -> DecisionsReport:
-    async with request.app.state.sessions() as session:
-        counts = await repository.decision_counts(session, window, group_by)
+    counts = await repository.decision_counts(session, window, group_by)
     rows = [
         DecisionRow(
             group=c.group,
@@ -88,13 +88,12 @@ async def decisions_report(
 
 @router.get("/v1/reports/engagement", summary="Items delivered and engaged with, by route, channel, tone or pattern")
 async def engagement_report(
-    request: Request,
+    session: SessionDep,
     _: ViewerDep,
     window: WindowDep,
     group_by: EngagementGroup = EngagementGroup.ROUTE,
 ) -> EngagementReport:
-    async with request.app.state.sessions() as session:
-        counts = await repository.engagement_counts(session, window, group_by)
+    counts = await repository.engagement_counts(session, window, group_by)
     rows = [
         EngagementRow(
             group=c.group,
@@ -109,9 +108,8 @@ async def engagement_report(
 
 
 @router.get("/v1/reports/uplift", summary="Engagement of treated against holdout decisions, overall and per route")
-async def uplift_report(request: Request, _: ViewerDep, window: WindowDep) -> UpliftReport:
-    async with request.app.state.sessions() as session:
-        counts = await repository.cohort_counts(session, window)
+async def uplift_report(session: SessionDep, _: ViewerDep, window: WindowDep) -> UpliftReport:
+    counts = await repository.cohort_counts(session, window)
     by_route: dict[str, list[CohortCounts]] = defaultdict(list)
     for c in counts:
         by_route[c.route].append(c)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from metaconnect_common.auth import EditorDep, ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_router.deps import RouteServiceDep
 from metaconnect_router.routes.schemas import RouteOut, RoutePlan, RouteVersionOut
-from metaconnect_router.routes.service import RouteService
 from metaconnect_router.routes.spec import RouteSpec, RouteStatus
 
 router = APIRouter(
@@ -58,14 +58,6 @@ EXAMPLE: dict[str, Any] = {
     },
 }
 _BODY = {"requestBody": {"content": {"application/json": {"examples": {"cart reminder": {"value": EXAMPLE}}}}}}
-
-
-async def _service(request: Request) -> RouteService:
-    service: RouteService = request.app.state.routes
-    return service
-
-
-RouteServiceDep = Annotated[RouteService, Depends(_service)]
 
 
 def _not_found(name: str) -> ApiError:

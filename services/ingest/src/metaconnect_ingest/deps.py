@@ -1,0 +1,64 @@
+"""Ingest's typed state and the dependency aliases its endpoints use."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from metaconnect_common.db import ping
+from metaconnect_common.http import ReadinessCheck
+from metaconnect_common.kafka.producer import KafkaPublisher
+from metaconnect_common.state import ServiceState, state_of
+from metaconnect_ingest.events.service import EventService
+from metaconnect_ingest.keys.service import KeyService
+from metaconnect_ingest.webhooks.service import WebhookService
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestState(ServiceState):
+    engine: AsyncEngine
+    publisher: KafkaPublisher
+    keys: KeyService
+    events: EventService
+    webhooks: WebhookService
+    kafka_ready: asyncio.Task[None]
+    """Creates or verifies the topic and starts the publisher, retrying while the broker is away."""
+
+    def readiness(self) -> Mapping[str, ReadinessCheck]:
+        async def kafka() -> None:
+            await self.publisher.ping()
+
+        async def database() -> None:
+            await ping(self.engine)
+
+        return {"kafka": kafka, "database": database}
+
+
+def ingest_state(request: Request) -> IngestState:
+    """The state, also for the hot path that reads the request itself instead of dependencies."""
+    return state_of(request.app, IngestState)
+
+
+StateDep = Annotated[IngestState, Depends(ingest_state)]
+
+
+def _keys(state: StateDep) -> KeyService:
+    return state.keys
+
+
+def _events(state: StateDep) -> EventService:
+    return state.events
+
+
+def _webhooks(state: StateDep) -> WebhookService:
+    return state.webhooks
+
+
+KeyServiceDep = Annotated[KeyService, Depends(_keys)]
+EventServiceDep = Annotated[EventService, Depends(_events)]
+WebhooksDep = Annotated[WebhookService, Depends(_webhooks)]

@@ -1,0 +1,51 @@
+"""The router's typed state and the dependency aliases its endpoints use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from metaconnect_common.stage import StageState
+from metaconnect_common.state import state_of
+from metaconnect_router.bundles.service import Flusher
+from metaconnect_router.decisions.service import DecisionService
+from metaconnect_router.routes.service import RouteService
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterState(StageState):
+    decisions: DecisionService
+    routes: RouteService
+    flusher: Flusher
+
+
+def _state(request: Request) -> RouterState:
+    return state_of(request.app, RouterState)
+
+
+StateDep = Annotated[RouterState, Depends(_state)]
+
+
+async def _session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    async with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+"""A session for reading; writes go through a service's unit of work."""
+
+
+def _decisions(state: StateDep) -> DecisionService:
+    return state.decisions
+
+
+def _routes(state: StateDep) -> RouteService:
+    return state.routes
+
+
+DecisionServiceDep = Annotated[DecisionService, Depends(_decisions)]
+RouteServiceDep = Annotated[RouteService, Depends(_routes)]
