@@ -16,6 +16,7 @@ from metaconnect_common.topics import DELIVERIES, INTERACTIONS, dlq_topic
 from metaconnect_delivery.config import DeliverySettings
 from metaconnect_delivery.deps import DeliveryState
 from metaconnect_delivery.endpoints import router as deliveries_router
+from metaconnect_delivery.handlers import deliveries_handler
 from metaconnect_delivery.inbox.endpoints import router as inbox_router
 from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.models import OUTBOX
@@ -46,7 +47,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
                 group_id=settings.group_id,
                 topics=[DELIVERIES],
                 produces=[INTERACTIONS, dlq_topic(STAGE)],
-                handler=deliveries.handle,
+                handler=deliveries_handler(deliveries),
                 max_records=settings.max_records,
                 tasks=[feed.run],
             ):

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Route:
+class GuardedProvider:
     """A provider with the state guarding it."""
 
     settings: ProviderSettings
@@ -56,21 +56,18 @@ class Registry:
     def __init__(self, settings: DeliverySettings, client: httpx.AsyncClient) -> None:
         self._settings = settings
         self._client = client
-        self._routes: dict[str, Route] = {}
-        self._by_channel: dict[Channel, Route] = {}
+        self._providers: dict[str, GuardedProvider] = {}
+        self._by_channel: dict[Channel, GuardedProvider] = {}
         self._loaded_at = -1e9
         self._use(settings.providers)
         metrics.CIRCUITS.watch(self)
 
-    def for_channel(self, channel: Channel) -> Route | None:
+    def for_channel(self, channel: Channel) -> GuardedProvider | None:
         return self._by_channel.get(channel)
-
-    def routes(self) -> dict[Channel, Route]:
-        return dict(self._by_channel)
 
     def circuits(self) -> list[tuple[str, str, CircuitBreaker]]:
         """(channel, provider, circuit) of every provider in use, for the circuit-state gauge."""
-        return [(r.provider.channel.value, r.provider.name, r.circuit) for r in self._routes.values()]
+        return [(r.provider.channel.value, r.provider.name, r.circuit) for r in self._providers.values()]
 
     async def refresh(self, sessions: async_sessionmaker[AsyncSession], *, force: bool = False) -> None:
         """Read the stored providers again when `providers_refresh_s` passed (or `force`)."""
@@ -90,23 +87,23 @@ class Registry:
         self._loaded_at = time.monotonic()
 
     def _use(self, providers: Sequence[ProviderSettings]) -> None:
-        routes: dict[str, Route] = {}
+        providers_by_name: dict[str, GuardedProvider] = {}
         for settings in providers:
-            known = self._routes.get(settings.name)
+            known = self._providers.get(settings.name)
             if known is not None and known.settings == settings:
-                routes[settings.name] = known
+                providers_by_name[settings.name] = known
                 continue
             channel = settings.channel.value  # its series from zero, so rates see the first increase
             metrics.RETRIES.labels(channel, settings.name)
             metrics.DELIVERIES.labels(channel, settings.name, "sent")
-            routes[settings.name] = Route(
+            providers_by_name[settings.name] = GuardedProvider(
                 settings,
                 build(settings, self._client),
                 CircuitBreaker(failure_threshold=self._settings.circuit_failures, open_s=self._settings.circuit_open_s),
                 TokenBucket(settings.rate_per_s, settings.burst),
             )
-        by_channel: dict[Channel, Route] = {}
-        for route in sorted(routes.values(), key=lambda r: (r.settings.priority, r.settings.name)):
-            if route.settings.enabled:
-                by_channel.setdefault(route.settings.channel, route)
-        self._routes, self._by_channel = routes, by_channel
+        by_channel: dict[Channel, GuardedProvider] = {}
+        for guarded in sorted(providers_by_name.values(), key=lambda r: (r.settings.priority, r.settings.name)):
+            if guarded.settings.enabled:
+                by_channel.setdefault(guarded.settings.channel, guarded)
+        self._providers, self._by_channel = providers_by_name, by_channel

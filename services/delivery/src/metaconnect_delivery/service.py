@@ -35,11 +35,9 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
-from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
 from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.kafka.tracing import links_to
 from metaconnect_common.outbox import enqueue
@@ -83,15 +81,6 @@ class DeliveryService:
         )
         self._rng = rng or random.Random()
 
-    async def handle(self, record: ConsumedRecord) -> None:
-        """The consumer runner's handler for `mc.deliveries.v1`."""
-        try:
-            delivery = Delivery.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            raise PermanentError(f"not a Delivery record: {exc.error_count()} errors") from None
-        traceparent = next((v.decode() for k, v in record.headers if k == "traceparent"), None)
-        await self.deliver(delivery, traceparent=traceparent)
-
     async def deliver(self, delivery: Delivery, *, traceparent: str | None = None) -> str:
         """Send `delivery` unless its outcome is recorded; returns its final status.
 
@@ -122,8 +111,8 @@ class DeliveryService:
         number = await self._attempts_so_far(delivery.id)
         reason = "no_channel"
         for channel in delivery.channels:
-            route = self._registry.for_channel(channel) if channel is not Channel.IN_APP else None
-            if channel is not Channel.IN_APP and route is None:
+            guarded = self._registry.for_channel(channel) if channel is not Channel.IN_APP else None
+            if channel is not Channel.IN_APP and guarded is None:
                 number += 1
                 await self._attempt(delivery, number, channel, None, _skipped("no_provider"), 0.0)
                 reason = "no_provider"
@@ -133,30 +122,30 @@ class DeliveryService:
             except RenderFailure as failure:
                 number += 1
                 result = _skipped(failure.reason.value)
-                await self._attempt(delivery, number, channel, route.provider.name if route else None, result, 0.0)
+                await self._attempt(delivery, number, channel, guarded.provider.name if guarded else None, result, 0.0)
                 return await self._fail(delivery, channel, failure.reason.value)
-            if route is None:  # in-app: the inbox is ours, it takes the message at once
+            if guarded is None:  # in-app: the inbox is ours, it takes the message at once
                 number += 1
                 await self._attempt(delivery, number, channel, "inbox", _accepted(), 0.0, message)
                 return "sent"
             for attempt in range(1, self._settings.attempts + 1):
-                if not route.circuit.allow(time.monotonic()):
+                if not guarded.circuit.allow(time.monotonic()):
                     number += 1
                     result = _skipped("circuit_open")
-                    await self._attempt(delivery, number, channel, route.provider.name, result, 0.0)
+                    await self._attempt(delivery, number, channel, guarded.provider.name, result, 0.0)
                     reason = "circuit_open"
                     break
-                wait = route.bucket.reserve(time.monotonic())
+                wait = guarded.bucket.reserve(time.monotonic())
                 if wait > 0:
                     await asyncio.sleep(wait)
                 outgoing = Outgoing(str(delivery.id), str(delivery.customer_id), delivery.contact, message)
-                result, elapsed_ms = await _traced_send(route.provider, outgoing, attempt)
+                result, elapsed_ms = await _traced_send(guarded.provider, outgoing, attempt)
                 if result.counts_against_provider:
-                    route.circuit.failure(time.monotonic())
+                    guarded.circuit.failure(time.monotonic())
                 else:  # it answered, even if it refused this message
-                    route.circuit.success()
+                    guarded.circuit.success()
                 number += 1
-                await self._attempt(delivery, number, channel, route.provider.name, result, elapsed_ms, message)
+                await self._attempt(delivery, number, channel, guarded.provider.name, result, elapsed_ms, message)
                 if result.verdict is Verdict.SENT:
                     return "sent"
                 reason = result.reason
@@ -164,7 +153,7 @@ class DeliveryService:
                     break
                 if result.retry_after_s is not None and result.retry_after_s > self._settings.max_retry_after_s:
                     break  # the provider asks for a longer pause than a delivery should wait: fail over
-                metrics.RETRIES.labels(channel.value, route.provider.name).inc()
+                metrics.RETRIES.labels(channel.value, guarded.provider.name).inc()
                 await asyncio.sleep(self._backoff.delay(attempt, self._rng, retry_after_s=result.retry_after_s))
         return await self._fail(delivery, delivery.channels[-1], reason)
 
