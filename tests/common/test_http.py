@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Query
 from opentelemetry import trace
 from pydantic import BaseModel
 
 from metaconnect_common.errors import ApiError, install_error_handlers
-from metaconnect_common.http import BodySizeLimitMiddleware, HttpTelemetryMiddleware, add_operational_routes
+from metaconnect_common.http import (
+    BodySizeLimitMiddleware,
+    HttpTelemetryMiddleware,
+    add_operational_routes,
+    strict_query,
+)
 from metaconnect_common.settings import TelemetrySettings
 from metaconnect_common.telemetry import setup_logging, setup_tracing
 
@@ -116,3 +122,34 @@ def test_json_logs_carry_trace_and_span_ids(capsys: pytest.CaptureFixture[str]) 
         assert line["span_id"] == format(ctx.span_id, "016x")
     finally:
         logging.getLogger().handlers.clear()
+
+
+def _token(token: Annotated[str | None, Query()] = None) -> str | None:
+    return token
+
+
+def _strict_app() -> FastAPI:
+    app = FastAPI(dependencies=[Depends(strict_query(except_prefixes=["/v1/webhooks/"]))])
+    install_error_handlers(app)
+
+    @app.get("/v1/things")
+    async def things(_: Annotated[str | None, Depends(_token)], limit: int = 10) -> dict[str, int]:
+        return {"limit": limit}
+
+    @app.get("/v1/webhooks/x")
+    async def webhook() -> dict[str, str]:
+        return {}
+
+    return app
+
+
+async def test_an_unknown_query_parameter_is_refused_naming_it() -> None:
+    app = _strict_app()
+    response = await call(app, "GET", "/v1/things?trait=x&limit=3")
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "query.trait", "rule": "unknown_parameter", "message": "takes: limit, token"}
+    ]
+    assert (await call(app, "GET", "/v1/things?limit=3&token=t")).json() == {"limit": 3}
+    assert (await call(app, "GET", "/v1/things")).status_code == 200
+    assert (await call(app, "GET", "/v1/webhooks/x?anything=1")).status_code == 200

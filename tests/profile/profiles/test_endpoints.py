@@ -386,3 +386,23 @@ async def test_search_filters_live_customers_and_pages_with_a_cursor(
     assert item["colour"] == "yellow"
     assert item["lifecycle_stage"] == "customer"
     assert set(item["reachable"]) == {"in_app", "email"}
+
+
+async def test_an_unknown_filter_is_refused_instead_of_listing_everyone(profile_client: httpx.AsyncClient) -> None:
+    response = await profile_client.get("/v1/profiles?trait=x", headers=operator(Role.VIEWER))
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["field"], error["rule"]) == ("query.trait", "unknown_parameter")
+    assert "colour" in error["message"]  # names what it does take
+
+
+async def test_a_personality_without_evidence_says_unknown_not_null(
+    profile_client: httpx.AsyncClient, publish: Publish, engine: AsyncEngine
+) -> None:
+    customer = await _send(publish, engine, _event({"customer_id": f"u-{_tag()}"}, "app.opened"))
+
+    personality = await _get(profile_client, f"/v1/profiles/{customer}/personality")
+
+    colour = personality["explanation"]["colour"]
+    assert (colour["colour"], colour["secondary"], colour["pattern"]) == ("unknown", "unknown", "unknown")
+    assert (personality["routing"]["colour"], personality["routing"]["secondary"]) == ("unknown", "unknown")

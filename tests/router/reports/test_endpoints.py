@@ -306,13 +306,35 @@ async def test_since_and_until_bound_the_decisions(router_app: FastAPI, router_c
     assert only_until["rows"][0]["sent"] == 4
 
 
+async def test_days_bound_a_report_from_the_start_of_since_to_the_end_of_until(
+    router_app: FastAPI, router_client: httpx.AsyncClient
+) -> None:
+    day, route = quiet_hour().replace(hour=0, minute=0, second=0, microsecond=0), route_name()
+    first, last = day + timedelta(minutes=5), day + timedelta(hours=23, minutes=55)
+    await store(
+        router_app, decided(route, at=first), decided(route, at=last), decided(route, at=day + timedelta(days=1))
+    )
+
+    body = await report(
+        router_client, "decisions", route=route, since=day.date().isoformat(), until=day.date().isoformat()
+    )
+
+    assert body["total"]["decisions"] == 2
+    assert (body["since"], body["until"]) == (
+        day.isoformat().replace("+00:00", "Z"),
+        (day + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "params", "field", "rule"),
     [
         ("decisions", {"group_by": "colour"}, "query.group_by", "enum"),
         ("engagement", {"group_by": "outcome"}, "query.group_by", "enum"),
         ("uplift", {"since": "2026-01-01T00:00:00"}, "query.since", "timezone_aware"),
-        ("decisions", {"until": "yesterday"}, "query.until", "datetime_from_date_parsing"),
+        ("decisions", {"until": "yesterday"}, "query.until", "date_or_datetime"),
+        ("decisions", {"until": "2026-12-07T10:00"}, "query.until", "timezone_aware"),
+        ("decisions", {"since": "2026-12-08", "until": "2026-12-06"}, "since", "range"),
         ("engagement", {"route": "r" * 64}, "query.route", "string_too_long"),
         ("uplift", {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "since", "range"),
         ("decisions", {"since": datetime.now(UTC).isoformat(), "until": "2000-01-01T00:00:00Z"}, "since", "range"),

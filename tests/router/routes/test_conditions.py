@@ -89,7 +89,6 @@ TRUTH = [
     ("event.properties.items != 4", True),
     ("event.properties.first != 1", False),
     ("event.properties.first != false", True),
-    ('event.properties.currency < "USD"', True),
     ("event.properties.currency > 3", False),
     ("event.properties.first == true", True),
     ("event.properties.first == 1", False),
@@ -249,6 +248,8 @@ ERRORS = [
     ("event.type within 1d", "not_a_timestamp", 0),
     ("event.properties.n < true", "comparison", 19),
     ("event.properties.n >= null", "comparison", 19),
+    ('profile.lifecycle_stage >= "qualified"', "ordering_on_text", 24),
+    ('event.properties.currency < "USD"', "ordering_on_text", 26),
     # limits
     ('event.type == "' + "a" * MAX_LENGTH + '"', "too_long", MAX_LENGTH),
     ("(" * 21 + 'event.type == "a"' + ")" * 21, "too_deep", 20),
@@ -474,7 +475,7 @@ def _record(path: str, value: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     present=st.booleans(),
 )
 def test_not_negates_a_comparison(path: str, op: str, literal: Any, value: Any, present: bool) -> None:
-    if literal is None or isinstance(literal, bool):
+    if literal is None or isinstance(literal, bool | str):
         op = op if op in ("==", "!=") else "=="
     comparison = f"{path} {op} {_render(literal)}"
     event, profile = _record(path, value) if present else ({}, {})

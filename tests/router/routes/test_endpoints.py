@@ -127,14 +127,14 @@ def _broken(change: str) -> dict[str, Any]:
 
 
 BROKEN = [
-    ("no neutral", "messages.0", "neutral_variant_required"),
-    ("variant misses a channel", "messages.0", "variant_missing_channel"),
+    ("no neutral", "messages.0.variants", "neutral_variant_required"),
+    ("variant misses a channel", "messages.0.variants.red", "variant_missing_channel"),
     ("undeliverable channel", "messages.0.channels", "channel_not_deliverable"),
-    ("no english", "messages.0", "default_locale_required"),
+    ("no english", "messages.0.variants.neutral.push", "default_locale_required"),
     ("bad slug", "name", "string_pattern_mismatch"),
     ("priority", "messages.0.priority", "greater_than_equal"),
     ("bad event pattern", "trigger.event_types.0", "string_pattern_mismatch"),
-    ("duplicate message", "body", "duplicate_message_id"),
+    ("duplicate message", "messages.1.id", "duplicate_message_id"),
     ("quiet hours equal", "policy.quiet_hours", "quiet_hours_empty"),
     ("bad zone", "policy.default_time_zone", "time_zone"),
     ("zone is a directory", "policy.default_time_zone", "time_zone"),
@@ -143,6 +143,26 @@ BROKEN = [
     ("condition injection", "trigger.condition", None),
     ("negative expiry", "messages.0.expires_after", "duration_positive"),
 ]
+
+
+async def test_every_mistake_of_a_route_is_reported_at_once(router_client: httpx.AsyncClient) -> None:
+    spec = _broken("bad slug")  # a field error ...
+    message = spec["messages"][0]
+    del message["variants"]["red"]["email"]  # ... a variant problem ...
+    spec["trigger"]["condition"] = 'profile.lifecycle_stage >= "qualified"'  # ... and a condition
+    spec["messages"].append({**copy.deepcopy(message), "priority": 0})  # a second message: same id, bad priority
+
+    response = await router_client.post("/v1/routes/plan", json=spec, headers=operator())
+
+    assert response.status_code == 422, response.text
+    assert sorted((e["field"], e["rule"]) for e in response.json()["errors"]) == [
+        ("messages.0.variants.red", "variant_missing_channel"),
+        ("messages.1.id", "duplicate_message_id"),
+        ("messages.1.priority", "greater_than_equal"),
+        ("messages.1.variants.red", "variant_missing_channel"),
+        ("name", "string_pattern_mismatch"),
+        ("trigger.condition", "ordering_on_text"),
+    ]
 
 
 @pytest.mark.parametrize(("change", "field", "rule"), BROKEN, ids=[b[0] for b in BROKEN])

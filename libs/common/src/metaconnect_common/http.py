@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from urllib.parse import parse_qsl
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from metaconnect_common.errors import ErrorBody, FieldError
+from metaconnect_common.errors import ApiError, ErrorBody, FieldError
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 
@@ -68,6 +71,45 @@ def add_operational_routes(app: FastAPI, *, service: str, checks: Callable[[], M
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def strict_query(*, except_prefixes: Sequence[str] = ()) -> Callable[[Request], Awaitable[None]]:
+    """An app-wide dependency: a request naming a query parameter its route does not take gets
+    422, instead of the parameter being ignored (`/v1/profiles?trait=x` would otherwise list
+    everyone). Routes under `except_prefixes` take anything (provider webhooks sign whatever URL
+    they were given). A request without a query string costs one check."""
+    allowed_by_route: dict[int, frozenset[str]] = {}
+    skipped = tuple(except_prefixes)
+
+    async def refuse_unknown_query(request: Request) -> None:
+        query: bytes = request.scope.get("query_string", b"")
+        route = request.scope.get("route")
+        if not query or not isinstance(route, APIRoute) or route.path.startswith(skipped):
+            return
+        allowed = allowed_by_route.get(id(route))
+        if allowed is None:
+            allowed = allowed_by_route[id(route)] = frozenset(_query_names(route.dependant))
+        unknown = sorted({name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)} - allowed)
+        if unknown:
+            takes = ", ".join(sorted(allowed)) or "none"
+            raise ApiError(
+                422,
+                "validation_failed",
+                "request failed validation",
+                errors=[
+                    FieldError(field=f"query.{name}", rule="unknown_parameter", message=f"takes: {takes}")
+                    for name in unknown
+                ],
+            )
+
+    return refuse_unknown_query
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 class HttpTelemetryMiddleware:

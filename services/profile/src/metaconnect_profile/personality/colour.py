@@ -37,8 +37,9 @@ from __future__ import annotations
 import math
 from typing import Final, Literal, cast, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_serializer
 
+from metaconnect_common.schemas.profiled import Colour as RoutingColour
 from metaconnect_profile.personality.dimensions import COLOUR_SIGNS, NEIGHBOURS, Colour, Dimension
 from metaconnect_profile.personality.estimate import PersonalityEstimate, Posterior
 
@@ -96,6 +97,11 @@ class ColourDerivation(BaseModel):
     angle_deg: float
     radius: float
     steps: tuple[str, ...]
+
+    @field_serializer("colour", "secondary", when_used="json")
+    def _unknown_by_name(self, colour: Colour | None) -> RoutingColour:
+        """People read `unknown` where there is too little evidence, as everywhere else, not null."""
+        return RoutingColour(colour.value) if colour is not None else RoutingColour.UNKNOWN
 
 
 def normal_cdf(x: float) -> float:

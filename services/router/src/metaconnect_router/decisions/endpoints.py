@@ -20,7 +20,6 @@ from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.deps import DecisionServiceDep, SessionDep
 from metaconnect_router.models import Decision
 from metaconnect_router.routes.conditions import parse_condition
-from metaconnect_router.routes.service import check_route
 from metaconnect_router.routes.spec import RouteSpec
 
 router = APIRouter(tags=["decisions"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "None."}})
@@ -100,7 +99,6 @@ async def simulate(body: SimulateIn, _: ViewerDep, session: SessionDep, service:
     routes = [r for r in await service.catalog.active(session) if body.route is None or r.name != body.route.name]
     posteriors = await repository.posteriors(session)
     if body.route is not None:
-        check_route(body.route)
         condition = parse_condition(body.route.trigger.condition) if body.route.trigger.condition else None
         routes.append(ActiveRoute(body.route.name, 0, body.route, condition))
     decision = decide(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
+from pydantic import PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, FieldError
@@ -31,15 +32,51 @@ DEFAULT_SPAN = timedelta(days=30)
 CONFIDENCE = 0.95
 
 
+def _day_or_time(value: object) -> date | datetime:
+    if isinstance(value, date):  # a datetime is a date too
+        return value
+    text = str(value)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise PydanticCustomError(
+            "date_or_datetime", "a day (2026-12-07) or a time with its offset (2026-12-07T08:00:00Z)"
+        ) from None
+    if len(text) == len("2026-12-07"):
+        return parsed.date()
+    if parsed.tzinfo is None:
+        raise PydanticCustomError("timezone_aware", "a time needs its offset, e.g. Z or +01:00")
+    return parsed
+
+
+DayOrTime = Annotated[
+    date | datetime,
+    PlainValidator(_day_or_time),
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}),
+]
+"""A report bound: a day (`2026-12-07`, UTC) or a time with its offset."""
+
+
 async def report_window(
     since: Annotated[
-        AwareDatetime | None, Query(description="Decisions made at or after this (default: 30 days before `until`).")
+        DayOrTime | None,
+        Query(
+            description="Decisions made at or after this time, or from the start of this day (UTC); "
+            "default: 30 days before `until`.",
+            examples=["2026-12-01", "2026-12-01T08:00:00+01:00"],
+        ),
     ] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Decisions made before this (default: now).")] = None,
+    until: Annotated[
+        DayOrTime | None,
+        Query(
+            description="Decisions made before this time, or up to the end of this day (UTC); default: now.",
+            examples=["2026-12-07"],
+        ),
+    ] = None,
     route: Annotated[str | None, Query(min_length=1, max_length=63, description="Only this route's.")] = None,
 ) -> Window:
-    until = until or datetime.now(UTC)
-    since = since or until - DEFAULT_SPAN
+    until = window_end(until) if until is not None else datetime.now(UTC)
+    since = window_start(since) if since is not None else until - DEFAULT_SPAN
     if since > until:
         raise ApiError(
             422,
@@ -48,6 +85,20 @@ async def report_window(
             errors=[FieldError(field="since", rule="range", message="since must not be after until")],
         )
     return Window(since=since, until=until, route=route)
+
+
+def window_start(value: datetime | date) -> datetime:
+    """A time as given; a day from its start (UTC)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+def window_end(value: datetime | date) -> datetime:
+    """A time as given; a day up to its end (UTC), so `until=2026-12-07` includes that day."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 WindowDep = Annotated[Window, Depends(report_window)]

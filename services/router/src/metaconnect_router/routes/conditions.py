@@ -10,7 +10,9 @@ profiled event by walking the parsed tree over plain dicts; nothing is ever run 
 * `not` binds tighter than `and`, `and` tighter than `or`; parentheses group. Keywords are lower case.
 * `path OP literal` with OP one of `== != < <= > >=`; a literal is a string (`"..."` or `'...'`,
   escapes `\\"`, `\\'`, `\\\\`), a number, `true`, `false` or `null`. `<` and friends order numbers
-  or strings. `path in [...]` and `path not in [...]` take 1 to 100 literals.
+  only: text is refused (`ordering_on_text`), since alphabetical order is never what is meant
+  (`profile.lifecycle_stage >= "qualified"`); name the values with `in [...]` instead.
+  `path in [...]` and `path not in [...]` take 1 to 100 literals.
 * `exists(path)`: the field has a value (present, not null, not an empty list or object).
 * `path within 24h`: the field is a timestamp with an offset, not in the future and at most that
   long ago. A duration is a whole number and `s`, `m`, `h` or `d`, at most `366d`.
@@ -282,7 +284,11 @@ class _Builder(Transformer[Token, _Node]):
         path, op, literal = children
         value = self._literal(literal)
         if op in _ORDERINGS and (value is None or isinstance(value, bool)):
-            raise self._error("comparison", op, f"only numbers and strings are ordered, not {literal}")
+            raise self._error("comparison", op, f"only numbers are ordered, not {literal}")
+        if op in _ORDERINGS and isinstance(value, str):
+            # Alphabetical order is never what is meant: "qualified" < "lead" < "customer".
+            reason = f'text is not ordered; name the values instead: {path} in ["...", "..."]'
+            raise self._error("ordering_on_text", op, reason)
         return _Test(self._readable(path), partial(_compare, str(op), value))
 
     def member(self, children: list[Any]) -> _Node:

@@ -17,24 +17,8 @@ from metaconnect_common.db import unit_of_work
 from metaconnect_common.errors import ApiError, FieldError
 from metaconnect_router.models import Route, RouteVersion
 from metaconnect_router.routes import repository
-from metaconnect_router.routes.conditions import ConditionError, parse_condition
 from metaconnect_router.routes.schemas import RouteOut, RoutePlan, RouteVersionOut
 from metaconnect_router.routes.spec import RouteSpec, RouteStatus, spec_document
-
-
-def check_route(spec: RouteSpec) -> None:
-    """What the spec's models cannot check alone: the trigger's condition parses and is allowed."""
-    if spec.trigger.condition is None:
-        return
-    try:
-        parse_condition(spec.trigger.condition)
-    except ConditionError as exc:
-        raise ApiError(
-            422,
-            "validation_failed",
-            "request failed validation",
-            errors=[FieldError(field="trigger.condition", rule=exc.rule, message=exc.message)],
-        ) from None
 
 
 def _out(route: Route, version: RouteVersion) -> RouteOut:
@@ -77,7 +61,6 @@ class RouteService:
         self._on_change = on_change or (lambda: None)
 
     async def create(self, spec: RouteSpec, *, author: str) -> RouteOut:
-        check_route(spec)
         async with unit_of_work(self._sessions) as session:
             existing = await repository.lock(session, spec.name)
             if existing is not None and existing.deleted_at is None:
@@ -100,7 +83,6 @@ class RouteService:
                 "request failed validation",
                 errors=[FieldError(field="name", rule="name_mismatch", message=f"must be {name}, as in the path")],
             )
-        check_route(spec)
         async with unit_of_work(self._sessions) as session:
             existing = await repository.lock(session, name)
             if if_match is not None and (existing is None or existing.version != if_match):
@@ -116,7 +98,6 @@ class RouteService:
 
     async def plan(self, spec: RouteSpec) -> RoutePlan:
         """What `put` would do with this spec, checked the same way; writes nothing."""
-        check_route(spec)
         async with self._sessions() as session:
             found = await repository.current(session, spec.name)
         if found is None or found[0].deleted_at is not None:

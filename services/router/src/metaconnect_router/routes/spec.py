@@ -8,14 +8,25 @@ Durations are ISO 8601 (`PT30M`, `P1D`) or seconds.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from metaconnect_common.schemas import Channel
+from metaconnect_router.routes.conditions import ConditionError, parse_condition
 
 SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9\-]{0,62}$"
 # Glob patterns over dotted event types: `purchase.completed`, `message.*`.
@@ -102,33 +113,11 @@ class Message(BaseModel):
             raise PydanticCustomError("duration_positive", "must be a positive duration")
         return value
 
-    @model_validator(mode="after")
-    def _variants_cover_channels(self) -> Message:
-        if Tone.NEUTRAL not in self.variants:
-            raise PydanticCustomError("neutral_variant_required", "every message needs a `neutral` variant")
-        for tone, content in self.variants.items():
-            missing = [c.value for c in self.channels if not content.get(c)]
-            if missing:
-                raise PydanticCustomError(
-                    "variant_missing_channel",
-                    "variant {tone} has no content for {channels}",
-                    {"tone": tone.value, "channels": ", ".join(missing)},
-                )
-            extra = [c.value for c in content if c not in self.channels]
-            if extra:
-                raise PydanticCustomError(
-                    "variant_extra_channel",
-                    "variant {tone} has content for {channels}, which the message does not allow",
-                    {"tone": tone.value, "channels": ", ".join(extra)},
-                )
-            for channel, by_locale in content.items():
-                if DEFAULT_LOCALE not in by_locale:
-                    raise PydanticCustomError(
-                        "default_locale_required",
-                        "variant {tone} on {channel} needs `en` content (the fallback locale)",
-                        {"tone": tone.value, "channel": channel.value},
-                    )
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _variants_cover_channels(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Message:
+        message: Message = every_problem(data, handler, _variant_problems)
+        return message
 
 
 class Cap(BaseModel):
@@ -229,6 +218,16 @@ class Trigger(BaseModel):
         default=None, description="A condition in the route condition language (docs/router.md)."
     )
 
+    @field_validator("condition")
+    @classmethod
+    def _parses(cls, condition: str | None) -> str | None:
+        if condition is not None:
+            try:
+                parse_condition(condition)
+            except ConditionError as exc:
+                raise PydanticCustomError(exc.rule, exc.message) from None
+        return condition
+
 
 class RouteSpec(BaseModel):
     """A route as marketing ops write it (the versioned part)."""
@@ -242,14 +241,109 @@ class RouteSpec(BaseModel):
     messages: list[Message] = Field(min_length=1, max_length=50)
     policy: Policy = Field(default_factory=Policy)
 
-    @model_validator(mode="after")
-    def _unique_messages(self) -> RouteSpec:
-        seen: set[str] = set()
-        for message in self.messages:
-            if message.id in seen:
-                raise PydanticCustomError("duplicate_message_id", "message id {id} appears twice", {"id": message.id})
-            seen.add(message.id)
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _unique_messages(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> RouteSpec:
+        spec: RouteSpec = every_problem(data, handler, _duplicate_messages)
+        return spec
+
+
+Problem = tuple[tuple[str | int, ...], PydanticCustomError]
+"""Where in the raw input (relative to the model), and what is wrong there."""
+
+
+def every_problem(
+    data: Any, handler: ValidatorFunctionWrapHandler, check: Callable[[Mapping[str, Any]], list[Problem]]
+) -> Any:
+    """Validate with `handler` and report the field errors and `check`'s problems together, so a
+    route with several mistakes is refused once with all of them, not in rounds. `check` reads the
+    raw input defensively: what it cannot read is a field error already."""
+    errors: list[InitErrorDetails] = []
+    model = None
+    try:
+        model = handler(data)
+    except ValidationError as exc:
+        # Re-raised as custom errors with the message already written (no context: braces stay as they are).
+        errors = [
+            {"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e["input"]}
+            for e in exc.errors()
+        ]
+    if isinstance(data, Mapping):
+        errors += [{"type": error, "loc": loc, "input": data} for loc, error in check(data)]
+    if errors:
+        raise ValidationError.from_exception_data("RouteSpec", errors)
+    return model
+
+
+def _variant_problems(message: Mapping[str, Any]) -> list[Problem]:
+    """Every variant covers exactly the message's channels, each with `en` content; `neutral` exists."""
+    channels, variants = message.get("channels"), message.get("variants")
+    if not isinstance(variants, Mapping):
+        return []
+    problems: list[Problem] = []
+    if Tone.NEUTRAL.value not in variants:
+        problems.append(
+            (("variants",), PydanticCustomError("neutral_variant_required", "every message needs a `neutral` variant"))
+        )
+    allowed = [str(c) for c in channels] if isinstance(channels, list) else None
+    for tone, content in variants.items():
+        if not isinstance(content, Mapping):
+            continue
+        given = [str(c) for c, texts in content.items() if texts]
+        missing = [c for c in allowed or [] if c not in given]
+        if missing:
+            problems.append(
+                (
+                    ("variants", tone),
+                    PydanticCustomError(
+                        "variant_missing_channel",
+                        "variant {tone} has no content for {channels}",
+                        {"tone": str(tone), "channels": ", ".join(missing)},
+                    ),
+                )
+            )
+        extra = [str(c) for c in content if allowed is not None and str(c) not in allowed]
+        if extra:
+            problems.append(
+                (
+                    ("variants", tone),
+                    PydanticCustomError(
+                        "variant_extra_channel",
+                        "variant {tone} has content for {channels}, which the message does not allow",
+                        {"tone": str(tone), "channels": ", ".join(extra)},
+                    ),
+                )
+            )
+        for channel, by_locale in content.items():
+            if isinstance(by_locale, Mapping) and DEFAULT_LOCALE not in by_locale:
+                problems.append(
+                    (
+                        ("variants", tone, channel),
+                        PydanticCustomError(
+                            "default_locale_required",
+                            "variant {tone} on {channel} needs `en` content (the fallback locale)",
+                            {"tone": str(tone), "channel": str(channel)},
+                        ),
+                    )
+                )
+    return problems
+
+
+def _duplicate_messages(spec: Mapping[str, Any]) -> list[Problem]:
+    messages = spec.get("messages")
+    if not isinstance(messages, list):
+        return []
+    seen: set[str] = set()
+    problems: list[Problem] = []
+    for index, message in enumerate(messages):
+        message_id = message.get("id") if isinstance(message, Mapping) else None
+        if not isinstance(message_id, str):
+            continue
+        if message_id in seen:
+            error = PydanticCustomError("duplicate_message_id", "message id {id} appears twice", {"id": message_id})
+            problems.append((("messages", index, "id"), error))
+        seen.add(message_id)
+    return problems
 
 
 def event_type_matches(pattern: str, event_type: str) -> bool:
