@@ -22,8 +22,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Request
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +35,7 @@ from metaconnect_common.kafka.consumer import BatchHandler, ConsumerRunner, Hand
 from metaconnect_common.kafka.producer import KafkaPublisher
 from metaconnect_common.outbox import OutboxRelay
 from metaconnect_common.settings import CommonSettings
-from metaconnect_common.state import ServiceState
+from metaconnect_common.state import ServiceState, state_of
 
 CONSUMER_STOP_S = 30.0
 RETRY = RetryPolicy(attempts=8, base_delay_s=0.2, max_delay_s=5.0)
@@ -130,3 +131,28 @@ class StageState(ServiceState):
 
     def readiness(self) -> Mapping[str, ReadinessCheck]:
         return self.stage.checks()
+
+
+def _stage_state(request: Request) -> StageState:
+    return state_of(request.app, StageState)
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return _stage_state(request).sessions
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with _stage_state(request).sessions() as session:
+        yield session
+
+
+def _relay(request: Request) -> OutboxRelay:
+    return _stage_state(request).relay
+
+
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+"""The consuming service's session factory, for a unit of work of the endpoint's own."""
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+"""A session for reading, closed (rolled back) after the response; writes take a unit of work."""
+RelayDep = Annotated[OutboxRelay, Depends(_relay)]
+"""The outbox relay, to publish at once what an endpoint's unit of work enqueued."""

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.stage import SessionDep
 from metaconnect_delivery import repository
-from metaconnect_delivery.deps import SessionDep
 from metaconnect_delivery.models import Attempt, DeliveryRow
 
 router = APIRouter(

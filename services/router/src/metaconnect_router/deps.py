@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.stage import StageState
 from metaconnect_common.state import state_of
@@ -28,15 +26,6 @@ def _state(request: Request) -> RouterState:
 
 
 StateDep = Annotated[RouterState, Depends(_state)]
-
-
-async def _session(state: StateDep) -> AsyncIterator[AsyncSession]:
-    async with state.sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(_session)]
-"""A session for reading; writes go through a service's unit of work."""
 
 
 def _decisions(state: StateDep) -> DecisionService:

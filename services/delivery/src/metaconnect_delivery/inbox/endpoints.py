@@ -23,8 +23,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from metaconnect_common.auth import EditorDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.stage import SessionDep, SessionsDep
 from metaconnect_delivery import repository
-from metaconnect_delivery.deps import InboxFeedDep, SessionDep, SessionsDep, StateDep
+from metaconnect_delivery.deps import InboxFeedDep, StateDep
 from metaconnect_delivery.inbox import service
 from metaconnect_delivery.inbox.auth import INBOX_TOKEN_TTL_S, InboxReader, issue_inbox_token
 from metaconnect_delivery.models import InboxMessage

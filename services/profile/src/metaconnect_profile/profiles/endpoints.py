@@ -27,7 +27,8 @@ from metaconnect_common.db import unit_of_work
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import Colour, Purpose
-from metaconnect_profile.deps import PolicyDep, RelayDep, SessionDep, SessionsDep
+from metaconnect_common.stage import RelayDep, SessionDep, SessionsDep
+from metaconnect_profile.deps import PolicyDep
 from metaconnect_profile.models import Customer
 from metaconnect_profile.profiles import erasure, queries
 from metaconnect_profile.profiles.schemas import (

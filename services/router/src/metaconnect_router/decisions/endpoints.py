@@ -14,10 +14,11 @@ from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
+from metaconnect_common.stage import SessionDep
 from metaconnect_router.decisions import repository
 from metaconnect_router.decisions.decide import ActiveRoute, decide
 from metaconnect_router.decisions.eligibility import SendHistory
-from metaconnect_router.deps import DecisionServiceDep, SessionDep
+from metaconnect_router.deps import DecisionServiceDep
 from metaconnect_router.models import Decision
 from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.spec import RouteSpec

@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, FieldError
-from metaconnect_router.deps import SessionDep
+from metaconnect_common.stage import SessionDep
 from metaconnect_router.reports import repository, stats
 from metaconnect_router.reports.repository import CohortCounts, DecisionGroup, EngagementGroup, Window
 from metaconnect_router.reports.schemas import (
