@@ -31,6 +31,7 @@ from metaconnect_profile.identity.resolution import Identifier, resolve, survivo
 from metaconnect_profile.personality import estimate
 from metaconnect_profile.personality.evidence import Evidence
 from metaconnect_profile.personality.views import routing_view
+from metaconnect_profile.profiles.documents import personality_to_column, state_to_columns
 from metaconnect_profile.profiles.merge import merge_states
 from metaconnect_profile.profiles.reporting import (
     evidence_row,
@@ -50,8 +51,6 @@ from metaconnect_profile.profiles.state import (
     Reject,
     apply,
     new_state,
-    personality_to_column,
-    state_to_columns,
 )
 
 _evidence = TypeAdapter(Evidence)

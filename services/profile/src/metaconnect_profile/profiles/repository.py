@@ -31,7 +31,7 @@ from metaconnect_profile.models import (
     TimelineEntry,
 )
 from metaconnect_profile.profiles.batch import Changes, EvidenceEntry, Profile
-from metaconnect_profile.profiles.state import STATE_COLUMNS, state_from_row
+from metaconnect_profile.profiles.documents import STATE_COLUMNS, state_from_row
 
 _UUIDS: Final = ARRAY(Uuid())
 _TEXTS: Final = ARRAY(Text())
