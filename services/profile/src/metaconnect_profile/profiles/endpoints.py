@@ -31,6 +31,7 @@ from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import Colour, Purpose
 from metaconnect_profile.models import Customer
 from metaconnect_profile.profiles import erasure, queries
+from metaconnect_profile.profiles.refs import decode_before, decode_cursor, invalid, parse_ref
 from metaconnect_profile.profiles.schemas import (
     PersonalityOut,
     ProfileExport,
@@ -38,10 +39,6 @@ from metaconnect_profile.profiles.schemas import (
     ProfilePage,
     ReachableChannel,
     TimelinePage,
-    decode_before,
-    decode_cursor,
-    invalid,
-    parse_ref,
 )
 from metaconnect_profile.profiles.state import ProfilePolicy
 

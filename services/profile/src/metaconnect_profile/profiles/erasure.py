@@ -31,8 +31,8 @@ from metaconnect_common.schemas.profiled import Profiled
 from metaconnect_profile.models import OUTBOX
 from metaconnect_profile.profiles import repository
 from metaconnect_profile.profiles.queries import find_customer, merged_into
+from metaconnect_profile.profiles.refs import CustomerLookup
 from metaconnect_profile.profiles.reporting import PROFILED_NAMESPACE, profiled_record
-from metaconnect_profile.profiles.schemas import CustomerLookup
 
 ERASED_STAGE: Final = "erased"
 # What an erased row keeps: its id, `created_at`, `holdout` (a hash of the id), `merged_into`.
