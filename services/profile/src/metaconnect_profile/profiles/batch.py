@@ -210,13 +210,15 @@ def carry_out(
     """Every step's effects on the profiles and the rows and records to write, in order.
 
     `profiles` holds the profiles `resolve_steps` left, with the evidence of `evidence_needed` read."""
-    changes = _Changer(profiles, now=now, policy=policy)
+    carrying = _CarryingOut(profiles, now=now, policy=policy)
     for step in steps:
-        changes.step(step)
-    return changes.finish()
+        carrying.step(step)
+    return carrying.finish()
 
 
-class _Changer:
+class _CarryingOut:
+    """A batch's steps carried out one after the other, and the changes they add up to."""
+
     def __init__(self, profiles: Mapping[uuid.UUID, Profile], *, now: datetime, policy: ProfilePolicy) -> None:
         self.profiles = profiles
         self.now = now
