@@ -2,7 +2,7 @@
 
 The interactions are the records ingest writes, a realistic mix of event types over a set
 of customers; `produce` puts them on `mc.interactions.v1`. `compute_ceiling` runs the
-service's per-event domain code on them without any I/O. `floor_round` reads them with a
+service's own domain code (`profiles.batch`) on them without any I/O. `floor_round` reads them with a
 raw consumer group; `Run` holds the figures of a consumption, the floor's or the service's.
 """
 
@@ -151,88 +151,58 @@ class Compute:
     parts_us: dict[str, float]
 
 
-def compute_ceiling(interactions: Sequence[Interaction], count: int) -> Compute | None:
+def compute_ceiling(interactions: Sequence[Interaction], count: int, batch: int = 166) -> Compute | None:
     """What `ProfileService.apply` computes per event, minus every database and Kafka call.
 
-    Per event, as the service does it: parse the record, read the customer's state from its
-    row's JSON documents, `apply` the interaction, carry out evidence effects (a personality
-    estimate when evidence changed), write the state back to JSON documents, build the
-    snapshot and the `mc.profiled.v1` record. Customer rows and evidence live in dicts."""
+    The service's own code, in batches of `batch` records (a partition's share of a fetch):
+    decode the records (`handlers.interaction_of`), resolve their customers and apply the
+    rules (`batch.resolve_steps`), carry out the effects and build the rows and the
+    `mc.profiled.v1` records (`batch.carry_out`). What the database would keep between batches
+    (owners of identifiers, profiles, applied event ids) stays in dicts."""
     try:
-        from pydantic import TypeAdapter
-
-        from metaconnect_common.schemas.interaction import Channel
-        from metaconnect_common.schemas.profiled import Profiled
+        from metaconnect_common.kafka.consumer import ConsumedRecord
         from metaconnect_common.settings import CommonSettings
         from metaconnect_profile.config import ProfileSettings
-        from metaconnect_profile.identity.keys import reachable_channels
-        from metaconnect_profile.personality import estimate
-        from metaconnect_profile.personality.evidence import Evidence
-        from metaconnect_profile.personality.views import routing_view
-        from metaconnect_profile.profiles import state as rules
-        from metaconnect_profile.profiles.reporting import profiled_id, profiled_record, routable
+        from metaconnect_profile.identity.keys import identifiers
+        from metaconnect_profile.profiles import batch as applying
+        from metaconnect_profile.profiles.handlers import interaction_of
+        from metaconnect_profile.profiles.state import ProfilePolicy
     except ImportError as exc:  # the service's code moved: the figure is skipped, not the bench
         log(f"compute ceiling skipped: {exc!r}")
         return None
-    policy = rules.ProfilePolicy.from_settings(ProfileSettings(common=CommonSettings(env="test")))
-    evidence_adapter: TypeAdapter[Any] = TypeAdapter(Evidence)
-    values = [to_record(i).value or b"" for i in interactions[:count]]
-    rows: dict[str, tuple[uuid.UUID, dict[str, Any], list[dict[str, Any]], dict[str, Any], list[Channel]]] = {}
-    parts = dict.fromkeys(("parse", "load state", "apply + effects", "dump state", "snapshot", "profiled record"), 0.0)
+    policy = ProfilePolicy.from_settings(ProfileSettings(common=CommonSettings(env="test")))
+    records = []
+    for offset, interaction in enumerate(interactions[:count]):
+        record = to_record(interaction)
+        records.append(ConsumedRecord(record.topic, 0, offset, record.key, record.value, list(record.headers), 0))
+    owners: dict[tuple[str, str], uuid.UUID] = {}
+    profiles: dict[uuid.UUID, applying.Profile] = {}
+    applied: set[uuid.UUID] = set()
+    parts = dict.fromkeys(("decode", "resolve + rules", "effects + rows + records"), 0.0)
     clock = time.thread_time
-    for value in values:
-        t0 = clock()
-        interaction = Interaction.model_validate_json(value)
-        t1 = clock()
-        key = interaction.customer.key()
+    for start in range(0, len(records), batch):
         now = datetime.now(UTC)
-        if key not in rows:
-            customer_id = uuid.uuid4()
-            columns = rules.state_to_columns(rules.new_state(customer_id, policy))
-            rows[key] = (customer_id, columns, [], {}, reachable_channels({"cid"}))
-        customer_id, columns, evidence, personality, reachable = rows[key]
-        if interaction.customer.email:
-            reachable = reachable_channels({"cid", "email"})
-        state = rules.state_from_row(columns)
+        t0 = clock()
+        items = [applying.TracedInteraction(interaction_of(r)) for r in records[start : start + batch]]
+        t1 = clock()
+        todo = applying.unseen(items, applied)
+        wanted = {i for item in todo for i in identifiers(item.interaction.customer)}
+        owner_of = {i: owners[i] for i in wanted if i in owners}
+        touched = {o: profiles[o] for o in owner_of.values()}
+        steps = applying.resolve_steps(todo, owner_of, touched, now=now, policy=policy)
         t2 = clock()
-        applied = rules.apply(state, interaction, now=now, policy=policy)
-        changed = False
-        for effect in applied.effects:
-            if isinstance(effect, rules.BehaviourSignal):
-                evidence.append(effect.evidence().model_dump(mode="json"))
-                changed = True
-            elif isinstance(effect, rules.DeleteBehaviouralEvidence):
-                evidence.clear()
-                changed = True
-        if changed:
-            current = estimate([evidence_adapter.validate_python(e) for e in evidence], now)
-            personality = rules.personality_to_column(routing_view(current))
+        changes = applying.carry_out(steps, touched, now=now, policy=policy)
         t3 = clock()
-        columns = rules.state_to_columns(applied.state)
-        t4 = clock()
-        snapshot = rules.to_snapshot(
-            applied.state,
-            reachable=reachable,
-            personality=rules.personality_from_column(personality),
-            now=now,
-            policy=policy,
-        )
-        t5 = clock()
-        profiled = Profiled(
-            id=profiled_id(interaction.event_id),
-            customer_id=customer_id,
-            merged_from=[],
-            interaction=routable(interaction),
-            profile=snapshot,
-            profiled_at=now,
-        )
-        profiled_record(profiled)
-        t6 = clock()
-        rows[key] = (customer_id, columns, evidence, personality, reachable)
-        for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
+        # What the write and the next batch's read would do: remember owners, profiles, event ids.
+        owners.update({(r["kind"], r["value"]): r["customer_id"] for r in changes.identities})
+        for profile in touched.values():
+            profile.new = False
+        profiles.update(touched)
+        applied.update(r["event_id"] for r in changes.processed)
+        for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             parts[name] += seconds
     total = sum(parts.values())
-    n = len(values)
+    n = len(records)
     return Compute(
         events=n,
         us_per_event=round(1e6 * total / n, 1),

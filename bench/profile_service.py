@@ -16,8 +16,9 @@ Starts real Apache Kafka and PostgreSQL, migrates the profile schema, then:
    10% and 90% of the events (to the end of a capped run), so start-up does not dominate.
    Then SIGTERM.
 
-Before Kafka starts it also measures a compute ceiling: the service's own per-event domain
-code (parse, state, rules, snapshot, `mc.profiled.v1` record) without any I/O, on one core.
+Before Kafka starts it also measures a compute ceiling: the service's own domain code
+(`profiles.batch`: decode, resolve, rules, effects, rows, `mc.profiled.v1` records), in
+batches of a partition's share of a fetch, without any I/O, on one core.
 
 Prints the figure, its floor and the ratio, a CPU table (server, Kafka, PostgreSQL, this
 process, other processes), what PostgreSQL did per applied event (transactions, WAL
@@ -448,7 +449,7 @@ def bench(opts: argparse.Namespace) -> Measured:
     compute = None
     if opts.compute_events:
         t = time.monotonic()
-        compute = compute_ceiling(interactions, opts.compute_events)
+        compute = compute_ceiling(interactions, opts.compute_events, batch=max(1, opts.max_records // PARTITIONS))
         timings["compute"] = time.monotonic() - t
         if compute is not None:
             log(f"compute ceiling: {compute.us_per_event:,.0f} us/event, {compute.parts_us}")

@@ -1,229 +1,194 @@
-"""`apply_batch` against the real PostgreSQL: the same profiles and records as one by one."""
+"""The batch in memory (pure): however a partition's interactions are split into batches, the
+profiles and `mc.profiled.v1` records come out the same; merges, evidence and invalidation included."""
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from metaconnect_common.db import session_factory
-from metaconnect_common.schemas import Interaction
-from metaconnect_profile.profiles.batch import Item, OneByOne
-from metaconnect_profile.profiles.service import ProfileService
-from metaconnect_profile.profiles.state import ProfilePolicy
-from tests.profile.conftest import interaction, profile_settings
+from metaconnect_common.schemas.interaction import Channel, CustomerRef, Interaction
+from metaconnect_profile.identity.keys import identifiers
+from metaconnect_profile.identity.resolution import Identifier
+from metaconnect_profile.profiles.batch import (
+    Changes,
+    Profile,
+    TracedInteraction,
+    carry_out,
+    evidence_needed,
+    resolve_steps,
+    unseen,
+)
 from tests.profile.personality.answers import COLOUR_ANSWERS
+from tests.profile.profiles.events import POLICY
 
-START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-NOW = START + timedelta(minutes=30)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def scenario(tag: str) -> list[Interaction]:
-    """Two customers' interactions, touching every effect the batch carries out, at fixed times."""
-    a = {"customer_id": f"{tag}-a"}
-    a_mail = {"customer_id": f"{tag}-a", "email": f"{tag}-a@example.com"}
-    b = {"email": f"{tag}-b@example.com", "phone": f"+49151{uuid.uuid4().int % 10**8:08d}"}
-    events = [
-        interaction(a, "app.opened", "in_app"),
-        interaction(a_mail, "consent.changed", "web", purpose="profiling_behaviour", granted=True),
-        interaction(a, "message.clicked", "email", tone="red"),
-        interaction(b, "consent.changed", "web", purpose="profiling_questionnaire", granted=True),
-        interaction(a, "message.opened", "push", tone="yellow"),
-        interaction(b, "questionnaire.submitted", "web", instrument="colours24", answers=COLOUR_ANSWERS),
-        interaction(b, "questionnaire.submitted", "web", instrument="colours24", answers=[]),
-        interaction(a, "message.bounced", "email", bounce="hard", reason="550 no such user"),
-        interaction(a, "message.clicked", "sms", tone="blue"),
-        interaction(a, "consent.changed", "web", purpose="profiling_behaviour", granted=False),
-        interaction(b, "purchase.completed", "store", amount=12.5),
-        interaction(a, "profile.updated", "web", locale="de-DE", time_zone="Europe/Berlin"),
+class Store:
+    """What the database keeps between batches, in memory: what `repository` reads and writes."""
+
+    def __init__(self) -> None:
+        self.owners: dict[Identifier, uuid.UUID] = {}
+        self.profiles: dict[uuid.UUID, Profile] = {}
+        self.applied: set[uuid.UUID] = set()
+        self.rows = itertools.count(1)
+        ids = (uuid.UUID(int=n) for n in itertools.count(1))  # the same customer ids in every run
+        self.new_id = lambda: next(ids)
+
+    def apply(self, events: Sequence[Interaction]) -> Changes:
+        todo = unseen([TracedInteraction(e) for e in events], self.applied)
+        wanted = {i for item in todo for i in identifiers(item.interaction.customer)}
+        owner_of = {i: self.owners[i] for i in wanted if i in self.owners}
+        profiles = {o: self.profiles[o] for o in owner_of.values()}
+        steps = resolve_steps(todo, owner_of, profiles, now=NOW, policy=POLICY, new_id=self.new_id)
+        assert evidence_needed(steps) <= set(profiles)
+        changes = carry_out(steps, profiles, now=NOW, policy=POLICY)
+        # The write: identifiers owned, evidence rows numbered in insertion order, event ids applied.
+        self.owners.update({(r["kind"], r["value"]): r["customer_id"] for r in changes.identities})
+        for m in changes.moved:
+            self.owners.update({i: m["to"] for i, o in self.owners.items() if o == m["from"]})
+        numbered = {r["event_id"]: next(self.rows) for r in changes.evidence}
+        for profile in profiles.values():
+            profile.new = False
+            profile.evidence = [
+                replace(e, row_id=numbered.get(e.event_id)) if e.row_id is None else e for e in profile.evidence or []
+            ]
+        self.profiles.update(profiles)
+        self.applied.update(r["event_id"] for r in changes.processed)
+        return changes
+
+
+def _records(store: Store, batches: Sequence[Sequence[Interaction]]) -> list[dict[str, Any]]:
+    return [json.loads(r.value or b"") for batch in batches for r in store.apply(batch).records]
+
+
+def _event(n: int, ref: dict[str, str], kind: str, channel: str, props: dict[str, Any]) -> Interaction:
+    at = NOW - timedelta(hours=1) + timedelta(minutes=n)
+    return Interaction(
+        event_id=uuid.UUID(int=10**6 + n),
+        customer=CustomerRef.model_validate(ref),
+        type=kind,
+        channel=Channel(channel),
+        occurred_at=at,
+        received_at=at,
+        source="key_app",
+        properties=props,
+    )
+
+
+KINDS: list[tuple[str, str, dict[str, Any]]] = [
+    ("consent.changed", "web", {"purpose": "profiling_behaviour", "granted": True}),
+    ("consent.changed", "web", {"purpose": "profiling_behaviour", "granted": False}),
+    ("consent.changed", "web", {"purpose": "profiling_questionnaire", "granted": True}),
+    ("consent.changed", "web", {"objection": True}),
+    ("message.clicked", "push", {"tone": "red"}),
+    ("message.opened", "email", {"tone": "blue"}),
+    ("message.dismissed", "sms", {"tone": "green"}),
+    ("message.bounced", "email", {"bounce": "hard"}),
+    ("app.uninstalled", "push", {}),
+    ("questionnaire.submitted", "web", {"instrument": "colours24", "answers": COLOUR_ANSWERS}),
+    ("questionnaire.submitted", "web", {"instrument": "colours24", "answers": []}),
+    ("profile.updated", "web", {"locale": "de-DE", "traits": {"plan": "gold"}}),
+    ("profile.updated", "web", {"time_zone": "Europe/Paris", "traits": {"plan": "free"}}),
+    ("purchase.completed", "store", {"amount": 3}),
+]
+# A small pool of identifiers, so references link customers and merge them.
+REFS = st.fixed_dictionaries(
+    {},
+    optional={
+        "customer_id": st.sampled_from(["c-1", "c-2", "c-3"]),
+        "email": st.sampled_from(["a@example.com", "b@example.com"]),
+        "phone": st.sampled_from(["+4915112345678"]),
+        "device_token": st.sampled_from(["device-token-1", "device-token-2"]),
+    },
+).filter(bool)
+EVENTS = st.lists(st.tuples(REFS, st.sampled_from(KINDS)), min_size=1, max_size=25).map(
+    lambda drawn: [_event(n, ref, *kind) for n, (ref, kind) in enumerate(drawn)]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=EVENTS, cuts=st.sets(st.integers(min_value=1, max_value=24)), redelivered=st.integers(0, 24))
+def test_however_the_interactions_are_split_the_profiles_and_records_are_the_same(
+    events: list[Interaction], cuts: set[int], redelivered: int
+) -> None:
+    bounds = [0, *sorted(c for c in cuts if c < len(events)), len(events)]
+    batches = [events[a:b] for a, b in itertools.pairwise(bounds)]
+    # A record delivered again (after a crash, say) in a later batch changes nothing.
+    batches[-1] = [*batches[-1], events[redelivered % len(events)]]
+    together, split = Store(), Store()
+    assert _records(split, batches) == _records(together, [[e for b in batches for e in b]])
+    assert split.owners == together.owners
+    for customer_id, profile in together.profiles.items():
+        other = split.profiles[customer_id]
+        assert (other.state, other.personality, other.valid, other.merged_into) == (
+            profile.state,
+            profile.personality,
+            profile.valid,
+            profile.merged_into,
+        )
+        assert [(e.kind, e.payload) for e in other.evidence or []] == [
+            (e.kind, e.payload) for e in profile.evidence or []
+        ]
+
+
+def test_an_interaction_linking_customers_merges_them_into_the_oldest() -> None:
+    store = Store()
+    store.apply([_event(0, {"customer_id": "c-1"}, *KINDS[0]), _event(1, {"email": "a@example.com"}, *KINDS[4])])
+    oldest = store.owners[("cid", "c-1")]
+    store.profiles[oldest].created_at -= timedelta(days=1)
+    changes = store.apply([_event(2, {"customer_id": "c-1", "email": "a@example.com"}, *KINDS[4])])
+    [record] = changes.records
+    other = uuid.UUID(json.loads(record.value or b"")["merged_from"][0])
+    assert json.loads(record.value or b"")["customer_id"] == str(oldest)
+    assert changes.moved == [{"from": other, "to": oldest}]
+    assert store.owners[("email", "a@example.com")] == store.owners[("mc", str(other))] == oldest
+    assert [(m["survivor_id"], m["merged_id"]) for m in changes.merges] == [(oldest, other)]
+    # The consent given under c-1 holds for the merged profile, and the click is evidence.
+    assert json.loads(record.value or b"")["profile"]["purposes"]["profiling_behaviour"]["granted"]
+    assert [r["kind"] for r in changes.evidence] == ["behaviour"]
+
+
+def test_an_address_invalidated_then_attached_again_stays_valid_only_for_the_new_value() -> None:
+    store = Store()
+    changes = store.apply(
+        [
+            _event(0, {"customer_id": "c-1", "email": "a@example.com"}, *KINDS[13]),
+            _event(1, {"customer_id": "c-1"}, *KINDS[7]),  # hard bounce on e-mail
+            _event(2, {"customer_id": "c-1", "email": "b@example.com"}, *KINDS[13]),
+        ]
+    )
+    assert [(r["kind"], r["value"]) for r in changes.invalidations] == [("email", "a@example.com")]
+    [customer] = store.profiles.values()
+    assert {i for i in customer.valid if i[0] == "email"} == {("email", "b@example.com")}
+    assert json.loads(changes.records[-1].value or b"")["profile"]["contact"]["email"] == "b@example.com"
+
+
+def test_a_reference_naming_only_an_unknown_metaconnect_id_is_left_out() -> None:
+    store = Store()
+    ghost = _event(0, {"metaconnect_id": str(uuid.uuid4())}, *KINDS[13])
+    changes = store.apply([ghost, _event(1, {"customer_id": "c-1"}, *KINDS[13])])
+    assert len(changes.records) == len(changes.processed) == 1
+    assert ghost.event_id not in store.applied
+
+
+@given(
+    ids=st.lists(st.uuids(), max_size=20),
+    applied_before=st.sets(st.uuids(), max_size=5),
+)
+def test_unseen_keeps_the_first_of_each_event_id_not_applied_before(
+    ids: list[uuid.UUID], applied_before: set[uuid.UUID]
+) -> None:
+    items = [
+        TracedInteraction(_event(0, {"customer_id": "c-1"}, *KINDS[13]).model_copy(update={"event_id": i})) for i in ids
     ]
-    timed = [e.model_copy(update={"occurred_at": START + timedelta(minutes=i)}) for i, e in enumerate(events)]
-    return [*timed, timed[2]]  # the same record twice in one batch
-
-
-@pytest.fixture
-async def service(profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine) -> ProfileService:
-    # No holdout: it is drawn from the customer id, which differs between the runs compared.
-    policy = ProfilePolicy.from_settings(profile_settings(profile_migrated, kafka_bootstrap, holdout_share=0.0))
-    return ProfileService(session_factory(engine), policy)
-
-
-async def _outcome(engine: AsyncEngine, events: list[Interaction]) -> dict[str, Any]:
-    """What applying `events` left behind, without the ids that differ between two runs."""
-    ids = list(dict.fromkeys(e.event_id for e in events))
-    async with engine.connect() as conn:
-        customers = (
-            await conn.execute(
-                text(
-                    "SELECT DISTINCT c.* FROM profile.customers c JOIN profile.processed_events p"
-                    " ON p.customer_id = c.id WHERE p.event_id = ANY(:ids) ORDER BY c.created_at, c.lifecycle_stage"
-                ),
-                {"ids": ids},
-            )
-        ).mappings()
-        rows = [{k: v for k, v in c.items() if k not in {"id", "created_at", "updated_at"}} for c in customers]
-        customer_ids = await conn.scalars(
-            text("SELECT DISTINCT customer_id FROM profile.processed_events WHERE event_id = ANY(:ids)"), {"ids": ids}
-        )
-        owned = list(customer_ids)
-        counts = {
-            table: await conn.scalar(
-                text(f"SELECT count(*) FROM profile.{table} WHERE customer_id = ANY(:c)"), {"c": owned}
-            )
-            for table in ("processed_events", "timeline", "personality_evidence", "rejections", "identities")
-        }
-        invalid = await conn.scalar(
-            text("SELECT count(*) FROM profile.identities WHERE customer_id = ANY(:c) AND invalid_at IS NOT NULL"),
-            {"c": owned},
-        )
-        outbox = [json.loads(v) for v in await conn.scalars(text("SELECT value FROM profile.outbox ORDER BY id"))]
-    by_event = {r["interaction"]["event_id"]: r for r in outbox if r.get("interaction")}
-    snapshots = [_comparable(by_event[str(i)]["profile"]) for i in ids]
-    return {"customers": rows, "counts": counts, "invalid": invalid, "snapshots": snapshots}
-
-
-def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The two runs' addresses differ by their tag and random phone numbers: keep which are there."""
-    contact = snapshot["contact"]
-    email = contact["email"].rsplit("-", 1)[-1] if contact["email"] else None
-    shape = {"email": email, "phone": contact["phone"] is not None, "push_tokens": len(contact["push_tokens"])}
-    return {**snapshot, "contact": shape}
-
-
-async def test_a_batch_leaves_what_one_by_one_leaves(service: ProfileService, engine: AsyncEngine) -> None:
-    one_by_one, together = scenario(f"single-{uuid.uuid4().hex[:8]}"), scenario(f"batch-{uuid.uuid4().hex[:8]}")
-    for event in one_by_one:
-        await service.apply(event, now=NOW)
-    assert await service.apply_batch([Item(e) for e in together], now=NOW) == len(together) - 1
-
-    expected, got = await _outcome(engine, one_by_one), await _outcome(engine, together)
-    for i, (g, e) in enumerate(zip(got["snapshots"], expected["snapshots"], strict=True)):
-        assert g == e, (i, {k: (g[k], e[k]) for k in g if g[k] != e[k]})
-    assert got == expected
-    assert got["counts"] == {
-        "processed_events": 12,
-        "timeline": 12,
-        "personality_evidence": 1,  # the questionnaire; the behaviour evidence went with the consent
-        "rejections": 1,
-        "identities": 6,  # two customers' cid, e-mail, phone and their own ids (mc)
-    }
-    assert got["invalid"] == 1
-    assert [s["personality"]["colour"] for s in got["snapshots"]][4:6] == ["unknown", "red"]
-
-
-async def test_a_batch_applied_again_changes_nothing(service: ProfileService, engine: AsyncEngine) -> None:
-    events = scenario(f"again-{uuid.uuid4().hex[:8]}")
-    assert await service.apply_batch([Item(e) for e in events], now=NOW) == len(events) - 1
-    before = await _outcome(engine, events)
-    assert await service.apply_batch([Item(e) for e in events], now=NOW + timedelta(minutes=5)) == 0
-    assert await _outcome(engine, events) == before
-
-
-async def test_a_merge_sends_the_batch_one_by_one_and_it_wrote_nothing(
-    service: ProfileService, engine: AsyncEngine
-) -> None:
-    tag = uuid.uuid4().hex[:8]
-    a, b = {"customer_id": f"merge-{tag}"}, {"email": f"merge-{tag}@example.com"}
-    await service.apply_batch([Item(interaction(a)), Item(interaction(b))], now=NOW)
-    first, linking = interaction(a, "message.opened", "push"), interaction({**a, **b}, "app.opened")
-    with pytest.raises(OneByOne):
-        await service.apply_batch([Item(first), Item(linking)], now=NOW)
-    async with engine.connect() as conn:
-        done = await conn.scalar(
-            text("SELECT count(*) FROM profile.processed_events WHERE event_id = ANY(:ids)"),
-            {"ids": [first.event_id, linking.event_id]},
-        )
-    assert done == 0
-    for event in (first, linking):  # what the consumer runner then does
-        await service.apply(event, now=NOW)
-    async with engine.connect() as conn:
-        owners = await conn.scalar(
-            text("SELECT count(DISTINCT customer_id) FROM profile.identities WHERE value = ANY(:values)"),
-            {"values": [a["customer_id"], b["email"]]},
-        )
-    assert owners == 1  # merged
-
-
-async def test_a_trace_header_of_the_consumed_record_stays_with_its_profiled_record(
-    service: ProfileService, engine: AsyncEngine
-) -> None:
-    who = {"customer_id": f"trace-{uuid.uuid4().hex[:8]}"}
-    events = [interaction(who), interaction(who, "message.opened", "push")]
-    parents = [f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode() for _ in events]
-    await service.apply_batch([Item(e, [("traceparent", p)]) for e, p in zip(events, parents, strict=True)], now=NOW)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT value, headers FROM profile.outbox ORDER BY id DESC LIMIT 2"))).all()
-    found = {json.loads(r.value)["interaction"]["event_id"]: dict(map(tuple, r.headers)) for r in rows}
-    for event, parent in zip(events, parents, strict=True):
-        assert found[str(event.event_id)]["traceparent"] == parent.decode()
-
-
-async def test_two_batches_racing_for_a_new_identifier_end_on_one_customer(
-    service: ProfileService, engine: AsyncEngine
-) -> None:
-    who = {"email": f"race-{uuid.uuid4().hex[:8]}@example.com"}
-    batches = [[interaction(who), interaction(who, "message.opened", "push")] for _ in range(2)]
-
-    async def apply(events: list[Interaction]) -> None:
-        try:
-            await service.apply_batch([Item(e) for e in events], now=NOW)
-        except OneByOne:  # the identifier was claimed by the other batch: as the runner does
-            for event in events:
-                await service.apply(event, now=NOW)
-
-    await asyncio.gather(*(apply(b) for b in batches))
-    ids = [e.event_id for b in batches for e in b]
-    async with engine.connect() as conn:
-        owners = await conn.scalar(
-            text("SELECT count(DISTINCT customer_id) FROM profile.processed_events WHERE event_id = ANY(:ids)"),
-            {"ids": ids},
-        )
-        processed = await conn.scalar(
-            text("SELECT count(*) FROM profile.processed_events WHERE event_id = ANY(:ids)"), {"ids": ids}
-        )
-        identities = await conn.scalar(
-            text("SELECT count(*) FROM profile.identities WHERE value = :v"), {"v": who["email"]}
-        )
-    assert (owners, processed, identities) == (1, 4, 1)
-
-
-async def test_a_receipt_names_its_customer_by_metaconnect_id_in_both_paths(
-    service: ProfileService, engine: AsyncEngine
-) -> None:
-    first = interaction({"customer_id": f"mc-{uuid.uuid4().hex[:8]}"}, "app.opened")
-    await service.apply_batch([Item(first)], now=NOW)
-    async with engine.connect() as conn:
-        customer = await conn.scalar(
-            text("SELECT customer_id FROM profile.processed_events WHERE event_id = :e"), {"e": first.event_id}
-        )
-    batched = interaction({"metaconnect_id": str(customer)}, "message.delivered", "push")
-    alone = interaction({"metaconnect_id": str(customer)}, "message.opened", "push")
-    assert await service.apply_batch([Item(batched)], now=NOW) == 1
-    assert await service.apply(alone, now=NOW)
-    async with engine.connect() as conn:
-        owners = await conn.scalars(
-            text("SELECT customer_id FROM profile.processed_events WHERE event_id = ANY(:e)"),
-            {"e": [batched.event_id, alone.event_id]},
-        )
-        assert set(owners) == {customer}
-
-
-async def test_a_receipt_for_an_unknown_metaconnect_id_creates_nobody(
-    service: ProfileService, engine: AsyncEngine
-) -> None:
-    ghost = uuid.uuid4()  # an erased customer's late receipt, say
-    receipt = interaction({"metaconnect_id": str(ghost)}, "message.delivered", "push")
-    with pytest.raises(OneByOne):
-        await service.apply_batch([Item(receipt)], now=NOW)
-    assert not await service.apply(receipt, now=NOW)
-    async with engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM profile.customers WHERE id = :c"), {"c": ghost}) == 0
-        assert (
-            await conn.scalar(text("SELECT count(*) FROM profile.identities WHERE value = :v"), {"v": str(ghost)}) == 0
-        )
+    kept = [i.interaction.event_id for i in unseen(items, applied_before)]
+    assert kept == [i for i in dict.fromkeys(ids) if i not in applied_before]

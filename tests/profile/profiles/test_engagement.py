@@ -8,8 +8,8 @@ import pytest
 
 from metaconnect_common.schemas.interaction import Channel
 from metaconnect_common.schemas.profiled import PersonalitySnapshot
+from metaconnect_profile.profiles.documents import to_snapshot
 from metaconnect_profile.profiles.engagement import Decayed, Receipt, add, local_hour, value_at
-from metaconnect_profile.profiles.state import to_snapshot
 from tests.profile.profiles.events import EMPTY, HALF_LIFE, POLICY, T0, event, run
 
 DAY = timedelta(days=1)

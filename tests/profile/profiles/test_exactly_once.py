@@ -34,8 +34,10 @@ from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import INTERACTIONS, PROFILED
 from metaconnect_ingest.events.service import to_record
 from metaconnect_profile.app import create_app
-from metaconnect_profile.identity.service import IdentityConflict
+from metaconnect_profile.identity.resolution import IdentityConflict
 from metaconnect_profile.models import OUTBOX
+from metaconnect_profile.profiles import handlers
+from metaconnect_profile.profiles.batch import TracedInteraction
 from metaconnect_profile.profiles.reporting import profiled_id
 from metaconnect_profile.profiles.service import ProfileService
 from metaconnect_profile.profiles.state import ProfilePolicy
@@ -132,7 +134,7 @@ async def test_crash_between_commit_and_produce_publishes_once_after_restart(
     event = interaction(who, "message.opened", "push")
     await publish(event)  # on the topic; the crashed worker's group never committed it
 
-    await crashed.handle(_consumed(event))  # committed to the database
+    await handlers.handle(crashed, _consumed(event))  # committed to the database
     with pytest.raises(BrokerUnavailable):  # the runner's before-commit publish fails: the crash
         await OutboxRelay(sessions, dead, OUTBOX).flush()
     await dead.stop()
@@ -165,7 +167,7 @@ async def test_crash_between_produce_and_outbox_mark_republishes_the_same_record
     crashing, healthy = CrashAfterProduce(kafka), KafkaPublisher(kafka)
     event = interaction({"customer_id": f"mark-crash-{uuid.uuid4().hex[:8]}"}, "message.opened", "push")
     try:
-        assert await ProfileService(sessions, policy).apply(event)
+        assert await ProfileService(sessions, policy).apply([TracedInteraction(event)]) == 1
         with pytest.raises(SimulatedCrash):
             await OutboxRelay(sessions, crashing, OUTBOX).flush()
         first = await profiled_for(kafka_bootstrap, event.event_id)
@@ -196,7 +198,7 @@ async def test_redelivered_record_changes_the_profile_once(
     state = profile_app.state.service
     replica = ProfileService(state.sessions, state.policy)
     for _ in range(2):
-        await replica.handle(_consumed(clicked))
+        await handlers.handle(replica, _consumed(clicked))
     await _drain(engine, kafka_bootstrap, publish, who)
 
     assert await _counts(engine, clicked) == {"processed": 1, "timeline": 1, "evidence": 1, "outbox": 1}
@@ -224,16 +226,18 @@ async def test_two_replicas_applying_the_same_record_at_once_apply_it_once(
     second = interaction(who, "message.clicked", "email")  # finds it
     try:
         for event in (first, second):
-            outcomes = await asyncio.gather(*(r.apply(event) for r in replicas), return_exceptions=True)
-            # The loser either saw the event applied, or failed on the unique event id / identifier
+            outcomes = await asyncio.gather(
+                *(r.apply([TracedInteraction(event)]) for r in replicas), return_exceptions=True
+            )
+            # The loser either saw the event applied (0), or failed on the unique event id / identifier
             # and is retried by its consumer runner, which then sees it applied.
             results = []
             for replica, outcome in zip(replicas, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
                     assert isinstance(outcome, IntegrityError | IdentityConflict), repr(outcome)
-                    outcome = await replica.apply(event)
+                    outcome = await replica.apply([TracedInteraction(event)])
                 results.append(outcome)
-            assert sorted(results) == [False, True]
+            assert sorted(results) == [0, 1]
         await OutboxRelay(session_factory(engine), publisher, OUTBOX).flush()
     finally:
         await publisher.stop()

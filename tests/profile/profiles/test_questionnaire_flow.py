@@ -20,7 +20,7 @@ from metaconnect_common.schemas.profiled import Colour, PersonalitySnapshot, Pro
 from metaconnect_profile.personality import Colour as Tone
 from metaconnect_profile.personality import score_colours24
 from metaconnect_profile.personality.instruments import colours24
-from metaconnect_profile.profiles.state import STATE_COLUMNS
+from metaconnect_profile.profiles.documents import STATE_COLUMNS
 from tests.profile.conftest import applied, interaction, profiled_for
 from tests.profile.personality.answers import (
     COLOUR_ANSWERS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -15,6 +16,7 @@ from metaconnect_common.topics import INTERACTIONS, PROFILED
 from metaconnect_profile.config import ProfileSettings
 from metaconnect_profile.deps import ProfileState
 from metaconnect_profile.models import OUTBOX
+from metaconnect_profile.profiles import handlers
 from metaconnect_profile.profiles.endpoints import router as profiles_router
 from metaconnect_profile.profiles.service import ProfileService
 from metaconnect_profile.profiles.state import ProfilePolicy
@@ -37,8 +39,8 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
             group_id=settings.group_id,
             topics=[INTERACTIONS],
             produces=[PROFILED],
-            handler=service.handle,
-            batch_handler=service.handle_batch,
+            handler=partial(handlers.handle, service),
+            batch_handler=partial(handlers.handle_batch, service),
             max_records=settings.max_records,
         ):
             install(app, ProfileState(auth=common.auth, stage=stage, policy=policy))

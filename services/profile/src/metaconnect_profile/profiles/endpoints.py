@@ -31,6 +31,7 @@ from metaconnect_common.stage import RelayDep, SessionDep, SessionsDep
 from metaconnect_profile.deps import PolicyDep
 from metaconnect_profile.models import Customer
 from metaconnect_profile.profiles import erasure, queries
+from metaconnect_profile.profiles.refs import decode_before, decode_cursor, invalid, parse_ref
 from metaconnect_profile.profiles.schemas import (
     PersonalityOut,
     ProfileExport,
@@ -38,10 +39,6 @@ from metaconnect_profile.profiles.schemas import (
     ProfilePage,
     ReachableChannel,
     TimelinePage,
-    decode_before,
-    decode_cursor,
-    invalid,
-    parse_ref,
 )
 
 log = logging.getLogger(__name__)

@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas.profiled import Profiled
-from metaconnect_profile.models import OUTBOX, Customer, Evidence, Identity, Rejection, TimelineEntry
+from metaconnect_profile.models import OUTBOX
+from metaconnect_profile.profiles import repository
 from metaconnect_profile.profiles.queries import find_customer, merged_into
+from metaconnect_profile.profiles.refs import CustomerLookup
 from metaconnect_profile.profiles.reporting import PROFILED_NAMESPACE, profiled_record
-from metaconnect_profile.profiles.schemas import CustomerLookup
 
 ERASED_STAGE: Final = "erased"
 # What an erased row keeps: its id, `created_at`, `holdout` (a hash of the id), `merged_into`.
@@ -66,13 +66,7 @@ async def erase(session: AsyncSession, lookup: CustomerLookup, *, now: datetime)
         return None
     merged = [m.id for m in await merged_into(session, customer.id, lock=True)]
     ids = [customer.id, *merged]
-    for model in (Identity, TimelineEntry, Evidence, Rejection):
-        await session.execute(delete(model).where(model.customer_id.in_(ids)))
-    # `mc.profiled.v1` records are keyed by the customer id they report on.
-    await session.execute(delete(OUTBOX).where(OUTBOX.c.key.in_([str(i).encode() for i in ids])))
-    await session.execute(
-        update(Customer).where(Customer.id.in_(ids)).values(**ERASED_COLUMNS, erased_at=now, updated_at=now)
-    )
+    await repository.erase(session, ids, columns=ERASED_COLUMNS, now=now)
     tombstone = Profiled(
         id=tombstone_id(customer.id), kind="erased", customer_id=customer.id, merged_from=merged, profiled_at=now
     )

@@ -24,9 +24,10 @@ from metaconnect_profile.models import Customer, Evidence, Identity, Merge, Proc
 from metaconnect_profile.personality import estimate, explain, routing_view
 from metaconnect_profile.personality.evidence import Evidence as EvidenceRecord
 from metaconnect_profile.profiles.consent import PROFILING, effective_channel_consent
+from metaconnect_profile.profiles.documents import STATE_COLUMNS, personality_from_column, state_from_row, to_snapshot
+from metaconnect_profile.profiles.refs import CustomerLookup, ProfileId, encode_cursor, mask
 from metaconnect_profile.profiles.schemas import (
     ConsentOut,
-    CustomerLookup,
     ExportedCustomer,
     ExportedEvidence,
     ExportedIdentity,
@@ -35,7 +36,6 @@ from metaconnect_profile.profiles.schemas import (
     IdentifierOut,
     PersonalityOut,
     ProfileExport,
-    ProfileId,
     ProfileOut,
     ProfilePage,
     ProfileSummary,
@@ -43,17 +43,8 @@ from metaconnect_profile.profiles.schemas import (
     RoutingPersonality,
     TimelineItem,
     TimelinePage,
-    encode_cursor,
-    mask,
 )
-from metaconnect_profile.profiles.state import (
-    STATE_COLUMNS,
-    ProfilePolicy,
-    ProfileState,
-    personality_from_column,
-    state_from_row,
-    to_snapshot,
-)
+from metaconnect_profile.profiles.state import ProfilePolicy, ProfileState
 
 MAX_MERGE_HOPS: Final = 16  # merges flatten chains; this only guards against a corrupt loop
 _evidence = TypeAdapter(EvidenceRecord)

@@ -1,5 +1,5 @@
-"""What both ways of applying interactions share: effects turned into evidence, the
-refusal of unscorable answer sets, and the `mc.profiled.v1` record of an applied interaction."""
+"""The rows and records an applied interaction leaves (pure): evidence, rejection and timeline
+rows, the refusal of unscorable answer sets, and its `mc.profiled.v1` record."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from metaconnect_common.topics import PROFILED
 from metaconnect_profile.identity.keys import contact_of, reachable_channels
 from metaconnect_profile.personality import AnswerSetError, UnknownInstrumentError, score_questionnaire
 from metaconnect_profile.profiles.consent import Problem
+from metaconnect_profile.profiles.documents import personality_from_column, to_snapshot
 from metaconnect_profile.profiles.state import (
     Applied,
     BehaviourSignal,
@@ -22,8 +23,6 @@ from metaconnect_profile.profiles.state import (
     ProfileState,
     QuestionnaireSubmitted,
     Reject,
-    personality_from_column,
-    to_snapshot,
 )
 
 # Record ids on mc.profiled.v1 are derived from what they report, so a re-publish keeps them.

@@ -1,48 +1,221 @@
-"""All SQL of applying interactions to profiles."""
+"""All SQL that changes profiles: what applying interactions reads and writes, and erasure.
+
+Applying a batch reads what it touches once (event ids applied before, the owners of its
+identifiers, their rows locked in id order, their evidence) and writes its `Changes` back
+with one statement per table. The read API's SQL is in `queries`.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final, cast
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, Text, Uuid, and_, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from metaconnect_profile.models import Evidence, ProcessedEvent, Rejection, TimelineEntry
+from metaconnect_common.outbox import enqueue
+from metaconnect_profile.identity.resolution import Identifier, IdentityConflict
+from metaconnect_profile.models import (
+    OUTBOX,
+    Base,
+    Customer,
+    Evidence,
+    Identity,
+    Merge,
+    ProcessedEvent,
+    Rejection,
+    TimelineEntry,
+)
+from metaconnect_profile.profiles.batch import Changes, EvidenceEntry, Profile
+from metaconnect_profile.profiles.documents import STATE_COLUMNS, state_from_row
+
+_UUIDS: Final = ARRAY(Uuid())
+_TEXTS: Final = ARRAY(Text())
+# What applying interactions changes in a customers row.
+_MUTABLE: Final = (*STATE_COLUMNS, "personality", "merged_into", "updated_at")
+# The tables whose rows belong to a customer, moved to the survivor by a merge, deleted by an erasure.
+_OWNED: Final = (Identity, TimelineEntry, Evidence, Rejection)
 
 
-async def processed(session: AsyncSession, event_id: uuid.UUID) -> bool:
-    return await session.scalar(select(ProcessedEvent.event_id).where(ProcessedEvent.event_id == event_id)) is not None
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
-async def mark_processed(session: AsyncSession, event_id: uuid.UUID, customer_id: uuid.UUID) -> None:
+def _ids(ids: Collection[uuid.UUID]) -> Any:
+    return bindparam(None, list(ids), type_=_UUIDS)
+
+
+# --- reading what a batch touches ------------------------------------------------------------------------------
+
+
+async def applied_before(session: AsyncSession, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of the event ids were applied before."""
+    query = select(ProcessedEvent.event_id).where(ProcessedEvent.event_id == any_(_ids(event_ids)))
+    return set(await session.scalars(query))
+
+
+async def owners(session: AsyncSession, identifiers: Collection[Identifier]) -> dict[Identifier, uuid.UUID]:
+    """The customer owning each of the identifiers that has one."""
+    if not identifiers:
+        return {}
+    wanted = (
+        func.unnest(
+            bindparam("kinds", [k for k, _ in identifiers], type_=_TEXTS),
+            bindparam("values", [v for _, v in identifiers], type_=_TEXTS),
+        )
+        .table_valued("kind", "value")
+        .render_derived(name="wanted")
+    )
+    rows = await session.execute(
+        select(Identity.kind, Identity.value, Identity.customer_id).join(
+            wanted, and_(Identity.kind == wanted.c.kind, Identity.value == wanted.c.value)
+        )
+    )
+    return {(r.kind, r.value): r.customer_id for r in rows}
+
+
+async def lock_profiles(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Profile]:
+    """The customers' profiles, their rows locked in id order (no deadlocks between replicas).
+
+    Raises `IdentityConflict` when one of them was erased or merged after its identities were read."""
+    known = sorted(ids)
+    if not known:
+        return {}
+    rows = (
+        await session.execute(
+            select(
+                Customer.id,
+                Customer.created_at,
+                *(getattr(Customer, c) for c in STATE_COLUMNS),
+                Customer.personality,
+            )
+            .where(Customer.id == any_(_ids(known)), Customer.erased_at.is_(None), Customer.merged_into.is_(None))
+            .order_by(Customer.id)
+            .with_for_update()
+        )
+    ).all()
+    if len(rows) < len(known):
+        raise IdentityConflict("an owner was erased or merged meanwhile")
+    valid: dict[uuid.UUID, set[Identifier]] = {}
+    for customer_id, kind, value in await session.execute(
+        select(Identity.customer_id, Identity.kind, Identity.value).where(
+            Identity.customer_id == any_(_ids(known)), Identity.invalid_at.is_(None)
+        )
+    ):
+        valid.setdefault(customer_id, set()).add((kind, value))
+    return {
+        row.id: Profile(
+            id=row.id,
+            created_at=row.created_at,
+            state=state_from_row(dict(row._mapping)),
+            personality=row.personality or {},
+            valid=valid.get(row.id, set()),
+        )
+        for row in rows
+    }
+
+
+async def evidence(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[EvidenceEntry]]:
+    """The customers' personality evidence, oldest first."""
+    out: dict[uuid.UUID, list[EvidenceEntry]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = await session.execute(
+        select(Evidence.customer_id, Evidence.id, Evidence.kind, Evidence.payload)
+        .where(Evidence.customer_id == any_(_ids(ids)))
+        .order_by(Evidence.id)
+    )
+    for customer_id, row_id, kind, payload in rows:
+        out[customer_id].append(EvidenceEntry(kind, payload, row_id=row_id))
+    return out
+
+
+# --- writing a batch's changes ---------------------------------------------------------------------------------
+
+
+async def write(session: AsyncSession, changes: Changes) -> None:
+    """The batch's rows, one statement per table, and its records into the outbox.
+
+    Raises `IdentityConflict` when another transaction claimed one of the identifiers meanwhile."""
+    # Core statements on the tables: the ORM's bulk paths cost more than the database here.
+    customers = _table(Customer)
+    if changes.created:
+        await session.execute(insert(customers), changes.created)  # survivors first: `merged_into` refers to them
+    if changes.changed:
+        await session.execute(
+            update(customers)
+            .where(customers.c.id == bindparam("b_id"))
+            .values({column: bindparam(f"b_{column}") for column in _MUTABLE}),
+            [{f"b_{k}": v for k, v in row.items()} for row in changes.changed],
+        )
+    identities = _table(Identity)
+    if changes.identities:
+        claimed = await session.execute(
+            pg_insert(identities).on_conflict_do_nothing().returning(identities.c.kind), changes.identities
+        )
+        if len(claimed.all()) < len(changes.identities):
+            raise IdentityConflict("another transaction claimed an identifier")
+    if changes.moved:
+        await _move(session, changes.moved)
+    if changes.invalidations:
+        await session.execute(
+            update(identities)
+            .where(
+                identities.c.kind == bindparam("b_kind"),
+                identities.c.value == bindparam("b_value"),
+                identities.c.invalid_at.is_(None),
+            )
+            .values(invalid_at=bindparam("b_at"), invalid_reason=bindparam("b_reason")),
+            [{f"b_{k}": v for k, v in row.items()} for row in changes.invalidations],
+        )
+    if changes.evidence_deleted:
+        await session.execute(delete(Evidence).where(Evidence.id == any_(bindparam(None, changes.evidence_deleted))))
+    for model, rows in (
+        (Evidence, changes.evidence),
+        (Rejection, changes.rejections),
+        (TimelineEntry, changes.timeline),
+    ):
+        if rows:
+            await session.execute(pg_insert(_table(model)).on_conflict_do_nothing(), rows)
+    if changes.merges:
+        await session.execute(insert(_table(Merge)), changes.merges)
     # A plain insert: a concurrent duplicate fails the transaction, and its retry sees the row.
-    session.add(ProcessedEvent(event_id=event_id, customer_id=customer_id))
-    await session.flush()
+    await session.execute(insert(_table(ProcessedEvent)), changes.processed)
+    await enqueue(session, OUTBOX, changes.records)
 
 
-async def add_timeline(session: AsyncSession, row: dict[str, Any]) -> None:
-    await session.execute(insert(TimelineEntry).values(**row).on_conflict_do_nothing())
-
-
-async def add_evidence(session: AsyncSession, row: dict[str, Any]) -> None:
-    await session.execute(insert(Evidence).values(**row).on_conflict_do_nothing())
-
-
-async def evidence_payloads(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await session.scalars(
-        select(Evidence.payload).where(Evidence.customer_id == customer_id).order_by(Evidence.id)
+async def _move(session: AsyncSession, moved: Sequence[dict[str, Any]]) -> None:
+    """Re-point what merged customers own, and earlier merges into them, at their survivors."""
+    params = [{"b_from": m["from"], "b_to": m["to"]} for m in moved]
+    for model in _OWNED:
+        table = _table(model)
+        await session.execute(
+            update(table).where(table.c.customer_id == bindparam("b_from")).values(customer_id=bindparam("b_to")),
+            params,
+        )
+    merges, customers = _table(Merge), _table(Customer)
+    await session.execute(
+        update(merges).where(merges.c.survivor_id == bindparam("b_from")).values(survivor_id=bindparam("b_to")),
+        params,
     )
-    return list(rows)
-
-
-async def delete_behaviour(session: AsyncSession, customer_id: uuid.UUID) -> int:
-    result = await session.execute(
-        delete(Evidence).where(Evidence.customer_id == customer_id, Evidence.kind == "behaviour").returning(Evidence.id)
+    await session.execute(
+        update(customers).where(customers.c.merged_into == bindparam("b_from")).values(merged_into=bindparam("b_to")),
+        params,
     )
-    return len(result.all())
 
 
-async def add_rejection(session: AsyncSession, row: dict[str, Any]) -> None:
-    await session.execute(insert(Rejection).values(**row).on_conflict_do_nothing())
+# --- erasure ---------------------------------------------------------------------------------------------------
+
+
+async def erase(session: AsyncSession, ids: Iterable[uuid.UUID], *, columns: dict[str, Any], now: datetime) -> None:
+    """Delete what the customers own and their records in the outbox; empty their rows to `columns`."""
+    ids = list(ids)
+    for model in _OWNED:
+        await session.execute(delete(model).where(model.customer_id.in_(ids)))
+    # `mc.profiled.v1` records are keyed by the customer id they report on.
+    await session.execute(delete(OUTBOX).where(OUTBOX.c.key.in_([str(i).encode() for i in ids])))
+    await session.execute(update(Customer).where(Customer.id.in_(ids)).values(**columns, erased_at=now, updated_at=now))

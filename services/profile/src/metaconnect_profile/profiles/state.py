@@ -60,20 +60,16 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from metaconnect_common.schemas.interaction import Channel, Interaction
-from metaconnect_common.schemas.profiled import Colour as ProfiledColour
-from metaconnect_common.schemas.profiled import Contact, PersonalitySnapshot, ProfileSnapshot, Purpose
+from metaconnect_common.schemas.profiled import Purpose
 from metaconnect_profile.config import ProfileSettings
 from metaconnect_profile.personality.dimensions import Colour
 from metaconnect_profile.personality.evidence import BehaviourEvidence, Outcome
 from metaconnect_profile.personality.instruments import INSTRUMENT_NAMES
-from metaconnect_profile.personality.views import RoutingView
 from metaconnect_profile.profiles.attributes import parse_profile_update
 from metaconnect_profile.profiles.consent import (
-    PROFILING,
     ConsentLedger,
     ObjectionRequest,
     Problem,
-    effective_channel_consent,
     granted_at,
     parse_change,
     record,
@@ -86,24 +82,12 @@ from metaconnect_profile.profiles.engagement import (
     Receipt,
     count_active_hour,
     count_receipt,
-    engagement_snapshot,
-    hours_snapshot,
 )
 
 MAX_REASON: Final = 200  # `identities.invalid_reason`
 ENGAGED: Final = frozenset({Receipt.OPENED, Receipt.CLICKED, Receipt.REPLIED})
 RECEIPTS: Final = frozenset(r.value for r in Receipt)
 TONES: Final = frozenset(c.value for c in Colour)
-STATE_COLUMNS: Final = (
-    "lifecycle_stage",
-    "locale",
-    "time_zone",
-    "holdout",
-    "traits",
-    "consent",
-    "engagement",
-    "active_hours",
-)
 
 
 # --- effects: what the service must do with I/O ---------------------------------------------------------------
@@ -346,72 +330,3 @@ def _questionnaire(state: ProfileState, props: Mapping[str, Any], when: datetime
     if problems or named is None:
         return Reject(problems=tuple(problems), instrument=named)
     return QuestionnaireSubmitted(instrument=named, answers=answers, observed_at=when)
-
-
-# --- snapshot and row documents --------------------------------------------------------------------------------
-
-
-def to_snapshot(
-    state: ProfileState,
-    *,
-    reachable: list[Channel],
-    personality: PersonalitySnapshot,
-    now: datetime,
-    policy: ProfilePolicy,
-    contact: Contact | None = None,
-) -> ProfileSnapshot:
-    """What the router needs, counts decayed to `now`.
-
-    `channel_consent` is the *effective* marketing consent per channel (`consent.marketing_consent`),
-    so the router reads one state per channel. Without any profiling consent granted, the
-    personality is `unknown` whatever the service passes.
-    """
-    profiling = any(s.granted for p, s in state.consent.purposes.items() if p in PROFILING)
-    return ProfileSnapshot(
-        lifecycle_stage=state.lifecycle_stage,
-        locale=state.locale,
-        time_zone=state.time_zone,
-        purposes=dict(state.consent.purposes),
-        channel_consent=effective_channel_consent(state.consent),
-        reachable=list(reachable),
-        contact=contact or Contact(),
-        engagement=engagement_snapshot(state.engagement, now, policy.half_life),
-        active_hours=hours_snapshot(state.active_hours, now, policy.half_life),
-        personality=personality if profiling else PersonalitySnapshot(),
-        holdout=state.holdout,
-        traits=dict(state.traits),
-    )
-
-
-def state_to_columns(state: ProfileState) -> dict[str, Any]:
-    """The Customer row's columns (`STATE_COLUMNS`) as plain JSON-ready values."""
-    dumped = state.model_dump(mode="json")
-    return {column: dumped[column] for column in STATE_COLUMNS}
-
-
-def state_from_row(row: Mapping[str, Any]) -> ProfileState:
-    """The state stored in a Customer row's `STATE_COLUMNS`; raises `ValueError` on a malformed document."""
-    values = {column: row[column] for column in STATE_COLUMNS if column in row}
-    if not values.get("active_hours"):  # a new row's default `[]`
-        values["active_hours"] = list(EMPTY_HOURS)
-    for column in ("traits", "consent", "engagement"):
-        values[column] = values.get(column) or {}
-    return ProfileState.model_validate(values)
-
-
-def personality_to_column(view: RoutingView) -> dict[str, Any]:
-    """The `personality` column: the routing view cached when the estimate was last recomputed."""
-    return view.model_dump(mode="json")
-
-
-def personality_from_column(document: Mapping[str, Any] | None) -> PersonalitySnapshot:
-    """The snapshot's personality from the cached routing view; `unknown` for an empty column."""
-    if not document:
-        return PersonalitySnapshot()
-    view = RoutingView.model_validate(document)
-    return PersonalitySnapshot(
-        colour=ProfiledColour(view.colour.value) if view.colour else ProfiledColour.UNKNOWN,
-        secondary=ProfiledColour(view.secondary.value) if view.secondary else ProfiledColour.UNKNOWN,
-        pattern=None if view.pattern == "unknown" else view.pattern,
-        probability=view.probability or 0.0,
-    )
