@@ -37,8 +37,7 @@ from metaconnect_common.schemas.profiled import Contact, ProfileSnapshot
 from metaconnect_common.topics import DELIVERIES
 from metaconnect_router import metrics
 from metaconnect_router.bundles import bundling, repository
-from metaconnect_router.decisions.channels import choose_channel
-from metaconnect_router.decisions.eligibility import local_now
+from metaconnect_router.channels import bundle_channels
 from metaconnect_router.models import OUTBOX
 from metaconnect_router.routes.spec import Category, Policy
 
@@ -285,7 +284,8 @@ class Ledger:
         shown = [by_id[i.id] for i in result.shown]
         if shown:
             profile = self.profiles.get(bundle.customer_id)
-            channels = _bundle_channels(shown, profile, Policy.model_validate(bundle.policy), now)
+            allowed = [[Channel(c) for c in r.payload["channels"]] for r in shown]
+            channels = bundle_channels(allowed, profile, Policy.model_validate(bundle.policy), now)
             sendable = [r for r in shown if channels[0].value in r.payload["channels"]]
             carried = [r for r in shown if channels[0].value not in r.payload["channels"]]
             summarised = [by_id[i.id] for i in result.summarised]
@@ -450,21 +450,6 @@ def _pure(bundle: BundleRow, pending: Sequence[ItemRow]) -> bundling.Bundle:
         max_items=bundle.max_items,
         items=tuple(p.pure() for p in pending),
     )
-
-
-def _bundle_channels(
-    rows: Sequence[ItemRow], profile: ProfileSnapshot | None, policy: Policy, now: datetime
-) -> list[Channel]:
-    """The channels every shown item allows (the first item's when they share none), best first."""
-    allowed = [[Channel(c) for c in r.payload["channels"]] for r in rows]
-    common = [c for c in allowed[0] if all(c in a for a in allowed[1:])] or allowed[0]
-    if profile is None:
-        return common
-    reachable = [c for c in common if c in profile.reachable] or common
-    choice = choose_channel(
-        reachable, profile, policy, local_hour=local_now(profile, policy, now).hour, holdout=profile.holdout
-    )
-    return [c for c, _ in choice.ranked]
 
 
 class Flusher:
