@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from metaconnect_common.digest import overflow_line
 from metaconnect_router.bundles.bundling import (
     Bundle,
-    Item,
+    PendingItem,
     add,
     delivery_order,
     due,
@@ -39,9 +39,9 @@ def item(
     not_before: timedelta | None = None,
     category: Category = Category.MARKETING,
     id_: UUID | None = None,
-) -> Item:
+) -> PendingItem:
     """An item created `at` after NOW; `expires` and `not_before` are offsets from NOW too."""
-    return Item(
+    return PendingItem(
         id=id_ or UUID(int=next(_ids)),
         route="welcome",
         message_id=f"m-{priority}",
@@ -54,7 +54,7 @@ def item(
     )
 
 
-def bundle_of(*items: Item, max_items: int = 5) -> Bundle:
+def bundle_of(*items: PendingItem, max_items: int = 5) -> Bundle:
     bundle = open_bundle(UUID(int=0), NOW, WINDOW, max_items)
     for it in items:
         bundle = add(bundle, it).bundle
@@ -91,7 +91,7 @@ def test_items_are_checked() -> None:
     with pytest.raises(ValueError, match="priority"):
         item(priority=101)
     with pytest.raises(ValueError, match="created_at"):
-        Item(UUID(int=1), "r", "m", 50, Category.MARKETING, None, datetime(2025, 3, 1), None, None)
+        PendingItem(UUID(int=1), "r", "m", 50, Category.MARKETING, None, datetime(2025, 3, 1), None, None)
 
 
 def test_a_full_bundle_is_due_before_its_window_closes() -> None:
@@ -157,9 +157,9 @@ def test_items_without_a_key_never_collapse_and_redelivery_changes_nothing() -> 
 def test_items_acted_on_leave_the_bundle() -> None:
     read, unread = item(), item()
     bundle = bundle_of(read, unread)
-    asked: list[Item] = []
+    asked: list[PendingItem] = []
 
-    def was_read(it: Item) -> bool:
+    def was_read(it: PendingItem) -> bool:
         asked.append(it)
         return it.id == read.id
 
@@ -232,12 +232,12 @@ def test_times_in_other_offsets_compare_as_instants() -> None:
 # Properties: any sequence of items, with few collapse keys and close times so that keys and
 # ties recur.
 @st.composite
-def items(draw: st.DrawFn, max_size: int = 12) -> list[Item]:
+def items(draw: st.DrawFn, max_size: int = 12) -> list[PendingItem]:
     n = draw(st.integers(0, max_size))
     ids = draw(st.lists(st.uuids(), min_size=n, max_size=n, unique=True))
     minutes = st.integers(-30, 30)
     return [
-        Item(
+        PendingItem(
             id=uid,
             route="r",
             message_id="m",
@@ -254,9 +254,11 @@ def items(draw: st.DrawFn, max_size: int = 12) -> list[Item]:
 
 @settings(max_examples=300)
 @given(sequence=items(), max_items=st.integers(1, 6), data=st.data())
-def test_adds_keep_one_item_per_key_and_lose_nothing(sequence: list[Item], max_items: int, data: st.DataObject) -> None:
+def test_adds_keep_one_item_per_key_and_lose_nothing(
+    sequence: list[PendingItem], max_items: int, data: st.DataObject
+) -> None:
     bundle = open_bundle(UUID(int=0), NOW, WINDOW, max_items)
-    superseded: list[Item] = []
+    superseded: list[PendingItem] = []
     for it in sequence:
         added = add(bundle, it)
         bundle, superseded = added.bundle, [*superseded, *added.superseded]
@@ -272,7 +274,7 @@ def test_adds_keep_one_item_per_key_and_lose_nothing(sequence: list[Item], max_i
 @settings(max_examples=300)
 @given(sequence=items(), show_max=st.none() | st.integers(1, 6), offset=st.integers(-10, 40))
 def test_a_flush_accounts_for_every_item_and_shows_them_in_order(
-    sequence: list[Item], show_max: int | None, offset: int
+    sequence: list[PendingItem], show_max: int | None, offset: int
 ) -> None:
     bundle = Bundle(id=UUID(int=0), opened_at=NOW, due_at=NOW + WINDOW, max_items=4, items=tuple(sequence))
     now = NOW + timedelta(minutes=offset)

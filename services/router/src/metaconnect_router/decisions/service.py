@@ -32,14 +32,17 @@ from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.delivery import DeliveryItem, ItemContent
 from metaconnect_common.schemas.profiled import Profiled, ProfileSnapshot
 from metaconnect_router import metrics
-from metaconnect_router.bundles.service import ItemRow, Ledger
+from metaconnect_router.bundles.ledger import Ledger
+from metaconnect_router.bundles.rows import ItemRow
+from metaconnect_router.bundles.schemas import ChosenArm, ItemPayload
 from metaconnect_router.decisions import repository
 from metaconnect_router.decisions.decide import ActiveRoute, Choice, Decision, Outcome, decide
 from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.ranking import Arm, Posterior
+from metaconnect_router.models import ItemState
 from metaconnect_router.routes import repository as routes
 from metaconnect_router.routes.conditions import parse_condition
-from metaconnect_router.routes.spec import DEFAULT_LOCALE, Category, Content, RouteSpec, Tone
+from metaconnect_router.routes.spec import DEFAULT_LOCALE, Category, Content, RouteSpec
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.router")
@@ -354,11 +357,11 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def _arm(item: ItemRow) -> Arm | None:
-    arm = item.payload.get("arm")
-    channel = item.payload.get("sent_channel")
-    if not isinstance(arm, dict) or not channel:
+    """The arm a sent item's receipts teach; none once its customer was erased."""
+    payload = item.payload
+    if not isinstance(payload, ItemPayload) or payload.sent_channel is None:
         return None
-    return Arm(str(arm["pattern"]), Tone(arm["tone"]), Channel(channel))
+    return Arm(payload.arm.pattern, payload.arm.tone, payload.sent_channel)
 
 
 def _item(
@@ -394,21 +397,21 @@ def _item(
         decision_id=decision_id,
         customer_id=customer_id,
         bundle_id=None,
-        state="pending",
+        state=ItemState.PENDING,
         route=choice.route.name,
         message_id=message.id,
         priority=message.priority,
-        category=message.category.value,
+        category=message.category,
         collapse_key=message.collapse_key,
         created_at=now,
         expires_at=expires_at,
         not_before=choice.not_before,
-        payload={
-            "item": delivery_item.model_dump(mode="json"),
-            "channels": [c.value for c in choice.channels],
-            "arm": {"pattern": choice.arm.pattern, "tone": choice.arm.tone.value},
-            "locale": locale,
-        },
+        payload=ItemPayload(
+            item=delivery_item,
+            channels=list(choice.channels),
+            locale=locale,
+            arm=ChosenArm(pattern=choice.arm.pattern, tone=choice.arm.tone),
+        ),
     )
 
 
