@@ -19,7 +19,9 @@ from metaconnect_router.bundles.bundling import (
     add,
     delivery_order,
     due,
+    emptied,
     flush,
+    join,
     open_bundle,
     remove_acted,
 )
@@ -68,6 +70,26 @@ def test_open_bundle_is_due_after_its_window() -> None:
     assert not due(bundle, NOW + WINDOW - timedelta(microseconds=1))
     assert due(bundle, NOW + WINDOW)
     assert due(bundle, NOW + WINDOW + timedelta(hours=1))
+
+
+def test_a_bundle_opened_for_a_deferred_item_is_due_when_the_item_may_go() -> None:
+    later = NOW + WINDOW + timedelta(hours=2)
+    assert open_bundle(UUID(int=1), NOW, WINDOW, 5, not_before=later).due_at == later
+    assert open_bundle(UUID(int=1), NOW, WINDOW, 5, not_before=NOW + timedelta(minutes=1)).due_at == NOW + WINDOW
+
+
+@settings(max_examples=200)
+@given(
+    window=st.timedeltas(timedelta(0), timedelta(days=2)),
+    not_before=st.none() | st.timedeltas(timedelta(days=-2), timedelta(days=4)).map(lambda d: NOW + d),
+)
+def test_a_bundle_is_never_due_before_its_window_nor_its_first_items_time(
+    window: timedelta, not_before: datetime | None
+) -> None:
+    bundle = open_bundle(UUID(int=1), NOW, window, 5, not_before=not_before)
+    assert bundle.due_at == max(NOW + window, not_before or NOW)
+    assert due(bundle, bundle.due_at)
+    assert not due(bundle, bundle.due_at - timedelta(microseconds=1))
 
 
 def test_a_window_of_zero_is_due_at_once() -> None:
@@ -169,6 +191,27 @@ def test_items_acted_on_leave_the_bundle() -> None:
     assert (remaining.id, remaining.due_at) == (bundle.id, bundle.due_at)
     assert asked == [read, unread]  # once each
     assert remove_acted(remaining, lambda _: False) == (remaining, ())
+
+
+def test_open_bundle_refuses_a_naive_not_before() -> None:
+    with pytest.raises(ValueError, match="not_before must be timezone-aware"):
+        open_bundle(UUID(int=1), NOW, WINDOW, 5, not_before=NOW.replace(tzinfo=None))
+
+
+def test_joined_items_arrive_as_they_are() -> None:
+    # Merged customers' bundles may each hold an item with one key: both stay, as before the merge.
+    mine, theirs = item(key="cart"), item(key="cart", at=timedelta(minutes=1))
+    joined = join(bundle_of(mine), [theirs])
+    assert joined.items == (mine, theirs)
+    assert (joined.id, joined.due_at) == (bundle_of(mine).id, bundle_of(mine).due_at)
+
+
+def test_an_emptied_bundle_keeps_its_window_and_holds_nothing() -> None:
+    bundle = bundle_of(item(), item())
+    empty = emptied(bundle)
+    assert (empty.items, empty.due_at, empty.max_items) == ((), bundle.due_at, bundle.max_items)
+    out = flush(empty, NOW + WINDOW)
+    assert (out.shown, out.overflow) == ((), 0)
 
 
 def test_capped_items_are_deferred_into_the_next_bundle() -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from metaconnect_common.digest import overflow_line as overflow_line  # the wording lives in common
 from metaconnect_router.routes.spec import Category
 
 

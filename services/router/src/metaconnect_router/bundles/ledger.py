@@ -240,7 +240,7 @@ class Ledger:
                 now=now,
                 locale=profile.locale if profile and profile.locale else "en",
                 bundle_id=bundle.id,
-                overflow=len(summarised),
+                overflow=result.overflow,
             )
             self._bundles.set(bundle, delivery_id=delivery.id)
             # Summarised items count as delivered with the bundle ("and 3 more" links to the inbox).
