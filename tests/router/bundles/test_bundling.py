@@ -332,3 +332,24 @@ def test_a_flush_accounts_for_every_item_and_shows_them_in_order(
     assert all(i.not_before is not None and i.not_before > now for i in out.deferred)
     assert all(i.expires_at is None or i.expires_at >= now for i in out.shown + out.summarised)
     assert (overflow_line(out.overflow, "de") is None) == (out.overflow == 0)
+
+
+@settings(max_examples=200)
+@given(sequence=items(), data=st.data())
+def test_removing_acted_items_keeps_the_others_in_order(sequence: list[PendingItem], data: st.DataObject) -> None:
+    bundle = Bundle(id=UUID(int=0), opened_at=NOW, due_at=NOW + WINDOW, max_items=5, items=tuple(sequence))
+    acted = set(data.draw(st.sets(st.sampled_from([i.id for i in sequence])) if sequence else st.just(set())))
+    remaining, removed = remove_acted(bundle, lambda i: i.id in acted)
+    assert {i.id for i in removed} == acted
+    assert remaining.items == tuple(i for i in sequence if i.id not in acted)
+    assert removed == tuple(i for i in sequence if i.id in acted)
+    assert (remaining.id, remaining.due_at, remaining.max_items) == (bundle.id, bundle.due_at, bundle.max_items)
+
+
+@settings(max_examples=100)
+@given(mine=items(max_size=5), theirs=items(max_size=5))
+def test_joining_loses_and_reorders_nothing(mine: list[PendingItem], theirs: list[PendingItem]) -> None:
+    bundle = Bundle(id=UUID(int=0), opened_at=NOW, due_at=NOW + WINDOW, max_items=5, items=tuple(mine))
+    joined = join(bundle, theirs)
+    assert joined.items == (*mine, *theirs)
+    assert (joined.id, joined.due_at) == (bundle.id, bundle.due_at)

@@ -34,6 +34,9 @@ class ItemState(StrEnum):
     ERASED = "erased"  # its customer was erased while it waited
 
 
+_OPEN = text(f"status = '{BundleStatus.OPEN.value}'")
+
+
 class Base(DeclarativeBase):
     metadata = service_metadata("router")
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONB}
@@ -110,8 +113,8 @@ class Bundle(Base):
     __tablename__ = "bundles"
     __table_args__ = (
         # One open bundle per customer; the flusher finds due ones by `due_at`.
-        Index("uq_bundles_open_customer", "customer_id", unique=True, postgresql_where=text("status = 'open'")),
-        Index("ix_bundles_open_due", "due_at", postgresql_where=text("status = 'open'")),
+        Index("uq_bundles_open_customer", "customer_id", unique=True, postgresql_where=_OPEN),
+        Index("ix_bundles_open_due", "due_at", postgresql_where=_OPEN),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
