@@ -4,7 +4,8 @@ A bundle flushes when its window closes or it is full: one delivery with the ite
 priority then time, the rest summarised ("and 3 more"). A newer item supersedes an older one with
 the same collapse key; items acted on elsewhere (read in-app) leave the bundle; items deferred by a
 cap or quiet hours are carried into the next bundle instead of being dropped. Pure functions over
-frozen data: the repository stores bundles as rows with `due_at`, the flusher calls these.
+frozen data: the ledger (`ledger.py`) holds each open bundle as a `Bundle` and applies these to it,
+for the decisions and the flusher alike; the rows it writes follow.
 """
 
 from __future__ import annotations

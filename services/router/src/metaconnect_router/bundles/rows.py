@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar, get_args, get_type_hints
+from typing import Any, Generic, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from sqlalchemy import RowMapping, Table
 
@@ -119,7 +119,7 @@ def check_columns(row_type: type, table: Table) -> None:
         )
     for column in table.columns:
         hint = hints[column.name]
-        optional = isinstance(hint, types.UnionType) and type(None) in get_args(hint)
+        optional = get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint)
         if optional != bool(column.nullable):
             raise TypeError(f"{row_type.__name__}.{column.name}: optional must match the column's nullability")
 
