@@ -15,11 +15,13 @@ from hypothesis import strategies as st
 from metaconnect_common.digest import overflow_line
 from metaconnect_router.bundles.bundling import (
     Bundle,
-    Item,
+    PendingItem,
     add,
     delivery_order,
     due,
+    emptied,
     flush,
+    join,
     open_bundle,
     remove_acted,
 )
@@ -39,9 +41,9 @@ def item(
     not_before: timedelta | None = None,
     category: Category = Category.MARKETING,
     id_: UUID | None = None,
-) -> Item:
+) -> PendingItem:
     """An item created `at` after NOW; `expires` and `not_before` are offsets from NOW too."""
-    return Item(
+    return PendingItem(
         id=id_ or UUID(int=next(_ids)),
         route="welcome",
         message_id=f"m-{priority}",
@@ -54,7 +56,7 @@ def item(
     )
 
 
-def bundle_of(*items: Item, max_items: int = 5) -> Bundle:
+def bundle_of(*items: PendingItem, max_items: int = 5) -> Bundle:
     bundle = open_bundle(UUID(int=0), NOW, WINDOW, max_items)
     for it in items:
         bundle = add(bundle, it).bundle
@@ -68,6 +70,26 @@ def test_open_bundle_is_due_after_its_window() -> None:
     assert not due(bundle, NOW + WINDOW - timedelta(microseconds=1))
     assert due(bundle, NOW + WINDOW)
     assert due(bundle, NOW + WINDOW + timedelta(hours=1))
+
+
+def test_a_bundle_opened_for_a_deferred_item_is_due_when_the_item_may_go() -> None:
+    later = NOW + WINDOW + timedelta(hours=2)
+    assert open_bundle(UUID(int=1), NOW, WINDOW, 5, not_before=later).due_at == later
+    assert open_bundle(UUID(int=1), NOW, WINDOW, 5, not_before=NOW + timedelta(minutes=1)).due_at == NOW + WINDOW
+
+
+@settings(max_examples=200)
+@given(
+    window=st.timedeltas(timedelta(0), timedelta(days=2)),
+    not_before=st.none() | st.timedeltas(timedelta(days=-2), timedelta(days=4)).map(lambda d: NOW + d),
+)
+def test_a_bundle_is_never_due_before_its_window_nor_its_first_items_time(
+    window: timedelta, not_before: datetime | None
+) -> None:
+    bundle = open_bundle(UUID(int=1), NOW, window, 5, not_before=not_before)
+    assert bundle.due_at == max(NOW + window, not_before or NOW)
+    assert due(bundle, bundle.due_at)
+    assert not due(bundle, bundle.due_at - timedelta(microseconds=1))
 
 
 def test_a_window_of_zero_is_due_at_once() -> None:
@@ -91,7 +113,7 @@ def test_items_are_checked() -> None:
     with pytest.raises(ValueError, match="priority"):
         item(priority=101)
     with pytest.raises(ValueError, match="created_at"):
-        Item(UUID(int=1), "r", "m", 50, Category.MARKETING, None, datetime(2025, 3, 1), None, None)
+        PendingItem(UUID(int=1), "r", "m", 50, Category.MARKETING, None, datetime(2025, 3, 1), None, None)
 
 
 def test_a_full_bundle_is_due_before_its_window_closes() -> None:
@@ -157,9 +179,9 @@ def test_items_without_a_key_never_collapse_and_redelivery_changes_nothing() -> 
 def test_items_acted_on_leave_the_bundle() -> None:
     read, unread = item(), item()
     bundle = bundle_of(read, unread)
-    asked: list[Item] = []
+    asked: list[PendingItem] = []
 
-    def was_read(it: Item) -> bool:
+    def was_read(it: PendingItem) -> bool:
         asked.append(it)
         return it.id == read.id
 
@@ -169,6 +191,27 @@ def test_items_acted_on_leave_the_bundle() -> None:
     assert (remaining.id, remaining.due_at) == (bundle.id, bundle.due_at)
     assert asked == [read, unread]  # once each
     assert remove_acted(remaining, lambda _: False) == (remaining, ())
+
+
+def test_open_bundle_refuses_a_naive_not_before() -> None:
+    with pytest.raises(ValueError, match="not_before must be timezone-aware"):
+        open_bundle(UUID(int=1), NOW, WINDOW, 5, not_before=NOW.replace(tzinfo=None))
+
+
+def test_joined_items_arrive_as_they_are() -> None:
+    # Merged customers' bundles may each hold an item with one key: both stay, as before the merge.
+    mine, theirs = item(key="cart"), item(key="cart", at=timedelta(minutes=1))
+    joined = join(bundle_of(mine), [theirs])
+    assert joined.items == (mine, theirs)
+    assert (joined.id, joined.due_at) == (bundle_of(mine).id, bundle_of(mine).due_at)
+
+
+def test_an_emptied_bundle_keeps_its_window_and_holds_nothing() -> None:
+    bundle = bundle_of(item(), item())
+    empty = emptied(bundle)
+    assert (empty.items, empty.due_at, empty.max_items) == ((), bundle.due_at, bundle.max_items)
+    out = flush(empty, NOW + WINDOW)
+    assert (out.shown, out.overflow) == ((), 0)
 
 
 def test_capped_items_are_deferred_into_the_next_bundle() -> None:
@@ -232,12 +275,12 @@ def test_times_in_other_offsets_compare_as_instants() -> None:
 # Properties: any sequence of items, with few collapse keys and close times so that keys and
 # ties recur.
 @st.composite
-def items(draw: st.DrawFn, max_size: int = 12) -> list[Item]:
+def items(draw: st.DrawFn, max_size: int = 12) -> list[PendingItem]:
     n = draw(st.integers(0, max_size))
     ids = draw(st.lists(st.uuids(), min_size=n, max_size=n, unique=True))
     minutes = st.integers(-30, 30)
     return [
-        Item(
+        PendingItem(
             id=uid,
             route="r",
             message_id="m",
@@ -254,9 +297,11 @@ def items(draw: st.DrawFn, max_size: int = 12) -> list[Item]:
 
 @settings(max_examples=300)
 @given(sequence=items(), max_items=st.integers(1, 6), data=st.data())
-def test_adds_keep_one_item_per_key_and_lose_nothing(sequence: list[Item], max_items: int, data: st.DataObject) -> None:
+def test_adds_keep_one_item_per_key_and_lose_nothing(
+    sequence: list[PendingItem], max_items: int, data: st.DataObject
+) -> None:
     bundle = open_bundle(UUID(int=0), NOW, WINDOW, max_items)
-    superseded: list[Item] = []
+    superseded: list[PendingItem] = []
     for it in sequence:
         added = add(bundle, it)
         bundle, superseded = added.bundle, [*superseded, *added.superseded]
@@ -272,7 +317,7 @@ def test_adds_keep_one_item_per_key_and_lose_nothing(sequence: list[Item], max_i
 @settings(max_examples=300)
 @given(sequence=items(), show_max=st.none() | st.integers(1, 6), offset=st.integers(-10, 40))
 def test_a_flush_accounts_for_every_item_and_shows_them_in_order(
-    sequence: list[Item], show_max: int | None, offset: int
+    sequence: list[PendingItem], show_max: int | None, offset: int
 ) -> None:
     bundle = Bundle(id=UUID(int=0), opened_at=NOW, due_at=NOW + WINDOW, max_items=4, items=tuple(sequence))
     now = NOW + timedelta(minutes=offset)
@@ -287,3 +332,24 @@ def test_a_flush_accounts_for_every_item_and_shows_them_in_order(
     assert all(i.not_before is not None and i.not_before > now for i in out.deferred)
     assert all(i.expires_at is None or i.expires_at >= now for i in out.shown + out.summarised)
     assert (overflow_line(out.overflow, "de") is None) == (out.overflow == 0)
+
+
+@settings(max_examples=200)
+@given(sequence=items(), data=st.data())
+def test_removing_acted_items_keeps_the_others_in_order(sequence: list[PendingItem], data: st.DataObject) -> None:
+    bundle = Bundle(id=UUID(int=0), opened_at=NOW, due_at=NOW + WINDOW, max_items=5, items=tuple(sequence))
+    acted = set(data.draw(st.sets(st.sampled_from([i.id for i in sequence])) if sequence else st.just(set())))
+    remaining, removed = remove_acted(bundle, lambda i: i.id in acted)
+    assert {i.id for i in removed} == acted
+    assert remaining.items == tuple(i for i in sequence if i.id not in acted)
+    assert removed == tuple(i for i in sequence if i.id in acted)
+    assert (remaining.id, remaining.due_at, remaining.max_items) == (bundle.id, bundle.due_at, bundle.max_items)
+
+
+@settings(max_examples=100)
+@given(mine=items(max_size=5), theirs=items(max_size=5))
+def test_joining_loses_and_reorders_nothing(mine: list[PendingItem], theirs: list[PendingItem]) -> None:
+    bundle = Bundle(id=UUID(int=0), opened_at=NOW, due_at=NOW + WINDOW, max_items=5, items=tuple(mine))
+    joined = join(bundle, theirs)
+    assert joined.items == (*mine, *theirs)
+    assert (joined.id, joined.due_at) == (bundle.id, bundle.due_at)

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import ProfileSnapshot
+from metaconnect_router.channels import local_now
 from metaconnect_router.decisions.eligibility import (
     Eligibility,
+    EligibilityVerdict,
     Reason,
     SendHistory,
-    Verdict,
     eligibility,
-    local_now,
     quiet_until,
     slot_frees_at,
 )
@@ -98,15 +98,15 @@ def quiet(start: int, end: int, **fields: Any) -> Policy:
 
 MATRIX = [
     # id, message, profile, policy, erased, expected (verdict, channels, reasons)
-    ("marketing_ok", make_message(), make_profile(), None, False, (Verdict.SEND, (PUSH, EMAIL), ())),
-    ("erased", make_message(), make_profile(), None, True, (Verdict.DROP, (), (Reason.ERASED,))),
+    ("marketing_ok", make_message(), make_profile(), None, False, (EligibilityVerdict.SEND, (PUSH, EMAIL), ())),
+    ("erased", make_message(), make_profile(), None, True, (EligibilityVerdict.DROP, (), (Reason.ERASED,))),
     (
         "erased_transactional",
         make_message(category="transactional"),
         make_profile(),
         None,
         True,
-        (Verdict.DROP, (), (Reason.ERASED,)),
+        (EligibilityVerdict.DROP, (), (Reason.ERASED,)),
     ),
     (
         "no_consent_at_all",
@@ -114,7 +114,7 @@ MATRIX = [
         make_profile(consent={}),
         None,
         False,
-        (Verdict.DROP, (), (Reason.NO_CONSENT,)),
+        (EligibilityVerdict.DROP, (), (Reason.NO_CONSENT,)),
     ),
     (
         "consent_withdrawn",
@@ -122,7 +122,7 @@ MATRIX = [
         make_profile(consent={PUSH: False, EMAIL: False}),
         None,
         False,
-        (Verdict.DROP, (), (Reason.NO_CONSENT,)),
+        (EligibilityVerdict.DROP, (), (Reason.NO_CONSENT,)),
     ),
     (
         "consent_push_only",
@@ -130,7 +130,7 @@ MATRIX = [
         make_profile(consent={PUSH: True, EMAIL: False}),
         None,
         False,
-        (Verdict.SEND, (PUSH,), ()),
+        (EligibilityVerdict.SEND, (PUSH,), ()),
     ),
     (
         "reachable_email_only",
@@ -138,7 +138,7 @@ MATRIX = [
         make_profile(reachable=(EMAIL,), consent={PUSH: True, EMAIL: True}),
         None,
         False,
-        (Verdict.SEND, (EMAIL,), ()),
+        (EligibilityVerdict.SEND, (EMAIL,), ()),
     ),
     (
         "unreachable",
@@ -146,7 +146,7 @@ MATRIX = [
         make_profile(reachable=(SMS,), consent={PUSH: True, EMAIL: True}),
         None,
         False,
-        (Verdict.DROP, (), (Reason.UNREACHABLE,)),
+        (EligibilityVerdict.DROP, (), (Reason.UNREACHABLE,)),
     ),
     (
         "unreachable_and_no_consent",
@@ -154,7 +154,7 @@ MATRIX = [
         make_profile(reachable=(), consent={}),
         None,
         False,
-        (Verdict.DROP, (), (Reason.UNREACHABLE,)),
+        (EligibilityVerdict.DROP, (), (Reason.UNREACHABLE,)),
     ),
     (
         # Reachable only where there is no consent: consent removed the last channel.
@@ -163,7 +163,7 @@ MATRIX = [
         make_profile(reachable=(PUSH,), consent={EMAIL: True}),
         None,
         False,
-        (Verdict.DROP, (), (Reason.NO_CONSENT,)),
+        (EligibilityVerdict.DROP, (), (Reason.NO_CONSENT,)),
     ),
     (
         "not_in_channel_order",
@@ -171,7 +171,7 @@ MATRIX = [
         make_profile(reachable=(SMS, WHATSAPP)),
         make_policy(channel_order=[PUSH, EMAIL]),
         False,
-        (Verdict.DROP, (), (Reason.NO_CHANNEL,)),
+        (EligibilityVerdict.DROP, (), (Reason.NO_CHANNEL,)),
     ),
     (
         "channel_order_removes_one",
@@ -179,7 +179,7 @@ MATRIX = [
         make_profile(),
         make_policy(channel_order=[PUSH, SMS]),
         False,
-        (Verdict.SEND, (PUSH,), ()),
+        (EligibilityVerdict.SEND, (PUSH,), ()),
     ),
     (
         "policy_order_wins",
@@ -187,7 +187,7 @@ MATRIX = [
         make_profile(reachable=(EMAIL, SMS, PUSH)),
         None,
         False,
-        (Verdict.SEND, (PUSH, SMS, EMAIL), ()),
+        (EligibilityVerdict.SEND, (PUSH, SMS, EMAIL), ()),
     ),
     (
         "transactional_ignores_consent",
@@ -195,7 +195,7 @@ MATRIX = [
         make_profile(consent={}),
         None,
         False,
-        (Verdict.SEND, (PUSH, EMAIL), ()),
+        (EligibilityVerdict.SEND, (PUSH, EMAIL), ()),
     ),
     (
         "transactional_needs_reachability",
@@ -203,7 +203,7 @@ MATRIX = [
         make_profile(reachable=()),
         None,
         False,
-        (Verdict.DROP, (), (Reason.UNREACHABLE,)),
+        (EligibilityVerdict.DROP, (), (Reason.UNREACHABLE,)),
     ),
     (
         "transactional_ignores_quiet_hours",
@@ -211,7 +211,7 @@ MATRIX = [
         make_profile(),
         quiet(11, 13),
         False,
-        (Verdict.SEND, (PUSH, EMAIL), ()),
+        (EligibilityVerdict.SEND, (PUSH, EMAIL), ()),
     ),
     (
         "in_app_when_reachable",
@@ -219,7 +219,7 @@ MATRIX = [
         make_profile(reachable=(IN_APP, EMAIL)),
         None,
         False,
-        (Verdict.SEND, (IN_APP, EMAIL), ()),
+        (EligibilityVerdict.SEND, (IN_APP, EMAIL), ()),
     ),
 ]
 
@@ -233,7 +233,7 @@ def test_matrix(
     profile: ProfileSnapshot,
     policy: Policy | None,
     erased: bool,
-    expected: tuple[Verdict, tuple[Channel, ...], tuple[Reason, ...]],
+    expected: tuple[EligibilityVerdict, tuple[Channel, ...], tuple[Reason, ...]],
 ) -> None:
     result = check(message, profile, policy, erased=erased)
     assert (result.verdict, result.channels, result.reasons) == expected
@@ -243,13 +243,13 @@ def test_matrix(
 @pytest.mark.parametrize(
     ("age", "verdict"),
     [
-        (timedelta(hours=1), Verdict.SEND),
-        (timedelta(hours=2), Verdict.SEND),  # exactly at the deadline: not yet later than it
-        (timedelta(hours=2, microseconds=1), Verdict.DROP),
-        (timedelta(days=3), Verdict.DROP),
+        (timedelta(hours=1), EligibilityVerdict.SEND),
+        (timedelta(hours=2), EligibilityVerdict.SEND),  # exactly at the deadline: not yet later than it
+        (timedelta(hours=2, microseconds=1), EligibilityVerdict.DROP),
+        (timedelta(days=3), EligibilityVerdict.DROP),
     ],
 )
-def test_expiry(age: timedelta, verdict: Verdict) -> None:
+def test_expiry(age: timedelta, verdict: EligibilityVerdict) -> None:
     result = eligibility(
         make_message(expires_after=timedelta(hours=2)),
         make_policy(),
@@ -259,7 +259,7 @@ def test_expiry(age: timedelta, verdict: Verdict) -> None:
         history=NO_HISTORY,
     )
     assert result.verdict is verdict
-    if verdict is Verdict.DROP:
+    if verdict is EligibilityVerdict.DROP:
         assert result.reasons == (Reason.EXPIRED,)
         assert result.channels == ()
 
@@ -272,7 +272,7 @@ def test_erased_and_expired_say_erased() -> None:
 
 def test_transactional_expires_too() -> None:
     result = check(make_message(category="transactional", expires_after=timedelta(minutes=1)), make_profile())
-    assert (result.verdict, result.reasons) == (Verdict.DROP, (Reason.EXPIRED,))
+    assert (result.verdict, result.reasons) == (EligibilityVerdict.DROP, (Reason.EXPIRED,))
 
 
 def test_naive_now_is_refused() -> None:
@@ -293,7 +293,7 @@ def history(**sends: Sequence[timedelta]) -> SendHistory:
 def test_cap_on_push_only_leaves_email() -> None:
     policy = make_policy(caps_per_channel={PUSH: {"count": 1, "per": DAY}})
     result = check(make_message(), make_profile(), policy, history=history(push=[timedelta(hours=2)]))
-    assert result == Eligibility(Verdict.SEND, (EMAIL,), (Reason.CAP_REACHED,), None)
+    assert result == Eligibility(EligibilityVerdict.SEND, (EMAIL,), (Reason.CAP_REACHED,), None)
 
 
 def test_every_channel_capped_defers_until_the_first_slot_frees() -> None:
@@ -302,7 +302,7 @@ def test_every_channel_capped_defers_until_the_first_slot_frees() -> None:
     )
     sends = history(push=[timedelta(hours=20), timedelta(hours=3)], email=[timedelta(hours=6)])
     result = check(make_message(), make_profile(), policy, history=sends)
-    assert result.verdict is Verdict.DEFER
+    assert result.verdict is EligibilityVerdict.DEFER
     assert result.reasons == (Reason.CAP_REACHED,)
     assert result.channels == (PUSH, EMAIL)
     # Push frees when its send of 20 h ago leaves the day (in 4 h); email in 6 h.
@@ -313,7 +313,7 @@ def test_overall_cap_defers_until_the_oldest_counted_send_leaves() -> None:
     policy = make_policy(cap_overall={"count": 2, "per": timedelta(days=7)})
     sends = history(push=[timedelta(days=6)], sms=[timedelta(days=2)], email=[timedelta(days=8)])
     result = check(make_message(), make_profile(), policy, history=sends)
-    assert (result.verdict, result.reasons) == (Verdict.DEFER, (Reason.CAP_REACHED,))
+    assert (result.verdict, result.reasons) == (EligibilityVerdict.DEFER, (Reason.CAP_REACHED,))
     assert result.channels == (PUSH, EMAIL)
     assert result.not_before == NOW + DAY  # the SMS send counts although SMS is not a candidate
 
@@ -346,7 +346,7 @@ def test_overall_and_channel_caps_take_the_later() -> None:
     sends = history(push=[timedelta(days=3), timedelta(hours=23)], email=[timedelta(hours=12)])
     result = check(make_message(), make_profile(), policy, history=sends)
     # Push frees in 1 h, but the overall cap (3 of 3 used) only when the send of 3 days ago leaves.
-    assert result.verdict is Verdict.DEFER
+    assert result.verdict is EligibilityVerdict.DEFER
     assert result.not_before == NOW + timedelta(days=4)
     assert result.reasons == (Reason.CAP_REACHED,)
 
@@ -355,7 +355,7 @@ def test_caps_not_full_send() -> None:
     policy = make_policy(caps_per_channel={PUSH: {"count": 2, "per": DAY}}, cap_overall={"count": 5, "per": DAY})
     sends = history(push=[timedelta(days=2), timedelta(hours=1)])
     assert check(make_message(), make_profile(), policy, history=sends) == Eligibility(
-        Verdict.SEND, (PUSH, EMAIL), (), None
+        EligibilityVerdict.SEND, (PUSH, EMAIL), (), None
     )
 
 
@@ -363,7 +363,7 @@ def test_transactional_ignores_caps() -> None:
     policy = make_policy(caps_per_channel={PUSH: {"count": 1, "per": DAY}}, cap_overall={"count": 1, "per": DAY})
     sends = history(push=[timedelta(hours=1)])
     result = check(make_message(category="transactional"), make_profile(consent={}), policy, history=sends)
-    assert result == Eligibility(Verdict.SEND, (PUSH, EMAIL), (), None)
+    assert result == Eligibility(EligibilityVerdict.SEND, (PUSH, EMAIL), (), None)
 
 
 # --- quiet hours --------------------------------------------------------------------------------
@@ -385,7 +385,7 @@ def test_transactional_ignores_caps() -> None:
 def test_quiet_hours_span_midnight(zone: str, now: str, not_before: str) -> None:
     at = datetime.fromisoformat(now)
     result = check(make_message(), make_profile(time_zone=zone), quiet(21, 8), now=at)
-    assert result.verdict is Verdict.DEFER
+    assert result.verdict is EligibilityVerdict.DEFER
     assert result.reasons == (Reason.QUIET_HOURS,)
     assert result.channels == (PUSH, EMAIL)
     assert result.not_before == datetime.fromisoformat(not_before)
@@ -404,7 +404,7 @@ def test_quiet_hours_span_midnight(zone: str, now: str, not_before: str) -> None
 )
 def test_outside_quiet_hours_sends(zone: str, now: str) -> None:
     result = check(make_message(), make_profile(time_zone=zone), quiet(21, 8), now=datetime.fromisoformat(now))
-    assert result == Eligibility(Verdict.SEND, (PUSH, EMAIL), (), None)
+    assert result == Eligibility(EligibilityVerdict.SEND, (PUSH, EMAIL), (), None)
 
 
 @pytest.mark.parametrize(
@@ -427,7 +427,7 @@ def test_outside_quiet_hours_sends(zone: str, now: str) -> None:
 )
 def test_quiet_hours_across_dst_changes(zone: str, now: str, not_before: str) -> None:
     result = check(make_message(), make_profile(time_zone=zone), quiet(21, 8), now=datetime.fromisoformat(now))
-    assert (result.verdict, result.reasons) == (Verdict.DEFER, (Reason.QUIET_HOURS,))
+    assert (result.verdict, result.reasons) == (EligibilityVerdict.DEFER, (Reason.QUIET_HOURS,))
     assert result.not_before == datetime.fromisoformat(not_before)
 
 
@@ -503,7 +503,7 @@ def test_unknown_zone_uses_the_policy_default_for_quiet_hours() -> None:
     result = check(make_message(), make_profile(time_zone="Not/AZone"), policy, now=at)
     assert result.not_before == datetime(2026, 6, 11, 12, 0, tzinfo=UTC)
     daytime = check(make_message(), make_profile(), quiet(21, 8), now=NOW)  # UTC default: 12:00
-    assert daytime.verdict is Verdict.SEND
+    assert daytime.verdict is EligibilityVerdict.SEND
 
 
 def test_quiet_hours_and_caps_defer_to_the_later() -> None:
@@ -513,7 +513,7 @@ def test_quiet_hours_and_caps_defer_to_the_later() -> None:
     late = SendHistory(sent_at={PUSH: [at - timedelta(hours=1)]})  # frees in 23 h
     for sends, not_before in ((early, datetime(2026, 6, 11, 6, 0, tzinfo=UTC)), (late, at + timedelta(hours=23))):
         result = check(make_message(), make_profile(), policy, now=at, history=sends)
-        assert result.verdict is Verdict.DEFER
+        assert result.verdict is EligibilityVerdict.DEFER
         assert result.reasons == (Reason.CAP_REACHED, Reason.QUIET_HOURS)
         assert result.not_before == not_before
 
@@ -523,7 +523,10 @@ def test_quiet_hours_with_a_partial_cap() -> None:
     at = datetime(2026, 6, 10, 20, 0, tzinfo=UTC)
     result = check(make_message(), make_profile(), policy, now=at, history=SendHistory({PUSH: [at]}))
     assert result == Eligibility(
-        Verdict.DEFER, (EMAIL,), (Reason.CAP_REACHED, Reason.QUIET_HOURS), datetime(2026, 6, 11, 6, 0, tzinfo=UTC)
+        EligibilityVerdict.DEFER,
+        (EMAIL,),
+        (Reason.CAP_REACHED, Reason.QUIET_HOURS),
+        datetime(2026, 6, 11, 6, 0, tzinfo=UTC),
     )
 
 
@@ -531,7 +534,7 @@ def test_transactional_bypasses_consent_caps_and_quiet_hours_together() -> None:
     policy = quiet(0, 23, cap_overall={"count": 1, "per": DAY}, caps_per_channel={PUSH: {"count": 1, "per": DAY}})
     sends = SendHistory({PUSH: [NOW - timedelta(minutes=1)]})
     result = check(make_message(category="transactional"), make_profile(consent={}), policy, history=sends)
-    assert result == Eligibility(Verdict.SEND, (PUSH, EMAIL), (), None)
+    assert result == Eligibility(EligibilityVerdict.SEND, (PUSH, EMAIL), (), None)
 
 
 def test_reason_codes_are_stable() -> None:
@@ -610,10 +613,10 @@ def test_eligibility_invariants(
     assert set(result.channels) <= set(message.channels) & set(profile.reachable) & set(policy.channel_order)
     order = [c for c in policy.channel_order if c in result.channels]
     assert list(result.channels) == order
-    if result.verdict is Verdict.SEND:
+    if result.verdict is EligibilityVerdict.SEND:
         assert result.channels
         assert result.not_before is None
-    elif result.verdict is Verdict.DEFER:
+    elif result.verdict is EligibilityVerdict.DEFER:
         assert result.channels
         assert result.not_before is not None
         assert result.not_before > now

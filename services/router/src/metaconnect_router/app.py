@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +12,7 @@ from metaconnect_common.stage import Stage
 from metaconnect_common.state import install
 from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import DELIVERIES, PROFILED
-from metaconnect_router.bundles.service import Flusher
+from metaconnect_router.bundles.flusher import Flusher
 from metaconnect_router.config import RouterSettings
 from metaconnect_router.decisions.endpoints import router as decisions_router
 from metaconnect_router.decisions.service import DecisionService
@@ -40,11 +38,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         routes = RouteService(stage.sessions, on_change=decisions.catalog.invalidate)
 
         async def flush() -> None:
-            while True:  # deliveries of flushed bundles go out with the relay, not waiting for a record
-                await flusher.flush_due_once()
-                with contextlib.suppress(Exception):
-                    await stage.relay.flush()
-                await asyncio.sleep(settings.flush_interval_s)
+            await flusher.run(stage.relay.flush)
 
         async with stage.running(
             group_id=settings.group_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
@@ -12,6 +13,28 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from metaconnect_common.db import service_metadata
 from metaconnect_common.outbox import outbox_table
+
+
+class BundleStatus(StrEnum):
+    """`bundles.status`."""
+
+    OPEN = "open"  # collecting items until its window closes or it is full
+    FLUSHED = "flushed"  # its delivery is in the outbox (or there was nothing left to send)
+    MERGED = "merged"  # its customer was merged into another: its items moved to the survivor's bundle
+
+
+class ItemState(StrEnum):
+    """`items.state`."""
+
+    PENDING = "pending"  # waiting in its customer's open bundle
+    SENT = "sent"  # in a delivery, shown or summarised ("and 3 more")
+    SUPERSEDED = "superseded"  # a newer item with its collapse key took its place
+    ACTED = "acted"  # the customer acted on it elsewhere (read in-app, say) before it went
+    EXPIRED = "expired"  # its expiry passed while it waited
+    ERASED = "erased"  # its customer was erased while it waited
+
+
+_OPEN = text(f"status = '{BundleStatus.OPEN.value}'")
 
 
 class Base(DeclarativeBase):
@@ -90,13 +113,13 @@ class Bundle(Base):
     __tablename__ = "bundles"
     __table_args__ = (
         # One open bundle per customer; the flusher finds due ones by `due_at`.
-        Index("uq_bundles_open_customer", "customer_id", unique=True, postgresql_where=text("status = 'open'")),
-        Index("ix_bundles_open_due", "due_at", postgresql_where=text("status = 'open'")),
+        Index("uq_bundles_open_customer", "customer_id", unique=True, postgresql_where=_OPEN),
+        Index("ix_bundles_open_due", "due_at", postgresql_where=_OPEN),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     customer_id: Mapped[uuid.UUID] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16))  # open | flushed
+    status: Mapped[str] = mapped_column(String(16))  # a BundleStatus
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     max_items: Mapped[int] = mapped_column(Integer)
@@ -115,7 +138,7 @@ class Item(Base):
     decision_id: Mapped[uuid.UUID] = mapped_column(index=True)
     customer_id: Mapped[uuid.UUID] = mapped_column()
     bundle_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bundles.id"), index=True)
-    state: Mapped[str] = mapped_column(String(16))  # pending | sent | superseded | acted | expired
+    state: Mapped[str] = mapped_column(String(16))  # an ItemState
     route: Mapped[str] = mapped_column(String(63))
     message_id: Mapped[str] = mapped_column(String(63))
     priority: Mapped[int] = mapped_column(Integer)
@@ -124,7 +147,7 @@ class Item(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    payload: Mapped[dict[str, Any]] = mapped_column()  # the DeliveryItem, and the arm it was chosen for
+    payload: Mapped[dict[str, Any]] = mapped_column()  # a bundles.schemas.ItemPayload (or ErasedPayload)
     delivery_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     engaged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

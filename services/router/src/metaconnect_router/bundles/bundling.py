@@ -4,22 +4,24 @@ A bundle flushes when its window closes or it is full: one delivery with the ite
 priority then time, the rest summarised ("and 3 more"). A newer item supersedes an older one with
 the same collapse key; items acted on elsewhere (read in-app) leave the bundle; items deferred by a
 cap or quiet hours are carried into the next bundle instead of being dropped. Pure functions over
-frozen data: the repository stores bundles as rows with `due_at`, the flusher calls these.
+frozen data: the ledger (`ledger.py`) holds each open bundle as a `Bundle` and applies these to it,
+for the decisions and the flusher alike; the rows it writes follow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from metaconnect_common.digest import overflow_line as overflow_line  # the wording lives in common
 from metaconnect_router.routes.spec import Category
 
 
 @dataclass(frozen=True)
-class Item:
+class PendingItem:
+    """An item as the bundling rules see it."""
+
     id: UUID
     route: str
     message_id: str
@@ -46,13 +48,13 @@ class Bundle:
     opened_at: datetime
     due_at: datetime
     max_items: int
-    items: tuple[Item, ...]
+    items: tuple[PendingItem, ...]
 
 
 @dataclass(frozen=True)
 class Added:
     bundle: Bundle
-    superseded: tuple[Item, ...]
+    superseded: tuple[PendingItem, ...]
     """Removed as collapsed: the older pending item, or the incoming one when it is the older."""
     full: bool
     """The bundle holds `max_items` or more and should flush now."""
@@ -60,29 +62,34 @@ class Added:
 
 @dataclass(frozen=True)
 class Flush:
-    shown: tuple[Item, ...]
+    shown: tuple[PendingItem, ...]
     """Priority desc, then created_at asc, then id; at most `show_max`."""
     overflow: int
     """How many more there are ("and 3 more"): len(summarised)."""
-    expired: tuple[Item, ...]
-    deferred: tuple[Item, ...]
+    expired: tuple[PendingItem, ...]
+    deferred: tuple[PendingItem, ...]
     """not_before still in the future: for the next bundle."""
-    summarised: tuple[Item, ...]
+    summarised: tuple[PendingItem, ...]
     """The items counted in `overflow`, in the same order as `shown` continues."""
 
 
-def open_bundle(bundle_id: UUID, now: datetime, window: timedelta, max_items: int) -> Bundle:
-    """An empty bundle due `window` after `now` (a window of 0 is due at once)."""
-    if now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
+def open_bundle(
+    bundle_id: UUID, now: datetime, window: timedelta, max_items: int, *, not_before: datetime | None = None
+) -> Bundle:
+    """An empty bundle due `window` after `now` (a window of 0 is due at once), and not before
+    `not_before`: the first item's, or the earliest of deferred items carried over, may go no sooner."""
+    for name, value in (("now", now), ("not_before", not_before)):
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware")
     if window < timedelta(0):
         raise ValueError(f"a bundle window cannot be negative, not {window}")
     if max_items < 1:
         raise ValueError(f"max_items must be >= 1, not {max_items}")
-    return Bundle(id=bundle_id, opened_at=now, due_at=now + window, max_items=max_items, items=())
+    due_at = now + window if not_before is None else max(now + window, not_before)
+    return Bundle(id=bundle_id, opened_at=now, due_at=due_at, max_items=max_items, items=())
 
 
-def add(bundle: Bundle, item: Item) -> Added:
+def add(bundle: Bundle, item: PendingItem) -> Added:
     """Add a marketing item; the newer of two items with one collapse key stays.
 
     Newer means later `created_at`, ties broken by id, so the result does not depend on the order
@@ -95,7 +102,7 @@ def add(bundle: Bundle, item: Item) -> Added:
     if any(pending.id == item.id for pending in bundle.items):
         return Added(bundle=bundle, superseded=(), full=_full(bundle))
 
-    superseded: tuple[Item, ...] = ()
+    superseded: tuple[PendingItem, ...] = ()
     kept = bundle.items
     if item.collapse_key is not None:
         # At most one pending item per key: `add` is the only way in and keeps it so.
@@ -110,7 +117,18 @@ def add(bundle: Bundle, item: Item) -> Added:
     return Added(bundle=grown, superseded=superseded, full=_full(grown))
 
 
-def remove_acted(bundle: Bundle, acted: Callable[[Item], bool]) -> tuple[Bundle, tuple[Item, ...]]:
+def join(bundle: Bundle, items: Iterable[PendingItem]) -> Bundle:
+    """Items that move over together, as they are: a merged customer's pending items, or items
+    carried into the next bundle. No collapse: each bundle they come from already applied it."""
+    return replace(bundle, items=(*bundle.items, *items))
+
+
+def emptied(bundle: Bundle) -> Bundle:
+    """The bundle without its items (its customer was erased): it flushes with nothing to send."""
+    return replace(bundle, items=())
+
+
+def remove_acted(bundle: Bundle, acted: Callable[[PendingItem], bool]) -> tuple[Bundle, tuple[PendingItem, ...]]:
     """Take out the items the customer has already acted on (e.g. read in-app): (bundle, removed)."""
     # `acted` is called once per item: it may look things up, and must not be asked twice.
     verdicts = [(item, acted(item)) for item in bundle.items]
@@ -136,9 +154,9 @@ def flush(bundle: Bundle, now: datetime, *, show_max: int | None = None) -> Flus
     limit = bundle.max_items if show_max is None else show_max
     if limit < 1:
         raise ValueError(f"show_max must be >= 1, not {limit}")
-    expired: list[Item] = []
-    deferred: list[Item] = []
-    ready: list[Item] = []
+    expired: list[PendingItem] = []
+    deferred: list[PendingItem] = []
+    ready: list[PendingItem] = []
     for item in bundle.items:
         earliest = now if item.not_before is None else max(now, item.not_before)
         if item.expires_at is not None and item.expires_at < earliest:
@@ -157,7 +175,7 @@ def flush(bundle: Bundle, now: datetime, *, show_max: int | None = None) -> Flus
     )
 
 
-def delivery_order(item: Item) -> tuple[int, datetime, UUID]:
+def delivery_order(item: PendingItem) -> tuple[int, datetime, UUID]:
     """Sort key of a delivery: priority desc, then older first, then id (for a total order)."""
     return (-item.priority, item.created_at, item.id)
 
@@ -166,5 +184,5 @@ def _full(bundle: Bundle) -> bool:
     return len(bundle.items) >= bundle.max_items
 
 
-def _newness(item: Item) -> tuple[datetime, UUID]:
+def _newness(item: PendingItem) -> tuple[datetime, UUID]:
     return (item.created_at, item.id)

@@ -13,7 +13,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.schemas import Channel
-from metaconnect_router.models import Bundle, CustomerProfile, Decision, Erased, Item, Send
+from metaconnect_router.bundles.schemas import ERASED
+from metaconnect_router.models import Bundle, BundleStatus, CustomerProfile, Decision, Erased, Item, ItemState, Send
 
 BUNDLES: Table = Bundle.__table__  # type: ignore[assignment]
 ITEMS: Table = Item.__table__  # type: ignore[assignment]
@@ -23,7 +24,9 @@ SENDS: Table = Send.__table__  # type: ignore[assignment]
 async def open_bundles(session: AsyncSession, customers: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
     """The customers' open bundles, locked (the flusher skips them meanwhile)."""
     rows = await session.execute(
-        select(BUNDLES).where(BUNDLES.c.customer_id.in_(list(customers)), BUNDLES.c.status == "open").with_for_update()
+        select(BUNDLES)
+        .where(BUNDLES.c.customer_id.in_(list(customers)), BUNDLES.c.status == BundleStatus.OPEN)
+        .with_for_update()
     )
     return rows.mappings().all()
 
@@ -32,7 +35,7 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> Sequenc
     """Due open bundles, locked; bundles another replica holds are skipped, never waited for."""
     rows = await session.execute(
         select(BUNDLES)
-        .where(BUNDLES.c.status == "open", BUNDLES.c.due_at <= now)
+        .where(BUNDLES.c.status == BundleStatus.OPEN, BUNDLES.c.due_at <= now)
         .order_by(BUNDLES.c.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -46,7 +49,7 @@ async def pending_items(session: AsyncSession, bundle_ids: Sequence[uuid.UUID]) 
         return ()
     rows = await session.execute(
         select(ITEMS)
-        .where(ITEMS.c.bundle_id.in_(list(bundle_ids)), ITEMS.c.state == "pending")
+        .where(ITEMS.c.bundle_id.in_(list(bundle_ids)), ITEMS.c.state == ItemState.PENDING)
         .order_by(ITEMS.c.created_at)
     )
     return rows.mappings().all()
@@ -55,7 +58,9 @@ async def pending_items(session: AsyncSession, bundle_ids: Sequence[uuid.UUID]) 
 async def delivered_items(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
     """The items deliveries carried, locked: receipts of one delivery may arrive concurrently."""
     rows = await session.execute(
-        select(ITEMS).where(ITEMS.c.delivery_id.in_(list(delivery_ids)), ITEMS.c.state == "sent").with_for_update()
+        select(ITEMS)
+        .where(ITEMS.c.delivery_id.in_(list(delivery_ids)), ITEMS.c.state == ItemState.SENT)
+        .with_for_update()
     )
     return rows.mappings().all()
 
@@ -132,7 +137,7 @@ async def erase(session: AsyncSession, customers: Sequence[uuid.UUID], now: date
     )
     await session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(listed)))
     # The items' texts and template data may hold what the customer told a channel app.
-    await session.execute(update(Item).where(Item.customer_id.in_(listed)).values(payload={"erased": True}))
+    await session.execute(update(Item).where(Item.customer_id.in_(listed)).values(payload=ERASED))
     await session.execute(delete(Send).where(Send.customer_id.in_(listed)))
 
 

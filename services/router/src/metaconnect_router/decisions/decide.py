@@ -22,8 +22,13 @@ import numpy as np
 
 from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
-from metaconnect_router.decisions.channels import ChannelChoice, choose_channel
-from metaconnect_router.decisions.eligibility import Eligibility, SendHistory, Verdict, eligibility, local_now
+from metaconnect_router.channels import ChannelChoice, choose_channel, local_now
+from metaconnect_router.decisions.eligibility import (
+    Eligibility,
+    EligibilityVerdict,
+    SendHistory,
+    eligibility,
+)
 from metaconnect_router.decisions.ranking import UNKNOWN_PATTERN, Arm, Option, Posterior, Ranked, rank
 from metaconnect_router.routes.conditions import Condition
 from metaconnect_router.routes.spec import Message, RouteSpec, Tone, event_type_matches
@@ -182,7 +187,7 @@ def decide(
         }
         for c in candidates
     ]
-    eligible = [c for c in candidates if c.eligibility.verdict is not Verdict.DROP]
+    eligible = [c for c in candidates if c.eligibility.verdict is not EligibilityVerdict.DROP]
     if not eligible:
         return Decision(Outcome.DROPPED, None, profile.holdout, pattern, explanation)
 
@@ -239,7 +244,9 @@ def decide(
         tone=tone,
         channels=tuple(c for c, _ in channel_choice.ranked),
         channel_choice=channel_choice,
-        not_before=candidate.eligibility.not_before if candidate.eligibility.verdict is Verdict.DEFER else None,
+        not_before=candidate.eligibility.not_before
+        if candidate.eligibility.verdict is EligibilityVerdict.DEFER
+        else None,
         arm=option.arm,
         propensity=ranked.propensity,
         explored=ranked.explored,

@@ -15,12 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
-from functools import lru_cache
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import ProfileSnapshot
+from metaconnect_router.channels import local_now
 from metaconnect_router.routes.spec import Cap, Category, Message, Policy, QuietHours
 
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -39,7 +38,7 @@ class Reason(StrEnum):
     COLLAPSED = "collapsed"  # decided by the bundling code, which knows the newer items
 
 
-class Verdict(StrEnum):
+class EligibilityVerdict(StrEnum):
     SEND = "send"
     DEFER = "defer"
     DROP = "drop"
@@ -62,14 +61,14 @@ class Eligibility:
     removed (`cap_reached` on a SEND: a cap on some channels only). `not_before` (DEFER only) is UTC.
     """
 
-    verdict: Verdict
+    verdict: EligibilityVerdict
     channels: tuple[Channel, ...]
     reasons: tuple[Reason, ...]
     not_before: datetime | None
 
 
 def _drop(reason: Reason) -> Eligibility:
-    return Eligibility(Verdict.DROP, (), (reason,), None)
+    return Eligibility(EligibilityVerdict.DROP, (), (reason,), None)
 
 
 def eligibility(
@@ -101,7 +100,7 @@ def eligibility(
     if not channels:
         return _drop(Reason.UNREACHABLE)
     if message.category is Category.TRANSACTIONAL:
-        return Eligibility(Verdict.SEND, tuple(channels), (), None)
+        return Eligibility(EligibilityVerdict.SEND, tuple(channels), (), None)
     channels = [c for c in channels if _consented(profile, c)]
     if not channels:
         return _drop(Reason.NO_CONSENT)
@@ -131,8 +130,8 @@ def eligibility(
             deferred_until.append(quiet_end.astimezone(UTC))
 
     if deferred_until:
-        return Eligibility(Verdict.DEFER, tuple(open_channels), tuple(reasons), max(deferred_until))
-    return Eligibility(Verdict.SEND, tuple(open_channels), tuple(reasons), None)
+        return Eligibility(EligibilityVerdict.DEFER, tuple(open_channels), tuple(reasons), max(deferred_until))
+    return Eligibility(EligibilityVerdict.SEND, tuple(open_channels), tuple(reasons), None)
 
 
 def _consented(profile: ProfileSnapshot, channel: Channel) -> bool:
@@ -158,24 +157,6 @@ def slot_frees_at(cap: Cap | None, sends: Iterable[datetime], now: datetime) -> 
         return None
     # Room again once all but count - 1 of them have left the window.
     return (counted[len(counted) - cap.count] + cap.per).astimezone(UTC)
-
-
-@lru_cache(maxsize=1024)
-def _zone(name: str | None) -> tzinfo | None:
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory ("America") or a too-long name
-        return None
-
-
-def local_now(profile: ProfileSnapshot, policy: Policy, now: datetime) -> datetime:
-    """`now` on the customer's wall clock: `profile.time_zone`, else (absent or not a zone this
-    tz database knows) `policy.default_time_zone`, else UTC."""
-    _require_aware(now, "now")
-    zone = _zone(profile.time_zone) or _zone(policy.default_time_zone) or UTC
-    return now.astimezone(zone)
 
 
 def quiet_until(quiet: QuietHours, local: datetime) -> datetime | None:

@@ -28,18 +28,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
 from metaconnect_common.kafka.tracing import context_from, traceparent_of
-from metaconnect_common.schemas import Channel, Interaction
-from metaconnect_common.schemas.delivery import DeliveryItem, ItemContent
+from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import Profiled, ProfileSnapshot
 from metaconnect_router import metrics
-from metaconnect_router.bundles.service import ItemRow, Ledger
+from metaconnect_router.bundles.ledger import Ledger
+from metaconnect_router.bundles.rows import ItemRow
+from metaconnect_router.bundles.schemas import ItemPayload
 from metaconnect_router.decisions import repository
-from metaconnect_router.decisions.decide import ActiveRoute, Choice, Decision, Outcome, decide
+from metaconnect_router.decisions.decide import ActiveRoute, Decision, Outcome, decide
 from metaconnect_router.decisions.eligibility import SendHistory
+from metaconnect_router.decisions.items import new_item
 from metaconnect_router.decisions.ranking import Arm, Posterior
 from metaconnect_router.routes import repository as routes
 from metaconnect_router.routes.conditions import parse_condition
-from metaconnect_router.routes.spec import DEFAULT_LOCALE, Category, Content, RouteSpec, Tone
+from metaconnect_router.routes.spec import Category, RouteSpec
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.router")
@@ -92,22 +94,6 @@ class RouteCatalog:
 
     def invalidate(self) -> None:
         self._loaded_at = -1e9
-
-
-def localized(content: dict[Channel, dict[str, Content]], locale: str | None) -> tuple[str, dict[Channel, ItemContent]]:
-    """Each channel's text in the customer's locale: exact, then the language, then English.
-
-    Returns the locale the first channel's text is in, and the texts."""
-    wanted = [w for w in (locale, locale.split("-")[0] if locale else None) if w]
-
-    def pick(by_locale: dict[str, Content]) -> str:
-        return next((w for w in wanted if w in by_locale), DEFAULT_LOCALE)
-
-    chosen = {
-        channel: ItemContent.model_validate(by_locale[pick(by_locale)].model_dump())
-        for channel, by_locale in content.items()
-    }
-    return pick(next(iter(content.values()))), chosen
 
 
 class DecisionService:
@@ -273,7 +259,7 @@ class DecisionService:
         batch.decisions.append(row)
         if choice is None:
             return decision_id, row["outcome"]
-        item = _item(decision_id, choice, customer_id, interaction, profile, now, traceparent)
+        item = new_item(decision_id, choice, customer_id, interaction, profile, now, traceparent)
         if choice.message.category is Category.TRANSACTIONAL:
             row["outcome"] = "sent"
             batch.ledger.send_now(item, choice.channels, now)
@@ -354,62 +340,11 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def _arm(item: ItemRow) -> Arm | None:
-    arm = item.payload.get("arm")
-    channel = item.payload.get("sent_channel")
-    if not isinstance(arm, dict) or not channel:
+    """The arm a sent item's receipts teach; none once its customer was erased."""
+    payload = item.payload
+    if not isinstance(payload, ItemPayload) or payload.sent_channel is None:
         return None
-    return Arm(str(arm["pattern"]), Tone(arm["tone"]), Channel(channel))
+    return Arm(payload.arm.pattern, payload.arm.tone, payload.sent_channel)
 
 
-def _item(
-    decision_id: uuid.UUID,
-    choice: Choice,
-    customer_id: uuid.UUID,
-    interaction: Interaction,
-    profile: ProfileSnapshot,
-    now: datetime,
-    traceparent: str | None,
-) -> ItemRow:
-    message = choice.message
-    locale, content = localized(message.variants[choice.tone], profile.locale)
-    item_id = uuid.uuid4()
-    delivery_item = DeliveryItem(
-        id=item_id,
-        decision_id=decision_id,
-        route=choice.route.name,
-        route_version=choice.route.version,
-        message_id=message.id,
-        category=message.category.value,
-        priority=message.priority,
-        tone=choice.tone.value,
-        content=content,
-        event_id=interaction.event_id,
-        data=interaction.properties,
-        created_at=now,
-        traceparent=traceparent,
-    )
-    expires_at = interaction.occurred_at + message.expires_after if message.expires_after else None
-    return ItemRow(
-        id=item_id,
-        decision_id=decision_id,
-        customer_id=customer_id,
-        bundle_id=None,
-        state="pending",
-        route=choice.route.name,
-        message_id=message.id,
-        priority=message.priority,
-        category=message.category.value,
-        collapse_key=message.collapse_key,
-        created_at=now,
-        expires_at=expires_at,
-        not_before=choice.not_before,
-        payload={
-            "item": delivery_item.model_dump(mode="json"),
-            "channels": [c.value for c in choice.channels],
-            "arm": {"pattern": choice.arm.pattern, "tone": choice.arm.tone.value},
-            "locale": locale,
-        },
-    )
-
-
-__all__: Sequence[str] = ["DecisionService", "RouteCatalog", "localized"]
+__all__: Sequence[str] = ["DecisionService", "RouteCatalog"]

@@ -1,4 +1,6 @@
-"""Which eligible channel one delivery goes out on (pure).
+"""Which eligible channel one delivery goes out on, on the customer's wall clock (pure).
+
+Shared by the decision (one message) and the bundle flush (the items of one bundle).
 
 Mobile first, email last, re-ranked by the customer's learned channel affinity and how
 active they usually are at this local hour:
@@ -15,7 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import ProfileSnapshot
@@ -85,6 +90,43 @@ def choose_channel(
     order = [*_fallback(rest, scores, profile), *skipped]
     default_first = ([c for c in rest if c is not Channel.EMAIL] or rest)[0]
     return ChannelChoice(order[0], ranked(order), "default_order" if order[0] is default_first else "affinity")
+
+
+def bundle_channels(
+    allowed: Sequence[Sequence[Channel]], profile: ProfileSnapshot | None, policy: Policy, now: datetime
+) -> list[Channel]:
+    """The channels of one bundle's delivery, best first: those every item allows (the first
+    item's when they share none), reachable ones first, ranked by `choose_channel` at `now`."""
+    if not allowed or not allowed[0]:
+        raise ValueError("bundle_channels needs at least one item with a channel")
+    common = [c for c in allowed[0] if all(c in a for a in allowed[1:])] or list(allowed[0])
+    if profile is None:
+        return common
+    reachable = [c for c in common if c in profile.reachable] or common
+    choice = choose_channel(
+        reachable, profile, policy, local_hour=local_now(profile, policy, now).hour, holdout=profile.holdout
+    )
+    return [c for c, _ in choice.ranked]
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str | None) -> tzinfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory ("America") or a too-long name
+        return None
+
+
+def local_now(profile: ProfileSnapshot, policy: Policy, now: datetime) -> datetime:
+    """`now` on the customer's wall clock: `profile.time_zone`, else (absent or not a zone this
+    tz database knows) `policy.default_time_zone`, else UTC."""
+    # A naive datetime would be read in the host's time zone: not a pure function any more.
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime")
+    zone = _zone(profile.time_zone) or _zone(policy.default_time_zone) or UTC
+    return now.astimezone(zone)
 
 
 def _policy_ordered(eligible: Sequence[Channel], policy: Policy) -> list[Channel]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,12 +13,14 @@ from hypothesis import strategies as st
 
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import ProfileSnapshot
-from metaconnect_router.decisions.channels import (
+from metaconnect_router.channels import (
     ChannelChoice,
     active_now,
+    bundle_channels,
     channel_affinity,
     choose_channel,
     hour_responsiveness,
+    local_now,
 )
 from metaconnect_router.routes.spec import DEFAULT_CHANNEL_ORDER, Policy
 
@@ -234,3 +237,44 @@ def test_choice_invariants(
     for channel in DEFAULT_CHANNEL_ORDER:
         assert 0.0 <= channel_affinity(profile, channel) <= 1.0
     assert 0.0 <= hour_responsiveness(profile, local_hour) <= 1.0
+
+
+NOON = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def test_local_now_reads_the_customers_zone_then_the_policys_then_utc() -> None:
+    berlin = make_profile().model_copy(update={"time_zone": "Europe/Berlin"})
+    assert local_now(berlin, POLICY, NOON).hour == 14
+    unknown = make_profile().model_copy(update={"time_zone": "Europe/Berlln"})
+    assert local_now(unknown, Policy(default_time_zone="America/New_York"), NOON).hour == 8
+    assert local_now(unknown, POLICY, NOON).hour == 12
+    with pytest.raises(ValueError, match="aware"):
+        local_now(berlin, POLICY, NOON.replace(tzinfo=None))
+
+
+def test_a_bundle_goes_on_a_channel_every_item_allows() -> None:
+    profile = make_profile().model_copy(update={"reachable": [PUSH, EMAIL, SMS]})
+    assert bundle_channels([[SMS, PUSH, EMAIL], [EMAIL, PUSH]], profile, POLICY, NOON) == [PUSH, EMAIL]
+
+
+def test_a_bundle_whose_items_share_no_channel_goes_on_the_first_items() -> None:
+    assert bundle_channels([[SMS], [EMAIL]], None, POLICY, NOON) == [SMS]
+
+
+def test_a_bundle_prefers_reachable_channels_and_keeps_the_others_when_none_is() -> None:
+    reachable = make_profile().model_copy(update={"reachable": [EMAIL]})
+    assert bundle_channels([[PUSH, EMAIL]], reachable, POLICY, NOON) == [EMAIL]
+    nowhere = make_profile()
+    assert bundle_channels([[PUSH, EMAIL]], nowhere, POLICY, NOON) == [PUSH, EMAIL]
+
+
+def test_a_bundle_in_holdout_keeps_the_policy_order() -> None:
+    fan_of_email = make_profile({EMAIL: rate(10, 9), PUSH: rate(10, 0)}).model_copy(
+        update={"reachable": [PUSH, EMAIL], "holdout": True}
+    )
+    assert bundle_channels([[EMAIL, PUSH]], fan_of_email, POLICY, NOON) == [PUSH, EMAIL]
+
+
+def test_a_bundle_without_channels_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        bundle_channels([[]], None, POLICY, NOON)
