@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -14,6 +15,7 @@ from metaconnect_common.telemetry import setup_telemetry
 from metaconnect_common.topics import DELIVERIES, PROFILED
 from metaconnect_router.bundles.flusher import Flusher
 from metaconnect_router.config import RouterSettings
+from metaconnect_router.decisions import handlers
 from metaconnect_router.decisions.endpoints import router as decisions_router
 from metaconnect_router.decisions.service import DecisionService
 from metaconnect_router.deps import RouterState
@@ -44,8 +46,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             group_id=settings.group_id,
             topics=[PROFILED],
             produces=[DELIVERIES],
-            handler=decisions.handle,
-            batch_handler=decisions.handle_batch,
+            handler=partial(handlers.handle, decisions),
+            batch_handler=partial(handlers.handle_batch, decisions),
             max_records=settings.max_records,
             tasks=[flush],
         ):

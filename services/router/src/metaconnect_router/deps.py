@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from metaconnect_common.stage import StageState
 from metaconnect_common.state import state_of
-from metaconnect_router.bundles.service import Flusher
+from metaconnect_router.bundles.flusher import Flusher
 from metaconnect_router.decisions.service import DecisionService
 from metaconnect_router.routes.service import RouteService
 

@@ -22,11 +22,9 @@ from typing import Any
 import numpy as np
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
-from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
 from metaconnect_common.kafka.tracing import context_from, traceparent_of
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import Profiled, ProfileSnapshot
@@ -109,23 +107,6 @@ class DecisionService:
         self._rng = rng or np.random.default_rng()
         self._cached_posteriors: dict[Arm, Posterior] = {}
         self._posteriors_at = -1e9
-
-    async def handle(self, record: ConsumedRecord) -> None:
-        """The consumer runner's handler for `mc.profiled.v1` (one record)."""
-        await self.handle_batch([record])
-
-    async def handle_batch(self, records: Sequence[ConsumedRecord]) -> None:
-        """The consumer runner's batch handler: a partition's records in order, in one transaction.
-
-        If anything fails, nothing is written and the runner hands the records to `handle` one by one."""
-        parsed = []
-        for record in records:
-            try:
-                profiled = Profiled.model_validate_json(record.value or b"")
-            except ValidationError as exc:
-                raise PermanentError(f"not a Profiled record: {exc.error_count()} errors") from None
-            parsed.append((profiled, next((v.decode() for k, v in record.headers if k == "traceparent"), None)))
-        await self.apply_all(parsed, now=datetime.now(UTC))
 
     async def apply(
         self, profiled: Profiled, *, now: datetime | None = None, traceparent: str | None = None
