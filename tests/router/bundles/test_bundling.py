@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metaconnect_common.digest import overflow_line
 from metaconnect_router.bundles.bundling import (
     Bundle,
     PendingItem,
@@ -258,7 +257,6 @@ def test_the_rest_are_counted_as_overflow() -> None:
     assert [i.priority for i in out.shown] == [50, 40]
     assert out.overflow == 3
     assert [i.priority for i in out.summarised] == [30, 20, 10]
-    assert overflow_line(out.overflow, "en") == "and 3 more"
     everything = flush(bundle, NOW + WINDOW)  # show_max defaults to max_items
     assert (len(everything.shown), everything.overflow) == (5, 0)
     with pytest.raises(ValueError, match="show_max"):
@@ -331,7 +329,6 @@ def test_a_flush_accounts_for_every_item_and_shows_them_in_order(
     assert all(i.expires_at is not None and i.expires_at < max(now, i.not_before or now) for i in out.expired)
     assert all(i.not_before is not None and i.not_before > now for i in out.deferred)
     assert all(i.expires_at is None or i.expires_at >= now for i in out.shown + out.summarised)
-    assert (overflow_line(out.overflow, "de") is None) == (out.overflow == 0)
 
 
 @settings(max_examples=200)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 from markupsafe import escape
 
-from metaconnect_common.digest import overflow_line
 from metaconnect_delivery.rendering.failures import Reason, RenderFailure
 from metaconnect_delivery.rendering.limits import (
     ELLIPSIS,
@@ -48,6 +47,21 @@ from metaconnect_delivery.rendering.messages import (
 
 SUBJECT_FROM_BODY_MAX_CHARS = 78
 """A subject derived from a body line: the traditional header line length."""
+
+# "and 3 more" per language; `weitere` agrees with `Nachricht` in singular and plural alike.
+OVERFLOW_LINES: Final[dict[str, str]] = {"en": "and {n} more", "de": "und {n} weitere"}
+FALLBACK_LANGUAGE: Final = "en"
+
+
+def overflow_line(overflow: int, locale: str) -> str | None:
+    """ "and 3 more" in the customer's language (`de`, `de-AT`, ...); English otherwise; None for 0."""
+    if overflow < 0:
+        raise ValueError(f"overflow cannot be negative, not {overflow}")
+    if overflow == 0:
+        return None
+    language = locale.replace("_", "-").split("-", 1)[0].lower()
+    template = OVERFLOW_LINES.get(language, OVERFLOW_LINES[FALLBACK_LANGUAGE])
+    return template.format(n=overflow)
 
 
 @dataclass(frozen=True)

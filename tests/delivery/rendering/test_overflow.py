@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from metaconnect_common.digest import overflow_line
+from metaconnect_delivery.rendering.digest import overflow_line
 
 
 @pytest.mark.parametrize(
