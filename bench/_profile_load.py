@@ -160,7 +160,7 @@ def compute_ceiling(interactions: Sequence[Interaction], count: int, batch: int 
     `mc.profiled.v1` records (`batch.carry_out`). What the database would keep between batches
     (owners of identifiers, profiles, applied event ids) stays in dicts."""
     try:
-        from metaconnect_common.kafka.consumer import ConsumedRecord
+        from metaconnect_common.kafka.records import ConsumedRecord
         from metaconnect_common.settings import CommonSettings
         from metaconnect_profile.config import ProfileSettings
         from metaconnect_profile.identity.keys import identifiers

@@ -16,17 +16,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from metaconnect_common.kafka.consumer import (
-    ConsumedRecord,
-    ConsumerRunner,
-    install_signal_handlers,
-)
+from metaconnect_common.kafka.consumer import ConsumerRunner
+from metaconnect_common.kafka.records import ConsumedRecord
 from metaconnect_common.settings import KafkaSettings
 
 
@@ -66,7 +64,9 @@ async def main(mode: str, bootstrap: str, topic: str, group: str, url: str, tabl
         stage="killtest",
         handler=handle,
     )
-    install_signal_handlers(runner)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # drain on a polite kill, as uvicorn does for a service
+        loop.add_signal_handler(sig, runner.stop)
     try:
         await runner.run()
     finally:

@@ -26,14 +26,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from metaconnect_common.kafka.admin import ensure_topics
-from metaconnect_common.kafka.consumer import (
-    ConsumedRecord,
-    ConsumerRunner,
-    DeadLetterFailed,
-    PermanentError,
-    RetryPolicy,
-)
+from metaconnect_common.kafka.consumer import ConsumerRunner
+from metaconnect_common.kafka.dead_letters import DeadLetterFailed
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
+from metaconnect_common.kafka.records import ConsumedRecord, PermanentError, RetryPolicy
 from metaconnect_common.settings import KafkaSettings
 from tests.support import read_topic
 

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from metaconnect_common.db import session_factory
 from metaconnect_common.kafka.admin import ensure_topics
-from metaconnect_common.kafka.consumer import ConsumedRecord
 from metaconnect_common.kafka.producer import Acknowledged, BrokerUnavailable, KafkaPublisher, OutgoingRecord
+from metaconnect_common.kafka.records import ConsumedRecord
 from metaconnect_common.outbox import OutboxRelay
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.settings import KafkaSettings

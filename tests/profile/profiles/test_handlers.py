@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from metaconnect_common.db import session_factory
-from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
+from metaconnect_common.kafka.records import ConsumedRecord, PermanentError
 from metaconnect_common.schemas import Interaction
 from metaconnect_ingest.events.service import to_record
 from metaconnect_profile.profiles import handlers

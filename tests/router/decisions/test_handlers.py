@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
+from metaconnect_common.kafka.records import ConsumedRecord, PermanentError
 from metaconnect_common.state import state_of
 from metaconnect_common.topics import PROFILED
 from metaconnect_router.decisions import handlers

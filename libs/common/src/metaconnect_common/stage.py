@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from metaconnect_common.db import create_engine, ping, session_factory
 from metaconnect_common.http import ReadinessCheck
 from metaconnect_common.kafka.admin import ensure_topics
-from metaconnect_common.kafka.consumer import BatchHandler, ConsumerRunner, Handler, RetryPolicy
+from metaconnect_common.kafka.consumer import ConsumerRunner
 from metaconnect_common.kafka.producer import KafkaPublisher
+from metaconnect_common.kafka.records import BatchHandler, Handler, RetryPolicy
 from metaconnect_common.outbox import OutboxRelay
 from metaconnect_common.settings import CommonSettings
 from metaconnect_common.state import ServiceState, state_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from metaconnect_common.kafka.consumer import ConsumedRecord, Handler, PermanentError
+from metaconnect_common.kafka.records import ConsumedRecord, Handler, PermanentError
 from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_delivery.service import DeliveryService
 

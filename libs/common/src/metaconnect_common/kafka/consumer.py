@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -31,7 +29,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from metaconnect_common.kafka import metrics
 from metaconnect_common.kafka.admin import ensure_topics
-from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
+from metaconnect_common.kafka.dead_letters import DeadLetterFailed, dead_letter, where
+from metaconnect_common.kafka.producer import KafkaPublisher
+from metaconnect_common.kafka.records import BatchHandler, ConsumedRecord, Handler, PermanentError, RetryPolicy
 from metaconnect_common.kafka.tracing import extract_context
 from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import dlq_topic
@@ -39,59 +39,8 @@ from metaconnect_common.topics import dlq_topic
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.kafka")
 
-# The error text goes into a header other teams read: short, and only what str(exc) says.
-MAX_ERROR_MESSAGE = 500
 START_TIMEOUT_S = 30.0
 LAG_EVERY_S = 1.0  # how often the lag of every assigned partition is recorded
-ERROR_HEADER_PREFIXES = ("mc.error.", "mc.source.")
-
-
-class PermanentError(Exception):
-    """Raised by a handler for a record that can never succeed (undecodable, unknown
-    schema version, ...): the runner skips the retries and dead-letters it at once."""
-
-
-class DeadLetterFailed(Exception):
-    """A record failed and could not be written to the DLQ either.
-
-    `run()` raises it after committing everything before that record, so the record
-    is consumed again after a restart instead of being lost.
-    """
-
-
-@dataclass(frozen=True)
-class ConsumedRecord:
-    """One Kafka record as a handler sees it (key and value are raw bytes)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] = field(hash=False)
-    timestamp: int  # milliseconds since the epoch, as the producer or broker set it
-
-
-Handler = Callable[[ConsumedRecord], Awaitable[None]]
-BatchHandler = Callable[[Sequence[ConsumedRecord]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often a failing record is tried (`attempts` in total) and how long to wait
-    between tries: `base_delay_s * 2**(n-1)`, capped at `max_delay_s`."""
-
-    attempts: int = 5
-    base_delay_s: float = 0.2
-    max_delay_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1 or self.base_delay_s < 0 or self.max_delay_s < 0:
-            raise ValueError("attempts must be >= 1 and delays >= 0")
-
-    def delay_s(self, failed_attempt: int) -> float:
-        """The pause after the `failed_attempt`-th (1-based) failure."""
-        return float(min(self.max_delay_s, self.base_delay_s * 2 ** (failed_attempt - 1)))
 
 
 @dataclass
@@ -248,7 +197,7 @@ class ConsumerRunner:
                     await self._process_batch(consumer, batch)
                 if time.monotonic() - lag_recorded_at >= LAG_EVERY_S:
                     # Every assigned partition, also the quiet ones (fetches report their highwater).
-                    await self._record_lag(consumer, consumer.assignment())
+                    await metrics.record_lag(consumer, self._group_id, consumer.assignment())
                     lag_recorded_at = time.monotonic()
         finally:
             stop_wait.cancel()
@@ -267,7 +216,7 @@ class ConsumerRunner:
             # Commit what is durable even when one partition failed, so only the
             # failed record and what follows it is consumed again.
             await self._commit(consumer, offsets)
-            await self._record_lag(consumer, batch)
+            await metrics.record_lag(consumer, self._group_id, batch)
             for outcome in outcomes:
                 if outcome.failure is not None:
                     raise outcome.failure
@@ -347,7 +296,7 @@ class ConsumerRunner:
                 log.info(
                     "batch of %d on %s failed (%s); handling them one by one",
                     len(records),
-                    _where(first),
+                    where(first),
                     type(exc).__qualname__,
                 )
                 return False
@@ -394,7 +343,7 @@ class ConsumerRunner:
                         await self._dead_letter(record, exc, attempt)
                         return True
                     metrics.RETRIES.labels(*labels).inc()
-                    log.warning("handler failed on %s (attempt %d): %r", _where(record), attempt, type(exc))
+                    log.warning("handler failed on %s (attempt %d): %r", where(record), attempt, type(exc))
                     if await self._stopped_within(self._retry.delay_s(attempt)):
                         return False
                 else:
@@ -410,29 +359,13 @@ class ConsumerRunner:
         return True
 
     async def _dead_letter(self, record: ConsumedRecord, exc: Exception, attempts: int) -> None:
-        error_headers = [
-            ("mc.error.type", type(exc).__qualname__.encode()),
-            ("mc.error.message", str(exc)[:MAX_ERROR_MESSAGE].encode(errors="replace")),
-            ("mc.error.stage", self._stage.encode()),
-            ("mc.error.attempts", str(attempts).encode()),
-            ("mc.source.topic", record.topic.encode()),
-            ("mc.source.partition", str(record.partition).encode()),
-            ("mc.source.offset", str(record.offset).encode()),
-        ]
-        # A record re-driven from a DLQ carries old error headers: replace, not repeat.
-        kept = [(k, v) for k, v in record.headers if not k.startswith(ERROR_HEADER_PREFIXES)]
-        dead = OutgoingRecord(
-            topic=self.dlq_topic,
-            key=record.key,
-            value=record.value,
-            headers=[*kept, *error_headers],
-        )
+        dead = dead_letter(record, exc, stage=self._stage, attempts=attempts, topic=self.dlq_topic)
         try:
             await self._dead_letters.publish([dead])
         except Exception as publish_error:
-            raise DeadLetterFailed(f"cannot dead-letter {_where(record)}") from publish_error
+            raise DeadLetterFailed(f"cannot dead-letter {where(record)}") from publish_error
         metrics.DEAD_LETTERED.labels(self._group_id, record.topic).inc()
-        log.error("dead-lettered %s to %s after %d attempt(s)", _where(record), self.dlq_topic, attempts)
+        log.error("dead-lettered %s to %s after %d attempt(s)", where(record), self.dlq_topic, attempts)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
@@ -443,23 +376,6 @@ class ConsumerRunner:
             # The group rebalanced under us: the new owner starts at the last commit and
             # handles these records again, which idempotent handlers make harmless.
             log.warning("commit for group %s failed after a rebalance: %r", self._group_id, exc)
-
-    async def _record_lag(self, consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]) -> None:
-        assigned: set[TopicPartition] = consumer.assignment()
-        for tp in partitions:
-            if tp not in assigned:
-                continue
-            highwater: int | None = consumer.highwater(tp)
-            if highwater is None:
-                continue
-            position: int = await consumer.position(tp)
-            metrics.CONSUMER_LAG.labels(self._group_id, tp.topic, str(tp.partition)).set(max(0, highwater - position))
-
-    def _forget_lag(self, partitions: Iterable[TopicPartition]) -> None:
-        # A revoked partition's lag is now reported by its new owner.
-        for tp in partitions:
-            with suppress(KeyError):
-                metrics.CONSUMER_LAG.remove(self._group_id, tp.topic, str(tp.partition))
 
 
 class _DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -474,31 +390,11 @@ class _DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         await self._runner._idle.wait()
-        self._runner._forget_lag(revoked)
+        metrics.forget_lag(self._runner.group_id, revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._runner._assigned = True
         log.info("group %s assigned %s", self._runner.group_id, sorted(assigned))
-
-
-def install_signal_handlers(*runners: ConsumerRunner) -> None:
-    """Drain the runners on SIGTERM and SIGINT (Kubernetes sends SIGTERM on shutdown).
-
-    Call from inside the running event loop. Pass every runner of the process in one
-    call: a later call replaces the handlers of an earlier one.
-    """
-    loop = asyncio.get_running_loop()
-
-    def stop_all() -> None:
-        for runner in runners:
-            runner.stop()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_all)
-
-
-def _where(record: ConsumedRecord) -> str:
-    return f"{record.topic}/{record.partition}@{record.offset}"
 
 
 async def _quietly(closing: Awaitable[None], what: str) -> None:

@@ -7,6 +7,10 @@ second runner never raises "Duplicated timeseries in CollectorRegistry".
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import suppress
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 CONSUMER_LAG = Gauge(
@@ -46,3 +50,23 @@ BATCH_FALLBACKS = Counter(
     "Batch handler calls that failed, after which the records were handled one by one.",
     ["group", "topic"],
 )
+
+
+async def record_lag(consumer: AIOKafkaConsumer, group_id: str, partitions: Iterable[TopicPartition]) -> None:
+    """Set the lag of the consumer's assigned `partitions` (highwater minus position)."""
+    assigned: set[TopicPartition] = consumer.assignment()
+    for tp in partitions:
+        if tp not in assigned:
+            continue
+        highwater: int | None = consumer.highwater(tp)
+        if highwater is None:
+            continue
+        position: int = await consumer.position(tp)
+        CONSUMER_LAG.labels(group_id, tp.topic, str(tp.partition)).set(max(0, highwater - position))
+
+
+def forget_lag(group_id: str, partitions: Iterable[TopicPartition]) -> None:
+    """A revoked partition's lag is now reported by its new owner."""
+    for tp in partitions:
+        with suppress(KeyError):
+            CONSUMER_LAG.remove(group_id, tp.topic, str(tp.partition))

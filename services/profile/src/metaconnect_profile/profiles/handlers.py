@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode, set_span_in_context
 from pydantic import ValidationError
 
-from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
+from metaconnect_common.kafka.records import ConsumedRecord, PermanentError
 from metaconnect_common.kafka.tracing import extract_context, inject_headers
 from metaconnect_common.schemas import NORMALIZED, Interaction
 from metaconnect_profile.profiles.batch import TracedInteraction

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from metaconnect_common.kafka.consumer import ConsumedRecord, PermanentError
+from metaconnect_common.kafka.records import ConsumedRecord, PermanentError
 from metaconnect_common.schemas.profiled import Profiled
 from metaconnect_router.decisions.service import DecisionService
 
