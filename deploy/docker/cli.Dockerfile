@@ -31,6 +31,7 @@ COPY libs/common libs/common
 COPY services/ingest services/ingest
 COPY services/profile services/profile
 COPY services/router services/router
+COPY services/delivery services/delivery
 COPY tools/sandbox tools/sandbox
 COPY tools/cli tools/cli
 RUN --mount=type=cache,target=/root/.cache/uv \
