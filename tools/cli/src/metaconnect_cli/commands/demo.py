@@ -12,6 +12,7 @@ import typer
 from metaconnect_cli import demo
 from metaconnect_cli.client import DEFAULT_STATE_FILE
 from metaconnect_cli.commands.common import JsonOption, fail, say
+from metaconnect_cli.demo_stack import DemoError, resolve_target
 
 app = typer.Typer(help="Demo data for the dev stack: simulated customers and their traffic.", no_args_is_help=True)
 
@@ -40,8 +41,8 @@ def demo_traffic(
         customers=customers, events=events, rate=rate, settle_s=settle, timeout_s=timeout, seed=seed
     )
     try:
-        summary = asyncio.run(demo.run_traffic(demo.resolve_target(state_file, **flags), plan, say))
-    except demo.DemoError as exc:
+        summary = asyncio.run(demo.run_traffic(resolve_target(state_file, **flags), plan, say))
+    except DemoError as exc:
         fail(exc, code=exc.exit_code)
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2))
