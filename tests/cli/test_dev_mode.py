@@ -22,8 +22,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from metaconnect_cli.client import DevState, load_state
-from metaconnect_cli.dev import SERVICES, DevStack, ServiceSpec, StartupError
+from metaconnect_cli.dev import DevStack, StartupError
 from metaconnect_cli.local._proc import free_port
+from metaconnect_cli.services import SERVICES, ServiceSpec
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.delivery import Delivery, DeliveryItem, ItemContent

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from metaconnect_cli.client import DEFAULT_STATE_FILE, load_state
 from metaconnect_cli.commands.common import fail, say
-from metaconnect_cli.dev import SERVICES, service_named, upgrade_databases
+from metaconnect_cli.services import SERVICES, service_named, upgrade_databases
 from metaconnect_common.settings import DatabaseSettings
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True)

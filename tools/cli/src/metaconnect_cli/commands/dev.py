@@ -13,7 +13,7 @@ import typer
 
 from metaconnect_cli.client import DEFAULT_STATE_FILE, ApiProblem
 from metaconnect_cli.commands.common import say
-from metaconnect_cli.dev import DEFAULT_DATA_DIR, DevStack, StartupError
+from metaconnect_cli.dev import DEFAULT_DATA_DIR, EXAMPLE_ROUTES, DevStack, StartupError
 
 
 class _Interrupted(Exception):
@@ -30,7 +30,10 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
 def dev(
     data_dir: Annotated[Path, typer.Option(help="PostgreSQL data, logs.")] = DEFAULT_DATA_DIR,
     state_file: Annotated[Path, typer.Option(help="Where URLs and credentials are written.")] = DEFAULT_STATE_FILE,
-    demo: Annotated[bool, typer.Option(help="Load demo data (a channel API key).")] = True,
+    demo: Annotated[bool, typer.Option(help="Load demo data (a channel API key, the example routes).")] = True,
+    routes: Annotated[
+        Path, typer.Option(help="Example route files (routes-as-code YAML) applied at start, with --demo.")
+    ] = EXAMPLE_ROUTES,
     ingest_port: Annotated[
         int | None, typer.Option(envvar="MC_INGEST_PORT", show_default="8001", help="The ingest service's port.")
     ] = None,
@@ -69,6 +72,7 @@ def dev(
         state_file=state_file,
         ports=ports,
         demo=demo,
+        routes=routes,
         database_url=os.environ.get("MC_DATABASE_URL") or None,
         kafka_bootstrap=os.environ.get("MC_KAFKA_BOOTSTRAP") or None,
         postgres_port=postgres_port,
