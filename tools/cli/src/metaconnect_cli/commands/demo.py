@@ -13,6 +13,7 @@ from metaconnect_cli import demo
 from metaconnect_cli.client import DEFAULT_STATE_FILE
 from metaconnect_cli.commands.common import JsonOption, fail, say
 from metaconnect_cli.demo_stack import DemoError, resolve_target
+from metaconnect_common.schemas.profiled import Colour
 
 app = typer.Typer(help="Demo data for the dev stack: simulated customers and their traffic.", no_args_is_help=True)
 
@@ -49,3 +50,24 @@ def demo_traffic(
         return
     for line in summary.lines():
         typer.echo(line)
+
+
+@app.command("questionnaire")
+def demo_questionnaire(
+    colour: Annotated[Colour, typer.Option(help="The colour the answers score.", case_sensitive=False)],
+    customer_id: Annotated[str, typer.Option(help="Whose answers: the event's customer_id.")],
+) -> None:
+    """Print a questionnaire.submitted event whose colour-form answers (colours24) score one colour.
+
+    Post it to ingest's /v1/events (curl -d @file) to give a test customer a known colour; the
+    profile service scores it only with the customer's profiling_questionnaire consent.
+    """
+    if colour is Colour.UNKNOWN:
+        fail("choose red, yellow, green or blue", code=2)
+    event = {
+        "customer": {"customer_id": customer_id},
+        "type": "questionnaire.submitted",
+        "channel": "in_app",
+        "properties": {"instrument": "colours24", "answers": demo.colour_answers(colour)},
+    }
+    typer.echo(json.dumps(event))
