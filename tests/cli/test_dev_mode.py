@@ -200,6 +200,7 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert f"{state.services['delivery']}/docs" in printed
         assert f"{state.sandbox_url}/\n" in printed  # the sandbox page
         assert "metaconnect sandbox tail" in printed
+        assert "Post an event:\n" in printed  # run outside the repository: no example routes to name
         assert state.operator_token in printed
         assert not any(secret in printed for secret in SANDBOX_SECRETS)
         assert httpx.get(f"{state.services['delivery']}/readyz", timeout=5).status_code == 200

@@ -85,6 +85,7 @@ def test_dev_loads_the_example_routes_and_says_so(running: Running) -> None:
     assert f"Example routes from {EXAMPLES}" in banner
     assert "welcome             on customer.created" in banner
     assert "price-drops         on product.price_dropped" in banner
+    assert "Post an event (a sign-up: the welcome route e-mails it to the sandbox):" in banner
     assert any(line.startswith("Route welcome created") for line in running.said)
 
 

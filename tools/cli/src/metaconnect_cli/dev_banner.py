@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from metaconnect_cli.client import DevState
 
 DEMO_KEY_NAME = "demo-app"
+WELCOME_ROUTE = "welcome"  # examples/routes/welcome.yaml
 # The README's first event: a sign-up with an e-mail address, which the example route
 # `welcome` answers at once with an e-mail the sandbox shows.
 DEMO_EVENT = {
@@ -50,7 +51,10 @@ def render_banner(
         lines.append("")
     if state.api_key:
         lines += [f"Demo channel API key ({DEMO_KEY_NAME}):", f"  {state.api_key}", ""]
-        lines += ["Post an event (a sign-up: the welcome route e-mails it to the sandbox):"]
+        welcomes = routes is not None and any(name == WELCOME_ROUTE for name, _ in routes[1])
+        lines.append(
+            "Post an event (a sign-up: the welcome route e-mails it to the sandbox):" if welcomes else "Post an event:"
+        )
         lines += [f"  {_curl(state.ingest_url, state.api_key)}", ""]
     if state.sandbox_url:
         lines += ["Delivery sends every channel to the provider sandbox. What it received:"]
