@@ -3,8 +3,9 @@
 # minting operator tokens, channel API keys. Build from the repository root:
 #   docker build -f deploy/docker/cli.Dockerfile -t metaconnect/cli:local .
 #   docker run --rm metaconnect/cli:local routes apply /opt/metaconnect/routes --url http://router:8003
-# The demo route (`metaconnect demo traffic`'s, from metaconnect_router.simulation) is written
-# to /opt/metaconnect/routes at build time, so it is always the one the code defines.
+# The demo route (`metaconnect demo traffic`'s: metaconnect_router.simulation's, taking only
+# the demo's own events) is written to /opt/metaconnect/routes at build time, so it is always
+# the one the code defines.
 
 FROM python:3.11.14-slim-bookworm AS builder
 COPY --from=ghcr.io/astral-sh/uv:0.13.8 /uv /bin/uv
@@ -31,14 +32,16 @@ COPY libs/common libs/common
 COPY services/ingest services/ingest
 COPY services/profile services/profile
 COPY services/router services/router
+COPY services/delivery services/delivery
 COPY tools/sandbox tools/sandbox
 COPY tools/cli tools/cli
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package metaconnect-cli
 RUN mkdir -p /opt/metaconnect/routes \
     && .venv/bin/python -c "from metaconnect_cli.routes_code import dump; \
-from metaconnect_router.simulation import demo_route; \
-print(dump(demo_route().model_dump(mode='json', exclude_defaults=True)), end='')" \
+from metaconnect_cli.demo import TrafficPlan, demo_spec; \
+plan = TrafficPlan(customers=1, events=0, rate=1.0, settle_s=0.0, timeout_s=1.0, seed=0); \
+print(dump(demo_spec(plan).model_dump(mode='json', exclude_defaults=True)), end='')" \
        > /opt/metaconnect/routes/demo-new-items.yaml
 
 FROM python:3.11.14-slim-bookworm

@@ -6,12 +6,16 @@ import json
 import signal
 import subprocess
 import sys
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
+from metaconnect_cli.client import DevState
+from metaconnect_cli.demo import DEMO_MARK
 from metaconnect_cli.main import app
 from tests.cli.test_dev_mode import _child_env, _free_ports, _port_flags, _wait_for_state
 
@@ -59,6 +63,11 @@ def test_demo_traffic_closes_the_loop_on_the_dev_stack(tmp_path: Path, dev_dir: 
         delivered = uplift.json()["overall"]
         assert delivered["treated"]["delivered"] + delivered["holdout"]["delivered"] > 0
 
+        # The demo's route stays active, but takes only the demo's own events: an ordinary
+        # app.opened of a consented, reachable customer fires no route at all.
+        assert _matched_routes(state, {"screen": "home"}) == []
+        assert _matched_routes(state, DEMO_MARK) == ["demo-new-items"]
+
         proc.send_signal(signal.SIGINT)  # as Ctrl-C does
         assert proc.wait(timeout=40) == 0, output.read_text()
         assert "SIGINT: stopping everything" in output.read_text()
@@ -70,3 +79,34 @@ def test_demo_traffic_closes_the_loop_on_the_dev_stack(tmp_path: Path, dev_dir: 
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _matched_routes(state: DevState, properties: dict[str, str]) -> list[str]:
+    """The active routes the router's live decision code matches for an app.opened (`POST /v1/simulate`)."""
+    now = datetime.now(UTC).isoformat()
+    consent = {"granted": True, "at": now, "source": "test"}
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "customer": {"customer_id": "c-1042", "email": "ada@example.com", "device_token": "dev-device-1042"},
+        "type": "app.opened",
+        "channel": "in_app",
+        "occurred_at": now,
+        "received_at": now,
+        "source": "test",
+        "properties": properties,
+    }
+    profile = {
+        "lifecycle_stage": "lead",
+        "purposes": {"marketing": consent},
+        "channel_consent": {"push": consent, "email": consent},
+        "reachable": ["in_app", "push", "email"],
+        "contact": {"email": "ada@example.com", "push_tokens": ["dev-device-1042"]},
+    }
+    response = httpx.post(
+        f"{state.services['router']}/v1/simulate",
+        json={"event": event, "profile": profile},
+        headers={"Authorization": f"Bearer {state.operator_token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return [matched["route"] for matched in response.json()["explanation"].get("matched", [])]

@@ -22,8 +22,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from metaconnect_cli.client import DevState, load_state
-from metaconnect_cli.dev import SERVICES, DevStack, ServiceSpec, StartupError
+from metaconnect_cli.dev import DevStack, StartupError
 from metaconnect_cli.local._proc import free_port
+from metaconnect_cli.services import SERVICES, ServiceSpec
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.delivery import Delivery, DeliveryItem, ItemContent
@@ -199,6 +200,7 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert f"{state.services['delivery']}/docs" in printed
         assert f"{state.sandbox_url}/\n" in printed  # the sandbox page
         assert "metaconnect sandbox tail" in printed
+        assert "Post an event:\n" in printed  # run outside the repository: no example routes to name
         assert state.operator_token in printed
         assert not any(secret in printed for secret in SANDBOX_SECRETS)
         assert httpx.get(f"{state.services['delivery']}/readyz", timeout=5).status_code == 200

@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from metaconnect_cli.client import DevState, save_state
-from metaconnect_cli.dev import SERVICES, upgrade_databases
 from metaconnect_cli.local._proc import free_port, spawn, stop
 from metaconnect_cli.main import app
+from metaconnect_cli.services import SERVICES, upgrade_databases
 from metaconnect_common.auth import Role, issue_token
 from metaconnect_common.settings import AuthSettings
 

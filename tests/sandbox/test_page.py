@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import aiosmtplib
 import httpx
 import pytest
 
 from metaconnect_sandbox import Sandbox
+from metaconnect_sandbox.faults import PROVIDERS
 from tests.sandbox.conftest import FCM_TOKEN, TWILIO_SID, TWILIO_TOKEN
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -57,3 +60,32 @@ async def test_escapes_everything_received(client: httpx.AsyncClient) -> None:
     assert "&lt;b&gt;b&lt;/b&gt; &amp; c" in page
     assert "to &lt;i&gt;t&lt;/i&gt;" in page
     assert "to &lt;img src=x&gt;" in page
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hrefs += [value for name, value in attrs if tag == "a" and name == "href" and value]
+
+
+async def test_every_link_on_the_page_is_a_json_endpoint(client: httpx.AsyncClient) -> None:
+    await client.post(
+        f"/twilio/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
+        auth=(TWILIO_SID, TWILIO_TOKEN),
+        data={"To": "+447700900123", "From": "+15005550006", "Body": "linked"},
+    )
+    links = _Links()
+    links.feed((await client.get("/")).text)
+
+    assert {"/_sandbox/messages", "/_sandbox/callbacks"} <= set(links.hrefs)
+    assert {f"/_sandbox/messages?provider={p}" for p in PROVIDERS} <= set(links.hrefs)
+    for href in links.hrefs:
+        response = await client.get(href)
+        assert response.status_code == 200, href
+        assert response.headers["content-type"] == "application/json", href
+        assert isinstance(response.json(), dict), href
+    twilio = (await client.get("/_sandbox/messages?provider=twilio")).json()["messages"]
+    assert [m["text"] for m in twilio] == ["linked"]

@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -28,7 +27,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from metaconnect_cli.client import load_state
+from metaconnect_cli.demo_stack import BATCH_MAX, DemoError, Stack, Target
 from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_common.schemas.profiled import Colour
 from metaconnect_common.topics import DELIVERIES
@@ -37,8 +36,6 @@ from metaconnect_router.decisions.decide import in_route_holdout
 from metaconnect_router.routes.spec import RouteSpec, Tone
 from metaconnect_router.simulation import ResponseModel, SimulatedCustomer, best_tone, demo_route, population
 
-BATCH_MAX: Final = 500
-POST_ATTEMPTS: Final = 5
 # The opposite quadrant of the circumplex: "least like me" in every group of the colour form.
 OPPOSITE: Final = {
     Colour.RED: Colour.GREEN,
@@ -49,42 +46,13 @@ OPPOSITE: Final = {
 
 
 COHORTS: Final = ("matched", "mismatched", "treated", "holdout")
-
-
-class DemoError(Exception):
-    """The demo cannot go on; `exit_code` 2 means it was not told where the stack is."""
-
-    def __init__(self, message: str, *, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the running stack is, and the credentials the demo uses (each field has its `--flag`)."""
-
-    ingest_url: str
-    profile_url: str
-    router_url: str
-    api_key: str  # a channel key: events and receipts
-    kafka: str  # bootstrap servers
-    token: str  # an operator token, editor or admin: the route; viewer: profiles
-
-
-def resolve_target(state_file: Path, **flags: str | None) -> Target:
-    """Each value from its flag, else from the dev stack's state file; every one is required."""
-    state = load_state(state_file)
-    services = state.services if state else {}
-    known = {"profile_url": services.get("profile"), "router_url": services.get("router")}
-    if state is not None:
-        known |= {"ingest_url": state.ingest_url, "api_key": state.api_key, "kafka": state.kafka_bootstrap}
-        known["token"] = state.operator_token
-    values = {f.name: flags.get(f.name) or known.get(f.name) for f in fields(Target)}
-    missing = ["--" + name.replace("_", "-") for name, value in values.items() if not value]
-    if missing:
-        where = f"{state_file} does not name them" if state else f"no dev stack ({state_file} not found)"
-        raise DemoError(f"{where}: run `metaconnect dev` or pass {', '.join(missing)}", exit_code=2)
-    return Target(**{name: str(value).rstrip("/") for name, value in values.items()})
+# Every app.opened the demo posts carries this property, and its route takes only those.
+DEMO_MARK: Final = {"demo": "metaconnect-demo-traffic"}
+DEMO_CONDITION: Final = f'event.properties.demo == "{DEMO_MARK["demo"]}"'
+DEMO_DESCRIPTION: Final = (
+    "Simulated traffic (`metaconnect demo traffic`): which tone does each personality pattern engage with? "
+    "Fires only on the demo's own app.opened events (properties.demo)."
+)
 
 
 @dataclass(frozen=True)
@@ -182,53 +150,15 @@ def onboarding(ref: str, customer: SimulatedCustomer, now: datetime) -> list[dic
 
 
 def demo_spec(plan: TrafficPlan) -> RouteSpec:
+    """The simulation's route, firing only on the demo's own `app.opened` events (`DEMO_MARK`).
+
+    The route stays active after a run (its uplift report reads it), so it must never take
+    the app.opened events of real customers, nor those of the README's first curl.
+    """
     spec = demo_route()
+    trigger = spec.trigger.model_copy(update={"condition": DEMO_CONDITION})
     policy = spec.policy.model_copy(update={"bundle_window": plan.bundle_window, "holdout_share": plan.holdout_share})
-    return spec.model_copy(update={"policy": policy})
-
-
-class Stack:
-    """The HTTP calls the demo makes, errors raised as `DemoError`."""
-
-    def __init__(self, target: Target, http: httpx.AsyncClient) -> None:
-        self.target, self._http = target, http
-        self._operator = {"Authorization": f"Bearer {target.token}"}
-        self._channel = {"Authorization": f"Bearer {target.api_key}"}
-
-    async def put_route(self, spec: RouteSpec) -> None:
-        url = f"{self.target.router_url}/v1/routes/{spec.name}"
-        await self._call("PUT", url, headers=self._operator, json=spec.model_dump(mode="json"))
-
-    async def post(self, events: Sequence[dict[str, Any]]) -> int:
-        """Post in batches; 429 and 503 are retried with the same event ids after `Retry-After`."""
-        accepted, url = 0, f"{self.target.ingest_url}/v1/events/batch"
-        for start in range(0, len(events), BATCH_MAX):
-            body = {"events": list(events[start : start + BATCH_MAX])}
-            for attempt in range(1, POST_ATTEMPTS + 1):
-                busy = (429, 503) if attempt < POST_ATTEMPTS else ()
-                response = await self._call("POST", url, allow=busy, headers=self._channel, json=body)
-                if response.status_code not in busy:
-                    break
-                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
-            if rejected := response.json().get("rejected"):
-                raise DemoError(f"ingest rejected demo events: {rejected}")
-            accepted += len(response.json()["accepted"])
-        return accepted
-
-    async def profile(self, ref: str) -> dict[str, Any] | None:
-        url = f"{self.target.profile_url}/v1/profiles/cid:{ref}"
-        response = await self._call("GET", url, allow=(404,), headers=self._operator)
-        found: dict[str, Any] | None = None if response.status_code == 404 else response.json()
-        return found
-
-    async def _call(self, method: str, url: str, *, allow: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._http.request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            raise DemoError(f"cannot reach {url}: {exc or type(exc).__name__}; is `metaconnect dev` running?") from None
-        if response.is_error and response.status_code not in allow:
-            raise DemoError(f"{method} {url}: HTTP {response.status_code} {response.text[:500]}")
-        return response
+    return spec.model_copy(update={"trigger": trigger, "policy": policy, "description": DEMO_DESCRIPTION})
 
 
 async def identify(
@@ -321,7 +251,7 @@ async def post_traffic(
         count = min(size, plan.events - posted)
         now = datetime.now(UTC)
         batch = [
-            _event({"customer_id": refs[int(i)]}, "app.opened", "in_app", now)
+            _event({"customer_id": refs[int(i)]}, "app.opened", "in_app", now, DEMO_MARK)
             for i in rng.integers(len(refs), size=count)
         ]
         report.events_posted += await stack.post(batch)

@@ -2,7 +2,8 @@
 
 Embedded PostgreSQL (persistent, under the data dir) and the Tansu broker (memory only),
 the services' migrations, the provider sandbox and every service as a subprocess, a demo
-API key. `DevStack` holds the start/stop logic so tests drive it directly; the command
+API key and the example routes (`examples/routes`, applied as `metaconnect routes apply` does).
+`DevStack` holds the start/stop logic so tests drive it directly; the command
 only wires signals.
 """
 
@@ -17,16 +18,24 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO
 
 import httpx
-from sqlalchemy.engine import make_url
 
-from metaconnect_cli.client import DEFAULT_STATE_FILE, DevState, IngestClient, key_id_of, load_state, save_state
+from metaconnect_cli import routes_code
+from metaconnect_cli.client import (
+    DEFAULT_STATE_FILE,
+    DevState,
+    IngestClient,
+    RouterClient,
+    key_id_of,
+    load_state,
+    save_state,
+)
 from metaconnect_cli.dev_banner import DEMO_KEY_NAME, render_banner
 from metaconnect_cli.local._proc import free_port, log_tail, port_in_use, runs_command, spawn, stop
 from metaconnect_cli.local.postgres import EmbeddedPostgres
@@ -40,56 +49,20 @@ from metaconnect_cli.local.sandbox import (
     sandbox_providers,
 )
 from metaconnect_cli.local.tansu import TansuBroker
+from metaconnect_cli.services import SERVICES, ServiceSpec, upgrade_databases
 from metaconnect_common.auth import Role, issue_token
-from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import AuthSettings
 
 DEFAULT_DATA_DIR = Path(".metaconnect") / "dev"
+# Relative to where `metaconnect dev` runs: `./scripts/dev` runs it at the repository's root.
+EXAMPLE_ROUTES = Path("examples") / "routes"
 OPERATOR_TOKEN_TTL_S = 24 * 3600
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    """One service: its package (run as `python -m <package>`), default port, migrations."""
-
-    name: str
-    package: str
-    port: int
-    migrations: bool = True
-
-    @property
-    def env_prefix(self) -> str:
-        return f"MC_{self.name.upper()}_"
-
-
-# Every service, in start order. A new service adds one line; `db upgrade` and the dev
-# stack both read this table.
-SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("ingest", "metaconnect_ingest", 8001),
-    ServiceSpec("profile", "metaconnect_profile", 8002),
-    ServiceSpec("router", "metaconnect_router", 8003),
-    ServiceSpec("delivery", "metaconnect_delivery", 8004),
-)
 SANDBOX = "sandbox"
 SANDBOX_SMTP = "sandbox-smtp"
 # Where the sandbox posts Twilio's status callbacks (ingest verifies and turns them into receipts).
 TWILIO_STATUS_PATH = "/v1/webhooks/twilio/status"
-
-
-def service_named(name: str) -> ServiceSpec:
-    for spec in SERVICES:
-        if spec.name == name:
-            return spec
-    raise KeyError(name)
-
-
-def upgrade_databases(url: str, services: Iterable[ServiceSpec], *, say: Callable[[str], None] = print) -> None:
-    """Run each service's Alembic migrations up to head (each service owns its schema)."""
-    shown = make_url(url).render_as_string(hide_password=True)
-    for spec in services:
-        if spec.migrations:
-            say(f"Migrating {spec.name} at {shown}")
-            upgrade(spec.package, url)
 
 
 class StartupError(Exception):
@@ -109,6 +82,8 @@ class DevStack:
     # Per service name, and "sandbox" / "sandbox-smtp" for the provider sandbox.
     ports: Mapping[str, int] = field(default_factory=dict)
     demo: bool = True
+    # Route files applied once the router is ready (with `demo`); a missing directory is skipped.
+    routes: Path | None = None
     # When set (e.g. from MC_DATABASE_URL / MC_KAFKA_BOOTSTRAP), used instead of the embedded ones.
     database_url: str | None = None
     kafka_bootstrap: str | None = None
@@ -124,6 +99,8 @@ class DevStack:
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False, repr=False)
     _markers: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _urls: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    # What the loaded route files hold: (name, trigger event types) per route.
+    loaded_routes: list[tuple[str, list[str]]] = field(default_factory=list, init=False)
     state: DevState | None = field(default=None, init=False)
 
     @property
@@ -220,6 +197,8 @@ class DevStack:
         ingest_url = self._urls.get("ingest", "")
         previous = load_state(self.state_file)
         api_key = self._demo_key(ingest_url, token, previous) if self.demo and ingest_url else None
+        if self.demo and self.routes is not None and (router_url := self._urls.get("router")):
+            self._apply_routes(self.routes, router_url, token)
         self.state = DevState(
             ingest_url=ingest_url,
             operator_token=token,
@@ -314,6 +293,26 @@ class DevStack:
             key: str = client.create_key(DEMO_KEY_NAME)["key"]
             return key
 
+    def _apply_routes(self, target: Path, router_url: str, token: str) -> None:
+        """Create or change the routes the files describe; unchanged ones stay as they are, so
+        every restart on the same database applies them again without a new version."""
+        if not target.exists():
+            self.say(f"No example routes loaded: {target} not found (run from the repository's root)")
+            return
+        try:
+            files = routes_code.load(target)
+        except routes_code.RouteFileError as exc:
+            raise StartupError(f"cannot load the example routes: {exc}") from None
+        with RouterClient(router_url, token) as client:
+            for plan, file in zip(routes_code.plans(client, files), files, strict=True):
+                if plan["action"] == "none":
+                    self.say(f"Route {plan['name']} unchanged (version {plan['current_version']}, {file.path})")
+                else:
+                    route, created = client.put_route(file.spec)
+                    change = "created" if created else f"updated to version {route['version']}"
+                    self.say(f"Route {route['name']} {change} ({file.path})")
+                self.loaded_routes.append((plan["name"], list(plan["proposed"]["trigger"]["event_types"])))
+
     def poll(self) -> str | None:
         """What died since start, if anything (a service or the embedded broker)."""
         for name, proc in self._procs.items():
@@ -386,5 +385,10 @@ class DevStack:
         kafka = "Tansu, in memory" if self._tansu is not None else "external"
         postgres = f"data in {self._postgres.data_dir}" if self._postgres is not None else "external"
         return render_banner(
-            self.state, kafka=kafka, postgres=postgres, state_file=self.state_file, log_dir=self.log_dir
+            self.state,
+            kafka=kafka,
+            postgres=postgres,
+            state_file=self.state_file,
+            log_dir=self.log_dir,
+            routes=(self.routes, self.loaded_routes) if self.loaded_routes and self.routes else None,
         )

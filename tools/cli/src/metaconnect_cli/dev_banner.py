@@ -11,11 +11,27 @@ from sqlalchemy.engine import make_url
 from metaconnect_cli.client import DevState
 
 DEMO_KEY_NAME = "demo-app"
-DEMO_EVENT = {"customer": {"customer_id": "c-1"}, "type": "app.opened", "channel": "in_app"}
+WELCOME_ROUTE = "welcome"  # examples/routes/welcome.yaml
+# The README's first event: a sign-up with an e-mail address, which the example route
+# `welcome` answers at once with an e-mail the sandbox shows.
+DEMO_EVENT = {
+    "customer": {"customer_id": "c-1042", "email": "ada@example.com"},
+    "type": "customer.created",
+    "channel": "in_app",
+}
 
 
-def render_banner(state: DevState, *, kafka: str, postgres: str, state_file: Path, log_dir: Path) -> str:
-    """The banner; `kafka` and `postgres` say where those run (embedded, external)."""
+def render_banner(
+    state: DevState,
+    *,
+    kafka: str,
+    postgres: str,
+    state_file: Path,
+    log_dir: Path,
+    routes: tuple[Path, list[tuple[str, list[str]]]] | None = None,
+) -> str:
+    """The banner; `kafka` and `postgres` say where those run (embedded, external); `routes`, the
+    route files loaded at start: their directory, and each route's name and trigger event types."""
     lines = ["", "Metaconnect is running (development mode).", ""]
     for name, url in state.services.items():
         lines.append(f"  {name:<11} {url}    API docs: {url}/docs")
@@ -27,9 +43,19 @@ def render_banner(state: DevState, *, kafka: str, postgres: str, state_file: Pat
         lines.append(f"  {'SMTP':<11} {state.sandbox_smtp}    (the sandbox's mail server)")
     lines.append("")
     lines += ["Operator token (admin, 24 h):", f"  {state.operator_token}", ""]
+    if routes is not None:
+        folder, loaded = routes
+        width = max(len(name) for name, _ in loaded)
+        lines.append(f"Example routes from {folder} (change them, then `uv run metaconnect routes apply {folder}`):")
+        lines += [f"  {name:<{width}}  on {', '.join(types)}" for name, types in loaded]
+        lines.append("")
     if state.api_key:
         lines += [f"Demo channel API key ({DEMO_KEY_NAME}):", f"  {state.api_key}", ""]
-        lines += ["Post an event:", f"  {_curl(state.ingest_url, state.api_key)}", ""]
+        welcomes = routes is not None and any(name == WELCOME_ROUTE for name, _ in routes[1])
+        lines.append(
+            "Post an event (a sign-up: the welcome route e-mails it to the sandbox):" if welcomes else "Post an event:"
+        )
+        lines += [f"  {_curl(state.ingest_url, state.api_key)}", ""]
     if state.sandbox_url:
         lines += ["Delivery sends every channel to the provider sandbox. What it received:"]
         lines += [f"  {state.sandbox_url}/", "  uv run metaconnect sandbox tail --follow", ""]

@@ -8,6 +8,7 @@ means every `*.yaml` / `*.yml` file in it, in name order. The router checks ever
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,19 @@ def dump(spec: dict[str, Any]) -> str:
 def plans(client: RouterClient, files: list[RouteFile]) -> list[dict[str, Any]]:
     """What applying each file would do; raises the router's ApiProblem for the first invalid one."""
     return [client.plan_route(f.spec) for f in files]
+
+
+def apply(client: RouterClient, files: list[RouteFile]) -> Iterator[str]:
+    """Put every file's route, once all are checked; yields one line per route saying what changed.
+
+    Putting a route the router already has unchanged gives it no new version, so applying
+    the same files again (dev mode does on every start) changes nothing.
+    """
+    plans(client, files)  # every file checked before any is written
+    for file in files:
+        route, created = client.put_route(file.spec)
+        state = "created" if created else f"now at version {route['version']}"
+        yield f"{route['name']}: {state} ({file.path})"
 
 
 def diff(plan: dict[str, Any]) -> str:

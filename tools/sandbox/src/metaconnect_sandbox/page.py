@@ -1,4 +1,8 @@
-"""`GET /`: what each fake provider received, newest first, for people (plain HTML, refreshes itself)."""
+"""`GET /`: what each fake provider received, newest first, for people (plain HTML, refreshes itself).
+
+Every link on the page is a JSON endpoint of the control API (`control.py`) showing the same
+thing: all messages, one provider's messages, the callbacks sent.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ router = APIRouter(tags=["sandbox"])
 
 MAX_TEXT_CHARS = 2000
 
+MESSAGES_JSON = "/_sandbox/messages"
+CALLBACKS_JSON = "/_sandbox/callbacks"
+
 _HEADINGS: dict[Provider, str] = {
     "fcm": "Push notifications (FCM)",
     "twilio": "SMS (Twilio)",
@@ -28,6 +35,7 @@ _STYLE = """
 body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
 section { margin-bottom: 2rem; }
 h2 small { color: #777; font-weight: normal; }
+h2 a { font-size: .6em; font-weight: normal; margin-left: .5rem; }
 article { border: 1px solid #ddd; border-left: 4px solid #3a7; border-radius: 4px;
           padding: .5rem .8rem; margin: .5rem 0; }
 article.refused { border-left-color: #c33; }
@@ -51,8 +59,8 @@ def render_page(messages: Sequence[ReceivedMessage], *, refresh_s: int = 3) -> s
         "<title>Metaconnect provider sandbox</title>"
         f"<style>{_STYLE}</style></head><body>"
         "<h1>Metaconnect provider sandbox</h1>"
-        '<p>What the fake providers received. As JSON: <a href="/_sandbox/messages">/_sandbox/messages</a>; '
-        'callbacks sent: <a href="/_sandbox/callbacks">/_sandbox/callbacks</a>.</p>'
+        f'<p>What the fake providers received. As JSON: <a href="{MESSAGES_JSON}">{MESSAGES_JSON}</a>; '
+        f'callbacks sent: <a href="{CALLBACKS_JSON}">{CALLBACKS_JSON}</a>.</p>'
         f"{sections}</body></html>"
     )
 
@@ -64,7 +72,9 @@ async def page(state: StateDep) -> HTMLResponse:
 
 def _section(provider: Provider, messages: list[ReceivedMessage]) -> str:
     items = "".join(_card(m) for m in messages) or '<p class="empty">Nothing received yet.</p>'
-    return f"<section><h2>{escape(_HEADINGS[provider])} <small>{len(messages)}</small></h2>{items}</section>"
+    heading = f"{escape(_HEADINGS[provider])} <small>{len(messages)}</small>"
+    link = f'<a href="{MESSAGES_JSON}?provider={provider}">JSON</a>'
+    return f'<section id="{provider}"><h2>{heading}{link}</h2>{items}</section>'
 
 
 def _card(message: ReceivedMessage) -> str:

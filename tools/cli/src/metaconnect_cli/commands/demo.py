@@ -1,0 +1,73 @@
+"""`metaconnect demo`: demo data for the dev stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from metaconnect_cli import demo
+from metaconnect_cli.client import DEFAULT_STATE_FILE
+from metaconnect_cli.commands.common import JsonOption, fail, say
+from metaconnect_cli.demo_stack import DemoError, resolve_target
+from metaconnect_common.schemas.profiled import Colour
+
+app = typer.Typer(help="Demo data for the dev stack: simulated customers and their traffic.", no_args_is_help=True)
+
+
+@app.command("traffic")
+def demo_traffic(
+    customers: Annotated[int, typer.Option(min=1, help="Simulated customers (hidden colours).")] = 100,
+    events: Annotated[int, typer.Option(min=0, help="app.opened events to post.")] = 1000,
+    rate: Annotated[float, typer.Option(min=0.1, help="Events per second.")] = 50.0,
+    settle: Annotated[float, typer.Option(min=0, help="Stop once deliveries were quiet this many seconds.")] = 15.0,
+    timeout: Annotated[float, typer.Option(min=1, help="Stop after this many seconds at the latest.")] = 600.0,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same customers and draws.")] = 1,
+    state_file: Annotated[Path, typer.Option(help="The dev stack's state.")] = DEFAULT_STATE_FILE,
+    ingest_url: Annotated[str | None, typer.Option(help="Ingest URL (default: the dev stack's).")] = None,
+    profile_url: Annotated[str | None, typer.Option(help="Profile service URL (default: the dev stack's).")] = None,
+    router_url: Annotated[str | None, typer.Option(help="Router URL (default: the dev stack's).")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Channel API key (default: the dev stack's).")] = None,
+    kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap (default: the dev stack's).")] = None,
+    token: Annotated[str | None, typer.Option(help="Editor or admin token (default: the dev stack's).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Simulated customers answer the colour form, open the app and answer deliveries; the router learns."""
+    flags = {"ingest_url": ingest_url, "profile_url": profile_url, "router_url": router_url}
+    flags |= {"api_key": api_key, "kafka": kafka, "token": token}
+    plan = demo.TrafficPlan(
+        customers=customers, events=events, rate=rate, settle_s=settle, timeout_s=timeout, seed=seed
+    )
+    try:
+        summary = asyncio.run(demo.run_traffic(resolve_target(state_file, **flags), plan, say))
+    except DemoError as exc:
+        fail(exc, code=exc.exit_code)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
+        return
+    for line in summary.lines():
+        typer.echo(line)
+
+
+@app.command("questionnaire")
+def demo_questionnaire(
+    colour: Annotated[Colour, typer.Option(help="The colour the answers score.", case_sensitive=False)],
+    customer_id: Annotated[str, typer.Option(help="Whose answers: the event's customer_id.")],
+) -> None:
+    """Print a questionnaire.submitted event whose colour-form answers (colours24) score one colour.
+
+    Post it to ingest's /v1/events (curl -d @file) to give a test customer a known colour; the
+    profile service scores it only with the customer's profiling_questionnaire consent.
+    """
+    if colour is Colour.UNKNOWN:
+        fail("choose red, yellow, green or blue", code=2)
+    event = {
+        "customer": {"customer_id": customer_id},
+        "type": "questionnaire.submitted",
+        "channel": "in_app",
+        "properties": {"instrument": "colours24", "answers": demo.colour_answers(colour)},
+    }
+    typer.echo(json.dumps(event))
