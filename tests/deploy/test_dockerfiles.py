@@ -59,7 +59,6 @@ IMAGES = {
     "sandbox": Image(
         "sandbox", ("metaconnect-sandbox",), ("python", "-m", SANDBOX_PACKAGE), SANDBOX_PORT, SANDBOX_HEALTH
     ),
-    # `metaconnect demo` imports metaconnect_profile, which metaconnect-cli does not declare.
     "cli": Image("cli", ("metaconnect-cli",), ("metaconnect",)),
 }
 
