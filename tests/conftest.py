@@ -57,6 +57,18 @@ def database_url() -> Iterator[str]:
         shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def module_topics() -> Iterator[str]:
+    """Every test module has topics of its own: `MC_KAFKA_TOPIC_PREFIX` is set for the module, so
+    the Kafka settings it builds, the services it runs in process or as processes and the tools
+    it calls (`read_topic`, `topic_name`) all add the same prefix to the names the code uses.
+    Records an earlier module left can never reach a later one's consumers."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MC_KAFKA_TOPIC_PREFIX", prefix)
+        yield prefix
+
+
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
     return KafkaSettings(bootstrap=kafka_bootstrap, topic_partitions=3, linger_ms=0)

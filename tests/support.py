@@ -29,8 +29,14 @@ class ReadRecord:
     headers: list[tuple[str, bytes]]
 
 
+def topic_name(topic: str) -> str:
+    """The broker's name of the topic the code calls `topic`, in this test module (see `module_topics`)."""
+    return KafkaSettings().topic(topic)
+
+
 async def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 20.0) -> list[ReadRecord]:
-    """Every record of `topic` up to its end offsets as of now (no consumer group)."""
+    """Every record of `topic` (named as the code names it) up to its end offsets as of now (no consumer group)."""
+    topic = topic_name(topic)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
     )
@@ -93,7 +99,8 @@ async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> N
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for topic in topics for p in sorted(await _partitions(consumer, topic))]
+        named = [topic_name(topic) for topic in topics]
+        partitions = [TopicPartition(topic, p) for topic in named for p in sorted(await _partitions(consumer, topic))]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         if ends:

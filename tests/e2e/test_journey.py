@@ -39,7 +39,7 @@ from metaconnect_sandbox.server import Sandbox, serving
 from tests.delivery.test_service import SANDBOX, fault, providers
 from tests.profile.personality.answers import COLOUR_ANSWERS
 from tests.router.conftest import operator
-from tests.support import Service, providers_env, ready, start_group_at_end, start_service
+from tests.support import Service, providers_env, ready, start_group_at_end, start_service, topic_name
 
 pytestmark = pytest.mark.timeout(300)
 TRACE_ID = uuid.uuid4().hex
@@ -352,7 +352,7 @@ async def _produce(bootstrap: str, topic: str, value: bytes) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value, key=b"e2e")
+        await producer.send_and_wait(topic_name(topic), value, key=b"e2e")
     finally:
         await producer.stop()
 
@@ -372,7 +372,7 @@ def _assert_one_trace_by_the_conventions(spans: Spans, *, route: str) -> None:
     assert server.parent_span_id == TRACEPARENT.split("-")[2], "the client's traceparent is the parent"
     [produced] = [s for s in mine if s.kind == PRODUCER and s.service == "ingest"]
     assert produced.attributes["messaging.system"] == "kafka"
-    assert produced.attributes["messaging.destination.name"] == INTERACTIONS
+    assert produced.attributes["messaging.destination.name"] == topic_name(INTERACTIONS)
     assert "messaging.kafka.offset" in produced.attributes
     for service, topic in (("profile", INTERACTIONS), ("router", PROFILED), ("delivery", DELIVERIES)):
         # One record: a span in the trace; several consumed together: one span linking to each.
@@ -386,7 +386,7 @@ def _assert_one_trace_by_the_conventions(spans: Spans, *, route: str) -> None:
         assert consumed, f"{service} consumed the interaction's record"
         attributes = consumed[0].attributes
         assert attributes["messaging.system"] == "kafka"
-        assert attributes["messaging.destination.name"] == topic
+        assert attributes["messaging.destination.name"] == topic_name(topic)
         assert attributes["messaging.consumer.group.name"]
         assert "messaging.destination.partition.id" in attributes
     # The receipts come back in this trace too, and the router decides on them (no route wants them).

@@ -31,7 +31,7 @@ from metaconnect_common.kafka.dead_letters import DeadLetterFailed
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
 from metaconnect_common.kafka.records import ConsumedRecord, PermanentError, RetryPolicy
 from metaconnect_common.settings import KafkaSettings
-from tests.support import read_topic
+from tests.support import read_topic, topic_name
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -65,7 +65,7 @@ async def committed_offsets(settings: KafkaSettings, group: str, topic: str) -> 
         offsets: dict[TopicPartition, Any] = await admin.list_consumer_group_offsets(group)
     finally:
         await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == settings.topic(topic)}
 
 
 async def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
@@ -73,7 +73,7 @@ async def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        tps = [TopicPartition(settings.topic(topic), p) for p in range(settings.topic_partitions)]
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
@@ -143,9 +143,9 @@ async def test_handles_every_record_in_partition_order_and_commits(
     assert by_key == {k.encode(): [f"{k}|{i}".encode() for i in range(4)] for k in keys}
     ends = await end_offsets(kafka_settings, topic)
     assert await committed_offsets(kafka_settings, group, topic) == ends
-    assert sample("mc_kafka_consumer_processed_total", group=group, topic=topic) == len(sent)
+    assert sample("mc_kafka_consumer_processed_total", group=group, topic=topic_name(topic)) == len(sent)
     for partition in ends:
-        lag = sample("mc_kafka_consumer_lag", group=group, topic=topic, partition=str(partition))
+        lag = sample("mc_kafka_consumer_lag", group=group, topic=topic_name(topic), partition=str(partition))
         assert lag == 0
 
 
@@ -170,7 +170,7 @@ async def test_handler_runs_inside_the_producers_trace(
         await eventually(lambda: len(current) == 1, task)
 
     assert current[0].get_span_context().trace_id == trace_id
-    spans = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic} process"]
+    spans = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic_name(topic)} process"]
     assert len(spans) == 1
     span: ReadableSpan = spans[0]
     assert span.get_span_context() == current[0].get_span_context()
@@ -181,7 +181,7 @@ async def test_handler_runs_inside_the_producers_trace(
     assert dict(span.attributes) == {
         "messaging.system": "kafka",
         "messaging.operation.type": "process",
-        "messaging.destination.name": topic,
+        "messaging.destination.name": topic_name(topic),
         "messaging.destination.partition.id": span.attributes["messaging.destination.partition.id"],
         "messaging.kafka.offset": 0,
         "messaging.consumer.group.name": group,
@@ -195,6 +195,7 @@ async def test_handler_runs_inside_the_producers_trace(
     ids=["permanent", "transient-forever"],
 )
 async def test_poison_record_goes_to_the_dlq_and_the_partition_moves_on(
+    span_exporter: InMemorySpanExporter,  # records carry a traceparent only under a recording tracer
     kafka_settings: KafkaSettings,
     topic: str,
     group: str,
@@ -232,12 +233,12 @@ async def test_poison_record_goes_to_the_dlq_and_the_partition_moves_on(
     assert headers["mc.error.message"] == str(failure).encode()
     assert headers["mc.error.stage"] == stage.encode()
     assert headers["mc.error.attempts"] == str(attempts).encode()
-    assert headers["mc.source.topic"] == topic.encode()
+    assert headers["mc.source.topic"] == topic_name(topic).encode()
     assert headers["mc.source.offset"] == b"2"
     partition = int(headers["mc.source.partition"])
     assert await committed_offsets(kafka_settings, group, topic) == {partition: 5}
-    assert sample("mc_kafka_consumer_dead_lettered_total", group=group, topic=topic) == 1
-    assert sample("mc_kafka_consumer_retries_total", group=group, topic=topic) == attempts - 1
+    assert sample("mc_kafka_consumer_dead_lettered_total", group=group, topic=topic_name(topic)) == 1
+    assert sample("mc_kafka_consumer_retries_total", group=group, topic=topic_name(topic)) == attempts - 1
 
 
 async def test_transient_failures_are_retried_without_dlq(
@@ -261,8 +262,8 @@ async def test_transient_failures_are_retried_without_dlq(
         await eventually(done.is_set, task)
 
     assert calls == 3
-    assert sample("mc_kafka_consumer_retries_total", group=group, topic=topic) == 2
-    assert sample("mc_kafka_consumer_dead_lettered_total", group=group, topic=topic) == 0
+    assert sample("mc_kafka_consumer_retries_total", group=group, topic=topic_name(topic)) == 2
+    assert sample("mc_kafka_consumer_dead_lettered_total", group=group, topic=topic_name(topic)) == 0
     assert await end_offsets(kafka_settings, f"mc.dlq.{stage}.v1") == {}
     assert sum((await committed_offsets(kafka_settings, group, topic)).values()) == 1
 
@@ -285,7 +286,7 @@ async def test_a_failed_dlq_write_leaves_the_record_uncommitted(
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
     await admin.start()
     try:
-        await admin.delete_topics([f"mc.dlq.{stage}.v1"])
+        await admin.delete_topics([settings.topic(f"mc.dlq.{stage}.v1")])
     finally:
         await admin.close()
     try:
@@ -476,9 +477,11 @@ async def test_failure_spans_carry_the_error_type_but_never_its_message(
 
     runner = make_runner(kafka_settings, topic, group, stage, handle, retry=FAST_RETRY)
     async with running(runner) as task:
-        await eventually(lambda: sample("mc_kafka_consumer_dead_lettered_total", group=group, topic=topic) == 1, task)
+        await eventually(
+            lambda: sample("mc_kafka_consumer_dead_lettered_total", group=group, topic=topic_name(topic)) == 1, task
+        )
 
-    [span] = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic} process"]
+    [span] = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic_name(topic)} process"]
     assert [dict(e.attributes or {}) for e in span.events] == [{"exception.type": "PermanentError", "mc.attempt": 1}]
     assert "ada@example.com" not in str(span.to_json())
 
@@ -513,8 +516,8 @@ async def test_a_batch_handler_gets_each_partitions_records_together_in_order(
         by_key[record.key or b""].append(record.value or b"")
     assert by_key == {k.encode(): [f"{k}|{i}".encode() for i in range(5)] for k in keys}
     assert await committed_offsets(kafka_settings, group, topic) == await end_offsets(kafka_settings, topic)
-    assert sample("mc_kafka_consumer_processed_total", group=group, topic=topic) == len(sent)
-    spans = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic} process"]
+    assert sample("mc_kafka_consumer_processed_total", group=group, topic=topic_name(topic)) == len(sent)
+    spans = [s for s in span_exporter.get_finished_spans() if s.name == f"{topic_name(topic)} process"]
     counts = sorted(int(str(s.attributes.get("messaging.batch.message_count", 1))) for s in spans if s.attributes)
     assert counts == sorted([len(b) for b in batches] + [1] * len(singles))
     trace_id = parent.get_span_context().trace_id
@@ -555,4 +558,4 @@ async def test_a_failed_batch_is_handled_record_by_record_and_only_the_poison_is
     assert dead.value == b"poison"
     partition = int(dict(dead.headers)["mc.source.partition"])
     assert await committed_offsets(kafka_settings, group, topic) == {partition: 5}
-    assert sample("mc_kafka_batch_fallbacks_total", group=group, topic=topic) == 1
+    assert sample("mc_kafka_batch_fallbacks_total", group=group, topic=topic_name(topic)) == 1

@@ -42,7 +42,7 @@ from metaconnect_profile.profiles.reporting import profiled_id
 from metaconnect_profile.profiles.service import ProfileService
 from metaconnect_profile.profiles.state import ProfilePolicy
 from tests.profile.conftest import applied, interaction, profile_settings, profiled_for
-from tests.support import eventually, read_topic
+from tests.support import eventually, read_topic, topic_name
 
 Publish = Callable[[Interaction], Coroutine[Any, Any, None]]
 
@@ -309,7 +309,9 @@ async def _committed(bootstrap: str, group: str, partitions: Iterable[int]) -> d
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
-        return {p: (await consumer.committed(TopicPartition(INTERACTIONS, p))) or 0 for p in set(partitions)}
+        return {
+            p: (await consumer.committed(TopicPartition(topic_name(INTERACTIONS), p))) or 0 for p in set(partitions)
+        }
     finally:
         await consumer.stop()
 

@@ -32,6 +32,19 @@ class KafkaSettings(BaseSettings):
     topic_partitions: int = Field(default=12, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     create_topics: bool = True
+    topic_prefix: str = Field(
+        default="",
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description=(
+            "Put before every topic name (`staging.` makes `staging.mc.interactions.v1`), so several "
+            "deployments or test runs share one cluster. The code names topics without it."
+        ),
+    )
+
+    def topic(self, name: str) -> str:
+        """The name on the broker of the topic the code calls `name`."""
+        return self.topic_prefix + name
 
 
 class DatabaseSettings(BaseSettings):

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from metaconnect_cli.demo_stack import BATCH_MAX, DemoError, Stack, Target
 from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_common.schemas.profiled import Colour
+from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES
 from metaconnect_profile.personality.instruments import colours24
 from metaconnect_router.decisions.decide import in_route_holdout
@@ -291,7 +292,7 @@ async def run_traffic(target: Target, plan: TrafficPlan, say: Callable[[str], No
                 await asyncio.wait_for(consumer.start(), 30)
             except (TimeoutError, KafkaError) as exc:
                 raise DemoError(f"cannot reach Kafka at {target.kafka}: {exc or type(exc).__name__}") from None
-            consumer.subscribe([DELIVERIES])
+            consumer.subscribe([KafkaSettings().topic(DELIVERIES)])  # MC_KAFKA_TOPIC_PREFIX, as the stack's
             now = datetime.now(UTC)
             await stack.post([e for ref, c in customers.items() for e in onboarding(ref, c, now)])
             say(f"{len(customers)} customers consented and answered the colour form; waiting for their profiles")

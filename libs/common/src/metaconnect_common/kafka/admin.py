@@ -12,8 +12,9 @@ from metaconnect_common.settings import KafkaSettings
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str], *, timeout_s: float = 30.0) -> None:
-    """Create the missing topics with the configured partitions; leave existing ones alone."""
-    wanted = sorted(set(topics))
+    """Create the missing topics with the configured partitions; leave existing ones alone.
+    `topics` are named as the code names them (the settings' prefix is added here)."""
+    wanted = sorted({settings.topic(t) for t in topics})
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=settings.request_timeout_ms)
     await asyncio.wait_for(admin.start(), timeout_s)
     try:

@@ -87,10 +87,10 @@ class ConsumerRunner:
             raise ValueError("group_id, topics and stage are required")
         self._settings = settings
         self._group_id = group_id
+        self._topics = list(topics)  # as the code names them; on the broker with the settings' prefix
         for topic in topics:  # every series from zero, so rates and alerts see the first increase
             for counter in (metrics.PROCESSED, metrics.RETRIES, metrics.DEAD_LETTERED, metrics.BATCH_FALLBACKS):
-                counter.labels(group_id, topic)
-        self._topics = list(topics)
+                counter.labels(group_id, settings.topic(topic))
         self._stage = stage
         self.dlq_topic = dlq_topic(stage)
         self._handler = handler
@@ -152,7 +152,7 @@ class ConsumerRunner:
             consumer = self._make_consumer()
             try:
                 await asyncio.wait_for(consumer.start(), START_TIMEOUT_S)
-                consumer.subscribe(self._topics, listener=_DrainOnRevoke(self))
+                consumer.subscribe([self._settings.topic(t) for t in self._topics], listener=_DrainOnRevoke(self))
                 self._consumer = consumer
                 await self._consume(consumer)
             finally:
@@ -365,7 +365,9 @@ class ConsumerRunner:
         except Exception as publish_error:
             raise DeadLetterFailed(f"cannot dead-letter {where(record)}") from publish_error
         metrics.DEAD_LETTERED.labels(self._group_id, record.topic).inc()
-        log.error("dead-lettered %s to %s after %d attempt(s)", where(record), self.dlq_topic, attempts)
+        log.error(
+            "dead-lettered %s to %s after %d attempt(s)", where(record), self._settings.topic(self.dlq_topic), attempts
+        )
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -107,11 +107,14 @@ class KafkaPublisher:
 
         Raises BrokerUnavailable if that does not happen within `publish_timeout_s`.
         A timed-out record may still be written later: consumers deduplicate by id.
+        Records name their topic as the code does; the settings' prefix is added here.
         """
         producer = await self._ensure()
         batch = list(records)
         if not batch:
             return []
+        if self._settings.topic_prefix:
+            batch = [replace(r, topic=self._settings.topic(r.topic)) for r in batch]
         # One PRODUCER span per call (a span per record costs more than the send itself),
         # ended when the last acknowledgement arrived. Records that already carry trace
         # context (outbox rows written while handling a consumed record) keep theirs.
