@@ -120,7 +120,8 @@ async def search_profiles(
     description=(
         "Stage, locale, time zone, consent (purposes and effective per-channel marketing consent, each with time "
         "and source), reachability (identifiers masked), engagement and active hours decayed to now, the "
-        "personality as routing sees it, holdout, traits, and the ids merged into this customer."
+        "personality as routing sees it, holdout, traits, the ids merged into this customer, and the newest "
+        "refused questionnaires (instrument, rules broken, when; never the answers)."
     ),
 )
 async def get_profile(ref: Ref, _: ViewerDep, session: SessionDep, policy: PolicyDep) -> ProfileOut:

@@ -27,6 +27,7 @@ from metaconnect_profile.profiles.consent import PROFILING, effective_channel_co
 from metaconnect_profile.profiles.documents import STATE_COLUMNS, personality_from_column, state_from_row, to_snapshot
 from metaconnect_profile.profiles.refs import CustomerLookup, ProfileId, encode_cursor, mask
 from metaconnect_profile.profiles.schemas import (
+    MAX_REFUSED_QUESTIONNAIRES,
     ConsentOut,
     ExportedCustomer,
     ExportedEvidence,
@@ -40,11 +41,12 @@ from metaconnect_profile.profiles.schemas import (
     ProfilePage,
     ProfileSummary,
     Reachability,
+    RefusedQuestionnaire,
     RoutingPersonality,
     TimelineItem,
     TimelinePage,
 )
-from metaconnect_profile.profiles.state import ProfilePolicy, ProfileState
+from metaconnect_profile.profiles.state import QUESTIONNAIRE_SUBMITTED, ProfilePolicy, ProfileState
 
 MAX_MERGE_HOPS: Final = 16  # merges flatten chains; this only guards against a corrupt loop
 _evidence = TypeAdapter(EvidenceRecord)
@@ -164,7 +166,42 @@ async def profile(session: AsyncSession, customer: Customer, *, policy: ProfileP
         created_at=customer.created_at,
         updated_at=customer.updated_at,
         merged_from=[m.id for m in merged],
+        refused_questionnaires=await refused_questionnaires(session, customer.id),
     )
+
+
+async def refused_questionnaires(
+    session: AsyncSession, customer_id: uuid.UUID, *, limit: int = MAX_REFUSED_QUESTIONNAIRES
+) -> list[RefusedQuestionnaire]:
+    """The customer's newest refused questionnaires: the rules they broke, never their answers.
+
+    The `rejections` row is the refusal (the export shows the same rows); its timeline entry
+    says it was a questionnaire and when it was submitted. Problem messages and fields stay
+    out: they can quote answers or answer keys."""
+    rows = await session.execute(
+        select(
+            Rejection.event_id,
+            Rejection.instrument,
+            Rejection.problems,
+            Rejection.rejected_at,
+            TimelineEntry.occurred_at,
+        )
+        .join(TimelineEntry, TimelineEntry.event_id == Rejection.event_id)
+        .where(Rejection.customer_id == customer_id, TimelineEntry.type == QUESTIONNAIRE_SUBMITTED)
+        .order_by(Rejection.rejected_at.desc(), TimelineEntry.occurred_at.desc(), Rejection.event_id.desc())
+        .limit(limit)
+    )
+    return [
+        RefusedQuestionnaire(
+            event_id=r.event_id,
+            # `rejection_row` stores the event type when the submission named no instrument.
+            instrument=None if r.instrument == QUESTIONNAIRE_SUBMITTED else r.instrument,
+            rules=list(dict.fromkeys(p["rule"] for p in r.problems)),
+            submitted_at=r.occurred_at,
+            refused_at=r.rejected_at,
+        )
+        for r in rows
+    ]
 
 
 # --- GET /v1/profiles/{ref}/personality ------------------------------------------------------------------------

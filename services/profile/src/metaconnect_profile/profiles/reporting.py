@@ -17,6 +17,7 @@ from metaconnect_profile.personality import AnswerSetError, UnknownInstrumentErr
 from metaconnect_profile.profiles.consent import Problem
 from metaconnect_profile.profiles.documents import personality_from_column, to_snapshot
 from metaconnect_profile.profiles.state import (
+    QUESTIONNAIRE_SUBMITTED,
     Applied,
     BehaviourSignal,
     ProfilePolicy,
@@ -48,7 +49,7 @@ def routable(interaction: Interaction) -> Interaction:
 
     They are raw personality data, emotional stability items included, which routing never sees;
     the snapshot carries the derived colour instead."""
-    if interaction.type != "questionnaire.submitted" or "answers" not in interaction.properties:
+    if interaction.type != QUESTIONNAIRE_SUBMITTED or "answers" not in interaction.properties:
         return interaction
     kept = {k: v for k, v in interaction.properties.items() if k != "answers"}
     return interaction.model_copy(update={"properties": kept})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -15,6 +16,9 @@ from metaconnect_profile.personality import Explanation
 from metaconnect_profile.profiles.consent import Objection
 
 # --- GET /v1/profiles/{ref} ------------------------------------------------------------------------------------
+
+# A profile shows this many refused questionnaires so it stays small; the export has every one.
+MAX_REFUSED_QUESTIONNAIRES: Final = 10
 
 
 class _Out(BaseModel):
@@ -50,6 +54,22 @@ class RoutingPersonality(_Out):
     pattern: str | None
     probability: float
     as_of: datetime | None = Field(description="When the estimate was computed; null when unknown.")
+
+
+class RefusedQuestionnaire(_Out):
+    """A questionnaire the profile refused: which form, the rules it broke, and when; never an answer."""
+
+    event_id: uuid.UUID = Field(description="The `questionnaire.submitted` interaction (see the timeline).")
+    instrument: str | None = Field(description="The instrument it named; null when it named none.")
+    rules: list[str] = Field(
+        description=(
+            "Every rule it broke, once each: `consent_required` (no `profiling_questionnaire` consent at submission), "
+            "or what was wrong with the submission (`required`, `enum`, `missing_item`, `rating_range`, ...)."
+        ),
+        examples=[["consent_required"]],
+    )
+    submitted_at: datetime = Field(description="When the customer submitted it: consent counts from its own time.")
+    refused_at: datetime = Field(description="When the profile service refused it.")
 
 
 class ProfileOut(_Out):
@@ -99,6 +119,15 @@ class ProfileOut(_Out):
                     "created_at": "2025-05-01T08:00:00Z",
                     "updated_at": "2025-06-01T12:00:00Z",
                     "merged_from": [],
+                    "refused_questionnaires": [
+                        {
+                            "event_id": "6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d4e5",
+                            "instrument": "colours24",
+                            "rules": ["consent_required"],
+                            "submitted_at": "2025-05-20T09:14:00Z",
+                            "refused_at": "2025-05-20T09:14:01Z",
+                        }
+                    ],
                 }
             ]
         }
@@ -118,6 +147,12 @@ class ProfileOut(_Out):
     created_at: datetime
     updated_at: datetime
     merged_from: list[uuid.UUID] = Field(description="Customers found to be this one and merged into it.")
+    refused_questionnaires: list[RefusedQuestionnaire] = Field(
+        description=(
+            f"The newest refused questionnaires (at most {MAX_REFUSED_QUESTIONNAIRES}), newest first, "
+            "so support can see why a colour stays unknown; the export lists every one with its messages."
+        )
+    )
 
 
 # --- GET /v1/profiles/{ref}/personality ------------------------------------------------------------------------

@@ -88,6 +88,7 @@ MAX_REASON: Final = 200  # `identities.invalid_reason`
 ENGAGED: Final = frozenset({Receipt.OPENED, Receipt.CLICKED, Receipt.REPLIED})
 RECEIPTS: Final = frozenset(r.value for r in Receipt)
 TONES: Final = frozenset(c.value for c in Colour)
+QUESTIONNAIRE_SUBMITTED: Final = "questionnaire.submitted"
 
 
 # --- effects: what the service must do with I/O ---------------------------------------------------------------
@@ -242,7 +243,7 @@ def apply(state: ProfileState, interaction: Interaction, *, now: datetime, polic
         if isinstance(update, list):
             return Applied(state=state, effects=(Reject(problems=tuple(update)),))
         state = state.model_copy(update=update)
-    elif kind == "questionnaire.submitted":
+    elif kind == QUESTIONNAIRE_SUBMITTED:
         submitted = _questionnaire(state, props, when)
         if isinstance(submitted, Reject):
             return Applied(state=state, effects=(submitted,))
