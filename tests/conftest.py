@@ -6,21 +6,25 @@ so the same suite runs against both. Nothing is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from metaconnect_cli.local.kafka import KafkaBroker
 from metaconnect_cli.local.postgres import EmbeddedPostgres
+from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import DatabaseSettings, KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +47,8 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
+    """The PostgreSQL server (its database is used only to create the others)."""
     external = os.environ.get("MC_DATABASE_URL")
     if external:
         yield external
@@ -55,6 +60,61 @@ def database_url() -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+SERVICES = ("metaconnect_ingest", "metaconnect_profile", "metaconnect_router", "metaconnect_delivery")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_url: str) -> str:
+    """A database with every service's schema at head, which each module's database copies."""
+    name = f"mc_template_{uuid.uuid4().hex[:8]}"
+    _admin(postgres_url, f'CREATE DATABASE "{name}"')
+    url = _with_database(postgres_url, name)
+    for package in SERVICES:
+        upgrade(package, url)
+    return name
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_url: str, migrated_template: str) -> Iterator[str]:
+    """A database of the module's own, every service's schema at head: rows an earlier module
+    wrote are never in it. (An external `MC_DATABASE_URL` needs the right to create databases.)"""
+    name = f"mc_{uuid.uuid4().hex[:12]}"
+    _admin(postgres_url, f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    try:
+        yield _with_database(postgres_url, name)
+    finally:
+        _admin(postgres_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_database_url(postgres_url: str) -> Iterator[str]:
+    """A database without any schema, for tests of the migrations themselves."""
+    name = f"mc_empty_{uuid.uuid4().hex[:12]}"
+    _admin(postgres_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(postgres_url, name)
+    finally:
+        _admin(postgres_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _admin(url: str, statement: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE) on the server's own database."""
+
+    async def run() -> None:
+        admin = make_url(url).set(drivername="postgresql")
+        connection = await asyncpg.connect(admin.render_as_string(hide_password=False))
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="module", autouse=True)

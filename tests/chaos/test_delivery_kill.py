@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from metaconnect_cli.local._proc import stop
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
-from metaconnect_common.migrations import upgrade
 from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS
@@ -47,19 +46,13 @@ def _delivery_process(
     ).proc
 
 
-@pytest.fixture(scope="module")
-def delivery_migrated(database_url: str) -> str:
-    upgrade("metaconnect_delivery", database_url)
-    return database_url
-
-
 async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(text(sql), params) or 0)
 
 
 async def test_a_delivery_process_killed_mid_send_sends_no_recorded_delivery_twice(
-    delivery_migrated: str, kafka_bootstrap: str, engine: AsyncEngine, tmp_path: Path
+    database_url: str, kafka_bootstrap: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     await ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap, topic_partitions=3), [DELIVERIES, INTERACTIONS])
     group = f"delivery-chaos-{uuid.uuid4().hex[:8]}"
@@ -70,7 +63,7 @@ async def test_a_delivery_process_killed_mid_send_sends_no_recorded_delivery_twi
     async with Sandbox(SANDBOX) as sandbox, httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:
         # Every push answers after 0.3 s: sends are in flight most of the time.
         await control.post("/faults", json={"provider": "fcm", "responses": [{"delay_s": 0.3}] * 2 * DELIVERIES_SENT})
-        victim = _delivery_process(delivery_migrated, kafka_bootstrap, group, sandbox, tmp_path / "a.log")
+        victim = _delivery_process(database_url, kafka_bootstrap, group, sandbox, tmp_path / "a.log")
         survivor: subprocess.Popen[bytes] | None = None
         try:
             publisher = KafkaPublisher(KafkaSettings(bootstrap=kafka_bootstrap))
@@ -89,7 +82,7 @@ async def test_a_delivery_process_killed_mid_send_sends_no_recorded_delivery_twi
                 recorded = set(await conn.scalars(text(sent.replace("count(*)", "id")), {"ids": ids}))
             assert len(recorded) < DELIVERIES_SENT, "the kill came after the sending: nothing was tested"
 
-            survivor = _delivery_process(delivery_migrated, kafka_bootstrap, group, sandbox, tmp_path / "b.log")
+            survivor = _delivery_process(database_url, kafka_bootstrap, group, sandbox, tmp_path / "b.log")
             async with asyncio.timeout(120):
                 while await _scalar(engine, sent, ids=ids) < DELIVERIES_SENT:
                     assert survivor.poll() is None, (tmp_path / "b.log").read_text()

@@ -20,7 +20,6 @@ from metaconnect_cli.local._proc import stop
 from metaconnect_common.auth import Role, issue_token
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
-from metaconnect_common.migrations import upgrade
 from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_common.settings import AuthSettings, KafkaSettings
 from metaconnect_common.topics import DELIVERIES, PROFILED
@@ -49,21 +48,15 @@ async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> int:
         return int(await conn.scalar(text(sql), params) or 0)
 
 
-@pytest.fixture(scope="module")
-def router_migrated(database_url: str) -> str:
-    upgrade("metaconnect_router", database_url)
-    return database_url
-
-
 async def test_a_router_killed_mid_flush_loses_no_bundle_and_sends_none_twice(
-    router_migrated: str, kafka_bootstrap: str, engine: AsyncEngine, tmp_path: Path
+    database_url: str, kafka_bootstrap: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_partitions=3)
     await ensure_topics(kafka, [PROFILED, DELIVERIES])
     group = f"router-chaos-{uuid.uuid4().hex[:8]}"
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    victim_service = _router(router_migrated, kafka_bootstrap, group, logs[0])
-    survivor_service = _router(router_migrated, kafka_bootstrap, group, logs[1])
+    victim_service = _router(database_url, kafka_bootstrap, group, logs[0])
+    survivor_service = _router(database_url, kafka_bootstrap, group, logs[1])
     victim, url = victim_service.proc, victim_service.url
     survivor = survivor_service.proc
     try:

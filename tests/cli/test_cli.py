@@ -224,19 +224,20 @@ async def _ingest_schema_state(database_url: str) -> tuple[bool, str | None]:
         await engine.dispose()
 
 
-def test_db_upgrade_creates_the_ingest_schema(runner: CliRunner, database_url: str) -> None:
+def test_db_upgrade_creates_the_ingest_schema(runner: CliRunner, empty_database_url: str) -> None:
     for _ in range(2):  # the second run finds nothing to do
-        result = runner.invoke(app, ["db", "upgrade", "--service", "ingest"], env={"MC_DATABASE_URL": database_url})
+        env = {"MC_DATABASE_URL": empty_database_url}
+        result = runner.invoke(app, ["db", "upgrade", "--service", "ingest"], env=env)
         assert result.exit_code == 0, result.output
         assert "Migrating ingest" in result.stderr
 
-    exists, version = asyncio.run(_ingest_schema_state(database_url))
+    exists, version = asyncio.run(_ingest_schema_state(empty_database_url))
     assert exists
     assert version
 
 
-def test_db_upgrade_all_is_the_default(runner: CliRunner, database_url: str) -> None:
-    result = runner.invoke(app, ["db", "upgrade"], env={"MC_DATABASE_URL": database_url})
+def test_db_upgrade_all_is_the_default(runner: CliRunner, empty_database_url: str) -> None:
+    result = runner.invoke(app, ["db", "upgrade"], env={"MC_DATABASE_URL": empty_database_url})
 
     assert result.exit_code == 0, result.output
     for service in ("ingest", "profile", "router", "delivery"):

@@ -9,7 +9,7 @@ import uuid
 
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from metaconnect_common.topics import ALL_TOPICS
 from tests.support import topic_name
@@ -26,13 +26,17 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_migrate_brings_the_service_schema_to_head_and_exits(database_url: str, engine: AsyncEngine) -> None:
-    done = _run("metaconnect_router", "migrate", MC_DATABASE_URL=database_url)
+async def test_migrate_brings_the_service_schema_to_head_and_exits(empty_database_url: str) -> None:
+    done = _run("metaconnect_router", "migrate", MC_DATABASE_URL=empty_database_url)
     assert done.returncode == 0, done.stderr
-    again = _run("metaconnect_router", "migrate", MC_DATABASE_URL=database_url)
+    again = _run("metaconnect_router", "migrate", MC_DATABASE_URL=empty_database_url)
     assert again.returncode == 0, again.stderr  # a second run changes nothing
-    async with engine.connect() as conn:
-        version = (await conn.execute(text("SELECT version_num FROM router.alembic_version"))).scalar_one()
+    engine = create_async_engine(empty_database_url)
+    try:
+        async with engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM router.alembic_version"))).scalar_one()
+    finally:
+        await engine.dispose()
     assert version
 
 

@@ -10,7 +10,6 @@ import pytest
 from fastapi import FastAPI
 
 from metaconnect_common.kafka.admin import ensure_topics
-from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES
 from metaconnect_delivery.app import create_app
@@ -18,12 +17,6 @@ from metaconnect_delivery.config import DeliverySettings
 from metaconnect_sandbox.server import Sandbox
 from tests.delivery.test_service import SANDBOX, providers
 from tests.support import common_settings, start_group_at_end
-
-
-@pytest.fixture(scope="session")
-def delivery_migrated(database_url: str) -> str:
-    upgrade("metaconnect_delivery", database_url)
-    return database_url
 
 
 @pytest.fixture
@@ -44,11 +37,11 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 
 @pytest.fixture
 def delivery_settings(
-    delivery_migrated: str, kafka_bootstrap: str, delivery_group: str, sandbox: Sandbox
+    database_url: str, kafka_bootstrap: str, delivery_group: str, sandbox: Sandbox
 ) -> DeliverySettings:
     """Every channel at the sandbox; short backoffs so retries take milliseconds."""
     return DeliverySettings(
-        common=common_settings(delivery_migrated, kafka_bootstrap),
+        common=common_settings(database_url, kafka_bootstrap),
         group_id=delivery_group,
         providers=providers(sandbox),
         backoff_base_s=0.01,

@@ -108,8 +108,8 @@ Make = Callable[..., DeliveryService]
 
 
 @pytest.fixture
-async def engine(delivery_migrated: str) -> AsyncIterator[AsyncEngine]:
-    eng = create_async_engine(delivery_migrated, pool_size=5)
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_async_engine(database_url, pool_size=5)
     yield eng
     await eng.dispose()
 

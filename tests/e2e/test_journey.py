@@ -32,7 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from metaconnect_cli.local._proc import stop
 from metaconnect_common.auth import Role
 from metaconnect_common.kafka.admin import ensure_topics
-from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS, PROFILED
 from metaconnect_sandbox.server import Sandbox, serving
@@ -124,16 +123,8 @@ class Stack:
     groups: dict[str, str]  # service -> its consumer group
 
 
-@pytest.fixture(scope="module")
-def migrated(database_url: str) -> str:
-    for package in ("metaconnect_ingest", "metaconnect_profile", "metaconnect_router", "metaconnect_delivery"):
-        upgrade(package, database_url)
-    return database_url
-
-
 @pytest.fixture
-async def stack(migrated: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Stack]:
-    database_url = migrated
+async def stack(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Stack]:
     await ensure_topics(
         KafkaSettings(bootstrap=kafka_bootstrap, topic_partitions=3), [INTERACTIONS, PROFILED, DELIVERIES]
     )

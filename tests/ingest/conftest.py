@@ -11,7 +11,6 @@ import pytest
 from fastapi import FastAPI
 
 from metaconnect_common.auth import Role, issue_token
-from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import AuthSettings
 from metaconnect_ingest.app import create_app
 from metaconnect_ingest.config import IngestSettings
@@ -20,19 +19,13 @@ from tests.support import common_settings
 MakeKey = Callable[..., Coroutine[Any, Any, str]]
 
 
-@pytest.fixture(scope="session")
-def ingest_migrated(database_url: str) -> str:
-    upgrade("metaconnect_ingest", database_url)
-    return database_url
-
-
 def ingest_settings(database_url: str, bootstrap: str, **overrides: Any) -> IngestSettings:
     return IngestSettings(common=common_settings(database_url, bootstrap, publish_timeout_s=3.0), **overrides)
 
 
 @pytest.fixture
-def settings(ingest_migrated: str, kafka_bootstrap: str) -> IngestSettings:
-    return ingest_settings(ingest_migrated, kafka_bootstrap)
+def settings(database_url: str, kafka_bootstrap: str) -> IngestSettings:
+    return ingest_settings(database_url, kafka_bootstrap)
 
 
 async def wait_ready(client: httpx.AsyncClient, timeout_s: float = 30.0) -> None:

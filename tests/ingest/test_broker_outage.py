@@ -30,10 +30,8 @@ def own_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
         broker.stop()
 
 
-async def test_broker_down_gives_503_and_recovers_without_restart(
-    ingest_migrated: str, own_broker: KafkaBroker
-) -> None:
-    app = create_app(ingest_settings(ingest_migrated, own_broker.bootstrap, broker_retry_after_s=7))
+async def test_broker_down_gives_503_and_recovers_without_restart(database_url: str, own_broker: KafkaBroker) -> None:
+    app = create_app(ingest_settings(database_url, own_broker.bootstrap, broker_retry_after_s=7))
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest") as client,

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from metaconnect_common.auth import Role, issue_token
 from metaconnect_common.kafka.producer import KafkaPublisher
-from metaconnect_common.migrations import upgrade
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.settings import AuthSettings, KafkaSettings
 from metaconnect_common.topics import INTERACTIONS, PROFILED
@@ -30,12 +29,6 @@ from tests.support import common_settings, read_topic
 Post = Callable[..., Coroutine[Any, Any, Interaction]]
 
 
-@pytest.fixture(scope="session")
-def profile_migrated(database_url: str) -> str:
-    upgrade("metaconnect_profile", database_url)
-    return database_url
-
-
 def profile_settings(database_url: str, bootstrap: str, **overrides: Any) -> ProfileSettings:
     # Every test app consumes as its own group from the start of the topic: events of
     # earlier tests are applied once (their ids are remembered) and skipped after that.
@@ -45,8 +38,8 @@ def profile_settings(database_url: str, bootstrap: str, **overrides: Any) -> Pro
 
 
 @pytest.fixture
-async def profile_app(profile_migrated: str, kafka_bootstrap: str) -> AsyncIterator[FastAPI]:
-    application = create_app(profile_settings(profile_migrated, kafka_bootstrap))
+async def profile_app(database_url: str, kafka_bootstrap: str) -> AsyncIterator[FastAPI]:
+    application = create_app(profile_settings(database_url, kafka_bootstrap))
     async with application.router.lifespan_context(application):
         yield application
 

@@ -12,17 +12,10 @@ import pytest
 from fastapi import FastAPI
 
 from metaconnect_common.auth import Role, issue_token
-from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import AuthSettings
 from metaconnect_router.app import create_app
 from metaconnect_router.config import RouterSettings
 from tests.support import common_settings
-
-
-@pytest.fixture(scope="session")
-def router_migrated(database_url: str) -> str:
-    upgrade("metaconnect_router", database_url)
-    return database_url
 
 
 def router_settings(database_url: str, bootstrap: str, **overrides: Any) -> RouterSettings:
@@ -32,8 +25,8 @@ def router_settings(database_url: str, bootstrap: str, **overrides: Any) -> Rout
 
 
 @pytest.fixture
-async def router_app(router_migrated: str, kafka_bootstrap: str) -> AsyncIterator[FastAPI]:
-    application = create_app(router_settings(router_migrated, kafka_bootstrap))
+async def router_app(database_url: str, kafka_bootstrap: str) -> AsyncIterator[FastAPI]:
+    application = create_app(router_settings(database_url, kafka_bootstrap))
     async with application.router.lifespan_context(application):
         yield application
 

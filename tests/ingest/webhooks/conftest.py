@@ -46,8 +46,8 @@ def webhook_settings(database_url: str, bootstrap: str, **overrides: Any) -> Ing
 
 
 @pytest.fixture
-def settings(ingest_migrated: str, kafka_bootstrap: str) -> IngestSettings:
-    return webhook_settings(ingest_migrated, kafka_bootstrap)
+def settings(database_url: str, kafka_bootstrap: str) -> IngestSettings:
+    return webhook_settings(database_url, kafka_bootstrap)
 
 
 @asynccontextmanager

@@ -249,9 +249,9 @@ async def test_twilio_signature_rejection_publishes_nothing(
     assert not await interactions_about(kafka_bootstrap, sid)
 
 
-async def test_twilio_signature_is_checked_against_the_public_url(ingest_migrated: str, kafka_bootstrap: str) -> None:
+async def test_twilio_signature_is_checked_against_the_public_url(database_url: str, kafka_bootstrap: str) -> None:
     public = "https://hooks.example.com/ingest"
-    settings = webhook_settings(ingest_migrated, kafka_bootstrap, public_url=public + "/")
+    settings = webhook_settings(database_url, kafka_bootstrap, public_url=public + "/")
     async with ingest_client(settings) as client:
         query = callback_query(uuid.uuid4(), uuid.uuid4())
         sid = new_sid()
@@ -540,8 +540,8 @@ async def test_other_webhook_fields_are_acknowledged(client: httpx.AsyncClient) 
 # --- Switched off, broker down, documentation, personal data ------------------------------------
 
 
-async def test_providers_without_a_secret_are_switched_off(ingest_migrated: str, kafka_bootstrap: str) -> None:
-    async with ingest_client(ingest_settings(ingest_migrated, kafka_bootstrap)) as client:
+async def test_providers_without_a_secret_are_switched_off(database_url: str, kafka_bootstrap: str) -> None:
+    async with ingest_client(ingest_settings(database_url, kafka_bootstrap)) as client:
         query = callback_query(uuid.uuid4(), uuid.uuid4())
         responses = [
             await post_twilio(client, STATUS_PATH, status_params(new_sid(), "sent"), query=query),
@@ -575,8 +575,8 @@ def _free_port() -> int:
         return port
 
 
-async def test_broker_down_answers_503_so_the_provider_retries(ingest_migrated: str) -> None:
-    common = common_settings(ingest_migrated, f"127.0.0.1:{_free_port()}", publish_timeout_s=1.0)
+async def test_broker_down_answers_503_so_the_provider_retries(database_url: str) -> None:
+    common = common_settings(database_url, f"127.0.0.1:{_free_port()}", publish_timeout_s=1.0)
     settings = IngestSettings(
         common=common,
         twilio_auth_token=SecretStr(TWILIO_TOKEN),

@@ -54,11 +54,11 @@ def sandbox_config(whatsapp_webhook_url: str | None = None) -> SandboxConfig:
 
 
 async def test_twilio_status_callbacks_become_sent_and_delivered_receipts(
-    ingest_migrated: str, kafka_bootstrap: str
+    database_url: str, kafka_bootstrap: str
 ) -> None:
     delivery_id, customer_id = uuid.uuid4(), uuid.uuid4()
     async with (
-        ingest_server(ingest_migrated, kafka_bootstrap) as ingest_url,
+        ingest_server(database_url, kafka_bootstrap) as ingest_url,
         Sandbox(sandbox_config()) as sandbox,
         httpx.AsyncClient(timeout=5.0) as http,
     ):
@@ -95,11 +95,11 @@ async def test_twilio_status_callbacks_become_sent_and_delivered_receipts(
 
 
 async def test_whatsapp_status_webhooks_become_sent_and_delivered_receipts(
-    ingest_migrated: str, kafka_bootstrap: str
+    database_url: str, kafka_bootstrap: str
 ) -> None:
     delivery_id, customer_id = uuid.uuid4(), uuid.uuid4()
     async with (
-        ingest_server(ingest_migrated, kafka_bootstrap) as ingest_url,
+        ingest_server(database_url, kafka_bootstrap) as ingest_url,
         Sandbox(sandbox_config(whatsapp_webhook_url=ingest_url + WHATSAPP_PATH)) as sandbox,
         httpx.AsyncClient(timeout=5.0) as http,
     ):

@@ -60,9 +60,9 @@ class CrashAfterProduce(KafkaPublisher):
 
 
 @pytest.fixture
-async def topics(profile_migrated: str, kafka_bootstrap: str) -> None:
+async def topics(database_url: str, kafka_bootstrap: str) -> None:
     """The service's topics, for tests that run the service without an app (which would create them)."""
-    await ensure_topics(profile_settings(profile_migrated, kafka_bootstrap).common.kafka, [INTERACTIONS, PROFILED])
+    await ensure_topics(profile_settings(database_url, kafka_bootstrap).common.kafka, [INTERACTIONS, PROFILED])
 
 
 async def _scalar(engine: AsyncEngine, sql: str, **params: Any) -> Any:
@@ -124,9 +124,9 @@ async def _drain(engine: AsyncEngine, bootstrap: str, publish: Publish, who: dic
 
 
 async def test_crash_between_commit_and_produce_publishes_once_after_restart(
-    profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine, publish: Publish, topics: None
+    database_url: str, kafka_bootstrap: str, engine: AsyncEngine, publish: Publish, topics: None
 ) -> None:
-    settings = profile_settings(profile_migrated, kafka_bootstrap)
+    settings = profile_settings(database_url, kafka_bootstrap)
     sessions = session_factory(engine)
     dead = KafkaPublisher(KafkaSettings(bootstrap=f"127.0.0.1:{_closed_port()}", publish_timeout_s=1.0))
     crashed = ProfileService(sessions, ProfilePolicy.from_settings(settings))
@@ -158,9 +158,9 @@ async def test_crash_between_commit_and_produce_publishes_once_after_restart(
 
 
 async def test_crash_between_produce_and_outbox_mark_republishes_the_same_record(
-    profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine, topics: None
+    database_url: str, kafka_bootstrap: str, engine: AsyncEngine, topics: None
 ) -> None:
-    settings = profile_settings(profile_migrated, kafka_bootstrap)
+    settings = profile_settings(database_url, kafka_bootstrap)
     sessions = session_factory(engine)
     policy = ProfilePolicy.from_settings(settings)
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, linger_ms=0)
@@ -212,9 +212,9 @@ async def test_redelivered_record_changes_the_profile_once(
 
 
 async def test_two_replicas_applying_the_same_record_at_once_apply_it_once(
-    profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine, topics: None
+    database_url: str, kafka_bootstrap: str, engine: AsyncEngine, topics: None
 ) -> None:
-    settings = profile_settings(profile_migrated, kafka_bootstrap)
+    settings = profile_settings(database_url, kafka_bootstrap)
     policy = ProfilePolicy.from_settings(settings)
     publisher = KafkaPublisher(KafkaSettings(bootstrap=kafka_bootstrap, linger_ms=0))
     replicas = []
@@ -317,7 +317,7 @@ async def _committed(bootstrap: str, group: str, partitions: Iterable[int]) -> d
 
 
 async def test_worker_killed_mid_batch_then_a_new_worker_applies_every_event_once(
-    profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine, tmp_path: Path, topics: None
+    database_url: str, kafka_bootstrap: str, engine: AsyncEngine, tmp_path: Path, topics: None
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     who = [{"customer_id": f"kill-{tag}-{n}"} for n in range(CUSTOMERS)]
@@ -329,7 +329,7 @@ async def test_worker_killed_mid_batch_then_a_new_worker_applies_every_event_onc
         await publisher.stop()
     group = f"profile-kill-{tag}"
 
-    with _worker(group, profile_migrated, kafka_bootstrap, tmp_path / "first.log") as first:
+    with _worker(group, database_url, kafka_bootstrap, tmp_path / "first.log") as first:
         deadline = asyncio.get_running_loop().time() + 60
         while len(await _applied_ids(engine, events)) < len(events) // 4:
             assert first.poll() is None, (tmp_path / "first.log").read_text()
@@ -344,7 +344,7 @@ async def test_worker_killed_mid_batch_then_a_new_worker_applies_every_event_onc
     redelivered = {e.event_id for e, ack in zip(events, acks, strict=True) if ack.offset >= committed[ack.partition]}
     assert redelivered & at_kill, "the kill came between a batch's work and its offset commit"
 
-    with _worker(group, profile_migrated, kafka_bootstrap, tmp_path / "second.log"):
+    with _worker(group, database_url, kafka_bootstrap, tmp_path / "second.log"):
 
         async def all_applied() -> bool:
             return len(await _applied_ids(engine, events)) == len(events)

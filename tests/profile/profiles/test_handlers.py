@@ -21,8 +21,8 @@ from tests.profile.conftest import interaction, profile_settings
 
 
 @pytest.fixture
-def service(profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine) -> ProfileService:
-    policy = ProfilePolicy.from_settings(profile_settings(profile_migrated, kafka_bootstrap))
+def service(database_url: str, kafka_bootstrap: str, engine: AsyncEngine) -> ProfileService:
+    policy = ProfilePolicy.from_settings(profile_settings(database_url, kafka_bootstrap))
     return ProfileService(session_factory(engine), policy)
 
 

@@ -21,9 +21,9 @@ NOW = datetime.now(UTC)
 
 
 @pytest.fixture
-def service(profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine) -> ProfileService:
+def service(database_url: str, kafka_bootstrap: str, engine: AsyncEngine) -> ProfileService:
     return ProfileService(
-        session_factory(engine), ProfilePolicy.from_settings(profile_settings(profile_migrated, kafka_bootstrap))
+        session_factory(engine), ProfilePolicy.from_settings(profile_settings(database_url, kafka_bootstrap))
     )
 
 

@@ -54,9 +54,9 @@ def traced(events: list[Interaction]) -> list[TracedInteraction]:
 
 
 @pytest.fixture
-async def service(profile_migrated: str, kafka_bootstrap: str, engine: AsyncEngine) -> ProfileService:
+async def service(database_url: str, kafka_bootstrap: str, engine: AsyncEngine) -> ProfileService:
     # No holdout: it is drawn from the customer id, which differs between the runs compared.
-    policy = ProfilePolicy.from_settings(profile_settings(profile_migrated, kafka_bootstrap, holdout_share=0.0))
+    policy = ProfilePolicy.from_settings(profile_settings(database_url, kafka_bootstrap, holdout_share=0.0))
     return ProfileService(session_factory(engine), policy)
 
 
