@@ -1,4 +1,4 @@
-"""`metaconnect routes apply|diff|export` against a real router service (real PostgreSQL)."""
+"""`metaconnect routes apply|plan|export` against a real router service (real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_apply_twice_changes_nothing_the_second_time(router_url: str, runner: Cl
     applied = _routes(runner, router_url, "apply", str(routes))
     assert applied.exit_code == 0, applied.output
     assert f"welcome-{tag}: created" in applied.output
-    assert _routes(runner, router_url, "diff", str(routes)).exit_code == 0
+    assert _routes(runner, router_url, "plan", str(routes)).exit_code == 0
 
     again = _routes(runner, router_url, "apply", str(routes))
     assert again.exit_code == 0, again.output
@@ -84,7 +84,7 @@ def test_apply_twice_changes_nothing_the_second_time(router_url: str, runner: Cl
     assert [v["version"] for v in _history(router_url, f"winback-{tag}")] == [1]
 
 
-def test_diff_shows_a_change_and_apply_makes_it_a_version(router_url: str, runner: CliRunner, tmp_path: Path) -> None:
+def test_plan_shows_a_change_and_apply_makes_it_a_version(router_url: str, runner: CliRunner, tmp_path: Path) -> None:
     spec = route_spec(f"promo-{uuid.uuid4().hex[:6]}")
     path = tmp_path / "promo.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -92,7 +92,7 @@ def test_diff_shows_a_change_and_apply_makes_it_a_version(router_url: str, runne
     spec["messages"][0]["priority"] = 90
     path.write_text(yaml.safe_dump(spec))
 
-    shown = _routes(runner, router_url, "diff", str(path))
+    shown = _routes(runner, router_url, "plan", str(path))
     assert shown.exit_code == 1, shown.output
     assert "-  priority: 60" in shown.output
     assert "+  priority: 90" in shown.output
@@ -121,6 +121,6 @@ def test_export_writes_files_that_apply_unchanged(router_url: str, runner: CliRu
     exported = _routes(runner, router_url, "export", "--out", str(out))
     assert exported.exit_code == 0, exported.output
     assert (out / f"{spec['name']}.yaml").is_file()
-    assert _routes(runner, router_url, "diff", str(out)).exit_code == 0
+    assert _routes(runner, router_url, "plan", str(out)).exit_code == 0
     assert _routes(runner, router_url, "apply", str(out)).exit_code == 0
     assert [v["version"] for v in _history(router_url, spec["name"])] == [1]

@@ -42,9 +42,12 @@ def routes_apply(target: RoutesTarget, url: RouterUrlOption = None, token: Token
         fail(problem)
 
 
-@app.command("diff")
-def routes_diff(target: RoutesTarget, url: RouterUrlOption = None, token: TokenOption = None) -> None:
-    """Show what `apply` would change; exit code 1 when it would change something."""
+@app.command("plan")
+def routes_plan(target: RoutesTarget, url: RouterUrlOption = None, token: TokenOption = None) -> None:
+    """Show what `apply` would do, as a diff per route (the router's `POST /v1/routes/plan`).
+
+    Exit code 0 when nothing would change, 1 when something would, 2 when a file is invalid.
+    """
     files = _route_files(target)
     try:
         with _router(url, token) as client:
