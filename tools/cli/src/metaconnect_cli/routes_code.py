@@ -106,7 +106,8 @@ def dump(spec: dict[str, Any]) -> str:
     return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
 
 
-def _error_lines(file: RouteFile, errors: list[FieldError]) -> list[str]:
+def error_lines(file: RouteFile, errors: list[FieldError]) -> list[str]:
+    """One `file:line: field: rule: message` line per error, fields relative to the route spec."""
     return [f"{file.path}:{file.line_of(e.field)}: {e.field}: {e.rule}: {e.message}" for e in errors]
 
 
@@ -128,7 +129,7 @@ def plans(client: RouterClient, files: list[RouteFile]) -> list[dict[str, Any]]:
         except ApiProblem as problem:
             if not _refused(problem):
                 raise
-            refused += _error_lines(file, problem.body.errors)
+            refused += error_lines(file, problem.body.errors)
     if refused:
         raise InvalidRoutes(refused)
     return found
@@ -147,7 +148,7 @@ def apply(client: RouterClient, files: list[RouteFile]) -> Iterator[str]:
         except ApiProblem as problem:
             if not _refused(problem):
                 raise
-            raise InvalidRoutes(_error_lines(file, problem.body.errors)) from None
+            raise InvalidRoutes(error_lines(file, problem.body.errors)) from None
         state = "created" if created else f"now at version {route['version']}"
         yield f"{route['name']}: {state} ({file.path})"
 
