@@ -111,8 +111,10 @@ async def test_simulate_decides_for_the_customers_current_profile(
     await _customer(kafka_bootstrap, services["profile"], cid)
     spec = route_spec(f"draft-{cid}", status="draft")
     spec["policy"].pop("quiet_hours")  # decided now, whatever the hour
+    # An event type of its own: the active routes other tests put in the same router take cart.*.
+    spec["trigger"]["event_types"] = [f"cart{cid[2:]}.abandoned"]
     (tmp_path / "draft.yaml").write_text(yaml.safe_dump(spec))
-    event = {"type": "cart.abandoned", "channel": "web", "properties": {"value": 30}}
+    event = {"type": f"cart{cid[2:]}.abandoned", "channel": "web", "properties": {"value": 30}}
 
     ref = f"cid:{cid}"
     shown = _simulate(runner, services, "--customer", ref, "--event", json.dumps(event), "--route", "draft.yaml")
@@ -134,15 +136,38 @@ async def test_simulate_decides_for_the_customers_current_profile(
     assert json.loads(raw.stdout)["outcome"] == "no_match"  # the condition wants a value of 20 or more
 
 
+async def test_a_draft_routes_errors_are_named_at_their_lines(
+    services: dict[str, str], kafka_bootstrap: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    cid = f"c-{uuid.uuid4().hex[:8]}"
+    await _customer(kafka_bootstrap, services["profile"], cid)
+    spec = route_spec(f"draft-{cid}", status="draft")
+    spec["trigger"]["condition"] = "event.properties.value >="
+    (tmp_path / "draft.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    event = json.dumps({"type": "cart.abandoned", "channel": "web"})
+
+    result = _simulate(runner, services, "--customer", f"cid:{cid}", "--event", event, "--route", "draft.yaml")
+
+    assert result.exit_code == 2, result.output
+    written = (tmp_path / "draft.yaml").read_text().splitlines()
+    line = next(i for i, text in enumerate(written, 1) if text.lstrip().startswith("condition:"))
+    assert result.stderr.startswith(f"draft.yaml:{line}: trigger.condition: syntax: "), result.stderr
+
+
 async def test_the_snapshot_is_the_one_the_router_gets(services: dict[str, str], kafka_bootstrap: str) -> None:
     cid = f"c-{uuid.uuid4().hex[:8]}"
     profile, last = await _customer(kafka_bootstrap, services["profile"], cid)
 
-    published = [
-        record["profile"]
-        for r in await read_topic(kafka_bootstrap, PROFILED)
-        if (record := json.loads(r.value))["interaction"] and record["interaction"]["event_id"] == str(last.event_id)
-    ]
+    published: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    while not published and time.monotonic() < deadline:  # the outbox publishes after the commit
+        published = [
+            record["profile"]
+            for r in await read_topic(kafka_bootstrap, PROFILED)
+            if (record := json.loads(r.value))["interaction"]
+            and record["interaction"]["event_id"] == str(last.event_id)
+        ]
+        await asyncio.sleep(0.2)
 
     assert published, "no mc.profiled.v1 record for the last event"
     ours = snapshot_of(profile).model_dump(mode="json")

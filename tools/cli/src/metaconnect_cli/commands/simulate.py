@@ -66,7 +66,7 @@ def simulate(
 ) -> None:
     """Simulate the router's decision on an event for a customer's current profile; sends nothing.
 
-    Exit code 1 when the customer is unknown or a service refuses, 2 for an unusable event or route file.
+    Exit code 1 when the customer is unknown or a service fails, 2 for an unusable event or route file.
     """
     text = _event_text(event)
     draft = _draft_route(route)
@@ -94,7 +94,7 @@ def simulate(
             relative = [e.model_copy(update={"field": e.field.removeprefix("route.")}) for e in in_route]
             for line in routes_code.error_lines(draft, relative):
                 typer.echo(line, err=True)
-            fail(f"the router refused the route file: {len(relative)} error(s)")
+            fail(f"the router refused the route file: {len(relative)} error(s)", code=2)
         fail(problem)
     if as_json:
         typer.echo(json.dumps(outcome, indent=2))
