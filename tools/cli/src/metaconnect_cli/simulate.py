@@ -24,7 +24,11 @@ _PERSONALITY_FIELDS: Final = ("colour", "secondary", "pattern", "probability")
 
 
 class SimulationInputError(Exception):
-    """An event or a profile the simulation cannot use, said in words."""
+    """An event the simulation cannot use, said in words."""
+
+
+class ProfileUnreadable(Exception):
+    """The profile service answered a profile of another shape than this CLI reads."""
 
 
 def snapshot_of(profile: Mapping[str, Any]) -> ProfileSnapshot:
@@ -48,7 +52,7 @@ def snapshot_of(profile: Mapping[str, Any]) -> ProfileSnapshot:
             }
         )
     except (KeyError, TypeError, ValidationError) as exc:
-        raise SimulationInputError(f"the profile service answered a profile this CLI cannot read: {exc}") from None
+        raise ProfileUnreadable(f"the profile service answered a profile this CLI cannot read: {exc}") from None
 
 
 def event_of(text: str, customer_id: uuid.UUID, now: datetime) -> Interaction:

@@ -20,7 +20,7 @@ from metaconnect_cli.client import (
     resolve_router_url,
 )
 from metaconnect_cli.commands.common import JsonOption, TokenOption, fail
-from metaconnect_cli.simulate import SimulationInputError, describe, event_of, snapshot_of
+from metaconnect_cli.simulate import ProfileUnreadable, SimulationInputError, describe, event_of, snapshot_of
 
 
 def _event_text(event: str) -> str:
@@ -88,6 +88,8 @@ def simulate(
             outcome = router.simulate(body)
     except SimulationInputError as exc:
         fail(exc, code=2)
+    except ProfileUnreadable as exc:
+        fail(exc)
     except ApiProblem as problem:
         in_route = [e for e in problem.body.errors if e.field.startswith("route.")]
         if draft is not None and problem.status == 422 and in_route:
