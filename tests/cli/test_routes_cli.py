@@ -1,4 +1,4 @@
-"""`metaconnect routes apply|diff|export` against a real router service (real PostgreSQL)."""
+"""`metaconnect routes apply|plan|export` against a real router service (real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
+from metaconnect_cli import routes_code
 from metaconnect_cli.local._proc import free_port, spawn, stop
 from metaconnect_cli.main import app
 from metaconnect_cli.services import SERVICES, upgrade_databases
@@ -75,7 +76,7 @@ def test_apply_twice_changes_nothing_the_second_time(router_url: str, runner: Cl
     applied = _routes(runner, router_url, "apply", str(routes))
     assert applied.exit_code == 0, applied.output
     assert f"welcome-{tag}: created" in applied.output
-    assert _routes(runner, router_url, "diff", str(routes)).exit_code == 0
+    assert _routes(runner, router_url, "plan", str(routes)).exit_code == 0
 
     again = _routes(runner, router_url, "apply", str(routes))
     assert again.exit_code == 0, again.output
@@ -84,7 +85,7 @@ def test_apply_twice_changes_nothing_the_second_time(router_url: str, runner: Cl
     assert [v["version"] for v in _history(router_url, f"winback-{tag}")] == [1]
 
 
-def test_diff_shows_a_change_and_apply_makes_it_a_version(router_url: str, runner: CliRunner, tmp_path: Path) -> None:
+def test_plan_shows_a_change_and_apply_makes_it_a_version(router_url: str, runner: CliRunner, tmp_path: Path) -> None:
     spec = route_spec(f"promo-{uuid.uuid4().hex[:6]}")
     path = tmp_path / "promo.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -92,7 +93,7 @@ def test_diff_shows_a_change_and_apply_makes_it_a_version(router_url: str, runne
     spec["messages"][0]["priority"] = 90
     path.write_text(yaml.safe_dump(spec))
 
-    shown = _routes(runner, router_url, "diff", str(path))
+    shown = _routes(runner, router_url, "plan", str(path))
     assert shown.exit_code == 1, shown.output
     assert "-  priority: 60" in shown.output
     assert "+  priority: 90" in shown.output
@@ -121,6 +122,69 @@ def test_export_writes_files_that_apply_unchanged(router_url: str, runner: CliRu
     exported = _routes(runner, router_url, "export", "--out", str(out))
     assert exported.exit_code == 0, exported.output
     assert (out / f"{spec['name']}.yaml").is_file()
-    assert _routes(runner, router_url, "diff", str(out)).exit_code == 0
+    assert _routes(runner, router_url, "plan", str(out)).exit_code == 0
     assert _routes(runner, router_url, "apply", str(out)).exit_code == 0
     assert [v["version"] for v in _history(router_url, spec["name"])] == [1]
+
+
+BROKEN = """\
+name: {good}
+status: active
+trigger: {{event_types: [cart.abandoned]}}
+messages:
+  - id: hello
+    channels: [push]
+    variants: {{neutral: {{push: {{en: {{title: Hi, body: Hello}}}}}}}}
+---
+name: {bad}
+status: active
+trigger:
+  event_types: [cart.abandoned]
+  condition: "event.properties.value >="
+messages:
+  - id: cart-left
+    channels: [push, email]
+    variants:
+      neutral:
+        push: {{en: {{title: Your cart, body: Waiting.}}}}
+        email: {{en: {{subject: Your cart, body: Waiting.}}}}
+      red:
+        push: {{en: {{title: One tap, body: Check out now.}}}}
+  - id: cart-left
+    channels: [push]
+    variants: {{neutral: {{push: {{en: {{title: Again, body: Again.}}}}}}}}
+"""
+
+
+@pytest.mark.parametrize(("command", "code"), [("plan", 2), ("apply", 1)])
+def test_every_error_is_named_at_its_file_and_line(
+    router_url: str, runner: CliRunner, tmp_path: Path, command: str, code: int
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    path = tmp_path / "routes" / "cart.yaml"
+    path.parent.mkdir()
+    path.write_text(BROKEN.format(good=f"fine-{tag}", bad=f"broken-{tag}"))
+
+    result = runner.invoke(app, ["routes", command, "routes", "--url", router_url])
+
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("routes/cart.yaml:")]
+    assert [line.split(": ")[:3] for line in lines] == [
+        ["routes/cart.yaml:13", "trigger.condition", "syntax"],
+        ["routes/cart.yaml:21", "messages.0.variants.red", "variant_missing_channel"],
+        ["routes/cart.yaml:23", "messages.1.id", "duplicate_message_id"],
+    ], result.stderr
+    assert f"fine-{tag}" not in result.stdout  # nothing was applied
+
+
+def test_a_missing_field_is_named_at_its_parents_line(tmp_path: Path) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_text("name: a\n---\n# the second route\nname: b\nmessages:\n  - id: x\n    priority: 5\n")
+    first, second = routes_code.load(path)
+
+    assert first.line_of("name") == 1
+    assert second.line_of("name") == 4
+    assert second.line_of("messages.0.priority") == 7
+    assert second.line_of("messages.0.channels") == 6  # missing: the message's line
+    assert second.line_of("trigger") == 4  # missing at the top: the document's first line
+    assert second.line_of("messages.3") == 5

@@ -59,7 +59,7 @@ def test_every_command_the_doc_names_exists_with_its_options(doc: Path) -> None:
 
 def test_the_tutorial_covers_the_first_hour() -> None:
     named = {" ".join(w for w in words if not w.startswith("-"))[:40] for words in cli_lines(TUTORIAL)}
-    for command in ("sandbox tail", "demo questionnaire", "demo traffic", "routes diff", "routes apply"):
+    for command in ("sandbox tail", "demo questionnaire", "demo traffic", "routes plan", "routes apply"):
         assert any(n.startswith(command) for n in named), command
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -24,6 +25,7 @@ from metaconnect_common.errors import ErrorBody
 from metaconnect_common.settings import AuthSettings
 
 DEFAULT_INGEST_URL = "http://127.0.0.1:8001"
+DEFAULT_PROFILE_URL = "http://127.0.0.1:8002"
 DEFAULT_ROUTER_URL = "http://127.0.0.1:8003"
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8025"
 DEFAULT_STATE_FILE = Path(".metaconnect") / "dev.json"
@@ -84,16 +86,25 @@ def resolve_ingest_url(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) 
     return DEFAULT_INGEST_URL
 
 
-def resolve_router_url(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) -> str:
-    """`--url`, else `MC_ROUTER_URL`, else the dev stack's router, else the local default."""
+def _service_url(service: str, default: str, flag: str | None, state_file: Path) -> str:
     if flag:
         return flag.rstrip("/")
-    if env := os.environ.get("MC_ROUTER_URL"):
+    if env := os.environ.get(f"MC_{service.upper()}_URL"):
         return env.rstrip("/")
     state = load_state(state_file)
-    if state is not None and "router" in state.services:
-        return state.services["router"].rstrip("/")
-    return DEFAULT_ROUTER_URL
+    if state is not None and service in state.services:
+        return state.services[service].rstrip("/")
+    return default
+
+
+def resolve_router_url(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) -> str:
+    """`--url`, else `MC_ROUTER_URL`, else the dev stack's router, else the local default."""
+    return _service_url("router", DEFAULT_ROUTER_URL, flag, state_file)
+
+
+def resolve_profile_url(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) -> str:
+    """`--profile-url`, else `MC_PROFILE_URL`, else the dev stack's profile service, else the local default."""
+    return _service_url("profile", DEFAULT_PROFILE_URL, flag, state_file)
 
 
 def resolve_sandbox_url(flag: str | None, state_file: Path = DEFAULT_STATE_FILE) -> str:
@@ -156,8 +167,9 @@ class OperatorClient:
 
     url_env = "MC_INGEST_URL"
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 10.0, url_flag: str = "--url") -> None:
         self.base_url = base_url.rstrip("/")
+        self.url_flag = url_flag  # the option that names this service's URL, for the hint
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}"},
@@ -180,7 +192,7 @@ class OperatorClient:
             raise ApiProblem(
                 0,
                 ErrorBody(error="unreachable", message=f"cannot reach {self.base_url}: {exc or type(exc).__name__}"),
-                hints=[f"is `metaconnect dev` running? Otherwise pass --url or set {self.url_env}"],
+                hints=[f"is `metaconnect dev` running? Otherwise pass {self.url_flag} or set {self.url_env}"],
             ) from None
         if response.is_error:
             raise _problem(response)
@@ -243,6 +255,27 @@ class RouterClient(OperatorClient):
     def list_routes(self) -> list[dict[str, Any]]:
         routes: list[dict[str, Any]] = self._call("GET", "/v1/routes").json()
         return routes
+
+    def simulate(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The decision the live code makes on this event and profile snapshot; sends and stores nothing."""
+        outcome: dict[str, Any] = self._call("POST", "/v1/simulate", json=body).json()
+        return outcome
+
+
+class ProfileClient(OperatorClient):
+    """Operator calls to the profile service (`/v1/profiles`)."""
+
+    url_env = "MC_PROFILE_URL"
+
+    def get_profile(self, ref: str) -> dict[str, Any] | None:
+        """The profile a ref names (its id or `kind:value`), or None when no customer has it."""
+        try:
+            found: dict[str, Any] = self._call("GET", f"/v1/profiles/{quote(ref, safe=':@+')}").json()
+        except ApiProblem as problem:
+            if problem.status == 404:
+                return None
+            raise
+        return found
 
 
 def key_id_of(api_key: str) -> str | None:

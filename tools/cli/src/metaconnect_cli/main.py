@@ -1,4 +1,5 @@
-"""The `metaconnect` command: dev mode, migrations, tokens, API keys, routes as code, schemas, the provider sandbox.
+"""The `metaconnect` command: dev mode, migrations, tokens, API keys, routes as code, simulated decisions,
+schemas, the provider sandbox.
 
 Each group of sub-commands is a module of `metaconnect_cli.commands`; this one only assembles them.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from metaconnect_cli.commands import db, demo, dev, keys, routes, sandbox, schemas, tokens
+from metaconnect_cli.commands import db, demo, dev, keys, routes, sandbox, schemas, simulate, tokens
 
 app = typer.Typer(
     name="metaconnect",
@@ -23,6 +24,7 @@ app.add_typer(routes.app, name="routes")
 app.add_typer(demo.app, name="demo")
 app.add_typer(sandbox.app, name="sandbox")
 app.command()(dev.dev)
+app.command()(simulate.simulate)
 
 
 if __name__ == "__main__":

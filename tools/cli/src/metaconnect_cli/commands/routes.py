@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -30,6 +30,13 @@ def _route_files(target: Path) -> list[routes_code.RouteFile]:
         fail(exc, code=2)
 
 
+def _refused(invalid: routes_code.InvalidRoutes, *, code: int) -> NoReturn:
+    """The router's errors, one `file:line: field: rule: message` line each (as a compiler's)."""
+    for line in invalid.lines:
+        typer.echo(line, err=True)
+    fail(f"the router refused the route files: {len(invalid.lines)} error(s)", code=code)
+
+
 @app.command("apply")
 def routes_apply(target: RoutesTarget, url: RouterUrlOption = None, token: TokenOption = None) -> None:
     """Create or change the routes the files describe; unchanged routes get no new version."""
@@ -38,17 +45,24 @@ def routes_apply(target: RoutesTarget, url: RouterUrlOption = None, token: Token
         with _router(url, token) as client:
             for line in routes_code.apply(client, files):
                 typer.echo(line)
+    except routes_code.InvalidRoutes as invalid:
+        _refused(invalid, code=1)
     except ApiProblem as problem:
         fail(problem)
 
 
-@app.command("diff")
-def routes_diff(target: RoutesTarget, url: RouterUrlOption = None, token: TokenOption = None) -> None:
-    """Show what `apply` would change; exit code 1 when it would change something."""
+@app.command("plan")
+def routes_plan(target: RoutesTarget, url: RouterUrlOption = None, token: TokenOption = None) -> None:
+    """Show what `apply` would do, as a diff per route (the router's `POST /v1/routes/plan`).
+
+    Exit code 0 when nothing would change, 1 when something would, 2 when a file is invalid.
+    """
     files = _route_files(target)
     try:
         with _router(url, token) as client:
             found = routes_code.plans(client, files)
+    except routes_code.InvalidRoutes as invalid:
+        _refused(invalid, code=2)
     except ApiProblem as problem:
         fail(problem, code=2)
     changes = 0
