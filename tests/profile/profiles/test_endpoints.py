@@ -406,3 +406,17 @@ async def test_a_personality_without_evidence_says_unknown_not_null(
     colour = personality["explanation"]["colour"]
     assert (colour["colour"], colour["secondary"], colour["pattern"]) == ("unknown", "unknown", "unknown")
     assert (personality["routing"]["colour"], personality["routing"]["secondary"]) == ("unknown", "unknown")
+
+
+async def test_the_timeline_never_shows_a_viewer_the_raw_answers_the_export_keeps(
+    profile_client: httpx.AsyncClient, publish: Publish, engine: AsyncEngine
+) -> None:
+    customer = await _send(publish, engine, *_questionnaire({"customer_id": f"a-{_tag()}"}, IPIP_ANSWERS))
+
+    timeline = await _get(profile_client, f"/v1/profiles/{customer}/timeline")
+    [submitted] = [i for i in timeline["items"] if i["type"] == "questionnaire.submitted"]
+    assert submitted["properties"] == {"instrument": "ipip50"}
+
+    export = await profile_client.get(f"/v1/profiles/{customer}/export", headers=ADMIN)
+    [kept] = [i for i in export.json()["timeline"] if i["type"] == "questionnaire.submitted"]
+    assert kept["properties"]["answers"] == IPIP_ANSWERS

@@ -30,7 +30,7 @@ from metaconnect_common.schemas.profiled import Colour, Purpose
 from metaconnect_common.stage import RelayDep, SessionDep, SessionsDep
 from metaconnect_profile.deps import PolicyDep
 from metaconnect_profile.models import Customer
-from metaconnect_profile.profiles import erasure, queries
+from metaconnect_profile.profiles import erasure, export, queries
 from metaconnect_profile.profiles.refs import decode_before, decode_cursor, invalid, parse_ref
 from metaconnect_profile.profiles.schemas import (
     PersonalityOut,
@@ -181,7 +181,7 @@ async def export_profile(ref: Ref, _: AdminDep, sessions: SessionsDep) -> JSONRe
         # One snapshot for every query, so the document is consistent even while events arrive.
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True})
         customer = await _customer(session, ref)
-        document = await queries.export(session, customer, now=datetime.now(UTC))
+        document = await export.export(session, customer, now=datetime.now(UTC))
     return JSONResponse(
         document.model_dump(mode="json"),
         headers={"Content-Disposition": f'attachment; filename="profile-{customer.id}.json"'},

@@ -20,23 +20,18 @@ from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import Colour as RoutingColour
 from metaconnect_common.schemas.profiled import PersonalitySnapshot, Purpose
 from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, reachable_channels
-from metaconnect_profile.models import Customer, Evidence, Identity, Merge, ProcessedEvent, Rejection, TimelineEntry
+from metaconnect_profile.models import Customer, Evidence, Identity, Rejection, TimelineEntry
 from metaconnect_profile.personality import estimate, explain, routing_view
 from metaconnect_profile.personality.evidence import Evidence as EvidenceRecord
 from metaconnect_profile.profiles.consent import PROFILING, effective_channel_consent
 from metaconnect_profile.profiles.documents import STATE_COLUMNS, personality_from_column, state_from_row, to_snapshot
 from metaconnect_profile.profiles.refs import CustomerLookup, ProfileId, encode_cursor, mask
+from metaconnect_profile.profiles.reporting import without_answers
 from metaconnect_profile.profiles.schemas import (
     MAX_REFUSED_QUESTIONNAIRES,
     ConsentOut,
-    ExportedCustomer,
-    ExportedEvidence,
-    ExportedIdentity,
-    ExportedMerge,
-    ExportedRejection,
     IdentifierOut,
     PersonalityOut,
-    ProfileExport,
     ProfileOut,
     ProfilePage,
     ProfileSummary,
@@ -240,7 +235,8 @@ def _item(entry: TimelineEntry) -> TimelineItem:
         type=entry.type,
         channel=Channel(entry.channel),
         source=entry.source,
-        properties=entry.properties,
+        # Viewers never read raw personality answers (the admin export, the data subject's copy, does).
+        properties=without_answers(entry.type, entry.properties),
     )
 
 
@@ -344,75 +340,3 @@ async def search(
         )
     last = page[-1] if page else None
     return ProfilePage(items=items, next_cursor=encode_cursor(last.created_at, last.id) if more and last else None)
-
-
-# --- GET /v1/profiles/{ref}/export -----------------------------------------------------------------------------
-
-
-def _exported(c: Customer) -> ExportedCustomer:
-    return ExportedCustomer.model_validate(c, from_attributes=True)
-
-
-async def export(session: AsyncSession, customer: Customer, *, now: datetime) -> ProfileExport:
-    """Every row the service holds about the customer and those merged into it, unmasked."""
-    merged = await merged_into(session, customer.id)
-    ids = [customer.id, *(m.id for m in merged)]
-    identities = list(
-        await session.scalars(select(Identity).where(Identity.customer_id.in_(ids)).order_by(Identity.created_at))
-    )
-    entries = await session.scalars(
-        select(TimelineEntry)
-        .where(TimelineEntry.customer_id.in_(ids))
-        .order_by(TimelineEntry.occurred_at, TimelineEntry.event_id)
-    )
-    evidence = list(await session.scalars(select(Evidence).where(Evidence.customer_id.in_(ids)).order_by(Evidence.id)))
-    rejections = await session.scalars(
-        select(Rejection).where(Rejection.customer_id.in_(ids)).order_by(Rejection.rejected_at, Rejection.event_id)
-    )
-    merges = await session.scalars(
-        select(Merge).where(or_(Merge.survivor_id.in_(ids), Merge.merged_id.in_(ids))).order_by(Merge.id)
-    )
-    processed = await session.scalars(
-        select(ProcessedEvent.event_id)
-        .where(ProcessedEvent.customer_id.in_(ids))
-        .order_by(ProcessedEvent.processed_at, ProcessedEvent.event_id)
-    )
-    current = estimate([_evidence.validate_python(e.payload) for e in evidence], now)
-    return ProfileExport(
-        exported_at=now,
-        customer=_exported(customer),
-        merged_customers=[_exported(m) for m in merged],
-        identities=[
-            ExportedIdentity(
-                kind=i.kind,
-                value=i.value,
-                created_at=i.created_at,
-                invalid_at=i.invalid_at,
-                invalid_reason=i.invalid_reason,
-            )
-            for i in identities
-        ],
-        timeline=[_item(e) for e in entries],
-        personality_evidence=[
-            ExportedEvidence(
-                event_id=e.event_id,
-                kind=e.kind,
-                observed_at=e.observed_at,
-                payload=e.payload,
-                answers=(e.answers or {}).get("answers"),
-            )
-            for e in evidence
-        ],
-        personality=explain(current),
-        rejections=[
-            ExportedRejection(
-                event_id=r.event_id, instrument=r.instrument, problems=r.problems, rejected_at=r.rejected_at
-            )
-            for r in rejections
-        ],
-        merges=[
-            ExportedMerge(survivor_id=m.survivor_id, merged_id=m.merged_id, event_id=m.event_id, merged_at=m.merged_at)
-            for m in merges
-        ],
-        processed_event_ids=list(processed),
-    )

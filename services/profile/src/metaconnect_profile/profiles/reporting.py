@@ -49,10 +49,16 @@ def routable(interaction: Interaction) -> Interaction:
 
     They are raw personality data, emotional stability items included, which routing never sees;
     the snapshot carries the derived colour instead."""
-    if interaction.type != QUESTIONNAIRE_SUBMITTED or "answers" not in interaction.properties:
-        return interaction
-    kept = {k: v for k, v in interaction.properties.items() if k != "answers"}
-    return interaction.model_copy(update={"properties": kept})
+    kept = without_answers(interaction.type, interaction.properties)
+    return interaction if kept is interaction.properties else interaction.model_copy(update={"properties": kept})
+
+
+def without_answers(event_type: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """An interaction's properties as they may be shown outside the export: a questionnaire's raw
+    answers (emotional stability items included) are left out; anything else is `properties` itself."""
+    if event_type != QUESTIONNAIRE_SUBMITTED or "answers" not in properties:
+        return properties
+    return {k: v for k, v in properties.items() if k != "answers"}
 
 
 def refuse_unscorable(applied: Applied, before: ProfileState) -> Applied:

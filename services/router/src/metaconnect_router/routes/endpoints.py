@@ -75,7 +75,7 @@ async def create_route(spec: RouteSpec, operator: EditorDep, routes: RouteServic
 @router.post(
     "/plan",
     summary="What putting this spec would do (create, update or nothing), without writing",
-    description="Checks the spec as `PUT` does. `metaconnect routes diff` shows it as a diff.",
+    description="Checks the spec as `PUT` does. `metaconnect routes plan` shows it as a diff.",
     openapi_extra=_BODY,
 )
 async def plan_route(spec: RouteSpec, _: ViewerDep, routes: RouteServiceDep) -> RoutePlan:
