@@ -111,7 +111,7 @@ async def test_a_profile_is_found_by_its_id_and_by_every_identifier_kind(
     assert profile["personality"] == {
         "colour": "unknown",
         "secondary": "unknown",
-        "pattern": None,
+        "pattern": "unknown",
         "probability": 0.0,
         "as_of": None,
     }
@@ -405,7 +405,8 @@ async def test_a_personality_without_evidence_says_unknown_not_null(
 
     colour = personality["explanation"]["colour"]
     assert (colour["colour"], colour["secondary"], colour["pattern"]) == ("unknown", "unknown", "unknown")
-    assert (personality["routing"]["colour"], personality["routing"]["secondary"]) == ("unknown", "unknown")
+    routing = personality["routing"]
+    assert (routing["colour"], routing["secondary"], routing["pattern"]) == ("unknown", "unknown", "unknown")
 
 
 async def test_the_timeline_never_shows_a_viewer_the_raw_answers_the_export_keeps(

@@ -46,7 +46,11 @@ def snapshot_of(profile: Mapping[str, Any]) -> ProfileSnapshot:
                 "reachable": profile["reachability"]["channels"],
                 "engagement": profile["engagement"],
                 "active_hours": profile["active_hours"],
-                "personality": {k: personality[k] for k in _PERSONALITY_FIELDS},
+                "personality": {
+                    **{k: personality[k] for k in _PERSONALITY_FIELDS},
+                    # The profile API names an unknown pattern; the snapshot carries none.
+                    "pattern": None if personality["pattern"] == "unknown" else personality["pattern"],
+                },
                 "holdout": profile["holdout"],
                 "traits": profile["traits"],
             }

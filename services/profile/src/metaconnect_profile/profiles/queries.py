@@ -22,6 +22,7 @@ from metaconnect_common.schemas.profiled import PersonalitySnapshot, Purpose
 from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, reachable_channels
 from metaconnect_profile.models import Customer, Evidence, Identity, Rejection, TimelineEntry
 from metaconnect_profile.personality import estimate, explain, routing_view
+from metaconnect_profile.personality.colour import UNKNOWN as UNKNOWN_PATTERN
 from metaconnect_profile.personality.evidence import Evidence as EvidenceRecord
 from metaconnect_profile.profiles.consent import PROFILING, effective_channel_consent
 from metaconnect_profile.profiles.documents import STATE_COLUMNS, personality_from_column, state_from_row, to_snapshot
@@ -108,7 +109,7 @@ def _routing_of(personality: PersonalitySnapshot, document: dict[str, Any]) -> R
     return RoutingPersonality(
         colour=personality.colour,
         secondary=personality.secondary,
-        pattern=personality.pattern,
+        pattern=personality.pattern or UNKNOWN_PATTERN,
         probability=personality.probability,
         as_of=as_of,
     )

@@ -51,7 +51,7 @@ class RoutingPersonality(_Out):
 
     colour: RoutingColour
     secondary: RoutingColour
-    pattern: str | None
+    pattern: str = Field(description="The named colour pattern, `unknown` with too little evidence or no consent.")
     probability: float
     as_of: datetime | None = Field(description="When the estimate was computed; null when unknown.")
 
