@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,11 +15,8 @@ from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_common.stage import SessionDep
 from metaconnect_router.decisions import repository
-from metaconnect_router.decisions.decide import ActiveRoute, decide
-from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.deps import DecisionServiceDep
 from metaconnect_router.models import Decision
-from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.spec import RouteSpec
 
 router = APIRouter(tags=["decisions"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "None."}})
@@ -95,22 +91,9 @@ class SimulateOut(BaseModel):
     "/v1/simulate",
     summary="Decide on a posted event and profile with the live decision code; sends nothing, stores nothing",
 )
-async def simulate(body: SimulateIn, _: ViewerDep, session: SessionDep, service: DecisionServiceDep) -> SimulateOut:
-    now = datetime.now(UTC)
-    routes = [r for r in await service.catalog.active(session) if body.route is None or r.name != body.route.name]
-    posteriors = await repository.posteriors(session)
-    if body.route is not None:
-        condition = parse_condition(body.route.trigger.condition) if body.route.trigger.condition else None
-        routes.append(ActiveRoute(body.route.name, 0, body.route, condition))
-    decision = decide(
-        body.event,
-        body.profile,
-        body.customer_id,
-        routes,
-        posteriors=posteriors,
-        history=SendHistory(sent_at={}),
-        now=now,
-        rng=np.random.default_rng(),
+async def simulate(body: SimulateIn, _: ViewerDep, service: DecisionServiceDep) -> SimulateOut:
+    decision = await service.simulate(
+        body.event, body.profile, body.customer_id, draft=body.route, now=datetime.now(UTC)
     )
     choice = decision.choice
     return SimulateOut(

@@ -108,6 +108,36 @@ class DecisionService:
         self._cached_posteriors: dict[Arm, Posterior] = {}
         self._posteriors_at = -1e9
 
+    async def simulate(
+        self,
+        event: Interaction,
+        profile: ProfileSnapshot,
+        customer_id: uuid.UUID,
+        *,
+        draft: RouteSpec | None = None,
+        now: datetime,
+    ) -> Decision:
+        """The decision the live code would make on `event` for `profile`, with the active routes
+        (and `draft` as if it were active, in place of a route of its name); sends and stores nothing.
+        The customer's send history is not read: caps and open bundles do not count."""
+        async with self._sessions() as session:
+            active = await self.catalog.active(session)
+            posteriors = await repository.posteriors(session)
+        candidates = [r for r in active if draft is None or r.name != draft.name]
+        if draft is not None:
+            condition = parse_condition(draft.trigger.condition) if draft.trigger.condition else None
+            candidates.append(ActiveRoute(draft.name, 0, draft, condition))
+        return decide(
+            event,
+            profile,
+            customer_id,
+            candidates,
+            posteriors=posteriors,
+            history=SendHistory(sent_at={}),
+            now=now,
+            rng=np.random.default_rng(),
+        )
+
     async def apply(
         self, profiled: Profiled, *, now: datetime | None = None, traceparent: str | None = None
     ) -> uuid.UUID | None:
