@@ -47,7 +47,7 @@ StateDep = Annotated[SandboxState, Depends(sandbox_state)]
 
 
 @dataclass
-class Verdict:
+class ProviderAnswer:
     """What a fake provider answers a request, before any scripted fault, and what to record."""
 
     status: int
@@ -69,7 +69,7 @@ async def answer(
     state: SandboxState,
     request: Request,
     provider: Provider,
-    verdict: Verdict,
+    verdict: ProviderAnswer,
     fault_body: Callable[[Fault], dict[str, Any]],
 ) -> JSONResponse:
     """Record the request, then answer it: as scripted if a fault is queued, else with `verdict`.

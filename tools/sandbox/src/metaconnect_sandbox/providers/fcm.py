@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from metaconnect_sandbox.faults import Fault
 from metaconnect_sandbox.providers.common import bearer_token, compact_json, parse_json, same_secret
-from metaconnect_sandbox.state import SandboxState, StateDep, Verdict, answer
+from metaconnect_sandbox.state import ProviderAnswer, SandboxState, StateDep, answer
 
 router = APIRouter(prefix="/fcm", tags=["fcm"])
 
@@ -124,7 +124,7 @@ async def send_message(project_id: str, request: Request, state: StateDep) -> JS
 
 def _verdict(
     state: SandboxState, project_id: str, authorization: str | None, body: Any, not_json: str | None
-) -> Verdict:
+) -> ProviderAnswer:
     message = body.get("message") if isinstance(body, dict) else None
     message = message if isinstance(message, dict) else {}
     to = [recipient(message)] if message else []
@@ -133,7 +133,7 @@ def _verdict(
     notification = notification if isinstance(notification, dict) else {}
     title = notification.get("title")
     text = notification.get("body") or (compact_json(message["data"]) if "data" in message else None)
-    verdict = Verdict(200, {}, to, body, auth_ok, title=_text_or_none(title), text=_text_or_none(text))
+    verdict = ProviderAnswer(200, {}, to, body, auth_ok, title=_text_or_none(title), text=_text_or_none(text))
     if refusal := _refusal(state, project_id, auth_ok, body, not_json):
         status, reason, error_code = refusal
         return replace(verdict, status=status, error=reason, body=google_error(status, reason, error_code))

@@ -24,7 +24,7 @@ from metaconnect_sandbox.callbacks import Callback
 from metaconnect_sandbox.config import SandboxConfig
 from metaconnect_sandbox.faults import Fault
 from metaconnect_sandbox.providers.common import basic_credentials, same_secret
-from metaconnect_sandbox.state import StateDep, Verdict, answer
+from metaconnect_sandbox.state import ProviderAnswer, StateDep, answer
 
 router = APIRouter(prefix="/twilio", tags=["twilio"])
 
@@ -147,7 +147,7 @@ async def create_message(account_sid: str, request: Request, state: StateDep) ->
 
 def _verdict(
     config: SandboxConfig, account_sid: str, authorization: str | None, pairs: list[tuple[str, str]]
-) -> Verdict:
+) -> ProviderAnswer:
     params = dict(pairs)
     credentials = basic_credentials(authorization)
     auth_ok = credentials is not None and (
@@ -155,7 +155,7 @@ def _verdict(
         and same_secret(credentials[1], config.twilio_auth_token.get_secret_value())
     )
     sender = params.get("From") or params.get("MessagingServiceSid")
-    verdict = Verdict(
+    verdict = ProviderAnswer(
         201,
         {},
         [params["To"]] if params.get("To") else [],

@@ -13,7 +13,7 @@ from metaconnect_common.signatures import METACONNECT_SIGNATURE_HEADER, Signatur
 from metaconnect_sandbox.config import SandboxConfig
 from metaconnect_sandbox.faults import Fault
 from metaconnect_sandbox.providers.common import compact_json, parse_json
-from metaconnect_sandbox.state import StateDep, Verdict, answer
+from metaconnect_sandbox.state import ProviderAnswer, StateDep, answer
 
 router = APIRouter(prefix="/webhook", tags=["webhook"])
 
@@ -33,7 +33,7 @@ async def receive(name: str, request: Request, state: StateDep) -> JSONResponse:
     return await answer(state, request, "webhook", verdict, fault_body)
 
 
-def _verdict(config: SandboxConfig, name: str, raw: bytes, signature: str | None, *, now: float) -> Verdict:
+def _verdict(config: SandboxConfig, name: str, raw: bytes, signature: str | None, *, now: float) -> ProviderAnswer:
     body, not_json = parse_json(raw)
     secret = config.webhook_secrets.get(name)
     check = (
@@ -44,7 +44,7 @@ def _verdict(config: SandboxConfig, name: str, raw: bytes, signature: str | None
         else None
     )
     kind = body.get("type") if isinstance(body, dict) else None
-    verdict = Verdict(
+    verdict = ProviderAnswer(
         200,
         {"received": True},
         [name],

@@ -22,7 +22,7 @@ from metaconnect_sandbox.callbacks import Callback
 from metaconnect_sandbox.config import SandboxConfig
 from metaconnect_sandbox.faults import Fault
 from metaconnect_sandbox.providers.common import bearer_token, parse_json, same_secret
-from metaconnect_sandbox.state import StateDep, Verdict, answer
+from metaconnect_sandbox.state import ProviderAnswer, StateDep, answer
 
 router = APIRouter(prefix="/whatsapp", tags=["whatsapp"])
 
@@ -150,13 +150,13 @@ def _verdict(
     authorization: str | None,
     body: Any,
     not_json: str | None,
-) -> Verdict:
+) -> ProviderAnswer:
     token = bearer_token(authorization)
     auth_ok = same_secret(token, config.whatsapp_access_token.get_secret_value())
     message = body if isinstance(body, dict) else {}
     to = message.get("to")
     title, text = _summary(message)
-    verdict = Verdict(200, {}, [to] if isinstance(to, str) else [], body, auth_ok, title=title, text=text)
+    verdict = ProviderAnswer(200, {}, [to] if isinstance(to, str) else [], body, auth_ok, title=title, text=text)
     if not auth_ok:
         refused = (
             GraphProblem(104, "An access token is required to request this resource.")
