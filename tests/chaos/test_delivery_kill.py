@@ -26,7 +26,7 @@ from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS
 from metaconnect_sandbox.server import Sandbox
 from tests.delivery.test_service import SANDBOX, delivery, providers
-from tests.support import providers_env, read_topic, start_group_at_end, start_service
+from tests.support import providers_env, read_topic, start_service
 
 pytestmark = pytest.mark.timeout(240)
 DELIVERIES_SENT = 40
@@ -56,7 +56,6 @@ async def test_a_delivery_process_killed_mid_send_sends_no_recorded_delivery_twi
 ) -> None:
     await ensure_topics(KafkaSettings(bootstrap=kafka_bootstrap, topic_partitions=3), [DELIVERIES, INTERACTIONS])
     group = f"delivery-chaos-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, group, [DELIVERIES])  # not what earlier tests left
     batch = [delivery(Channel.PUSH) for _ in range(DELIVERIES_SENT)]
     ids = [d.id for d in batch]
     sent = "SELECT count(*) FROM delivery.deliveries WHERE id = ANY(:ids) AND status = 'sent'"

@@ -38,7 +38,7 @@ from metaconnect_sandbox.server import Sandbox, serving
 from tests.delivery.test_service import SANDBOX, fault, providers
 from tests.profile.personality.answers import COLOUR_ANSWERS
 from tests.router.conftest import operator
-from tests.support import Service, providers_env, ready, start_group_at_end, start_service, topic_name
+from tests.support import Service, providers_env, ready, start_service, topic_name
 
 pytestmark = pytest.mark.timeout(300)
 TRACE_ID = uuid.uuid4().hex
@@ -148,8 +148,6 @@ async def stack(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> Asyn
             },
         }
         groups = {n: specific[n][f"MC_{n.upper()}_GROUP_ID"] for n in ("profile", "router", "delivery")}
-        for name, topic in (("profile", INTERACTIONS), ("router", PROFILED), ("delivery", DELIVERIES)):
-            await start_group_at_end(kafka_bootstrap, groups[name], [topic])
         services: list[Service] = []
         try:
             for name, extra in specific.items():
