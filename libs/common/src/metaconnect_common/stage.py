@@ -36,7 +36,7 @@ from metaconnect_common.kafka.producer import KafkaPublisher
 from metaconnect_common.kafka.records import BatchHandler, Handler, RetryPolicy
 from metaconnect_common.outbox import OutboxRelay
 from metaconnect_common.settings import CommonSettings
-from metaconnect_common.state import ServiceState, state_of
+from metaconnect_common.state import ServiceState, state_dependency
 
 CONSUMER_STOP_S = 30.0
 RETRY = RetryPolicy(attempts=8, base_delay_s=0.2, max_delay_s=5.0)
@@ -134,8 +134,7 @@ class StageState(ServiceState):
         return self.stage.checks()
 
 
-def _stage_state(request: Request) -> StageState:
-    return state_of(request.app, StageState)
+_stage_state = state_dependency(StageState)
 
 
 def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:

@@ -8,15 +8,12 @@ builds it in its lifespan and `install`s it on the app; endpoints reach it throu
     class RouterState(StageState):
         decisions: DecisionService
 
-    def _state(request: Request) -> RouterState:
-        return state_of(request.app, RouterState)
-
-    StateDep = Annotated[RouterState, Depends(_state)]
+    StateDep = Annotated[RouterState, Depends(state_dependency(RouterState))]
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -59,6 +56,14 @@ def state_of(app: FastAPI, kind: type[S]) -> S:
     return state
 
 
-def service_state(request: Request) -> ServiceState:
-    """FastAPI dependency of the shared endpoints (auth): the state of whichever service serves."""
-    return state_of(request.app, ServiceState)
+def state_dependency(kind: type[S]) -> Callable[[Request], S]:
+    """A FastAPI dependency giving the app's installed state of type `kind`."""
+
+    def dependency(request: Request) -> S:
+        return state_of(request.app, kind)
+
+    return dependency
+
+
+service_state = state_dependency(ServiceState)
+"""The state of whichever service serves, for the shared endpoints (auth)."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from metaconnect_common.stage import StageState
-from metaconnect_common.state import state_of
+from metaconnect_common.state import state_dependency
 from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.providers.service import ProviderAccounts
 from metaconnect_delivery.service import DeliveryService
@@ -21,11 +21,7 @@ class DeliveryState(StageState):
     inbox_feed: InboxFeed
 
 
-def _state(request: Request) -> DeliveryState:
-    return state_of(request.app, DeliveryState)
-
-
-StateDep = Annotated[DeliveryState, Depends(_state)]
+StateDep = Annotated[DeliveryState, Depends(state_dependency(DeliveryState))]
 
 
 def _providers(state: StateDep) -> ProviderAccounts:

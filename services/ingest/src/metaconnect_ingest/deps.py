@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from metaconnect_common.db import ping
 from metaconnect_common.http import ReadinessCheck
 from metaconnect_common.kafka.producer import KafkaPublisher
-from metaconnect_common.state import ServiceState, state_of
+from metaconnect_common.state import ServiceState, state_dependency
 from metaconnect_ingest.events.service import EventService
 from metaconnect_ingest.keys.service import KeyService
 from metaconnect_ingest.webhooks.service import WebhookService
@@ -39,9 +39,8 @@ class IngestState(ServiceState):
         return {"kafka": kafka, "database": database}
 
 
-def ingest_state(request: Request) -> IngestState:
-    """The state, also for the hot path that reads the request itself instead of dependencies."""
-    return state_of(request.app, IngestState)
+ingest_state = state_dependency(IngestState)
+"""The state, also for the hot path that reads the request itself instead of dependencies."""
 
 
 StateDep = Annotated[IngestState, Depends(ingest_state)]

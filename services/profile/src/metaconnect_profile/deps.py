@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from metaconnect_common.stage import StageState
-from metaconnect_common.state import state_of
+from metaconnect_common.state import state_dependency
 from metaconnect_profile.profiles.state import ProfilePolicy
 
 
@@ -17,11 +17,7 @@ class ProfileState(StageState):
     policy: ProfilePolicy
 
 
-def _state(request: Request) -> ProfileState:
-    return state_of(request.app, ProfileState)
-
-
-StateDep = Annotated[ProfileState, Depends(_state)]
+StateDep = Annotated[ProfileState, Depends(state_dependency(ProfileState))]
 
 
 def _policy(state: StateDep) -> ProfilePolicy:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from metaconnect_common.stage import StageState
-from metaconnect_common.state import state_of
+from metaconnect_common.state import state_dependency
 from metaconnect_router.bundles.flusher import Flusher
 from metaconnect_router.decisions.service import DecisionService
 from metaconnect_router.routes.service import RouteService
@@ -21,11 +21,7 @@ class RouterState(StageState):
     flusher: Flusher
 
 
-def _state(request: Request) -> RouterState:
-    return state_of(request.app, RouterState)
-
-
-StateDep = Annotated[RouterState, Depends(_state)]
+StateDep = Annotated[RouterState, Depends(state_dependency(RouterState))]
 
 
 def _decisions(state: StateDep) -> DecisionService:
