@@ -9,11 +9,10 @@ from pydantic import TypeAdapter
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from metaconnect_common.schemas import Channel
 from metaconnect_profile.models import Customer, Evidence, Identity, Merge, ProcessedEvent, Rejection, TimelineEntry
 from metaconnect_profile.personality import estimate, explain
 from metaconnect_profile.personality.evidence import Evidence as EvidenceRecord
-from metaconnect_profile.profiles.queries import merged_into
+from metaconnect_profile.profiles.queries import merged_into, timeline_item
 from metaconnect_profile.profiles.schemas import (
     ExportedCustomer,
     ExportedEvidence,
@@ -21,7 +20,6 @@ from metaconnect_profile.profiles.schemas import (
     ExportedMerge,
     ExportedRejection,
     ProfileExport,
-    TimelineItem,
 )
 
 _evidence = TypeAdapter(EvidenceRecord)
@@ -29,18 +27,6 @@ _evidence = TypeAdapter(EvidenceRecord)
 
 def _exported(c: Customer) -> ExportedCustomer:
     return ExportedCustomer.model_validate(c, from_attributes=True)
-
-
-def _entry(entry: TimelineEntry) -> TimelineItem:
-    return TimelineItem(
-        event_id=entry.event_id,
-        occurred_at=entry.occurred_at,
-        received_at=entry.received_at,
-        type=entry.type,
-        channel=Channel(entry.channel),
-        source=entry.source,
-        properties=entry.properties,
-    )
 
 
 async def export(session: AsyncSession, customer: Customer, *, now: datetime) -> ProfileExport:
@@ -82,7 +68,7 @@ async def export(session: AsyncSession, customer: Customer, *, now: datetime) ->
             )
             for i in identities
         ],
-        timeline=[_entry(e) for e in entries],
+        timeline=[timeline_item(e, answers=True) for e in entries],
         personality_evidence=[
             ExportedEvidence(
                 event_id=e.event_id,

@@ -228,7 +228,9 @@ async def personality(
 # --- GET /v1/profiles/{ref}/timeline ---------------------------------------------------------------------------
 
 
-def _item(entry: TimelineEntry) -> TimelineItem:
+def timeline_item(entry: TimelineEntry, *, answers: bool = False) -> TimelineItem:
+    """A timeline entry as the API shows it; a questionnaire's raw answers only with `answers`
+    (the admin export, the data subject's copy): viewers never read them."""
     return TimelineItem(
         event_id=entry.event_id,
         occurred_at=entry.occurred_at,
@@ -236,8 +238,7 @@ def _item(entry: TimelineEntry) -> TimelineItem:
         type=entry.type,
         channel=Channel(entry.channel),
         source=entry.source,
-        # Viewers never read raw personality answers (the admin export, the data subject's copy, does).
-        properties=without_answers(entry.type, entry.properties),
+        properties=entry.properties if answers else without_answers(entry.type, entry.properties),
     )
 
 
@@ -257,7 +258,7 @@ async def timeline(
     page, more = entries[:limit], len(entries) > limit
     last = page[-1] if page else None
     return TimelinePage(
-        items=[_item(e) for e in page],
+        items=[timeline_item(e) for e in page],
         next_before=encode_cursor(last.occurred_at, last.event_id) if more and last else None,
     )
 
