@@ -33,13 +33,12 @@ Every refusal is a `ConditionError` with a `rule`, a message naming what and whe
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final
 
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
@@ -47,6 +46,19 @@ from lark.lexer import PatternStr
 
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import Purpose
+from metaconnect_router.routes.condition_nodes import (
+    ORDERINGS,
+    Facts,
+    Junction,
+    LiteralValue,
+    Node,
+    Not,
+    Test,
+    compare,
+    has_value,
+    member,
+    within,
+)
 
 MAX_LENGTH: Final = 2000
 MAX_DEPTH: Final = 20
@@ -101,7 +113,6 @@ _HINTS: Final = {"=": " (compare with ==)", "&": " (use and)", "|": " (use or)",
 _FORBIDDEN_CHARACTER: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _DURATION: Final = re.compile(r"([0-9]+)([smhd])")
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_ORDERINGS: Final = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 _FIELD_LIST: Final = {
     "event": "type, channel, source, occurred_at, properties.<key>",
@@ -114,8 +125,6 @@ _SCALAR_FIELDS: Final = {
 }
 _OPEN_FIELDS: Final = frozenset({("event", "properties"), ("profile", "traits")})
 _CONSENT_FIELDS: Final = {"channel_consent": [c.value for c in Channel], "purposes": [p.value for p in Purpose]}
-
-_Literal = str | int | float | bool | None
 
 
 class ConditionError(Exception):
@@ -133,12 +142,12 @@ class Condition:
     """A parsed condition; build it with `parse_condition`."""
 
     source: str
-    _root: _Node = field(repr=False, compare=False)
+    _root: Node = field(repr=False, compare=False)
     _fields: frozenset[str] = field(repr=False, compare=False)
 
     def evaluate(self, event: Mapping[str, Any], profile: Mapping[str, Any], now: datetime) -> bool:
         """Whether the condition holds; never raises, whatever the dicts hold."""
-        return self._root.holds(_Facts(event, profile, now))
+        return self._root.holds(Facts(event, profile, now))
 
     def fields(self) -> frozenset[str]:
         """The dotted paths the condition reads."""
@@ -168,145 +177,52 @@ def parse_condition(source: str) -> Condition:
     return Condition(source, root, frozenset(str(path) for path in paths))
 
 
-class _Facts(NamedTuple):
-    event: Mapping[str, Any]
-    profile: Mapping[str, Any]
-    now: datetime
-
-    def lookup(self, path: tuple[str, ...]) -> Any:
-        value: Any = self.event if path[0] == "event" else self.profile
-        for key in path[1:]:
-            # Only mapping lookups: a condition never reaches attributes of Python objects.
-            if not isinstance(value, Mapping):
-                return _MISSING
-            value = value.get(key, _MISSING)
-        return value
-
-
-_MISSING: Final = object()
-
-
-class _Node(Protocol):
-    def holds(self, facts: _Facts) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Test:
-    """A leaf: a predicate on one field's value. A missing field fails every test."""
-
-    path: tuple[str, ...]
-    predicate: Callable[[Any, datetime], bool]
-
-    def holds(self, facts: _Facts) -> bool:
-        value = facts.lookup(self.path)
-        return value is not _MISSING and self.predicate(value, facts.now)
-
-
-@dataclass(frozen=True, slots=True)
-class _Not:
-    operand: _Node
-
-    def holds(self, facts: _Facts) -> bool:
-        return not self.operand.holds(facts)
-
-
-@dataclass(frozen=True, slots=True)
-class _Junction:
-    operands: tuple[_Node, ...]
-    every: bool  # `and` when true, `or` when false
-
-    def holds(self, facts: _Facts) -> bool:
-        return (all if self.every else any)(operand.holds(facts) for operand in self.operands)
-
-
-def _compare(op: str, literal: _Literal, value: Any, now: datetime) -> bool:
-    if op in ("==", "!="):
-        return _comparable(value, literal) and (value == literal) == (op == "==")
-    if isinstance(literal, int | float | str) and _kind(value) == _kind(literal):
-        return bool(_ORDERINGS[op](value, literal))
-    return False
-
-
-def _member(items: tuple[_Literal, ...], negated: bool, value: Any, now: datetime) -> bool:
-    comparable = [item for item in items if _comparable(value, item)]
-    return bool(comparable) and any(value == item for item in comparable) != negated
-
-
-def _has_value(value: Any, now: datetime) -> bool:
-    return value is not None and not (isinstance(value, Mapping | list) and not value)
-
-
-def _within(window: timedelta, value: Any, now: datetime) -> bool:
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        if not isinstance(moment, datetime) or moment.utcoffset() is None:
-            return False
-        return timedelta(0) <= now - moment <= window
-    except (ValueError, TypeError, OverflowError):
-        return False
-
-
-def _comparable(value: Any, literal: _Literal) -> bool:
-    """A value compares with literals of its own kind; null compares (unequal) with everything."""
-    return value is None or literal is None or _kind(value) == _kind(literal)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "string" if isinstance(value, str) else "other"
-
-
-class _Builder(Transformer[Token, _Node]):
+class _Builder(Transformer[Token, Node]):
     """Turns the parse tree into evaluation nodes, checking what the grammar cannot."""
 
     def __init__(self, source: str) -> None:
         super().__init__()
         self._source = source
 
-    def disjunction(self, operands: list[_Node]) -> _Node:
-        return _Junction(tuple(operands), every=False)
+    def disjunction(self, operands: list[Node]) -> Node:
+        return Junction(tuple(operands), every=False)
 
-    def conjunction(self, operands: list[_Node]) -> _Node:
-        return _Junction(tuple(operands), every=True)
+    def conjunction(self, operands: list[Node]) -> Node:
+        return Junction(tuple(operands), every=True)
 
-    def negation(self, children: list[_Node]) -> _Node:
-        return _Not(children[0])
+    def negation(self, children: list[Node]) -> Node:
+        return Not(children[0])
 
-    def group(self, children: list[_Node]) -> _Node:
+    def group(self, children: list[Node]) -> Node:
         return children[0]
 
-    def comparison(self, children: list[Token]) -> _Node:
+    def comparison(self, children: list[Token]) -> Node:
         path, op, literal = children
         value = self._literal(literal)
-        if op in _ORDERINGS and (value is None or isinstance(value, bool)):
+        if op in ORDERINGS and (value is None or isinstance(value, bool)):
             raise self._error("comparison", op, f"only numbers are ordered, not {literal}")
-        if op in _ORDERINGS and isinstance(value, str):
+        if op in ORDERINGS and isinstance(value, str):
             # Alphabetical order is never what is meant: "qualified" < "lead" < "customer".
             reason = f'text is not ordered; name the values instead: {path} in ["...", "..."]'
             raise self._error("ordering_on_text", op, reason)
-        return _Test(self._readable(path), partial(_compare, str(op), value))
+        return Test(self._readable(path), partial(compare, str(op), value))
 
-    def member(self, children: list[Any]) -> _Node:
-        return _Test(self._readable(children[0]), partial(_member, children[1], False))
+    def member(self, children: list[Any]) -> Node:
+        return Test(self._readable(children[0]), partial(member, children[1], False))
 
-    def not_member(self, children: list[Any]) -> _Node:
-        return _Test(self._readable(children[0]), partial(_member, children[1], True))
+    def not_member(self, children: list[Any]) -> Node:
+        return Test(self._readable(children[0]), partial(member, children[1], True))
 
-    def items(self, children: list[Token]) -> tuple[_Literal, ...]:
+    def items(self, children: list[Token]) -> tuple[LiteralValue, ...]:
         if len(children) > MAX_LIST_ITEMS:
             reason = f"a list holds at most {MAX_LIST_ITEMS} values, this is one more"
             raise self._error("list_too_long", children[MAX_LIST_ITEMS], reason)
         return tuple(self._literal(item) for item in children)
 
-    def exists(self, children: list[Token]) -> _Node:
-        return _Test(tuple(children[0].split(".")), _has_value)
+    def exists(self, children: list[Token]) -> Node:
+        return Test(tuple(children[0].split(".")), has_value)
 
-    def within(self, children: list[Token]) -> _Node:
+    def within(self, children: list[Token]) -> Node:
         path, duration = children
         root, head, *_ = path.split(".")
         if path != "event.occurred_at" and (root, head) not in _OPEN_FIELDS:
@@ -316,14 +232,14 @@ class _Builder(Transformer[Token, _Node]):
         seconds = int(valid[1]) * _UNITS[valid[2]] if valid else 0
         if not 0 < seconds <= MAX_WINDOW.total_seconds():
             raise self._error("duration", duration, "a duration is a whole number and s, m, h or d, from 1s to 366d")
-        return _Test(tuple(path.split(".")), partial(_within, timedelta(seconds=seconds)))
+        return Test(tuple(path.split(".")), partial(within, timedelta(seconds=seconds)))
 
     def _readable(self, path: Token) -> tuple[str, ...]:
         if path == "profile.reachable":
             raise self._error("field_not_allowed", path, "a list of channels, readable in exists(...) only")
         return tuple(path.split("."))
 
-    def _literal(self, token: Token) -> _Literal:
+    def _literal(self, token: Token) -> LiteralValue:
         if token.type == "STRING":
             for escape in re.finditer(r"\\(.)", token, re.DOTALL):
                 if escape[1] not in "\"'\\":
