@@ -270,7 +270,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
 
         timeline = await _until("the receipt reached the timeline", receipt_in_timeline)
         decisions = await client.get(
-            f"{stack.urls['router']}/v1/decisions", params={"customer_id": str(customer)}, headers=operator(Role.VIEWER)
+            f"{stack.urls['router']}/v1/decisions", params={"customer": str(customer)}, headers=operator(Role.VIEWER)
         )
         [decision] = [d for d in decisions.json() if d["event_type"] == CART]
         assert (decision["outcome"], decision["tone"], decision["trace_id"]) == ("sent", "red", TRACE_ID)
