@@ -276,7 +276,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
         assert (decision["outcome"], decision["tone"], decision["trace_id"]) == ("sent", "red", TRACE_ID)
         deliveries = await client.get(
             f"{stack.urls['delivery']}/v1/deliveries",
-            params={"customer_id": str(customer)},
+            params={"customer": str(customer)},
             headers=operator(Role.VIEWER),
         )
         [delivery] = deliveries.json()

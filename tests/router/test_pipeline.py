@@ -88,9 +88,12 @@ async def test_a_transactional_message_goes_out_at_once_with_its_decision(
     assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
     customer = uuid.uuid4()
     record = profiled(customer, "order.shipped")
+    refs = [f"cid:c-{customer}", f"id:{uuid.uuid4()}"]
+    record = record.model_copy(update={"profile": record.profile.model_copy(update={"identities": refs})})  # type: ignore[union-attr]
     await publish(kafka_bootstrap, record, record)  # the second is a redelivery: decided once
 
     [delivery] = await deliveries_for(kafka_bootstrap, customer, count=1)
+    assert delivery.identities == refs  # the delivery service finds the customer by them
     assert delivery.urgent
     assert delivery.bundle_id is None
     assert delivery.channels[0].value == "push"

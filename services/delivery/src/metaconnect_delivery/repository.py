@@ -1,4 +1,5 @@
-"""All SQL of delivering: the delivery row (the idempotency record), attempts, the inbox."""
+"""All SQL of delivering: the delivery row (the idempotency record), attempts, the inbox, and the
+customer a ref names."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from metaconnect_delivery.models import Attempt, DeliveryRow, InboxMessage
+from metaconnect_common.refs import CustomerId, CustomerLookup, stored_ref
+from metaconnect_delivery.models import Attempt, CustomerRefRow, DeliveryRow, InboxMessage
 
 
 async def claim(session: AsyncSession, row: dict[str, Any]) -> bool:
@@ -20,6 +22,34 @@ async def claim(session: AsyncSession, row: dict[str, Any]) -> bool:
         insert(DeliveryRow).values(**row).on_conflict_do_nothing().returning(DeliveryRow.id)
     )
     return inserted.first() is not None
+
+
+async def remember_refs(session: AsyncSession, customer_id: uuid.UUID, refs: Sequence[str], as_of: datetime) -> None:
+    """The refs a delivery listed (`Delivery.identities`) now name its customer, unless a delivery
+    made later (`as_of`: when the router made it) already said otherwise. One statement."""
+    if not refs:
+        return
+    statement = insert(CustomerRefRow).values(
+        [{"ref": ref, "customer_id": customer_id, "updated_at": as_of} for ref in dict.fromkeys(refs)]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[CustomerRefRow.ref],
+            set_={"customer_id": statement.excluded.customer_id, "updated_at": statement.excluded.updated_at},
+            where=CustomerRefRow.updated_at <= statement.excluded.updated_at,
+        )
+    )
+
+
+async def customer_of(session: AsyncSession, ref: CustomerLookup) -> uuid.UUID | None:
+    """The customer a parsed ref names; None when no delivery named them by it.
+
+    An identifier names the customer whose deliveries listed it. A customer id names the survivor
+    it was merged into (listed as `id:<uuid>`), else that customer once anything was delivered to it."""
+    listed = await session.scalar(select(CustomerRefRow.customer_id).where(CustomerRefRow.ref == stored_ref(ref)))
+    if listed is not None or not isinstance(ref, CustomerId):
+        return listed
+    return await session.scalar(select(DeliveryRow.customer_id).where(DeliveryRow.customer_id == ref.id).limit(1))
 
 
 async def delivery(session: AsyncSession, delivery_id: uuid.UUID, *, lock: bool = False) -> DeliveryRow | None:

@@ -309,6 +309,7 @@ class Ledger:
             id=uuid.uuid4(),
             customer_id=customer_id,
             contact=profile.contact if profile else Contact(),
+            identities=list(profile.identities) if profile else [],
             channels=list(channels),
             locale=locale,
             items=[row.content.item for row in rows],
