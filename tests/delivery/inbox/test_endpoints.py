@@ -159,3 +159,20 @@ async def test_a_ref_nothing_was_delivered_to_is_an_empty_inbox(served: tuple[Fa
         assert read.status_code == 404
         async with client.stream("GET", f"/v1/inbox/{unknown}/stream", headers=operator(Role.VIEWER)) as r:
             assert [e async for e in _events(r)] == [("unread", empty)]
+
+
+async def test_a_merged_customers_messages_are_in_the_survivors_inbox(served: tuple[FastAPI, str]) -> None:
+    app, url = served
+    old, survivor = await _in_app(app), uuid.uuid4()
+    d = delivery(Channel.IN_APP).model_copy(update={"customer_id": survivor, "identities": [f"id:{old}"]})
+    assert await app.state.service.deliveries.deliver(d) == "sent"
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0)) as client:
+        for ref in (str(survivor), str(old)):
+            inbox = (await client.get(f"/v1/inbox/{ref}", headers=device(survivor))).json()
+            assert inbox["unread"] == 2, ref
+            [newest, merged] = inbox["messages"]
+            assert newest["delivery_id"] == str(d.id)
+        read = await client.post(f"/v1/inbox/{survivor}/messages/{merged['id']}/read", headers=device(survivor))
+        assert read.status_code == 200, read.text
+        # The old customer's own token names a customer that is no more: it opens nothing.
+        assert (await client.get(f"/v1/inbox/{old}", headers=device(old))).status_code == 403

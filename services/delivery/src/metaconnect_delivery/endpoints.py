@@ -88,7 +88,8 @@ async def list_deliveries(
         raise ApiError(
             404, "customer_not_found", f"no customer known to the delivery service by this {ref.ref_kind} ref"
         )
-    return [_out(r) for r in await repository.deliveries_of(session, customer_id, limit)]
+    customers = await repository.with_merged(session, customer_id)
+    return [_out(r) for r in await repository.deliveries_of(session, customers, limit)]
 
 
 @router.get("/v1/deliveries/{delivery_id}", summary="One delivery with every attempt")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from metaconnect_common.refs import CustomerId, CustomerLookup, stored_ref
+from metaconnect_common.refs import MERGED_KIND, CustomerId, CustomerLookup, stored_ref
 from metaconnect_delivery.models import Attempt, CustomerRefRow, DeliveryRow, InboxMessage
 
 
@@ -52,6 +52,17 @@ async def customer_of(session: AsyncSession, ref: CustomerLookup) -> uuid.UUID |
     return await session.scalar(select(DeliveryRow.customer_id).where(DeliveryRow.customer_id == ref.id).limit(1))
 
 
+async def with_merged(session: AsyncSession, customer_id: uuid.UUID) -> list[uuid.UUID]:
+    """The customer and every customer its deliveries listed as merged into it (`id:<uuid>`):
+    what was delivered to those before the merge is the customer's too."""
+    refs = await session.scalars(
+        select(CustomerRefRow.ref).where(
+            CustomerRefRow.customer_id == customer_id, CustomerRefRow.ref.startswith(f"{MERGED_KIND}:")
+        )
+    )
+    return [customer_id, *sorted(uuid.UUID(ref.partition(":")[2]) for ref in refs)]
+
+
 async def delivery(session: AsyncSession, delivery_id: uuid.UUID, *, lock: bool = False) -> DeliveryRow | None:
     statement = select(DeliveryRow).where(DeliveryRow.id == delivery_id)
     found: DeliveryRow | None = await session.scalar(statement.with_for_update() if lock else statement)
@@ -75,10 +86,10 @@ async def add_to_inbox(session: AsyncSession, message: dict[str, Any]) -> None:
     await session.execute(insert(InboxMessage).values(**message).on_conflict_do_nothing())
 
 
-async def deliveries_of(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> Sequence[DeliveryRow]:
+async def deliveries_of(session: AsyncSession, customers: Sequence[uuid.UUID], limit: int) -> Sequence[DeliveryRow]:
     rows = await session.scalars(
         select(DeliveryRow)
-        .where(DeliveryRow.customer_id == customer_id)
+        .where(DeliveryRow.customer_id.in_(list(customers)))
         .order_by(DeliveryRow.created_at.desc())
         .limit(limit)
     )
@@ -86,40 +97,42 @@ async def deliveries_of(session: AsyncSession, customer_id: uuid.UUID, limit: in
 
 
 async def inbox_of(
-    session: AsyncSession, customer_id: uuid.UUID, limit: int, *, unread_only: bool = False
+    session: AsyncSession, customers: Sequence[uuid.UUID], limit: int, *, unread_only: bool = False
 ) -> Sequence[InboxMessage]:
-    statement = select(InboxMessage).where(InboxMessage.customer_id == customer_id)
+    statement = select(InboxMessage).where(InboxMessage.customer_id.in_(list(customers)))
     if unread_only:
         statement = statement.where(InboxMessage.read_at.is_(None))
     rows = await session.scalars(statement.order_by(InboxMessage.created_at.desc()).limit(limit))
     return list(rows)
 
 
-async def unread_count(session: AsyncSession, customer_id: uuid.UUID) -> int:
+async def unread_count(session: AsyncSession, customers: Sequence[uuid.UUID]) -> int:
     count = await session.scalar(
-        select(func.count()).where(InboxMessage.customer_id == customer_id, InboxMessage.read_at.is_(None))
+        select(func.count()).where(InboxMessage.customer_id.in_(list(customers)), InboxMessage.read_at.is_(None))
     )
     return int(count or 0)
 
 
 async def inbox_message(
-    session: AsyncSession, customer_id: uuid.UUID, message_id: uuid.UUID, *, lock: bool = False
+    session: AsyncSession, customers: Sequence[uuid.UUID], message_id: uuid.UUID, *, lock: bool = False
 ) -> InboxMessage | None:
-    statement = select(InboxMessage).where(InboxMessage.id == message_id, InboxMessage.customer_id == customer_id)
+    statement = select(InboxMessage).where(InboxMessage.id == message_id, InboxMessage.customer_id.in_(list(customers)))
     found: InboxMessage | None = await session.scalar(statement.with_for_update() if lock else statement)
     return found
 
 
-async def latest_inbox_time(session: AsyncSession, customer_id: uuid.UUID) -> datetime | None:
+async def latest_inbox_time(session: AsyncSession, customers: Sequence[uuid.UUID]) -> datetime | None:
     latest: datetime | None = await session.scalar(
-        select(func.max(InboxMessage.created_at)).where(InboxMessage.customer_id == customer_id)
+        select(func.max(InboxMessage.created_at)).where(InboxMessage.customer_id.in_(list(customers)))
     )
     return latest
 
 
-async def inbox_since(session: AsyncSession, customer_id: uuid.UUID, since: datetime | None) -> Sequence[InboxMessage]:
+async def inbox_since(
+    session: AsyncSession, customers: Sequence[uuid.UUID], since: datetime | None
+) -> Sequence[InboxMessage]:
     """Messages stored after `since` (all when None), oldest first."""
-    statement = select(InboxMessage).where(InboxMessage.customer_id == customer_id)
+    statement = select(InboxMessage).where(InboxMessage.customer_id.in_(list(customers)))
     if since is not None:
         statement = statement.where(InboxMessage.created_at > since)
     rows = await session.scalars(statement.order_by(InboxMessage.created_at).limit(200))

@@ -96,10 +96,10 @@ async def inbox_reader(
     sessions: SessionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[str | None, Query(description="The inbox token, where no header can be set (SSE).")] = None,
-) -> uuid.UUID | None:
-    """FastAPI dependency: the customer whose inbox may be read (None: an operator asked by an
-    identifier nothing was delivered to, an empty inbox); 401 without a fitting token, 422 for a
-    ref that is none."""
+) -> list[uuid.UUID]:
+    """FastAPI dependency: whose inbox may be read, the customer first, then those merged into it
+    (none: an operator asked by an identifier nothing was delivered to, an empty inbox); 401
+    without a fitting token, 422 for a ref that is none."""
     presented = credentials.credentials if credentials else token
     if not presented:
         raise HTTPException(401, "inbox or operator token required", headers={"WWW-Authenticate": "Bearer"})
@@ -110,11 +110,11 @@ async def inbox_reader(
     lookup = parse_ref(ref, field="path.ref")
     async with sessions() as session:
         customer = await repository.customer_of(session, lookup)
-    if customer is None and isinstance(lookup, CustomerId):
-        customer = lookup.id  # nothing delivered to it yet: its inbox is empty
-    if holder is not None and holder != customer:
-        raise HTTPException(403, "the inbox token names another customer")
-    return customer
+        if customer is None and isinstance(lookup, CustomerId):
+            customer = lookup.id  # nothing delivered to it yet: its inbox is empty
+        if holder is not None and holder != customer:
+            raise HTTPException(403, "the inbox token names another customer")
+        return [] if customer is None else await repository.with_merged(session, customer)
 
 
-InboxReader = Annotated[uuid.UUID | None, Depends(inbox_reader)]
+InboxReader = Annotated[list[uuid.UUID], Depends(inbox_reader)]

@@ -87,23 +87,21 @@ def _out(row: InboxMessage) -> InboxMessageOut:
 
 @router.get("/v1/inbox/{ref}", summary="A customer's inbox, newest first")
 async def list_inbox(
-    customer_id: InboxReader,
+    customers: InboxReader,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     unread_only: bool = False,
 ) -> InboxOut:
-    if customer_id is None:
+    if not customers:
         return InboxOut(unread=0, messages=[])
-    rows = await repository.inbox_of(session, customer_id, limit, unread_only=unread_only)
-    unread = await repository.unread_count(session, customer_id)
+    rows = await repository.inbox_of(session, customers, limit, unread_only=unread_only)
+    unread = await repository.unread_count(session, customers)
     return InboxOut(unread=unread, messages=[_out(r) for r in rows])
 
 
 @router.post("/v1/inbox/{ref}/messages/{message_id}/read", summary="Mark a message read")
-async def mark_read(customer_id: InboxReader, message_id: uuid.UUID, sessions: SessionsDep) -> InboxMessageOut:
-    row = None
-    if customer_id is not None:
-        row = await service.mark_read(sessions, customer_id, message_id, datetime.now(UTC))
+async def mark_read(customers: InboxReader, message_id: uuid.UUID, sessions: SessionsDep) -> InboxMessageOut:
+    row = await service.mark_read(sessions, customers, message_id, datetime.now(UTC)) if customers else None
     if row is None:
         raise ApiError(404, "not_found", f"no message {message_id} in this inbox")
     return _out(row)
@@ -121,21 +119,21 @@ async def inbox_token(customer_id: uuid.UUID, _: EditorDep, state: StateDep) -> 
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "`unread`, then `message` events."}},
 )
-async def stream(customer_id: InboxReader, feed: InboxFeedDep, sessions: SessionsDep) -> EventSourceResponse:
+async def stream(customers: InboxReader, feed: InboxFeedDep, sessions: SessionsDep) -> EventSourceResponse:
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        if customer_id is None:  # nothing delivered by this ref yet: an empty inbox (EventSource reconnects)
+        if not customers:  # nothing delivered by this ref yet: an empty inbox (EventSource reconnects)
             yield ServerSentEvent(data=InboxOut(unread=0, messages=[]).model_dump_json(), event="unread")
             return
-        with feed.subscribe(customer_id) as woken:
+        with feed.subscribe(customers[0]) as woken:  # new messages are the survivor's
             async with sessions() as session:
-                since = await repository.latest_inbox_time(session, customer_id)
-                unread = await repository.unread_count(session, customer_id)
+                since = await repository.latest_inbox_time(session, customers)
+                unread = await repository.unread_count(session, customers)
             yield ServerSentEvent(data=InboxOut(unread=unread, messages=[]).model_dump_json(), event="unread")
             while True:
                 woken.clear()
                 async with sessions() as session:
-                    new = await repository.inbox_since(session, customer_id, since)
+                    new = await repository.inbox_since(session, customers, since)
                 for row in new:
                     since = max(since, row.created_at) if since else row.created_at
                     yield ServerSentEvent(data=_out(row).model_dump_json(), event="message", id=str(row.id))
