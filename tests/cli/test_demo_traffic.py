@@ -51,7 +51,7 @@ def test_demo_traffic_closes_the_loop_on_the_dev_stack(tmp_path: Path, dev_dir: 
         assert profile.status_code == 200, profile.text
         decisions = httpx.get(
             f"{state.services['router']}/v1/decisions",
-            params={"customer_id": profile.json()["id"]},
+            params={"customer": profile.json()["id"]},
             headers=viewer,
             timeout=10,
         )

@@ -3,9 +3,11 @@ delivery app wired to a provider sandbox on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -55,3 +57,16 @@ async def delivery_app(delivery_settings: DeliverySettings) -> AsyncIterator[Fas
     application = create_app(delivery_settings)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture
+async def client(delivery_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over ASGI, once it is ready."""
+    transport = httpx.ASGITransport(app=delivery_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://delivery") as c:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while (await c.get("/readyz")).status_code != 200:
+            assert loop.time() < deadline, "delivery not ready"
+            await asyncio.sleep(0.2)
+        yield c

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from metaconnect_common.auth import Role
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
@@ -24,18 +22,6 @@ from tests.support import read_topic
 
 pytestmark = pytest.mark.timeout(120)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-@pytest.fixture
-async def client(delivery_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=delivery_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://delivery") as c:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while (await c.get("/readyz")).status_code != 200:
-            assert loop.time() < deadline, "delivery not ready"
-            await asyncio.sleep(0.2)
-        yield c
 
 
 async def receipts_for(bootstrap: str, delivery_id: uuid.UUID, *, count: int) -> list[Interaction]:
@@ -79,7 +65,7 @@ async def test_a_delivery_record_is_sent_once_and_its_receipt_flows_back(
     assert body["trace_id"] == TRACEPARENT.split("-")[1]
     assert [(a["outcome"], a["reason"]) for a in body["attempts"]] == [("sent", "accepted")]
     assert "ada@example.com" not in response.text
-    params = {"customer_id": str(d.customer_id)}
+    params = {"customer": str(d.customer_id)}
     listed = await client.get("/v1/deliveries", params=params, headers=operator(Role.VIEWER))
     assert [x["id"] for x in listed.json()] == [str(d.id)]
 
@@ -93,6 +79,6 @@ async def test_unknown_deliveries_are_404_and_reading_needs_a_token(client: http
     assert missing.status_code == 404
     assert missing.json()["error"] == "not_found"
     assert (await client.get(f"/v1/deliveries/{uuid.uuid4()}")).status_code == 401
-    bad = await client.get("/v1/deliveries", params={"customer_id": "nope"}, headers=operator(Role.VIEWER))
+    bad = await client.get("/v1/deliveries", params={"customer": "nope"}, headers=operator(Role.VIEWER))
     assert bad.status_code == 422
-    assert "customer_id" in bad.text
+    assert [(e["field"], e["rule"]) for e in bad.json()["errors"]] == [("query.customer", "customer_ref")]

@@ -268,17 +268,27 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
 
         timeline = await _until("the receipt reached the timeline", receipt_in_timeline)
         decisions = await client.get(
-            f"{stack.urls['router']}/v1/decisions", params={"customer_id": str(customer)}, headers=operator(Role.VIEWER)
+            f"{stack.urls['router']}/v1/decisions", params={"customer": str(customer)}, headers=operator(Role.VIEWER)
         )
         [decision] = [d for d in decisions.json() if d["event_type"] == CART]
         assert (decision["outcome"], decision["tone"], decision["trace_id"]) == ("sent", "red", TRACE_ID)
         deliveries = await client.get(
             f"{stack.urls['delivery']}/v1/deliveries",
-            params={"customer_id": str(customer)},
+            params={"customer": str(customer)},
             headers=operator(Role.VIEWER),
         )
         [delivery] = deliveries.json()
         assert (delivery["status"], delivery["channel"], delivery["trace_id"]) == ("sent", "push", TRACE_ID)
+        # Router and delivery service know the customer by the refs the profile API takes.
+        for service, path, expected in (
+            ("router", "decisions", decisions.json()),
+            ("delivery", "deliveries", [delivery]),
+        ):
+            for ref in (f"cid:{cid}", f"email:{EMAIL.upper()}", f"phone:{PHONE}"):
+                by_ref = await client.get(
+                    f"{stack.urls[service]}/v1/{path}", params={"customer": ref}, headers=operator(Role.VIEWER)
+                )
+                assert by_ref.json() == expected, (service, ref)
         # The timeline: the event, and the delivery's receipt naming the decision and the delivery.
         [sent] = [e for e in timeline if e["type"] == "message.sent"]
         assert sent["properties"]["decision_ids"] == [decision["id"]]

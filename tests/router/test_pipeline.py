@@ -88,9 +88,12 @@ async def test_a_transactional_message_goes_out_at_once_with_its_decision(
     assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
     customer = uuid.uuid4()
     record = profiled(customer, "order.shipped")
+    refs = [f"cid:c-{customer}", f"id:{uuid.uuid4()}"]
+    record = record.model_copy(update={"profile": record.profile.model_copy(update={"identities": refs})})  # type: ignore[union-attr]
     await publish(kafka_bootstrap, record, record)  # the second is a redelivery: decided once
 
     [delivery] = await deliveries_for(kafka_bootstrap, customer, count=1)
+    assert delivery.identities == refs  # the delivery service finds the customer by them
     assert delivery.urgent
     assert delivery.bundle_id is None
     assert delivery.channels[0].value == "push"
@@ -98,7 +101,7 @@ async def test_a_transactional_message_goes_out_at_once_with_its_decision(
     assert (item.route, item.route_version, item.message_id) == (spec["name"], 1, "cart-left")
     assert item.content[Channel.PUSH].title in ("Your cart", "One tap")
     decisions = (
-        await router_client.get("/v1/decisions", params={"customer_id": str(customer)}, headers=operator(Role.VIEWER))
+        await router_client.get("/v1/decisions", params={"customer": str(customer)}, headers=operator(Role.VIEWER))
     ).json()
     assert len(decisions) == 1
     assert decisions[0]["outcome"] == "sent"
@@ -124,7 +127,7 @@ async def test_marketing_items_wait_in_a_bundle_and_a_newer_one_supersedes_an_ol
     [item] = delivery.items  # same collapse key: only the newer one
     assert item.event_id == newer.interaction.event_id  # type: ignore[union-attr]
     decisions = (
-        await router_client.get("/v1/decisions", params={"customer_id": str(customer)}, headers=operator(Role.VIEWER))
+        await router_client.get("/v1/decisions", params={"customer": str(customer)}, headers=operator(Role.VIEWER))
     ).json()
     assert sorted(d["outcome"] for d in decisions) == ["bundled", "bundled"]
     assert json.dumps(decisions).count(str(delivery.bundle_id)) == 2

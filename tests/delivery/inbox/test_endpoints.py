@@ -83,7 +83,7 @@ async def test_who_may_read_an_inbox(served: tuple[FastAPI, str]) -> None:
         assert (await client.get(f"/v1/inbox/{customer}", params={"token": token})).status_code == 200
         assert (await client.post(f"/v1/inbox/{customer}/token", headers=operator(Role.VIEWER))).status_code == 403
         # An inbox token is no operator token.
-        assert (await client.get(f"/v1/deliveries?customer_id={customer}", headers=device(customer))).status_code == 401
+        assert (await client.get(f"/v1/deliveries?customer={customer}", headers=device(customer))).status_code == 401
         missing = await client.post(f"/v1/inbox/{customer}/messages/{uuid.uuid4()}/read", headers=device(customer))
         assert missing.status_code == 404
         assert missing.json()["error"] == "not_found"
@@ -117,3 +117,62 @@ async def test_an_open_stream_receives_a_new_message_live(served: tuple[FastAPI,
         await sending
     assert kind == "message"
     assert message["delivery_id"] == str(d.id)
+
+
+async def test_an_inbox_is_named_by_any_ref_and_a_token_opens_only_its_own(served: tuple[FastAPI, str]) -> None:
+    app, url = served
+    tag = uuid.uuid4().hex[:8]
+    d = delivery(Channel.IN_APP).model_copy(update={"identities": [f"cid:c-{tag}", f"email:ada.{tag}@example.com"]})
+    assert await app.state.service.deliveries.deliver(d) == "sent"
+    customer, other = d.customer_id, await _in_app(app)
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0)) as client:
+        for ref in (f"cid:c-{tag}", f"email:Ada.{tag}@Example.com", str(customer)):
+            inbox = await client.get(f"/v1/inbox/{ref}", headers=device(customer))
+            assert inbox.status_code == 200, (ref, inbox.text)
+            assert [m["delivery_id"] for m in inbox.json()["messages"]] == [str(d.id)]
+        assert (await client.get(f"/v1/inbox/cid:c-{tag}", headers=device(other))).status_code == 403
+
+        [message] = (await client.get(f"/v1/inbox/cid:c-{tag}", headers=operator(Role.VIEWER))).json()["messages"]
+        read = await client.post(f"/v1/inbox/cid:c-{tag}/messages/{message['id']}/read", headers=device(customer))
+        assert read.status_code == 200, read.text
+        assert read.json()["read_at"] is not None
+
+        async with client.stream("GET", f"/v1/inbox/email:ada.{tag}@example.com/stream", headers=device(customer)) as r:
+            assert r.status_code == 200
+            assert await anext(_events(r)) == ("unread", {"unread": 0, "messages": []})
+
+        bad = await client.get("/v1/inbox/fax:123", headers=operator(Role.VIEWER))
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "path.ref"
+
+
+async def test_a_ref_nothing_was_delivered_to_is_an_empty_inbox(served: tuple[FastAPI, str]) -> None:
+    _, url = served
+    unknown, newcomer = f"cid:nobody-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    empty = {"unread": 0, "messages": []}
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0)) as client:
+        assert (await client.get(f"/v1/inbox/{unknown}", headers=operator(Role.VIEWER))).json() == empty
+        assert (await client.get(f"/v1/inbox/{newcomer}", headers=device(newcomer))).json() == empty
+        # A device cannot tell an identifier nothing was delivered to from another customer's.
+        assert (await client.get(f"/v1/inbox/{unknown}", headers=device(newcomer))).status_code == 403
+        read = await client.post(f"/v1/inbox/{unknown}/messages/{uuid.uuid4()}/read", headers=operator(Role.VIEWER))
+        assert read.status_code == 404
+        async with client.stream("GET", f"/v1/inbox/{unknown}/stream", headers=operator(Role.VIEWER)) as r:
+            assert [e async for e in _events(r)] == [("unread", empty)]
+
+
+async def test_a_merged_customers_messages_are_in_the_survivors_inbox(served: tuple[FastAPI, str]) -> None:
+    app, url = served
+    old, survivor = await _in_app(app), uuid.uuid4()
+    d = delivery(Channel.IN_APP).model_copy(update={"customer_id": survivor, "identities": [f"id:{old}"]})
+    assert await app.state.service.deliveries.deliver(d) == "sent"
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0)) as client:
+        for ref in (str(survivor), str(old)):
+            inbox = (await client.get(f"/v1/inbox/{ref}", headers=device(survivor))).json()
+            assert inbox["unread"] == 2, ref
+            [newest, merged] = inbox["messages"]
+            assert newest["delivery_id"] == str(d.id)
+        read = await client.post(f"/v1/inbox/{survivor}/messages/{merged['id']}/read", headers=device(survivor))
+        assert read.status_code == 200, read.text
+        # The old customer's own token names a customer that is no more: it opens nothing.
+        assert (await client.get(f"/v1/inbox/{old}", headers=device(old))).status_code == 403

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import MAX_PUSH_TOKENS
-from metaconnect_profile.identity.keys import contact_of, reachable_channels
+from metaconnect_profile.identity.keys import contact_of, identity_refs, reachable_channels
 
 
 def test_the_contact_holds_one_email_one_phone_and_the_device_tokens() -> None:
@@ -45,3 +47,20 @@ def test_device_tokens_are_capped_and_do_not_depend_on_order(tokens: set[str]) -
     contact = contact_of(valid)
     assert len(contact.push_tokens) == min(len(tokens), MAX_PUSH_TOKENS)
     assert contact == contact_of(list(reversed(valid)))
+
+
+def test_the_snapshot_names_the_customer_by_canonical_refs_and_merged_ids_never_by_device() -> None:
+    own, merged = uuid.uuid4(), uuid.uuid4()
+    valid = {
+        ("mc", str(own)),
+        ("mc", str(merged)),
+        ("cid", "c-1"),
+        ("email", "ada@example.com"),
+        ("phone", "+4915112345678"),
+        ("device", "token-a-12345678"),
+        ("ext:shop", "42"),
+    }
+    assert identity_refs(own, valid) == sorted(
+        ["cid:c-1", "email:ada@example.com", "phone:+4915112345678", "ext:shop:42", f"id:{merged}"]
+    )
+    assert identity_refs(own, {("mc", str(own))}) == []  # the own id is the record's `customer_id`

@@ -115,6 +115,8 @@ async def test_linking_event_merges_into_the_older_customer_and_moves_what_it_ow
     assert (record.profile.contact.email, record.profile.contact.phone) == (email, phone)
     assert email not in repr(record.profile.contact)
     assert phone not in repr(record.profile.contact)
+    # Every ref that names the survivor now, the merged customer's old id among them.
+    assert record.profile.identities == sorted([f"cid:{cid}", f"email:{email}", f"phone:{phone}", f"id:{p}"])
 
     later = interaction({"phone": phone}, "app.opened")
     assert await _send(publish, engine, later) == x

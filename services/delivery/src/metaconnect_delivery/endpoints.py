@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.refs import parse_ref
 from metaconnect_common.stage import SessionDep
 from metaconnect_delivery import repository
 from metaconnect_delivery.models import Attempt, DeliveryRow
@@ -63,14 +64,32 @@ def _out(row: DeliveryRow, attempts: list[Attempt] | None = None) -> DeliveryOut
     return out.model_copy(update={"attempts": [AttemptOut.model_validate(a) for a in attempts]})
 
 
-@router.get("/v1/deliveries", summary="A customer's deliveries, newest first")
+@router.get(
+    "/v1/deliveries",
+    summary="A customer's deliveries, newest first",
+    responses={404: {"model": ErrorBody, "description": "Nothing was delivered to a customer by this ref."}},
+)
 async def list_deliveries(
     _: ViewerDep,
     session: SessionDep,
-    customer_id: Annotated[uuid.UUID, Query(description="The canonical customer id (from the profile service).")],
+    customer: Annotated[
+        str,
+        Query(
+            description="The customer, named as in `GET /v1/profiles/{ref}`: the Metaconnect id (UUID, a merged "
+            "customer's old id too) or one identifier `cid:`, `email:`, `phone:`, `ext:<system>:`.",
+            max_length=4200,
+        ),
+    ],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[DeliveryOut]:
-    return [_out(r) for r in await repository.deliveries_of(session, customer_id, limit)]
+    ref = parse_ref(customer, field="query.customer")
+    customer_id = await repository.customer_of(session, ref)
+    if customer_id is None:  # the ref's kind only: its value may be an address
+        raise ApiError(
+            404, "customer_not_found", f"no customer known to the delivery service by this {ref.ref_kind} ref"
+        )
+    customers = await repository.with_merged(session, customer_id)
+    return [_out(r) for r in await repository.deliveries_of(session, customers, limit)]
 
 
 @router.get("/v1/deliveries/{delivery_id}", summary="One delivery with every attempt")

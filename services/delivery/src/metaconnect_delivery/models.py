@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -72,6 +72,17 @@ class InboxMessage(Base):
     content: Mapped[dict[str, Any]] = mapped_column()  # the rendered items, in reading order
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CustomerRefRow(Base):
+    """Which customer a ref (`cid:c-1042`, `email:...`, `id:<merged customer's id>`) names, as the
+    newest delivery that listed it said: the read API accepts the refs the profile API does."""
+
+    __tablename__ = "customer_refs"
+
+    ref: Mapped[str] = mapped_column(Text, primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the listing delivery's creation
 
 
 class ProviderRow(Base):

@@ -176,6 +176,7 @@ class DeliveryService:
                 },
             )
             if claimed:
+                await repository.remember_refs(session, delivery.customer_id, delivery.identities, delivery.created_at)
                 return "sending"
             row = await repository.delivery(session, delivery.id)
             return row.status if row else "sending"

@@ -182,6 +182,10 @@ class CustomerProfile(Base):
     """The latest profile snapshot of a customer: a bundle's channel is chosen with it at flush time."""
 
     __tablename__ = "customer_profiles"
+    # Finds the customer a ref names (`decisions.repository.customer_of`): `identities @> '["cid:c-1"]'`.
+    __table_args__ = (
+        Index("ix_customer_profiles_identities", text("(profile -> 'identities')"), postgresql_using="gin"),
+    )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     profile: Mapped[dict[str, Any]] = mapped_column()

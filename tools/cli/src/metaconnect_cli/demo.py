@@ -297,7 +297,7 @@ async def run_traffic(target: Target, plan: TrafficPlan, say: Callable[[str], No
             await stack.post([e for ref, c in customers.items() for e in onboarding(ref, c, now)])
             say(f"{len(customers)} customers consented and answered the colour form; waiting for their profiles")
             members = await identify(stack, customers, route, deadline)
-            report.decisions_url = f"{target.router_url}/v1/decisions?customer_id={next(iter(members))}"
+            report.decisions_url = f"{target.router_url}/v1/decisions?customer={next(iter(members))}"
             await _assigned(consumer, deadline)
             say(f"Posting {plan.events} app.opened events at {plan.rate:g}/s; answering deliveries with receipts")
             stop = asyncio.Event()

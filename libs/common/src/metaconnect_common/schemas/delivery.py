@@ -58,6 +58,11 @@ class Delivery(BaseModel):
     id: UUID = Field(description="Idempotency key of this delivery.")
     customer_id: UUID
     contact: Contact = Field(default_factory=Contact, description="Where to send: the profile's valid addresses.")
+    identities: list[str] = Field(
+        default_factory=list,
+        description="The customer's refs from the profile snapshot (`ProfileSnapshot.identities`), so the "
+        "delivery service finds the customer by any of them.",
+    )
     channels: list[Channel] = Field(min_length=1, description="Send on the first; fail over in this order.")
     locale: str = Field(default="en", description="The locale the content was chosen for.")
     items: list[DeliveryItem] = Field(min_length=1, description="In the order the customer should read them.")

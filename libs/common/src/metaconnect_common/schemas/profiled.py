@@ -99,6 +99,12 @@ class ProfileSnapshot(BaseModel):
     )
     reachable: list[Channel] = Field(default_factory=list, description="Channels with a valid address/token.")
     contact: Contact = Field(default_factory=Contact, description="The valid addresses behind `reachable`.")
+    identities: list[str] = Field(
+        default_factory=list,
+        description="The customer's valid identifiers as canonical refs (`cid:`, `email:`, `phone:`, "
+        "`ext:<system>:`; never `device:`, push tokens stay in `contact`), plus `id:<uuid>` for every "
+        "customer merged into this one. Lets other services resolve a ref to `customer_id`.",
+    )
     engagement: dict[Channel, ChannelEngagement] = Field(default_factory=dict)
     active_hours: list[float] = Field(
         default_factory=lambda: [0.0] * 24, min_length=24, max_length=24, description="Local hour histogram."

@@ -1,11 +1,18 @@
 """Who may read a customer's inbox: an operator (viewer or above), or the customer's own device
-with an inbox token.
+with an inbox token; and whose inbox a path's ref names.
 
 An app backend mints a short-lived inbox token for its signed-in customer
 (`POST /v1/inbox/{customer_id}/token`, editor operator token) and hands it to the device; the
 device sends it as a bearer token, or as `?token=` where it cannot set headers (a browser's
 EventSource). Inbox tokens are JWTs signed with the shared `MC_AUTH_JWT_SECRET` under their own
 audience, so an inbox token is never an operator token and names exactly one customer.
+
+The path names the customer by a ref as the profile API takes it (`metaconnect_common.refs`),
+resolved by the refs the customer's deliveries listed (`repository.customer_of`). A token
+names the canonical id and opens only the inbox the ref resolves to. A customer id nothing was
+delivered to yet is its own (empty) inbox; an identifier nothing was delivered to yet is an
+empty inbox for operators, and no inbox for a token holder (403, as for another customer's: a
+device cannot probe which addresses Metaconnect has delivered to).
 """
 
 from __future__ import annotations
@@ -19,8 +26,11 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from metaconnect_common.auth import InvalidToken, Role, verify_token
+from metaconnect_common.refs import CustomerId, parse_ref
 from metaconnect_common.settings import AuthSettings
+from metaconnect_common.stage import SessionsDep
 from metaconnect_common.state import service_state
+from metaconnect_delivery import repository
 
 INBOX_AUDIENCE: Final = "metaconnect-inbox"
 INBOX_TOKEN_TTL_S: Final = 3600
@@ -62,30 +72,49 @@ def inbox_customer(settings: AuthSettings, token: str) -> uuid.UUID:
         raise InvalidToken(type(exc).__name__) from None
 
 
-async def inbox_reader(
-    customer_id: uuid.UUID,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    token: Annotated[str | None, Query(description="The inbox token, where no header can be set (SSE).")] = None,
-) -> uuid.UUID:
-    """FastAPI dependency: the customer whose inbox may be read; 401 without a fitting token."""
-    presented = credentials.credentials if credentials else token
-    if not presented:
-        raise HTTPException(401, "inbox or operator token required", headers={"WWW-Authenticate": "Bearer"})
-    settings = service_state(request).auth
+def _holder(settings: AuthSettings, token: str) -> uuid.UUID | None:
+    """The customer an inbox token names; None for any other token."""
     try:
-        if inbox_customer(settings, presented) == customer_id:
-            return customer_id
-        raise HTTPException(403, "the inbox token names another customer")
+        return inbox_customer(settings, token)
     except InvalidToken:
-        pass
+        return None
+
+
+def _require_viewer(settings: AuthSettings, token: str) -> None:
+    """401 unless `token` is an operator token, 403 below viewer."""
     try:
-        operator = verify_token(settings, presented)
+        operator = verify_token(settings, token)
     except InvalidToken:
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"}) from None
     if operator.role.rank < Role.VIEWER.rank:
         raise HTTPException(403, "role viewer required")
-    return customer_id
 
 
-InboxReader = Annotated[uuid.UUID, Depends(inbox_reader)]
+async def inbox_reader(
+    ref: str,
+    request: Request,
+    sessions: SessionsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query(description="The inbox token, where no header can be set (SSE).")] = None,
+) -> list[uuid.UUID]:
+    """FastAPI dependency: whose inbox may be read, the customer first, then those merged into it
+    (none: an operator asked by an identifier nothing was delivered to, an empty inbox); 401
+    without a fitting token, 422 for a ref that is none."""
+    presented = credentials.credentials if credentials else token
+    if not presented:
+        raise HTTPException(401, "inbox or operator token required", headers={"WWW-Authenticate": "Bearer"})
+    settings = service_state(request).auth
+    holder = _holder(settings, presented)
+    if holder is None:
+        _require_viewer(settings, presented)
+    lookup = parse_ref(ref, field="path.ref")
+    async with sessions() as session:
+        customer = await repository.customer_of(session, lookup)
+        if customer is None and isinstance(lookup, CustomerId):
+            customer = lookup.id  # nothing delivered to it yet: its inbox is empty
+        if holder is not None and holder != customer:
+            raise HTTPException(403, "the inbox token names another customer")
+        return [] if customer is None else await repository.with_merged(session, customer)
+
+
+InboxReader = Annotated[list[uuid.UUID], Depends(inbox_reader)]

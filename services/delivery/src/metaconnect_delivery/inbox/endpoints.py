@@ -1,11 +1,13 @@
 """The in-app inbox over REST and server-sent events.
 
-* `GET /v1/inbox/{customer_id}`: messages newest first, with read state and the unread count.
-* `POST /v1/inbox/{customer_id}/messages/{message_id}/read`: marks it read (idempotent) and
+* `GET /v1/inbox/{ref}`: messages newest first, with read state and the unread count.
+* `POST /v1/inbox/{ref}/messages/{message_id}/read`: marks it read (idempotent) and
   reports a `message.read` interaction, so profiles and the router see it (a pending item the
   customer read in-app leaves its bundle).
-* `GET /v1/inbox/{customer_id}/stream`: `text/event-stream`; first the unread count, then every
+* `GET /v1/inbox/{ref}/stream`: `text/event-stream`; first the unread count, then every
   new message as it is stored, on any replica.
+
+`{ref}` names the customer as the profile API does (`inbox.auth.inbox_reader` resolves it).
 * `POST /v1/inbox/{customer_id}/token` (editor): an inbox token for the customer's device.
 """
 
@@ -83,24 +85,23 @@ def _out(row: InboxMessage) -> InboxMessageOut:
     )
 
 
-@router.get("/v1/inbox/{customer_id}", summary="A customer's inbox, newest first")
+@router.get("/v1/inbox/{ref}", summary="A customer's inbox, newest first")
 async def list_inbox(
-    customer_id: uuid.UUID,
-    _: InboxReader,
+    customers: InboxReader,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     unread_only: bool = False,
 ) -> InboxOut:
-    rows = await repository.inbox_of(session, customer_id, limit, unread_only=unread_only)
-    unread = await repository.unread_count(session, customer_id)
+    if not customers:
+        return InboxOut(unread=0, messages=[])
+    rows = await repository.inbox_of(session, customers, limit, unread_only=unread_only)
+    unread = await repository.unread_count(session, customers)
     return InboxOut(unread=unread, messages=[_out(r) for r in rows])
 
 
-@router.post("/v1/inbox/{customer_id}/messages/{message_id}/read", summary="Mark a message read")
-async def mark_read(
-    customer_id: uuid.UUID, message_id: uuid.UUID, _: InboxReader, sessions: SessionsDep
-) -> InboxMessageOut:
-    row = await service.mark_read(sessions, customer_id, message_id, datetime.now(UTC))
+@router.post("/v1/inbox/{ref}/messages/{message_id}/read", summary="Mark a message read")
+async def mark_read(customers: InboxReader, message_id: uuid.UUID, sessions: SessionsDep) -> InboxMessageOut:
+    row = await service.mark_read(sessions, customers, message_id, datetime.now(UTC)) if customers else None
     if row is None:
         raise ApiError(404, "not_found", f"no message {message_id} in this inbox")
     return _out(row)
@@ -113,25 +114,26 @@ async def inbox_token(customer_id: uuid.UUID, _: EditorDep, state: StateDep) -> 
 
 
 @router.get(
-    "/v1/inbox/{customer_id}/stream",
+    "/v1/inbox/{ref}/stream",
     summary="Live inbox (server-sent events)",
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "`unread`, then `message` events."}},
 )
-async def stream(
-    customer_id: uuid.UUID, _: InboxReader, feed: InboxFeedDep, sessions: SessionsDep
-) -> EventSourceResponse:
+async def stream(customers: InboxReader, feed: InboxFeedDep, sessions: SessionsDep) -> EventSourceResponse:
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        with feed.subscribe(customer_id) as woken:
+        if not customers:  # nothing delivered by this ref yet: an empty inbox (EventSource reconnects)
+            yield ServerSentEvent(data=InboxOut(unread=0, messages=[]).model_dump_json(), event="unread")
+            return
+        with feed.subscribe(customers[0]) as woken:  # new messages are the survivor's
             async with sessions() as session:
-                since = await repository.latest_inbox_time(session, customer_id)
-                unread = await repository.unread_count(session, customer_id)
+                since = await repository.latest_inbox_time(session, customers)
+                unread = await repository.unread_count(session, customers)
             yield ServerSentEvent(data=InboxOut(unread=unread, messages=[]).model_dump_json(), event="unread")
             while True:
                 woken.clear()
                 async with sessions() as session:
-                    new = await repository.inbox_since(session, customer_id, since)
+                    new = await repository.inbox_since(session, customers, since)
                 for row in new:
                     since = max(since, row.created_at) if since else row.created_at
                     yield ServerSentEvent(data=_out(row).model_dump_json(), event="message", id=str(row.id))

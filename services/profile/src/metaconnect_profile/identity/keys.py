@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 
+from metaconnect_common.refs import Identifier, merged_ref
 from metaconnect_common.schemas import Channel, CustomerRef
 from metaconnect_common.schemas.profiled import MAX_PUSH_TOKENS, Contact
 
@@ -49,6 +51,20 @@ def contact_of(valid: Collection[tuple[str, str]]) -> Contact:
         phone=next(iter(values.get("phone", [])), None),
         push_tokens=values.get("device", [])[:MAX_PUSH_TOKENS],
     )
+
+
+def identity_refs(customer_id: uuid.UUID, valid: Collection[tuple[str, str]]) -> list[str]:
+    """The customer's valid identifiers as `ProfileSnapshot.identities` lists them, sorted: canonical
+    refs, `id:<uuid>` for each customer merged into this one, and no device tokens (credentials
+    to push with, which travel in `contact` only)."""
+    refs = set()
+    for kind, value in valid:
+        if kind == METACONNECT:
+            if value != str(customer_id):
+                refs.add(merged_ref(uuid.UUID(value)))
+        elif kind != "device":
+            refs.add(str(Identifier(kind, value)))
+    return sorted(refs)
 
 
 def reachable_channels(valid_kinds: Collection[str]) -> list[Channel]:

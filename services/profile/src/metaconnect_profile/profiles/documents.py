@@ -39,6 +39,7 @@ def to_snapshot(
     now: datetime,
     policy: ProfilePolicy,
     contact: Contact | None = None,
+    identities: list[str] | None = None,
 ) -> ProfileSnapshot:
     """What the router needs, counts decayed to `now`.
 
@@ -55,6 +56,7 @@ def to_snapshot(
         channel_consent=effective_channel_consent(state.consent),
         reachable=list(reachable),
         contact=contact or Contact(),
+        identities=list(identities or ()),
         engagement=engagement_snapshot(state.engagement, now, policy.half_life),
         active_hours=hours_snapshot(state.active_hours, now, policy.half_life),
         personality=personality if profiling else PersonalitySnapshot(),

@@ -1,10 +1,7 @@
 """How the read API names a customer in its paths, and positions in its listings (pure).
 
-A `ref` is the profile id (a UUID) or one identifier written `kind:value`:
-`cid:c-1042`, `email:ada@example.com`, `phone:+4915112345678`, `device:<token>`,
-`ext:<system>:<value>` (e.g. `ext:crm:C-7`). The value is normalised exactly as ingest
-normalises a `CustomerRef` (e-mail lower-cased, phone in E.164), so whatever spelling a
-channel app used finds the same customer.
+A `ref` is the profile id (a UUID) or one identifier written `kind:value`, parsed and
+normalised by the rules every service shares (`metaconnect_common.refs`).
 
 Identifiers are shown masked in the read API (`a***@example.com`, `+49******678`): an
 operator recognises them without holding the address. The export (admin) has them in full.
@@ -16,70 +13,28 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
 
-from pydantic import ValidationError
+from metaconnect_common.refs import REF_KINDS, CustomerId, CustomerLookup, Identifier, invalid, parse_ref
 
-from metaconnect_common.errors import ApiError, FieldError, field_errors
-from metaconnect_common.schemas import CustomerRef
-from metaconnect_profile.identity.keys import identifiers
+# The profile's own id: a merged customer's id still names its survivor.
+ProfileId = CustomerId
 
-REF_KINDS: Final = ("cid", "email", "phone", "device", "ext")
-_REF_FIELD: Final = {"cid": "customer_id", "email": "email", "phone": "phone", "device": "device_token"}
-
-
-# --- naming a customer -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProfileId:
-    """The profile's own id (a merged customer's id still names its survivor)."""
-
-    id: uuid.UUID
+__all__ = [
+    "REF_KINDS",
+    "CustomerLookup",
+    "Identifier",
+    "ProfileId",
+    "decode_before",
+    "decode_cursor",
+    "encode_cursor",
+    "invalid",
+    "mask",
+    "parse_ref",
+]
 
 
-@dataclass(frozen=True)
-class Identifier:
-    """One identifier, normalised: `kind` is `cid`, `email`, `phone`, `device` or `ext:<system>`."""
-
-    kind: str
-    value: str
-
-
-CustomerLookup = ProfileId | Identifier
-
-
-def invalid(field: str, rule: str, message: str) -> ApiError:
-    """A 422 in the shared shape naming one field and the rule it broke."""
-    return ApiError(422, "validation_failed", message, errors=[FieldError(field=field, rule=rule, message=message)])
-
-
-def parse_ref(ref: str, *, field: str = "path.ref") -> CustomerLookup:
-    """What a path's `ref` names; raises a 422 `ApiError` for anything else (the value is never echoed)."""
-    try:
-        return ProfileId(uuid.UUID(ref))
-    except ValueError:
-        pass
-    kind, sep, value = ref.partition(":")
-    if not sep or kind not in REF_KINDS:
-        raise invalid(field, "customer_ref", f"a profile id (UUID) or kind:value with kind one of {list(REF_KINDS)}")
-    fields: dict[str, Any]
-    if kind == "ext":
-        system, sep, value = value.partition(":")
-        if not sep:
-            raise invalid(field, "customer_ref", "an external id is written ext:<system>:<value>")
-        fields = {"external_ids": {system: value}}
-    else:
-        fields = {_REF_FIELD[kind]: value}
-    try:
-        parsed = CustomerRef.model_validate(fields)
-    except ValidationError as exc:
-        errors = [e.model_copy(update={"field": field}) for e in field_errors(exc.errors())]
-        raise ApiError(422, "validation_failed", f"not a valid {kind} identifier", errors=errors) from None
-    [(normalised_kind, normalised)] = identifiers(parsed)
-    return Identifier(normalised_kind, normalised)
+# --- showing an identifier -------------------------------------------------------------------------------------
 
 
 def mask(kind: str, value: str) -> str:

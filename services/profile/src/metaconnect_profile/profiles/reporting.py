@@ -12,7 +12,7 @@ from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import Profiled
 from metaconnect_common.topics import PROFILED
-from metaconnect_profile.identity.keys import contact_of, reachable_channels
+from metaconnect_profile.identity.keys import contact_of, identity_refs, reachable_channels
 from metaconnect_profile.personality import AnswerSetError, UnknownInstrumentError, score_questionnaire
 from metaconnect_profile.profiles.consent import Problem
 from metaconnect_profile.profiles.documents import personality_from_column, to_snapshot
@@ -144,6 +144,7 @@ def report(
         state,
         reachable=reachable_channels({kind for kind, _ in valid}),
         contact=contact_of(valid),
+        identities=identity_refs(customer_id, valid),
         personality=personality_from_column(personality),
         now=now,
         policy=policy,

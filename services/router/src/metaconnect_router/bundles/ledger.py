@@ -191,10 +191,13 @@ class Ledger:
 
     def merge(self, survivor: uuid.UUID, merged: Sequence[uuid.UUID]) -> None:
         """Customers merged in the profile service (all `load`ed): their pending items join the survivor's
-        open bundle, their sends count against the survivor's caps, their rows become the survivor's."""
+        open bundle, their sends count against the survivor's caps, their rows become the survivor's,
+        their profiles are dropped."""
         target = self._open.get(survivor)
         sent = self.sent.setdefault(survivor, {})
         for customer in merged:
+            self.profiles.pop(customer, None)
+            self._saved_profiles.discard(customer)
             for channel, at in self.sent.pop(customer, {}).items():
                 sent[channel] = sorted([*sent.get(channel, []), *at])
             held = self._open.pop(customer, None)
@@ -306,6 +309,7 @@ class Ledger:
             id=uuid.uuid4(),
             customer_id=customer_id,
             contact=profile.contact if profile else Contact(),
+            identities=list(profile.identities) if profile else [],
             channels=list(channels),
             locale=locale,
             items=[row.content.item for row in rows],

@@ -142,6 +142,8 @@ async def erase(session: AsyncSession, customers: Sequence[uuid.UUID], now: date
 
 
 async def repoint(session: AsyncSession, merged: Sequence[uuid.UUID], survivor: uuid.UUID) -> None:
-    """Everything of the merged customers now belongs to the survivor."""
+    """Everything of the merged customers now belongs to the survivor; their profiles are gone (the
+    survivor's lists their ids, so a merged customer's id still finds it)."""
     for model in (Item, Send, Decision):
         await session.execute(update(model).where(model.customer_id.in_(list(merged))).values(customer_id=survivor))
+    await session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(list(merged))))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.refs import parse_ref
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_common.stage import SessionDep
@@ -49,13 +50,28 @@ def _out(row: Decision) -> DecisionOut:
     return DecisionOut.model_validate(row, from_attributes=True)
 
 
-@router.get("/v1/decisions", summary="A customer's decisions, newest first")
+@router.get(
+    "/v1/decisions",
+    summary="A customer's decisions, newest first",
+    responses={404: {"model": ErrorBody, "description": "The router knows no customer by this ref."}},
+)
 async def list_decisions(
     session: SessionDep,
     _: ViewerDep,
-    customer_id: Annotated[uuid.UUID, Query(description="The canonical customer id (from the profile service).")],
+    customer: Annotated[
+        str,
+        Query(
+            description="The customer, named as in `GET /v1/profiles/{ref}`: the Metaconnect id (UUID, a merged "
+            "customer's old id too) or one identifier `cid:`, `email:`, `phone:`, `ext:<system>:`.",
+            max_length=4200,
+        ),
+    ],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[DecisionOut]:
+    ref = parse_ref(customer, field="query.customer")
+    customer_id = await repository.customer_of(session, ref)
+    if customer_id is None:  # the ref's kind only: its value may be an address
+        raise ApiError(404, "customer_not_found", f"no customer known to the router by this {ref.ref_kind} ref")
     return [_out(r) for r in await repository.decisions_of(session, customer_id, limit)]
 
 

@@ -1,4 +1,5 @@
-"""All SQL of deciding: processed records, erased customers, arm statistics, decisions."""
+"""All SQL of deciding: processed records, erased customers, arm statistics, decisions, and the
+customer a ref names."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import literal_column, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from metaconnect_common.refs import CustomerId, CustomerLookup, stored_ref
 from metaconnect_common.schemas import Channel
 from metaconnect_router.decisions.ranking import Arm, Posterior
-from metaconnect_router.models import ArmStats, Decision, Erased, Processed
+from metaconnect_router.models import ArmStats, CustomerProfile, Decision, Erased, Processed
 from metaconnect_router.routes.spec import Tone
+
+# Spelled as the GIN index `ix_customer_profiles_identities` is (`->` with a constant key), so the
+# planner uses it: `profile['identities']` would be a subscript with a bound key, which it does not match.
+IDENTITIES = CustomerProfile.profile.op("->", return_type=JSONB)(literal_column("'identities'"))
 
 
 async def mark_processed(session: AsyncSession, record_ids: Sequence[uuid.UUID], now: datetime) -> set[uuid.UUID]:
@@ -90,3 +96,21 @@ async def decisions_of(session: AsyncSession, customer_id: uuid.UUID, limit: int
 async def decision(session: AsyncSession, decision_id: uuid.UUID) -> Decision | None:
     found: Decision | None = await session.get(Decision, decision_id)
     return found
+
+
+async def customer_of(session: AsyncSession, ref: CustomerLookup) -> uuid.UUID | None:
+    """The customer a parsed ref names, by the latest snapshots the router holds; None when unknown
+    (or erased: the router forgot its profile).
+
+    An identifier names the customer whose snapshot lists it. A customer id names the survivor
+    whose snapshot lists it as merged (`id:<uuid>`), else that customer if the router has its
+    profile. The newest snapshot wins should two list one ref (one not yet updated since a merge)."""
+    listed = await session.scalar(
+        select(CustomerProfile.customer_id)
+        .where(IDENTITIES.contains([stored_ref(ref)]))
+        .order_by(CustomerProfile.updated_at.desc())
+        .limit(1)
+    )
+    if listed is not None or not isinstance(ref, CustomerId):
+        return listed
+    return await session.scalar(select(CustomerProfile.customer_id).where(CustomerProfile.customer_id == ref.id))
