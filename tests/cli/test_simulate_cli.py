@@ -174,13 +174,15 @@ async def test_the_snapshot_is_the_one_the_router_gets(services: dict[str, str],
     theirs = published[0]
     assert theirs["contact"]["email"] == f"{cid}@example.com"
     assert ours["contact"] == {"email": None, "phone": None, "push_tokens": []}  # never needed to decide
+    assert theirs["identities"] == [f"cid:{cid}", f"email:{cid}@example.com"]
+    assert ours["identities"] == []  # neither: they name the customer, they do not decide
     # Counts are decayed to the instant each was taken.
     assert ours.pop("active_hours") == pytest.approx(theirs.pop("active_hours"), rel=1e-3)
     engagement, published_engagement = ours.pop("engagement"), theirs.pop("engagement")
     assert engagement.keys() == published_engagement.keys()
     for channel, counts in published_engagement.items():
         assert engagement[channel] == pytest.approx(counts, rel=1e-3)
-    del ours["contact"], theirs["contact"]
+    del ours["contact"], theirs["contact"], ours["identities"], theirs["identities"]
     assert ours == theirs
 
 

@@ -32,8 +32,8 @@ class ProfileUnreadable(Exception):
 
 
 def snapshot_of(profile: Mapping[str, Any]) -> ProfileSnapshot:
-    """The snapshot the router would get for this profile (`ProfileOut`), without contact addresses:
-    deciding never needs them."""
+    """The snapshot the router would get for this profile (`ProfileOut`), without contact addresses or
+    identities: deciding never needs them."""
     try:
         consent, personality = profile["consent"], profile["personality"]
         return ProfileSnapshot.model_validate(
