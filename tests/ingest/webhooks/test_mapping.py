@@ -31,7 +31,7 @@ from metaconnect_ingest.webhooks.schemas import (
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-DELIVERY, CUSTOMER = uuid.uuid4(), uuid.uuid4()
+DELIVERY, CUSTOMER = uuid.UUID(int=0xD1), uuid.UUID(int=0xC1)  # fixed: test ids must be the same in every worker
 IDS = CallbackIds(delivery_id=DELIVERY, customer_id=CUSTOMER)
 
 
