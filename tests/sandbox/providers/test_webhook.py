@@ -47,6 +47,7 @@ async def test_accepts_a_good_signature(client: httpx.AsyncClient, sandbox: Sand
         (metaconnect_signature(WEBHOOK_SECRET, BODY + b" ", int(time.time())), "mismatch"),
         (metaconnect_signature(WEBHOOK_SECRET, BODY, int(time.time()) - 301), "stale"),
     ],
+    ids=["missing", "malformed", "other-secret", "other-body", "stale"],  # the same in every worker
 )
 async def test_refuses_bad_signatures_and_records_why(
     client: httpx.AsyncClient, sandbox: Sandbox, signature: str | None, reason: str
