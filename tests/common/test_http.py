@@ -8,7 +8,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query
 from opentelemetry import trace
 from pydantic import BaseModel
 
@@ -16,8 +16,8 @@ from metaconnect_common.errors import ApiError, install_error_handlers
 from metaconnect_common.http import (
     BodySizeLimitMiddleware,
     HttpTelemetryMiddleware,
+    StrictQueryRoute,
     add_operational_routes,
-    strict_query,
 )
 from metaconnect_common.settings import TelemetrySettings
 from metaconnect_common.telemetry import setup_logging, setup_tracing
@@ -129,17 +129,20 @@ def _token(token: Annotated[str | None, Query()] = None) -> str | None:
 
 
 def _strict_app() -> FastAPI:
-    app = FastAPI(dependencies=[Depends(strict_query(except_prefixes=["/v1/webhooks/"]))])
+    app = FastAPI()
     install_error_handlers(app)
+    strict, webhooks = APIRouter(route_class=StrictQueryRoute), APIRouter()
 
-    @app.get("/v1/things")
+    @strict.get("/v1/things")
     async def things(_: Annotated[str | None, Depends(_token)], limit: int = 10) -> dict[str, int]:
         return {"limit": limit}
 
-    @app.get("/v1/webhooks/x")
+    @webhooks.get("/v1/webhooks/x")  # providers sign whatever URL they were given
     async def webhook() -> dict[str, str]:
         return {}
 
+    app.include_router(strict)
+    app.include_router(webhooks)
     return app
 
 

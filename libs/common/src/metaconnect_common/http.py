@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
@@ -73,36 +74,38 @@ def add_operational_routes(app: FastAPI, *, service: str, checks: Callable[[], M
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def strict_query(*, except_prefixes: Sequence[str] = ()) -> Callable[[Request], Awaitable[None]]:
-    """An app-wide dependency: a request naming a query parameter its route does not take gets
-    422, instead of the parameter being ignored (`/v1/profiles?trait=x` would otherwise list
-    everyone). Routes under `except_prefixes` take anything (provider webhooks sign whatever URL
-    they were given). A request without a query string costs one check."""
-    allowed_by_route: dict[int, frozenset[str]] = {}
-    skipped = tuple(except_prefixes)
+class StrictQueryRoute(APIRoute):
+    """An API route that answers 422 to a query parameter it does not take, instead of ignoring
+    it (`/v1/profiles?trait=x` would otherwise list everyone). Routers pass it as `route_class`;
+    provider webhooks do not (providers sign whatever URL they were given). A request without a
+    query string costs one check: nothing is added to FastAPI's dependency solving."""
 
-    async def refuse_unknown_query(request: Request) -> None:
-        query: bytes = request.scope.get("query_string", b"")
-        route = request.scope.get("route")
-        if not query or not isinstance(route, APIRoute) or route.path.startswith(skipped):
-            return
-        allowed = allowed_by_route.get(id(route))
-        if allowed is None:
-            allowed = allowed_by_route[id(route)] = frozenset(_query_names(route.dependant))
-        unknown = sorted({name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)} - allowed)
-        if unknown:
-            takes = ", ".join(sorted(allowed)) or "none"
-            raise ApiError(
-                422,
-                "validation_failed",
-                "request failed validation",
-                errors=[
-                    FieldError(field=f"query.{name}", rule="unknown_parameter", message=f"takes: {takes}")
-                    for name in unknown
-                ],
-            )
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        allowed = frozenset(_query_names(self.dependant))
 
-    return refuse_unknown_query
+        async def strict(request: Request) -> Response:
+            query: bytes = request.scope.get("query_string", b"")
+            if query:
+                _refuse_unknown(query, allowed)
+            return await handler(request)
+
+        return strict
+
+
+def _refuse_unknown(query: bytes, allowed: frozenset[str]) -> None:
+    unknown = sorted({name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)} - allowed)
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "none"
+        raise ApiError(
+            422,
+            "validation_failed",
+            "request failed validation",
+            errors=[
+                FieldError(field=f"query.{name}", rule="unknown_parameter", message=f"takes: {takes}")
+                for name in unknown
+            ],
+        )
 
 
 def _query_names(dependant: Dependant) -> set[str]:

@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -20,16 +20,12 @@ from metaconnect_common.http import (
     BodySizeLimitMiddleware,
     HttpTelemetryMiddleware,
     add_operational_routes,
-    strict_query,
 )
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.migrations import upgrade
 from metaconnect_common.settings import DatabaseSettings, KafkaSettings
 from metaconnect_common.state import ServiceState, state_of
 from metaconnect_common.topics import ALL_TOPICS
-
-PUBLIC_WEBHOOKS = ("/v1/webhooks/",)
-"""Providers call these with whatever URL they were configured with: extra parameters are theirs."""
 
 
 def service_app(
@@ -61,7 +57,6 @@ def service_app(
         summary=summary,
         lifespan=started,
         telemetry=NATIVE_TELEMETRY_OFF,
-        dependencies=[Depends(strict_query(except_prefixes=PUBLIC_WEBHOOKS))],
     )
     install_error_handlers(app)
     add_operational_routes(app, service=service, checks=lambda: state_of(app, ServiceState).readiness())

@@ -13,13 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.http import StrictQueryRoute
 from metaconnect_common.refs import parse_ref
 from metaconnect_common.stage import SessionDep
 from metaconnect_delivery import repository
 from metaconnect_delivery.models import Attempt, DeliveryRow
 
 router = APIRouter(
-    tags=["deliveries"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "None."}}
+    route_class=StrictQueryRoute,
+    tags=["deliveries"],
+    responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "None."}},
 )
 
 

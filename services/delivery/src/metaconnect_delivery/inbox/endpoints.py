@@ -25,6 +25,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from metaconnect_common.auth import EditorDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.http import StrictQueryRoute
 from metaconnect_common.stage import SessionDep, SessionsDep
 from metaconnect_delivery import repository
 from metaconnect_delivery.deps import InboxFeedDep, StateDep
@@ -33,7 +34,9 @@ from metaconnect_delivery.inbox.auth import INBOX_TOKEN_TTL_S, InboxReader, issu
 from metaconnect_delivery.models import InboxMessage
 
 router = APIRouter(
-    tags=["inbox"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "No such message."}}
+    route_class=StrictQueryRoute,
+    tags=["inbox"],
+    responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "No such message."}},
 )
 POLL_S = 15.0
 

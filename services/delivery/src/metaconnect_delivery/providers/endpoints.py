@@ -10,12 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaconnect_common.auth import AdminDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
+from metaconnect_common.http import StrictQueryRoute
 from metaconnect_delivery.config import ProviderSettings
 from metaconnect_delivery.deps import ProvidersDep
 from metaconnect_delivery.models import ProviderRow
 
 router = APIRouter(
-    tags=["providers"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "No such provider."}}
+    route_class=StrictQueryRoute,
+    tags=["providers"],
+    responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "No such provider."}},
 )
 
 

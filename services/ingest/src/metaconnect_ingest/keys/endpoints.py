@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Response
 
 from metaconnect_common.auth import AdminDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError
+from metaconnect_common.http import StrictQueryRoute
 from metaconnect_ingest.deps import KeyServiceDep
 from metaconnect_ingest.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=StrictQueryRoute, prefix="/v1/api-keys", tags=["api keys"], responses=ERROR_RESPONSES)
 
 
 @router.post(

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from metaconnect_common.auth import AdminDep, ViewerDep
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.http import StrictQueryRoute
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import Colour, Purpose
 from metaconnect_common.stage import RelayDep, SessionDep, SessionsDep
@@ -49,7 +50,7 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
 _NOT_FOUND: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No live customer: unknown, or erased."}
 }
-router = APIRouter(prefix="/v1/profiles", tags=["profiles"], responses=_RESPONSES)
+router = APIRouter(route_class=StrictQueryRoute, prefix="/v1/profiles", tags=["profiles"], responses=_RESPONSES)
 
 Ref = Annotated[
     str,

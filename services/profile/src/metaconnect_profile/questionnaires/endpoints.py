@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError
+from metaconnect_common.http import StrictQueryRoute
 from metaconnect_profile.personality import (
     INSTRUMENT_NAMES,
     ForcedChoiceQuestionnaire,
@@ -18,7 +19,9 @@ from metaconnect_profile.personality import (
     questionnaire,
 )
 
-router = APIRouter(prefix="/v1/questionnaires", tags=["questionnaires"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    route_class=StrictQueryRoute, prefix="/v1/questionnaires", tags=["questionnaires"], responses=ERROR_RESPONSES
+)
 
 
 @router.get("", summary="The questionnaires Metaconnect ships")

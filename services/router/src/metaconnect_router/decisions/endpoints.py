@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.http import StrictQueryRoute
 from metaconnect_common.refs import parse_ref
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
@@ -20,7 +21,11 @@ from metaconnect_router.deps import DecisionServiceDep
 from metaconnect_router.models import Decision
 from metaconnect_router.routes.spec import RouteSpec
 
-router = APIRouter(tags=["decisions"], responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "None."}})
+router = APIRouter(
+    route_class=StrictQueryRoute,
+    tags=["decisions"],
+    responses={**ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "None."}},
+)
 
 
 class DecisionOut(BaseModel):

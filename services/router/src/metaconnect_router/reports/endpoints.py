@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, FieldError
+from metaconnect_common.http import StrictQueryRoute
 from metaconnect_common.stage import SessionDep
 from metaconnect_router.reports import repository, stats
 from metaconnect_router.reports.repository import CohortCounts, DecisionGroup, EngagementGroup, Window
@@ -26,7 +27,7 @@ from metaconnect_router.reports.schemas import (
     UpliftReport,
 )
 
-router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=StrictQueryRoute, tags=["reports"], responses=ERROR_RESPONSES)
 
 DEFAULT_SPAN = timedelta(days=30)
 CONFIDENCE = 0.95

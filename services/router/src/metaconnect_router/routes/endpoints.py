@@ -8,11 +8,13 @@ from fastapi import APIRouter, Header, Query, Response
 
 from metaconnect_common.auth import EditorDep, ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from metaconnect_common.http import StrictQueryRoute
 from metaconnect_router.deps import RouteServiceDep
 from metaconnect_router.routes.schemas import RouteOut, RoutePlan, RouteVersionOut
 from metaconnect_router.routes.spec import RouteSpec, RouteStatus
 
 router = APIRouter(
+    route_class=StrictQueryRoute,
     prefix="/v1/routes",
     tags=["routes"],
     responses={
