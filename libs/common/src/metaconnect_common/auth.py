@@ -1,6 +1,10 @@
-"""Operator auth: signed bearer tokens (JWT, HS256) with roles viewer < editor < admin.
+"""Signed bearer tokens (JWT, HS256), verified by every service with the shared key
+(`MC_AUTH_JWT_SECRET`):
 
-Every service verifies tokens with the same shared key (`MC_AUTH_JWT_SECRET`).
+* operator tokens, with roles viewer < editor < admin;
+* inbox tokens: one customer's device reads that customer's inbox. Ingest mints them for a
+  channel app's backend (an API key with the `inbox` scope); delivery accepts them. Their own
+  audience keeps an inbox token from ever passing as an operator token.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Final
 
 import jwt
 from fastapi import Depends, HTTPException, Request
@@ -75,6 +79,45 @@ def verify_token(settings: AuthSettings, token: str) -> Operator:
             role=Role(claims["role"]),
             token_id=str(claims.get("jti", "")),
         )
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise InvalidToken(type(exc).__name__) from None
+
+
+INBOX_AUDIENCE: Final = "metaconnect-inbox"
+INBOX_TOKEN_TTL_S: Final = 3600
+
+
+def issue_inbox_token(settings: AuthSettings, customer_id: uuid.UUID, *, ttl_s: int = INBOX_TOKEN_TTL_S) -> str:
+    """A signed inbox token for the device of customer `customer_id` (the canonical id)."""
+    now = int(time.time())
+    claims = {
+        "sub": str(customer_id),
+        "scope": "inbox",
+        "iss": settings.jwt_issuer,
+        "aud": INBOX_AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_s,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+def inbox_customer(settings: AuthSettings, token: str) -> uuid.UUID:
+    """The customer an inbox token names; raises InvalidToken otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=["HS256"],
+            audience=INBOX_AUDIENCE,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "iat", "sub", "scope"]},
+            leeway=30,
+        )
+        if claims["scope"] != "inbox":
+            raise InvalidToken("scope")
+        return uuid.UUID(str(claims["sub"]))
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken(type(exc).__name__) from None
 

@@ -1,8 +1,13 @@
 """Topic names. Every topic is keyed by the customer key, values are JSON."""
 
+from types import MappingProxyType
+
 INTERACTIONS = "mc.interactions.v1"
 PROFILED = "mc.profiled.v1"
 DELIVERIES = "mc.deliveries.v1"
+CUSTOMERS = "mc.customers.v1"
+"""Which customer each identifier names now, keyed by the ref (compacted: the latest value per
+ref is kept for good, a tombstone forgets it). Profile writes it, ingest reads it."""
 
 
 def dlq_topic(stage: str) -> str:
@@ -10,7 +15,9 @@ def dlq_topic(stage: str) -> str:
     return f"mc.dlq.{stage}.v1"
 
 
-STAGES = ("profile", "router", "delivery")
+STAGES = ("profile", "router", "delivery", "ingest")
 """The consuming stages, each with its dead-letter topic."""
-ALL_TOPICS = (INTERACTIONS, PROFILED, DELIVERIES, *(dlq_topic(stage) for stage in STAGES))
+ALL_TOPICS = (INTERACTIONS, PROFILED, DELIVERIES, CUSTOMERS, *(dlq_topic(stage) for stage in STAGES))
 """Every topic Metaconnect uses, for the topic-creation step of a deployment."""
+TOPIC_CONFIGS = MappingProxyType({CUSTOMERS: {"cleanup.policy": "compact"}})
+"""Broker settings a topic is created with, besides partitions and replication."""

@@ -9,12 +9,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from metaconnect_common.settings import KafkaSettings
+from metaconnect_common.topics import TOPIC_CONFIGS
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str], *, timeout_s: float = 30.0) -> None:
-    """Create the missing topics with the configured partitions; leave existing ones alone.
-    `topics` are named as the code names them (the settings' prefix is added here)."""
-    wanted = sorted({settings.topic(t) for t in topics})
+    """Create the missing topics with the configured partitions (and `TOPIC_CONFIGS`); leave
+    existing ones alone. `topics` are named as the code names them (the settings' prefix is
+    added here)."""
+    names = {settings.topic(t): t for t in topics}
+    wanted = sorted(names)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=settings.request_timeout_ms)
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
@@ -23,7 +26,15 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str], *, timeo
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(t, settings.topic_partitions, settings.topic_replication) for t in missing]
+                    [
+                        NewTopic(
+                            t,
+                            settings.topic_partitions,
+                            settings.topic_replication,
+                            topic_configs=dict(TOPIC_CONFIGS.get(names[t], {})),
+                        )
+                        for t in missing
+                    ]
                 )
             except TopicAlreadyExistsError:
                 pass  # another replica won the race

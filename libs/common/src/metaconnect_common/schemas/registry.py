@@ -6,15 +6,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from metaconnect_common.schemas.customers import CustomerRefRecord
 from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_common.schemas.interaction import Interaction
 from metaconnect_common.schemas.profiled import Profiled
-from metaconnect_common.topics import DELIVERIES, INTERACTIONS, PROFILED
+from metaconnect_common.topics import CUSTOMERS, DELIVERIES, INTERACTIONS, PROFILED
 
 TOPIC_SCHEMAS: dict[str, type[BaseModel]] = {
     INTERACTIONS: Interaction,
     PROFILED: Profiled,
     DELIVERIES: Delivery,
+    CUSTOMERS: CustomerRefRecord,
 }
 
 

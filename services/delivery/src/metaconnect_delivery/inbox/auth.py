@@ -1,11 +1,12 @@
 """Who may read a customer's inbox: an operator (viewer or above), or the customer's own device
 with an inbox token; and whose inbox a path's ref names.
 
-An app backend mints a short-lived inbox token for its signed-in customer
-(`POST /v1/inbox/{customer_id}/token`, editor operator token) and hands it to the device; the
+A channel app's backend mints a short-lived inbox token for its signed-in customer at ingest
+(`POST /v1/inbox/tokens`, an API key with the `inbox` scope) and hands it to the device; the
 device sends it as a bearer token, or as `?token=` where it cannot set headers (a browser's
 EventSource). Inbox tokens are JWTs signed with the shared `MC_AUTH_JWT_SECRET` under their own
-audience, so an inbox token is never an operator token and names exactly one customer.
+audience (`metaconnect_common.auth`), so an inbox token is never an operator token and names
+exactly one customer.
 
 The path names the customer by a ref as the profile API takes it (`metaconnect_common.refs`),
 resolved by the refs the customer's deliveries listed (`repository.customer_of`). A token
@@ -17,59 +18,20 @@ device cannot probe which addresses Metaconnect has delivered to).
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Annotated, Final
+from typing import Annotated
 
-import jwt
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from metaconnect_common.auth import InvalidToken, Role, verify_token
+from metaconnect_common.auth import InvalidToken, Role, inbox_customer, verify_token
 from metaconnect_common.refs import CustomerId, parse_ref
 from metaconnect_common.settings import AuthSettings
 from metaconnect_common.stage import SessionsDep
 from metaconnect_common.state import service_state
 from metaconnect_delivery import repository
 
-INBOX_AUDIENCE: Final = "metaconnect-inbox"
-INBOX_TOKEN_TTL_S: Final = 3600
-
 _bearer = HTTPBearer(auto_error=False, description="An operator token, or the customer's inbox token.")
-
-
-def issue_inbox_token(settings: AuthSettings, customer_id: uuid.UUID, *, ttl_s: int = INBOX_TOKEN_TTL_S) -> str:
-    now = int(time.time())
-    claims = {
-        "sub": str(customer_id),
-        "scope": "inbox",
-        "iss": settings.jwt_issuer,
-        "aud": INBOX_AUDIENCE,
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl_s,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
-
-
-def inbox_customer(settings: AuthSettings, token: str) -> uuid.UUID:
-    """The customer an inbox token names; raises InvalidToken otherwise."""
-    try:
-        claims = jwt.decode(
-            token,
-            settings.jwt_secret.get_secret_value(),
-            algorithms=["HS256"],
-            audience=INBOX_AUDIENCE,
-            issuer=settings.jwt_issuer,
-            options={"require": ["exp", "iat", "sub", "scope"]},
-            leeway=30,
-        )
-        if claims["scope"] != "inbox":
-            raise InvalidToken("scope")
-        return uuid.UUID(str(claims["sub"]))
-    except (jwt.PyJWTError, ValueError) as exc:
-        raise InvalidToken(type(exc).__name__) from None
 
 
 def _holder(settings: AuthSettings, token: str) -> uuid.UUID | None:

@@ -8,7 +8,7 @@
   new message as it is stored, on any replica.
 
 `{ref}` names the customer as the profile API does (`inbox.auth.inbox_reader` resolves it).
-* `POST /v1/inbox/{customer_id}/token` (editor): an inbox token for the customer's device.
+Devices read with an inbox token their app's backend mints at ingest (`POST /v1/inbox/tokens`).
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from metaconnect_common.auth import EditorDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from metaconnect_common.http import StrictQueryRoute
 from metaconnect_common.stage import SessionDep, SessionsDep
 from metaconnect_delivery import repository
-from metaconnect_delivery.deps import InboxFeedDep, StateDep
+from metaconnect_delivery.deps import InboxFeedDep
 from metaconnect_delivery.inbox import service
-from metaconnect_delivery.inbox.auth import INBOX_TOKEN_TTL_S, InboxReader, issue_inbox_token
+from metaconnect_delivery.inbox.auth import InboxReader
 from metaconnect_delivery.models import InboxMessage
 
 router = APIRouter(
@@ -70,11 +69,6 @@ class InboxOut(BaseModel):
     messages: list[InboxMessageOut]
 
 
-class InboxToken(BaseModel):
-    token: str
-    expires_in: int = Field(description="Seconds.")
-
-
 def _out(row: InboxMessage) -> InboxMessageOut:
     content: dict[str, Any] = row.content
     return InboxMessageOut(
@@ -108,12 +102,6 @@ async def mark_read(customers: InboxReader, message_id: uuid.UUID, sessions: Ses
     if row is None:
         raise ApiError(404, "not_found", f"no message {message_id} in this inbox")
     return _out(row)
-
-
-@router.post("/v1/inbox/{customer_id}/token", summary="An inbox token for the customer's device")
-async def inbox_token(customer_id: uuid.UUID, _: EditorDep, state: StateDep) -> InboxToken:
-    token = issue_inbox_token(state.auth, customer_id)
-    return InboxToken(token=token, expires_in=INBOX_TOKEN_TTL_S)
 
 
 @router.get(
