@@ -111,7 +111,12 @@ def make_records(events: list[dict[str, Any]]) -> list[RawRecord]:
     """The records the service would write for these events (its own conversion code)."""
     adapter = TypeAdapter(InteractionFields)
     principal = Principal(
-        key_id=str(uuid.uuid4()), channels=frozenset(), event_types=(), rate_per_s=1e5, burst=1_000_000
+        key_id=str(uuid.uuid4()),
+        channels=frozenset(),
+        event_types=(),
+        scopes=frozenset({"events"}),
+        rate_per_s=1e5,
+        burst=1_000_000,
     )
     now = datetime.now(UTC)
     out = []

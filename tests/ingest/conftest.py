@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -20,7 +21,11 @@ MakeKey = Callable[..., Coroutine[Any, Any, str]]
 
 
 def ingest_settings(database_url: str, bootstrap: str, **overrides: Any) -> IngestSettings:
-    return IngestSettings(common=common_settings(database_url, bootstrap, publish_timeout_s=3.0), **overrides)
+    """Each app its own consumer group for `mc.customers.v1`, so tests never wait for a rebalance."""
+    return IngestSettings(
+        common=common_settings(database_url, bootstrap, publish_timeout_s=3.0),
+        **{"group_id": f"ingest-test-{uuid.uuid4().hex[:8]}", **overrides},
+    )
 
 
 @pytest.fixture

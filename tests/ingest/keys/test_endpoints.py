@@ -79,7 +79,7 @@ async def test_key_management_needs_an_admin_token(client: httpx.AsyncClient) ->
 async def test_key_creation_is_validated(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/api-keys",
-        json={"name": "", "channels": ["fax"], "event_types": ["App Opened"], "rate_per_s": -1},
+        json={"name": "", "channels": ["fax"], "event_types": ["App Opened"], "rate_per_s": -1, "scopes": ["admin"]},
         headers=operator_headers(),
     )
     assert response.status_code == 422
@@ -89,7 +89,22 @@ async def test_key_creation_is_validated(client: httpx.AsyncClient) -> None:
         ("channels.0", "enum"),
         ("event_types.0", "event_type_pattern"),
         ("rate_per_s", "greater_than"),
+        ("scopes.0", "enum"),
     }
+    no_scope = await client.post("/v1/api-keys", json={"name": "x", "scopes": []}, headers=operator_headers())
+    assert no_scope.status_code == 422
+    assert no_scope.json()["errors"][0]["field"] == "scopes"
+
+
+async def test_a_key_posts_events_unless_given_other_scopes(client: httpx.AsyncClient) -> None:
+    plain = await client.post("/v1/api-keys", json={"name": "plain"}, headers=operator_headers())
+    assert plain.json()["scopes"] == ["events"]
+    both = await client.post(
+        "/v1/api-keys", json={"name": "app-backend", "scopes": ["inbox", "events", "inbox"]}, headers=operator_headers()
+    )
+    assert both.json()["scopes"] == ["events", "inbox"]
+    listed = {k["id"]: k["scopes"] for k in (await client.get("/v1/api-keys", headers=operator_headers())).json()}
+    assert listed[both.json()["id"]] == ["events", "inbox"]
 
 
 async def test_unknown_key_id_is_404(client: httpx.AsyncClient) -> None:

@@ -24,6 +24,9 @@ class IngestSettings(BaseSettings):
     default_rate_per_s: float = Field(default=200.0, gt=0)
     default_burst: int = Field(default=2000, ge=1)
     broker_retry_after_s: int = Field(default=5, ge=1)
+    # The consumer of `mc.customers.v1` (which customer each ref names, for inbox tokens).
+    group_id: str = "mc-ingest"
+    max_records: int = Field(default=500, ge=1)
 
     # Provider webhooks. A provider whose secret is unset has its webhook switched off (404).
     public_url: str | None = Field(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
 from metaconnect_common.http import StrictQueryRoute
 from metaconnect_ingest.deps import ingest_state
 from metaconnect_ingest.events.schemas import EVENT_EXAMPLES, Accepted, BatchAccepted, Rejected
 from metaconnect_ingest.events.service import parse_event
+from metaconnect_ingest.keys.auth import api_key, authenticate, bearer_key
+from metaconnect_ingest.keys.schemas import Scope
 from metaconnect_ingest.keys.service import Principal
 
 _RESPONSES: dict[int | str, dict[str, object]] = {
@@ -20,29 +21,6 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
     503: {"model": ErrorBody, "description": "Kafka did not acknowledge; retry after `Retry-After` seconds."},
 }
 router = APIRouter(route_class=StrictQueryRoute, prefix="/v1/events", tags=["events"], responses=_RESPONSES)
-_bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey", description="A channel API key (`mck_...`).")
-
-
-async def authenticate(request: Request, key: str | None) -> Principal:
-    """The channel app behind a bearer API key, or 401."""
-    if not key:
-        raise ApiError(401, "unauthorized", "API key required", headers={"WWW-Authenticate": "Bearer"})
-    principal = await ingest_state(request).keys.verify(key)
-    if principal is None:
-        raise ApiError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-    return principal
-
-
-def _bearer_key(request: Request) -> str | None:
-    """The credentials of an `Authorization: Bearer ...` header, as `HTTPBearer` reads them."""
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    return credentials if scheme.lower() == "bearer" else None
-
-
-async def _principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    return await authenticate(request, credentials.credentials if credentials else None)
 
 
 def _accepted(body: Accepted | BatchAccepted) -> Response:
@@ -51,7 +29,7 @@ def _accepted(body: Accepted | BatchAccepted) -> Response:
     return Response(body.model_dump_json(), status_code=202, media_type="application/json")
 
 
-PrincipalDep = Annotated[Principal, Depends(_principal)]
+PrincipalDep = Annotated[Principal, Depends(api_key(Scope.EVENTS))]
 
 
 @router.post(
@@ -79,7 +57,7 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 async def post_event(request: Request) -> Response:
     # The hot path reads its key and body itself: FastAPI's dependency and body resolution
     # cost more than the rest of the request, Kafka write included. Same rules, same errors.
-    principal = await authenticate(request, _bearer_key(request))
+    principal = await authenticate(request, bearer_key(request), Scope.EVENTS)
     event = parse_event(await request.body())
     interaction = await ingest_state(request).events.ingest_one(event, principal)
     return _accepted(Accepted.model_construct(accepted=[interaction.event_id]))

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from metaconnect_ingest.keys.models import ApiKey
+from metaconnect_ingest.models import ApiKey
 
 
 async def add(session: AsyncSession, key: ApiKey) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -24,6 +25,15 @@ def _event_type_pattern(value: str) -> str:
 EventTypePattern = Annotated[str, StringConstraints(max_length=128), AfterValidator(_event_type_pattern)]
 
 
+class Scope(StrEnum):
+    """What a key may do."""
+
+    EVENTS = "events"
+    """Post interactions (`/v1/events`)."""
+    INBOX = "inbox"
+    """Mint inbox tokens for the app's signed-in customers (`/v1/inbox/tokens`)."""
+
+
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -31,6 +41,11 @@ class ApiKeyCreate(BaseModel):
     channels: list[Channel] = Field(default_factory=list, description="Allowed channels; empty allows all.")
     event_types: list[EventTypePattern] = Field(
         default_factory=list, description="Allowed event types (`app.*` matches a prefix); empty allows all."
+    )
+    scopes: list[Scope] = Field(
+        default_factory=lambda: [Scope.EVENTS],
+        min_length=1,
+        description="What the key may do: `events` (post interactions), `inbox` (mint inbox tokens).",
     )
     rate_per_s: float | None = Field(default=None, gt=0, le=100_000, description="Sustained events per second.")
     burst: int | None = Field(default=None, ge=1, le=1_000_000, description="Events allowed in one burst.")
@@ -44,6 +59,7 @@ class ApiKeyOut(BaseModel):
     prefix: str
     channels: list[str]
     event_types: list[str]
+    scopes: list[str]
     rate_per_s: float
     burst: int
     created_at: datetime

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
 from metaconnect_ingest.keys import repository
-from metaconnect_ingest.keys.models import ApiKey
 from metaconnect_ingest.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from metaconnect_ingest.models import ApiKey
 
 PREFIX = "mck_"
 _KEY_LEN = len(PREFIX) + 32 + 64
@@ -34,6 +34,7 @@ class Principal:
     key_id: str
     channels: frozenset[str]
     event_types: tuple[str, ...]
+    scopes: frozenset[str]
     rate_per_s: float
     burst: int
 
@@ -65,6 +66,7 @@ def _out(key: ApiKey) -> ApiKeyOut:
         prefix=f"{PREFIX}{key.id.hex[:8]}",
         channels=list(key.channels),
         event_types=list(key.event_types),
+        scopes=list(key.scopes),
         rate_per_s=key.rate_per_s,
         burst=key.burst,
         created_at=key.created_at,
@@ -98,6 +100,7 @@ class KeyService:
             secret_hash=_hash(secret),
             channels=sorted({c.value for c in request.channels}),
             event_types=sorted(set(request.event_types)),
+            scopes=sorted({s.value for s in request.scopes}),
             rate_per_s=request.rate_per_s or self._default_rate,
             burst=request.burst or self._default_burst,
             created_by=by,
@@ -140,6 +143,7 @@ class KeyService:
                     key_id=str(row.id),
                     channels=frozenset(row.channels),
                     event_types=tuple(row.event_types),
+                    scopes=frozenset(row.scopes),
                     rate_per_s=row.rate_per_s,
                     burst=row.burst,
                 )

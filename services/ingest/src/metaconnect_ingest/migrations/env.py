@@ -1,4 +1,4 @@
 from metaconnect_common.migrations import run_env
-from metaconnect_ingest.keys.models import Base
+from metaconnect_ingest.models import Base
 
 run_env(Base.metadata)
