@@ -117,6 +117,7 @@ def test_create_prints_the_secret_once_and_list_prints_a_table(runner: CliRunner
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Created API key web-shop (id ")
+    assert "scopes: events" in result.stdout
     assert "channels: email,web  event types: all" in result.stdout
     assert lines[-2] == "Secret (shown once; store it now):"
     assert _post(ingest_url, lines[-1], channel="web") == 202
@@ -125,8 +126,27 @@ def test_create_prints_the_secret_once_and_list_prints_a_table(runner: CliRunner
     table = _keys(runner, "list", "--url", ingest_url)
     assert table.exit_code == 0, table.output
     header, *rows = table.stdout.splitlines()
-    assert header.split() == "ID NAME PREFIX CHANNELS EVENT TYPES RATE/S BURST CREATED REVOKED".split()
+    assert header.split() == "ID NAME PREFIX SCOPES CHANNELS EVENT TYPES RATE/S BURST CREATED REVOKED".split()
     assert any(" web-shop " in row and " email,web " in row for row in rows)
+
+
+def test_a_key_for_an_app_backend_mints_inbox_tokens_and_posts_no_events(runner: CliRunner, ingest_url: str) -> None:
+    created = _create(runner, ingest_url, "--scope", "inbox")
+
+    assert created["scopes"] == ["inbox"]
+    assert _post(ingest_url, created["key"]) == 403
+    unknown = httpx.post(
+        f"{ingest_url}/v1/inbox/tokens",
+        json={"customer": f"cid:{uuid.uuid4()}"},
+        headers={"Authorization": f"Bearer {created['key']}"},
+        timeout=10,
+    )
+    assert unknown.status_code == 404  # the scope lets it ask; nobody has this ref
+    both = _create(runner, ingest_url, "--scope", "events", "--scope", "inbox")
+    assert both["scopes"] == ["events", "inbox"]
+    bad = _keys(runner, "create", "bad", "--url", ingest_url, "--scope", "admin")
+    assert bad.exit_code == 1
+    assert "scopes.0:" in bad.stderr
 
 
 def test_api_errors_name_the_field_and_rule(runner: CliRunner, ingest_url: str) -> None:

@@ -210,8 +210,11 @@ class IngestClient(OperatorClient):
         event_types: list[str] | None = None,
         rate_per_s: float | None = None,
         burst: int | None = None,
+        scopes: list[str] | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"name": name, "channels": channels or [], "event_types": event_types or []}
+        if scopes:
+            body["scopes"] = scopes
         if rate_per_s is not None:
             body["rate_per_s"] = rate_per_s
         if burst is not None:

@@ -34,20 +34,28 @@ def keys_create(
     ] = None,
     rate: Annotated[float | None, typer.Option(help="Sustained events per second.")] = None,
     burst: Annotated[int | None, typer.Option(help="Events allowed in one burst.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="What the key may do (repeat): events (post interactions), inbox (mint inbox tokens)."),
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a channel API key and print its secret (shown only this once)."""
+    """Create a channel API key and print its secret (shown only this once); it posts events unless
+    --scope says otherwise."""
     try:
         with _client(url, token) as client:
-            key = client.create_key(name, channels=channel, event_types=event_type, rate_per_s=rate, burst=burst)
+            key = client.create_key(
+                name, channels=channel, event_types=event_type, rate_per_s=rate, burst=burst, scopes=scope
+            )
     except ApiProblem as problem:
         fail(problem)
     if as_json:
         typer.echo(json.dumps(key, indent=2))
         return
     typer.echo(f"Created API key {key['name']} (id {key['id']})")
+    typer.echo(f"  scopes: {','.join(key['scopes'])}")
     typer.echo(f"  channels: {_scope(key['channels'])}  event types: {_scope(key['event_types'])}")
     typer.echo(f"  rate: {key['rate_per_s']:g}/s, burst {key['burst']}")
     typer.echo("Secret (shown once; store it now):")
@@ -70,12 +78,13 @@ def keys_list(
     if as_json:
         typer.echo(json.dumps(keys, indent=2))
         return
-    header = ("ID", "NAME", "PREFIX", "CHANNELS", "EVENT TYPES", "RATE/S", "BURST", "CREATED", "REVOKED")
+    header = ("ID", "NAME", "PREFIX", "SCOPES", "CHANNELS", "EVENT TYPES", "RATE/S", "BURST", "CREATED", "REVOKED")
     rows = [
         (
             k["id"],
             k["name"],
             k["prefix"],
+            ",".join(k["scopes"]),
             _scope(k["channels"]),
             _scope(k["event_types"]),
             f"{k['rate_per_s']:g}",
