@@ -289,6 +289,32 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
                     f"{stack.urls[service]}/v1/{path}", params={"customer": ref}, headers=operator(Role.VIEWER)
                 )
                 assert by_ref.json() == expected, (service, ref)
+        # The app's backend mints an inbox token by any ref the customer has (profile told ingest
+        # over mc.customers.v1); the device reads its inbox with it. Unknown customers get none.
+        backend = await client.post(
+            f"{stack.urls['ingest']}/v1/api-keys", json={"name": "e2e-backend", "scopes": ["inbox"]}, headers=admin
+        )
+        backend_headers = {"Authorization": f"Bearer {backend.json()['key']}"}
+
+        async def minted() -> dict[str, Any] | None:
+            response = await client.post(
+                f"{stack.urls['ingest']}/v1/inbox/tokens",
+                json={"customer": f"email:{EMAIL.upper()}"},
+                headers=backend_headers,
+            )
+            return response.json() if response.status_code == 200 else None
+
+        inbox_token = await _until("ingest knows the customer's refs", minted, timeout_s=30)
+        assert inbox_token["customer_id"] == str(customer)
+        inbox = await client.get(
+            f"{stack.urls['delivery']}/v1/inbox/{customer}",
+            headers={"Authorization": f"Bearer {inbox_token['token']}"},
+        )
+        assert inbox.status_code == 200, inbox.text
+        unknown = await client.post(
+            f"{stack.urls['ingest']}/v1/inbox/tokens", json={"customer": f"cid:{cid}-nobody"}, headers=backend_headers
+        )
+        assert unknown.status_code == 404
         # The timeline: the event, and the delivery's receipt naming the decision and the delivery.
         [sent] = [e for e in timeline if e["type"] == "message.sent"]
         assert sent["properties"]["decision_ids"] == [decision["id"]]

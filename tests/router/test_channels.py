@@ -26,7 +26,7 @@ from metaconnect_router.routes.spec import DEFAULT_CHANNEL_ORDER, Policy
 
 PUSH, EMAIL, SMS, IN_APP, WHATSAPP = Channel.PUSH, Channel.EMAIL, Channel.SMS, Channel.IN_APP, Channel.WHATSAPP
 POLICY = Policy()
-REASONS = {"only_channel", "in_app_active", "affinity", "default_order", "holdout_default"}
+REASONS = {"only_channel", "in_app_active", "affinity", "default_order", "holdout_default", "transactional"}
 # Active evenings: 18:00-22:00 local.
 EVENINGS = [0.0] * 18 + [4.0, 6.0, 8.0, 6.0, 2.0, 0.0]
 
@@ -51,8 +51,11 @@ def choose(
     local_hour: int = 12,
     holdout: bool = False,
     policy: Policy = POLICY,
+    transactional: bool = False,
 ) -> ChannelChoice:
-    return choose_channel(eligible, profile, policy, local_hour=local_hour, holdout=holdout)
+    return choose_channel(
+        eligible, profile, policy, local_hour=local_hour, holdout=holdout, transactional=transactional
+    )
 
 
 def test_only_channel() -> None:
@@ -197,6 +200,22 @@ def test_hour_responsiveness() -> None:
     assert hour_responsiveness(make_profile(active_hours=EVENINGS), 9) == 0.0
 
 
+def test_a_transactional_message_notifies_and_leaves_a_copy_in_the_inbox() -> None:
+    # Active in the app right now, and push is allowed: the push notifies, the inbox keeps a copy.
+    choice = choose([IN_APP, PUSH, EMAIL], make_profile(active_hours=EVENINGS), local_hour=20, transactional=True)
+    assert (choice.channel, choice.reason, choice.inbox_copy) == (PUSH, "transactional", True)
+    assert [c for c, _ in choice.ranked] == [PUSH, EMAIL]
+    # No in-app allowed or reachable: no copy.
+    plain = choose([SMS, EMAIL], make_profile(), transactional=True)
+    assert (plain.channel, plain.inbox_copy) == (SMS, False)
+    # In-app the only channel the route allows (or reaches): the inbox alone, as the route says.
+    alone = choose([IN_APP], make_profile(), transactional=True)
+    assert (alone.channel, alone.reason, alone.inbox_copy) == (IN_APP, "only_channel", False)
+    # Holdout: the first notifying channel in the policy's order.
+    held = choose([IN_APP, EMAIL, PUSH], make_profile(), holdout=True, transactional=True)
+    assert (held.channel, held.reason, held.inbox_copy) == (PUSH, "holdout_default", True)
+
+
 # --- properties ---------------------------------------------------------------------------------
 
 COUNTS = st.floats(min_value=-1.0, max_value=1e6) | st.sampled_from([math.nan, math.inf, -math.inf])
@@ -215,6 +234,7 @@ HISTOGRAM = st.lists(st.floats(min_value=0.0, max_value=1e4), min_size=24, max_s
     hours=HISTOGRAM,
     local_hour=st.integers(0, 23),
     holdout=st.booleans(),
+    transactional=st.booleans(),
 )
 def test_choice_invariants(
     eligible: list[Channel],
@@ -223,13 +243,26 @@ def test_choice_invariants(
     hours: list[float],
     local_hour: int,
     holdout: bool,
+    transactional: bool,
 ) -> None:
     profile = make_profile(engagement, hours)
-    choice = choose(eligible, profile, local_hour=local_hour, holdout=holdout, policy=Policy(channel_order=order))
+    policy = Policy(channel_order=order)
+    choice = choose(
+        eligible, profile, local_hour=local_hour, holdout=holdout, policy=policy, transactional=transactional
+    )
     assert choice.channel in eligible
-    assert sorted(c for c, _ in choice.ranked) == sorted(eligible)
     assert choice.ranked[0][0] is choice.channel
     assert choice.reason in REASONS
+    notifying = [c for c in eligible if c is not IN_APP]
+    if transactional and notifying:
+        # Never the inbox alone while a notifying channel is allowed; the inbox then gets a copy.
+        assert sorted(c for c, _ in choice.ranked) == sorted(notifying)
+        assert choice.inbox_copy is (IN_APP in eligible)
+        if holdout:
+            assert choice.channel is min(notifying, key=order.index)
+        return
+    assert not choice.inbox_copy
+    assert sorted(c for c, _ in choice.ranked) == sorted(eligible)
     if holdout and len(eligible) > 1:
         assert choice.channel is min(eligible, key=order.index)
     if not holdout and EMAIL in eligible and len(eligible) > 1 and choice.channel is EMAIL:

@@ -110,6 +110,54 @@ async def test_a_transactional_message_goes_out_at_once_with_its_decision(
     assert len(await deliveries_for(kafka_bootstrap, customer, count=2, timeout_s=1)) == 1
 
 
+async def test_a_transactional_message_notifies_and_leaves_a_copy_in_the_inbox(
+    router_app: FastAPI, router_client: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    # The customer is in the app right now (in-app active at every hour): a transactional message
+    # still goes on push, its inbox copy beside it, never to the inbox alone.
+    spec = route_spec(trigger={"event_types": ["order.ready"]})
+    message = spec["messages"][0]
+    message["category"] = "transactional"
+    message["channels"] = ["in_app", "push", "email"]
+    for variant in message["variants"].values():
+        variant["in_app"] = {"en": {"title": "Ready", "body": "Your order is ready."}}
+    assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
+    customer = uuid.uuid4()
+    record = profiled(customer, "order.ready")
+    active = record.profile.model_copy(update={"active_hours": [5.0] * 24})  # type: ignore[union-attr]
+    await publish(kafka_bootstrap, record.model_copy(update={"profile": active}))
+
+    [delivery] = await deliveries_for(kafka_bootstrap, customer, count=1)
+    assert (delivery.channels, delivery.inbox_copy) == ([Channel.PUSH, Channel.EMAIL], True)
+    [decision] = (
+        await router_client.get("/v1/decisions", params={"customer": str(customer)}, headers=operator(Role.VIEWER))
+    ).json()
+    assert decision["explanation"]["channel"]["reason"] == "transactional"
+    assert decision["explanation"]["channel"]["inbox_copy"] is True
+
+
+async def test_a_webhook_message_notifies_its_system_at_once_without_the_customers_consent(
+    router_app: FastAPI, router_client: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    spec = route_spec(trigger={"event_types": ["lead.qualified"]})
+    spec["policy"] = {"bundle_window": "PT10M"}
+    spec["messages"] = [
+        {
+            "id": "tell-sales",
+            "channels": ["webhook"],
+            "variants": {"neutral": {"webhook": {"en": {"subject": "New lead", "body": "A lead qualified."}}}},
+        }
+    ]
+    assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
+    customer = uuid.uuid4()
+    record = profiled(customer, "lead.qualified")
+    nobody = record.profile.model_copy(update={"channel_consent": {}, "reachable": []})  # type: ignore[union-attr]
+    await publish(kafka_bootstrap, record.model_copy(update={"profile": nobody}))
+
+    [delivery] = await deliveries_for(kafka_bootstrap, customer, count=1)
+    assert (delivery.channels, delivery.urgent, delivery.bundle_id) == ([Channel.WEBHOOK], True, None)
+
+
 async def test_marketing_items_wait_in_a_bundle_and_a_newer_one_supersedes_an_older(
     router_app: FastAPI, router_client: httpx.AsyncClient, kafka_bootstrap: str
 ) -> None:

@@ -645,3 +645,19 @@ def test_quiet_until_ends_after_local_within_a_day(quiet_hours: QuietHours, inst
         assert local < end <= local + timedelta(days=2)
         # The clock reads the end time then, unless that time was skipped (then it reads later).
         assert end.replace(tzinfo=None) >= datetime.combine(end_day, quiet_hours.end)
+
+
+def test_a_webhook_message_notifies_its_system_whatever_the_customer_allows() -> None:
+    # No address, no consent, a full cap and quiet hours: none of them is the system's business.
+    hook = make_message([Channel.WEBHOOK])
+    policy = make_policy(cap_overall={"count": 1, "per": "P1D"}, quiet_hours={"start": "00:00", "end": "23:59"})
+    full = SendHistory(sent_at={PUSH: [NOW - timedelta(hours=1)]})
+    verdict = check(hook, make_profile(reachable=(), consent={}), policy, history=full)
+    assert (verdict.verdict, verdict.channels) == (EligibilityVerdict.SEND, (Channel.WEBHOOK,))
+    assert check(hook, make_profile(), erased=True).reasons == (Reason.ERASED,)
+    late = make_message([Channel.WEBHOOK], expires_after=timedelta(minutes=1))
+    assert check(late, make_profile()).reasons == (Reason.EXPIRED,)  # its event was 5 minutes ago
+    # And what went to a system counts against none of the customer's caps.
+    notified = SendHistory(sent_at={Channel.WEBHOOK: [NOW - timedelta(minutes=m) for m in range(5)]})
+    capped = make_policy(cap_overall={"count": 1, "per": "P1D"})
+    assert check(make_message(), make_profile(), capped, history=notified).verdict is EligibilityVerdict.SEND

@@ -123,6 +123,8 @@ def _broken(change: str) -> dict[str, Any]:
             spec["trigger"]["condition"] = "__import__('os').system('true')"
         case "negative expiry":
             message["expires_after"] = "-PT1H"
+        case "webhook with others":
+            message["channels"] = ["push", "webhook"]
     return spec
 
 
@@ -142,6 +144,7 @@ BROKEN = [
     ("condition on personality", "trigger.condition", "personality_not_allowed"),
     ("condition injection", "trigger.condition", None),
     ("negative expiry", "messages.0.expires_after", "duration_positive"),
+    ("webhook with others", "messages.0.channels", "webhook_alone"),
 ]
 
 

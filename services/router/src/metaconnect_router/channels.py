@@ -10,6 +10,12 @@ active they usually are at this local hour:
 The order weight is 1.0, 0.9, 0.8, ... down the policy's order with email always lowest;
 affinity and responsiveness lie in [0, 1], so each factor can move a score by half or a
 quarter of itself either way. Highest score wins; ties keep the policy's order.
+
+A transactional message must reach the customer now, so it goes on a *notifying* channel
+(push, WhatsApp, SMS, e-mail) whenever one is eligible; in-app, when eligible too, carries a
+copy in the inbox (`inbox_copy`), never the only one. Only a message whose sole eligible
+channel is in-app goes to the inbox alone. A webhook message notifies a system, not the
+customer: it goes on the webhook and nowhere else.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ NEUTRAL_RESPONSIVENESS: Final = 0.5
 # Email goes last unless the customer engages with it at least this many times as well as
 # with the best mobile channel left.
 EMAIL_AFFINITY_RATIO: Final = 2.0
+# Channels that reach the customer when sent (the inbox waits until the app is opened).
+NOTIFYING: Final = frozenset({Channel.PUSH, Channel.WHATSAPP, Channel.SMS, Channel.EMAIL})
 
 
 @dataclass(frozen=True)
@@ -52,14 +60,25 @@ class ChannelChoice:
 
     channel: Channel
     ranked: tuple[tuple[Channel, float], ...]
-    reason: str  # "only_channel", "in_app_active", "affinity", "default_order", "holdout_default"
+    reason: str  # "only_channel", "in_app_active", "affinity", "default_order", "holdout_default", "transactional"
+    inbox_copy: bool = False
+    """A transactional message sent on a notifying channel that is also stored in the in-app inbox."""
 
 
 def choose_channel(
-    eligible: Sequence[Channel], profile: ProfileSnapshot, policy: Policy, *, local_hour: int, holdout: bool
+    eligible: Sequence[Channel],
+    profile: ProfileSnapshot,
+    policy: Policy,
+    *,
+    local_hour: int,
+    holdout: bool,
+    transactional: bool = False,
 ) -> ChannelChoice:
     """The channel for one delivery among `eligible` (non-empty, from `eligibility`).
 
+    * `transactional` with a notifying channel eligible: the notifying channels ranked as below
+      (`transactional`, or `holdout_default` for the first in policy order), in-app left out of the
+      fail-over and carried as `inbox_copy` when it was eligible;
     * one channel: that one (`only_channel`);
     * `holdout` (the caller combines the profile's and the route's): the first in policy order,
       unpersonalised, so uplift can be measured (`holdout_default`);
@@ -77,6 +96,15 @@ def choose_channel(
     def ranked(channels: Sequence[Channel]) -> tuple[tuple[Channel, float], ...]:
         return tuple((c, scores[c]) for c in channels)
 
+    notifying = [c for c in ordered if c in NOTIFYING]
+    if transactional and notifying:
+        order = notifying if holdout else _fallback(notifying, scores, profile)
+        return ChannelChoice(
+            order[0],
+            ranked(order),
+            "holdout_default" if holdout else "transactional",
+            inbox_copy=Channel.IN_APP in ordered,
+        )
     if len(ordered) == 1:
         return ChannelChoice(ordered[0], ranked(ordered), "only_channel")
     if holdout:

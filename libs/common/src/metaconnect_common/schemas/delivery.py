@@ -69,6 +69,11 @@ class Delivery(BaseModel):
     overflow: int = Field(default=0, ge=0, description='Items summarised, not shown ("and 3 more").')
     bundle_id: UUID | None = Field(default=None, description="Set when a meta-connect bundle flushed.")
     urgent: bool = Field(default=False, description="Transactional: sent at once, outside any bundle.")
+    inbox_copy: bool = Field(
+        default=False,
+        description="Also store it in the customer's in-app inbox once it is sent (a transactional message "
+        "on a notifying channel, where in-app was allowed too).",
+    )
     created_at: datetime
 
     def kafka_key(self) -> bytes:

@@ -150,10 +150,13 @@ class Ledger:
             self._flush(held, now)
         return held.row
 
-    def send_now(self, row: ItemRow, channels: Sequence[Channel], now: datetime) -> Delivery:
-        """An urgent (transactional) item: its own delivery at once."""
+    def send_now(
+        self, row: ItemRow, channels: Sequence[Channel], now: datetime, *, inbox_copy: bool = False
+    ) -> Delivery:
+        """An urgent item (transactional, or for a system): its own delivery at once, with a copy in
+        the customer's inbox when `inbox_copy`."""
         self._items.add(row)
-        return self._send(row.customer_id, [row], channels, now=now, locale=row.content.locale)
+        return self._send(row.customer_id, [row], channels, now=now, locale=row.content.locale, inbox_copy=inbox_copy)
 
     def flush_due(self, now: datetime) -> list[Delivery]:
         """Flush the held bundles that are due; the deliveries made."""
@@ -302,6 +305,7 @@ class Ledger:
         locale: str,
         bundle_id: uuid.UUID | None = None,
         overflow: int = 0,
+        inbox_copy: bool = False,
     ) -> Delivery:
         """One delivery of `rows` (in reading order) on `channels[0]`: outbox, send, item states."""
         profile = self.profiles.get(customer_id)
@@ -316,6 +320,7 @@ class Ledger:
             overflow=overflow,
             bundle_id=bundle_id,
             urgent=bundle_id is None,
+            inbox_copy=inbox_copy,
             created_at=now,
         )
         self._outbox.append(delivery_record(delivery, delivery_trace(delivery)))

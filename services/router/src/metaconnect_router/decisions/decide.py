@@ -31,7 +31,7 @@ from metaconnect_router.decisions.eligibility import (
 )
 from metaconnect_router.decisions.ranking import UNKNOWN_PATTERN, Arm, Option, Posterior, Ranked, rank
 from metaconnect_router.routes.conditions import Condition
-from metaconnect_router.routes.spec import Message, RouteSpec, Tone, event_type_matches
+from metaconnect_router.routes.spec import Category, Message, RouteSpec, Tone, event_type_matches
 
 
 class Outcome(StrEnum):
@@ -196,15 +196,23 @@ def decide(
         in_route_holdout(customer_id, c.route.name, c.route.spec.policy.holdout_share) for c in eligible
     )
     # Messages of one route usually share their channels: one channel choice serves them all.
-    channel_choices: dict[tuple[int, tuple[Channel, ...]], ChannelChoice] = {}
+    channel_choices: dict[tuple[int, tuple[Channel, ...], bool], ChannelChoice] = {}
     options: list[Option] = []
     entries: list[tuple[Candidate, Tone, ChannelChoice]] = []
     for c in eligible:
         policy = c.route.spec.policy
-        planned = channel_choices.get((id(policy), c.eligibility.channels))
+        transactional = c.message.category is Category.TRANSACTIONAL
+        planned = channel_choices.get((id(policy), c.eligibility.channels, transactional))
         if planned is None:
-            planned = choose_channel(c.eligibility.channels, profile, policy, local_hour=local_hour, holdout=holdout)
-            channel_choices[id(policy), c.eligibility.channels] = planned
+            planned = choose_channel(
+                c.eligibility.channels,
+                profile,
+                policy,
+                local_hour=local_hour,
+                holdout=holdout,
+                transactional=transactional,
+            )
+            channel_choices[id(policy), c.eligibility.channels, transactional] = planned
         for option, tone in c.route.options(c.message, pattern, planned.channel, holdout):
             options.append(option)
             entries.append((c, tone, planned))
@@ -235,6 +243,7 @@ def decide(
         channel={
             "chosen": channel_choice.channel.value,
             "reason": channel_choice.reason,
+            "inbox_copy": channel_choice.inbox_copy,
             "ranked": [{"channel": c.value, "score": round(s, 6)} for c, s in channel_choice.ranked],
         },
     )

@@ -4,7 +4,8 @@ Filters run in a fixed order and the first one that leaves nothing names the dro
 erased, expired, the policy's channel order (`no_channel`), reachability (`unreachable`),
 marketing consent (`no_consent`). Marketing items then meet caps and quiet hours, which
 defer rather than drop. Transactional items are service messages: no consent, caps or
-quiet hours, only reachability.
+quiet hours, only reachability. A webhook message notifies a system, not the customer: only
+erasure and expiry stop it, and it counts against no cap of the customer's.
 
 All datetimes are aware; `now` is always passed in, never read from a clock.
 """
@@ -20,7 +21,7 @@ from typing import Final
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_router.channels import local_now
-from metaconnect_router.routes.spec import Cap, Category, Message, Policy, QuietHours
+from metaconnect_router.routes.spec import SYSTEM_CHANNELS, Cap, Category, Message, Policy, QuietHours
 
 _MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -91,6 +92,8 @@ def eligibility(
     if message.expires_after is not None and now > event_time + message.expires_after:
         return _drop(Reason.EXPIRED)
 
+    if message.to_system:
+        return Eligibility(EligibilityVerdict.SEND, tuple(message.channels), (), None)
     allowed = set(message.channels)
     channels = [c for c in policy.channel_order if c in allowed]
     if not channels:
@@ -140,7 +143,7 @@ def _consented(profile: ProfileSnapshot, channel: Channel) -> bool:
 
 
 def _all_sends(sent_at: Mapping[Channel, Sequence[datetime]]) -> list[datetime]:
-    return [when for sends in sent_at.values() for when in sends]
+    return [when for channel, sends in sent_at.items() if channel not in SYSTEM_CHANNELS for when in sends]
 
 
 def slot_frees_at(cap: Cap | None, sends: Iterable[datetime], now: datetime) -> datetime | None:

@@ -271,9 +271,9 @@ class DecisionService:
         if choice is None:
             return decision_id, row["outcome"]
         item = new_item(decision_id, choice, customer_id, interaction, profile, now, traceparent)
-        if choice.message.category is Category.TRANSACTIONAL:
+        if choice.message.category is Category.TRANSACTIONAL or choice.message.to_system:
             row["outcome"] = "sent"
-            batch.ledger.send_now(item, choice.channels, now)
+            batch.ledger.send_now(item, choice.channels, now, inbox_copy=choice.channel_choice.inbox_copy)
         else:
             row["outcome"] = "bundled"
             row["bundle_id"] = batch.ledger.add(item, choice.route.spec.policy, now).id

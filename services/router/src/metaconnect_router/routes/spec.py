@@ -36,6 +36,9 @@ DEFAULT_LOCALE: Final = "en"
 # Mobile first; e-mail last (the product's channel doctrine).
 DEFAULT_CHANNEL_ORDER: Final = (Channel.IN_APP, Channel.PUSH, Channel.WHATSAPP, Channel.SMS, Channel.EMAIL)
 DELIVERABLE: Final = frozenset(DEFAULT_CHANNEL_ORDER)
+# A message on the webhook notifies a system (a CRM, a member of staff), not the customer: it
+# goes there alone, at once, without the customer's consent, caps, quiet hours or address.
+SYSTEM_CHANNELS: Final = frozenset({Channel.WEBHOOK})
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Locale = Annotated[str, StringConstraints(pattern=LOCALE_PATTERN)]
@@ -92,15 +95,24 @@ class Message(BaseModel):
     channels: list[Channel] = Field(min_length=1, description="Channels this message may go out on.")
     variants: dict[Tone, VariantContent] = Field(description="One per colour tone plus `neutral` (required).")
 
+    @property
+    def to_system(self) -> bool:
+        """It notifies a system (the webhook), not the customer."""
+        return bool(SYSTEM_CHANNELS.intersection(self.channels))
+
     @field_validator("channels")
     @classmethod
     def _deliverable(cls, channels: list[Channel]) -> list[Channel]:
-        undeliverable = [c.value for c in channels if c not in DELIVERABLE]
+        undeliverable = [c.value for c in channels if c not in DELIVERABLE | SYSTEM_CHANNELS]
         if undeliverable:
             raise PydanticCustomError(
                 "channel_not_deliverable",
-                "messages go out on in_app, push, whatsapp, sms or email, not {channels}",
+                "messages go out on in_app, push, whatsapp, sms, email or webhook, not {channels}",
                 {"channels": ", ".join(undeliverable)},
+            )
+        if Channel.WEBHOOK in channels and len(channels) > 1:
+            raise PydanticCustomError(
+                "webhook_alone", "a webhook message notifies a system: webhook is its only channel"
             )
         if len(set(channels)) != len(channels):
             raise PydanticCustomError("duplicate_channel", "each channel at most once")
