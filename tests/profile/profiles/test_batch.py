@@ -1,5 +1,6 @@
 """The batch in memory (pure): however a partition's interactions are split into batches, the
-profiles and `mc.profiled.v1` records come out the same; merges, evidence and invalidation included."""
+profiles and `mc.profiled.v1` records come out the same; merges, evidence and invalidation included.
+The `mc.customers.v1` records, read in order, name each identifier's owner as the store holds it."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metaconnect_common.schemas.customers import CustomerRefRecord
 from metaconnect_common.schemas.interaction import Channel, CustomerRef, Interaction
-from metaconnect_profile.identity.keys import identifiers
+from metaconnect_profile.identity.keys import identifiers, published_ref
 from metaconnect_profile.identity.resolution import Identifier
 from metaconnect_profile.profiles.batch import (
     Changes,
@@ -39,6 +41,7 @@ class Store:
         self.owners: dict[Identifier, uuid.UUID] = {}
         self.profiles: dict[uuid.UUID, Profile] = {}
         self.applied: set[uuid.UUID] = set()
+        self.published: dict[str, uuid.UUID | None] = {}  # the latest `mc.customers.v1` value per key
         self.rows = itertools.count(1)
         ids = (uuid.UUID(int=n) for n in itertools.count(1))  # the same customer ids in every run
         self.new_id = lambda: next(ids)
@@ -48,6 +51,8 @@ class Store:
         wanted = {i for item in todo for i in identifiers(item.interaction.customer)}
         owner_of = {i: self.owners[i] for i in wanted if i in self.owners}
         profiles = {o: self.profiles[o] for o in owner_of.values()}
+        for profile in profiles.values():
+            profile.stored = frozenset(i for i, o in self.owners.items() if o == profile.id)
         steps = resolve_steps(todo, owner_of, profiles, now=NOW, policy=POLICY, new_id=self.new_id)
         assert evidence_needed(steps) <= set(profiles)
         changes = carry_out(steps, profiles, now=NOW, policy=POLICY)
@@ -63,14 +68,25 @@ class Store:
             ]
         self.profiles.update(profiles)
         self.applied.update(r["event_id"] for r in changes.processed)
+        self.published.update(_published(changes))
         return changes
+
+
+def _published(changes: Changes) -> dict[str, uuid.UUID | None]:
+    """The batch's `mc.customers.v1` records: the customer each key names (None: a tombstone)."""
+    out: dict[str, uuid.UUID | None] = {}
+    for record in changes.customer_refs:
+        assert record.key is not None
+        value = None if record.value is None else CustomerRefRecord.model_validate_json(record.value).customer_id
+        out[record.key.decode()] = value
+    return out
 
 
 def _records(store: Store, batches: Sequence[Sequence[Interaction]]) -> list[dict[str, Any]]:
     return [json.loads(r.value or b"") for batch in batches for r in store.apply(batch).records]
 
 
-def _event(n: int, ref: dict[str, str], kind: str, channel: str, props: dict[str, Any]) -> Interaction:
+def _event(n: int, ref: dict[str, Any], kind: str, channel: str, props: dict[str, Any]) -> Interaction:
     at = NOW - timedelta(hours=1) + timedelta(minutes=n)
     return Interaction(
         event_id=uuid.UUID(int=10**6 + n),
@@ -138,6 +154,95 @@ def test_however_the_interactions_are_split_the_profiles_and_records_are_the_sam
         assert [(e.kind, e.payload) for e in other.evidence or []] == [
             (e.kind, e.payload) for e in profile.evidence or []
         ]
+
+
+def _owners_published(store: Store) -> dict[str, uuid.UUID | None]:
+    """What `mc.customers.v1` should say now: every identifier stored but device tokens, its owner."""
+    return {ref: owner for (kind, value), owner in store.owners.items() if (ref := published_ref(kind, value))}
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=EVENTS, cuts=st.sets(st.integers(min_value=1, max_value=24)))
+def test_the_last_customer_record_of_every_identifier_names_its_owner_now(
+    events: list[Interaction], cuts: set[int]
+) -> None:
+    bounds = [0, *sorted(c for c in cuts if c < len(events)), len(events)]
+    store = Store()
+    for a, b in itertools.pairwise(bounds):
+        changes = store.apply(events[a:b])
+        keys = [r.key for r in changes.customer_refs]
+        assert len(keys) == len(set(keys))  # one record per identifier and batch: its final owner
+    assert store.published == _owners_published(store)
+    assert not any(key.startswith("device:") for key in store.published)
+
+
+def test_a_new_customer_is_published_under_its_id_and_identifiers_but_not_its_device_token() -> None:
+    store = Store()
+    ref = {
+        "customer_id": "c-1",
+        "email": "a@example.com",
+        "device_token": "device-token-1",
+        "external_ids": {"crm": "C-7"},
+    }
+    changes = store.apply([_event(0, ref, *KINDS[13])])
+    customer = store.owners[("cid", "c-1")]
+    assert _published(changes) == {
+        f"id:{customer}": customer,
+        "cid:c-1": customer,
+        "email:a@example.com": customer,
+        "ext:crm:C-7": customer,
+    }
+
+
+def test_an_identifier_attached_to_a_known_customer_is_published() -> None:
+    store = Store()
+    store.apply([_event(0, {"customer_id": "c-1"}, *KINDS[13])])
+    changes = store.apply([_event(1, {"customer_id": "c-1", "phone": "+4915112345678"}, *KINDS[13])])
+    assert _published(changes) == {"phone:+4915112345678": store.owners[("cid", "c-1")]}
+    assert store.apply([_event(2, {"customer_id": "c-1"}, *KINDS[13])]).customer_refs == []
+
+
+def test_a_merge_in_one_batch_points_the_merged_customers_identifiers_and_id_at_the_survivor() -> None:
+    store = Store()
+    changes = store.apply(
+        [
+            _event(0, {"customer_id": "c-1"}, *KINDS[13]),
+            _event(1, {"email": "a@example.com"}, *KINDS[13]),
+            _event(2, {"customer_id": "c-1", "email": "a@example.com"}, *KINDS[13]),
+        ]
+    )
+    survivor = store.owners[("cid", "c-1")]
+    [merged] = [m["merged_id"] for m in changes.merges]
+    assert _published(changes) == {
+        f"id:{survivor}": survivor,
+        f"id:{merged}": survivor,
+        "cid:c-1": survivor,
+        "email:a@example.com": survivor,
+    }
+
+
+def test_a_merge_of_stored_customers_moves_every_identifier_the_merged_one_had_invalidated_ones_too() -> None:
+    store = Store()
+    store.apply([_event(0, {"customer_id": "c-1"}, *KINDS[13])])
+    store.apply(
+        [
+            _event(
+                1, {"email": "a@example.com", "phone": "+4915112345678", "device_token": "device-token-1"}, *KINDS[13]
+            ),
+            _event(2, {"phone": "+4915112345678"}, *KINDS[7]),  # hard bounce: the e-mail address no longer reaches
+        ]
+    )
+    merged = store.owners[("phone", "+4915112345678")]
+    assert ("email", "a@example.com") not in store.profiles[merged].valid
+    changes = store.apply([_event(3, {"customer_id": "c-1", "phone": "+4915112345678"}, *KINDS[13])])
+    survivor = store.owners[("cid", "c-1")]
+    assert changes.moved == [{"from": merged, "to": survivor}]
+    assert _published(changes) == {
+        f"id:{merged}": survivor,
+        "email:a@example.com": survivor,
+        "phone:+4915112345678": survivor,
+    }
+    assert store.published == _owners_published(store)
 
 
 def test_an_interaction_linking_customers_merges_them_into_the_oldest() -> None:

@@ -1,6 +1,7 @@
 """Erasure (GDPR Art. 17) over the real topic and tables: afterwards no table of schema
-`profile` holds any personal data of the customer or of those merged into it, ids answer
-404, a tombstone is on `mc.profiled.v1`, and an old event redelivered is still skipped."""
+`profile` holds any personal data of the customer or of those merged into it (but for the
+`mc.customers.v1` tombstones, which name the identifiers they forget), ids answer 404, a
+tombstone is on `mc.profiled.v1`, and an old event redelivered is still skipped."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from metaconnect_common.auth import Role
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import Profiled
-from metaconnect_common.topics import PROFILED
+from metaconnect_common.topics import CUSTOMERS, PROFILED
 from metaconnect_profile.profiles.reporting import PROFILED_NAMESPACE
 from tests.profile.conftest import applied, interaction, operator
 from tests.profile.personality.answers import IPIP_ANSWERS
@@ -39,8 +40,13 @@ async def _send(publish: Publish, engine: AsyncEngine, *events: Interaction) -> 
     return await applied(engine, events[-1].event_id)
 
 
-async def _rows_holding(engine: AsyncEngine, needles: list[str]) -> dict[str, list[str]]:
-    """Per table of schema `profile`, every row whose text (any column, bytes as text) holds a needle."""
+# The outbox rows forgetting an identifier on `mc.customers.v1`: a tombstone's key is the identifier.
+_TOMBSTONE = f"topic = '{CUSTOMERS}' AND value IS NULL"
+
+
+async def _rows_holding(engine: AsyncEngine, needles: list[str], *, tombstones: bool = True) -> dict[str, list[str]]:
+    """Per table of schema `profile`, every row whose text (any column, bytes as text) holds a needle
+    (without `tombstones`, those of `mc.customers.v1` left out)."""
     found: dict[str, list[str]] = {}
     async with engine.connect() as conn:
         columns = await conn.execute(
@@ -55,10 +61,12 @@ async def _rows_holding(engine: AsyncEngine, needles: list[str]) -> dict[str, li
         assert {"customers", "identities", "timeline", "personality_evidence", "rejections", "outbox"} <= set(tables)
         for table, expressions in tables.items():
             row_text = f"lower(concat_ws(' | ', {', '.join(expressions)}))"
+            kept = "" if tombstones or table != "outbox" else f" AND NOT ({_TOMBSTONE})"
             rows = await conn.execute(
                 text(
                     f"SELECT {row_text} FROM profile.{table} "  # table and column names from the catalogue
                     f"WHERE EXISTS (SELECT 1 FROM unnest(CAST(:needles AS text[])) n WHERE strpos({row_text}, n) > 0)"
+                    f"{kept}"
                 ),
                 {"needles": [n.lower() for n in needles]},
             )
@@ -117,7 +125,16 @@ async def test_erasure_leaves_no_personal_data_and_publishes_a_tombstone(
     assert response.status_code == 204
     assert response.content == b""
 
-    assert await _rows_holding(engine, personal) == {}
+    assert await _rows_holding(engine, personal, tombstones=False) == {}
+    async with engine.connect() as conn:
+        forgotten = await conn.scalars(text(f"SELECT convert_from(key, 'UTF8') FROM profile.outbox WHERE {_TOMBSTONE}"))
+        assert {
+            f"email:{email}",
+            f"phone:{phone}",
+            f"cid:g-{tag}",
+            f"ext:crm:CRM-{tag}",
+            f"email:{other_email}",
+        } <= set(forgotten)
     for table in ("identities", "timeline", "personality_evidence", "rejections"):
         remaining = await _count(
             engine, f"SELECT count(*) FROM profile.{table} WHERE customer_id IN (:c, :m)", c=customer, m=merged
@@ -183,7 +200,7 @@ async def test_erasure_needs_an_admin_and_old_events_redelivered_stay_skipped(
     await publish(old)
     successor = await _send(publish, engine, new)
     assert successor != customer
-    assert await _rows_holding(engine, [f"Ada's town {tag}"]) == {}
+    assert await _rows_holding(engine, [f"Ada's town {tag}"], tombstones=False) == {}
     timeline = (await profile_client.get(f"/v1/profiles/{successor}/timeline", headers=VIEWER)).json()
     assert [item["event_id"] for item in timeline["items"]] == [str(new.event_id)]
     assert await applied(engine, old.event_id) == customer  # still recorded against the erased id

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from metaconnect_common.db import session_factory
 from metaconnect_common.schemas import Interaction
+from metaconnect_common.topics import PROFILED
 from metaconnect_profile.identity.resolution import IdentityConflict
 from metaconnect_profile.profiles.batch import TracedInteraction
 from metaconnect_profile.profiles.service import ProfileService
@@ -225,7 +226,12 @@ async def test_a_trace_header_of_the_consumed_record_stays_with_its_profiled_rec
         [TracedInteraction(e, [("traceparent", p)]) for e, p in zip(events, parents, strict=True)], now=NOW
     )
     async with engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT value, headers FROM profile.outbox ORDER BY id DESC LIMIT 2"))).all()
+        rows = (
+            await conn.execute(
+                text("SELECT value, headers FROM profile.outbox WHERE topic = :t ORDER BY id DESC LIMIT 2"),
+                {"t": PROFILED},
+            )
+        ).all()
     found = {json.loads(r.value)["interaction"]["event_id"]: dict(map(tuple, r.headers)) for r in rows}
     for event, parent in zip(events, parents, strict=True):
         assert found[str(event.event_id)]["traceparent"] == parent.decode()

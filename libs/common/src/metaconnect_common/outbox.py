@@ -43,15 +43,16 @@ from metaconnect_common.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
 log = logging.getLogger(__name__)
 
 
-def outbox_table(metadata: MetaData) -> Table:
-    """The `outbox` table in a service's own schema."""
+def outbox_table(metadata: MetaData, *, tombstones: bool = False) -> Table:
+    """The `outbox` table in a service's own schema; with `tombstones`, a row may have no value
+    (a tombstone: it forgets its key on a compacted topic)."""
     return Table(
         "outbox",
         metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=True),
         Column("topic", String(255), nullable=False),
         Column("key", LargeBinary, nullable=True),
-        Column("value", LargeBinary, nullable=False),
+        Column("value", LargeBinary, nullable=tombstones),
         Column("headers", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True), nullable=True),

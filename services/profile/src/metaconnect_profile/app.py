@@ -1,4 +1,5 @@
-"""The profile service (port 8002): consumes interactions, keeps profiles, publishes `mc.profiled.v1`."""
+"""The profile service (port 8002): consumes interactions, keeps profiles, publishes `mc.profiled.v1`
+and `mc.customers.v1`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from metaconnect_common.service import service_app
 from metaconnect_common.stage import Stage
 from metaconnect_common.state import install
 from metaconnect_common.telemetry import setup_telemetry
-from metaconnect_common.topics import INTERACTIONS, PROFILED
+from metaconnect_common.topics import CUSTOMERS, INTERACTIONS, PROFILED
 from metaconnect_profile.config import ProfileSettings
 from metaconnect_profile.deps import ProfileState
 from metaconnect_profile.models import OUTBOX
@@ -38,7 +39,7 @@ def create_app(settings: ProfileSettings | None = None) -> FastAPI:
         async with stage.running(
             group_id=settings.group_id,
             topics=[INTERACTIONS],
-            produces=[PROFILED],
+            produces=[PROFILED, CUSTOMERS],
             handler=partial(handlers.handle, service),
             batch_handler=partial(handlers.handle_batch, service),
             max_records=settings.max_records,

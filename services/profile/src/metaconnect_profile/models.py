@@ -119,4 +119,5 @@ class Merge(Base):
     merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-OUTBOX = outbox_table(Base.metadata)
+# `mc.customers.v1` forgets an erased customer's identifiers with tombstones.
+OUTBOX = outbox_table(Base.metadata, tombstones=True)

@@ -53,18 +53,23 @@ def contact_of(valid: Collection[tuple[str, str]]) -> Contact:
     )
 
 
+def published_ref(kind: str, value: str) -> str | None:
+    """The ref other services know the identifier by (in `ProfileSnapshot.identities`, as the key
+    of `mc.customers.v1`): `id:<uuid>` for a Metaconnect id, the canonical `kind:value` otherwise;
+    None for a device token, a credential to push with that never leaves profile as a ref."""
+    if kind == "device":
+        return None
+    if kind == METACONNECT:
+        return merged_ref(uuid.UUID(value))
+    return str(Identifier(kind, value))
+
+
 def identity_refs(customer_id: uuid.UUID, valid: Collection[tuple[str, str]]) -> list[str]:
     """The customer's valid identifiers as `ProfileSnapshot.identities` lists them, sorted: canonical
-    refs, `id:<uuid>` for each customer merged into this one, and no device tokens (credentials
-    to push with, which travel in `contact` only)."""
-    refs = set()
-    for kind, value in valid:
-        if kind == METACONNECT:
-            if value != str(customer_id):
-                refs.add(merged_ref(uuid.UUID(value)))
-        elif kind != "device":
-            refs.add(str(Identifier(kind, value)))
-    return sorted(refs)
+    refs, `id:<uuid>` for each customer merged into this one (not its own id), and no device tokens
+    (they travel in `contact` only)."""
+    own = (METACONNECT, str(customer_id))
+    return sorted({ref for kind, value in valid if (kind, value) != own and (ref := published_ref(kind, value))})
 
 
 def reachable_channels(valid_kinds: Collection[str]) -> list[Channel]:

@@ -8,7 +8,9 @@ back the `Changes` this module returns. One interaction or a thousand take this 
    others merged into it), and the pure rules (`state.apply`) applied to its state.
 2. `carry_out`, in the same order: each step's effects on the in-memory profiles (evidence,
    rejections, address invalidation; the personality recomputed when its evidence changed
-   or customers merged) and the `mc.profiled.v1` record of the profile after that step.
+   or customers merged) and the `mc.profiled.v1` record of the profile after that step;
+   at the end, an `mc.customers.v1` record for every identifier the batch attached or
+   moved, naming the customer it ends up with.
 
 Rows end up in `Changes`, one list per table, so the writes take one statement per table.
 """
@@ -26,7 +28,8 @@ from pydantic import TypeAdapter
 
 from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.schemas import Interaction
-from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, METACONNECT
+from metaconnect_common.schemas.customers import customer_ref_record
+from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, METACONNECT, published_ref
 from metaconnect_profile.identity.resolution import Identifier, resolve, survivor_of
 from metaconnect_profile.personality import estimate
 from metaconnect_profile.personality.evidence import Evidence
@@ -89,6 +92,7 @@ class Profile:
     state: ProfileState
     personality: dict[str, Any]
     valid: set[Identifier]  # the identifiers that still reach the customer
+    stored: frozenset[Identifier] = frozenset()  # every identifier stored for it, valid or not: what a merge moves
     evidence: list[EvidenceEntry] | None = None  # None: not read (no step of the batch needs it)
     new: bool = False  # created by this batch
     merged_into: uuid.UUID | None = None
@@ -120,7 +124,8 @@ class Changes:
     processed: list[dict[str, Any]] = field(default_factory=list)
     moved: list[dict[str, Any]] = field(default_factory=list)  # from -> to: a stored merged customer's rows
     merges: list[dict[str, Any]] = field(default_factory=list)
-    records: list[OutgoingRecord] = field(default_factory=list)
+    records: list[OutgoingRecord] = field(default_factory=list)  # mc.profiled.v1, one per step
+    customer_refs: list[OutgoingRecord] = field(default_factory=list)  # mc.customers.v1, one per identifier
 
 
 def unseen(items: Sequence[TracedInteraction], applied_before: set[uuid.UUID]) -> list[TracedInteraction]:
@@ -295,7 +300,8 @@ class _CarryingOut:
         return False
 
     def finish(self) -> Changes:
-        """Customer ids as they end up after every merge, and the customers' rows."""
+        """Customer ids as they end up after every merge, the customers' rows, and whom the
+        identifiers the batch attached or moved name now."""
         changes = self.changes
         final = {p.id: _final(self.profiles, p.id) for p in self.profiles.values()}
         for rows in (changes.identities, changes.evidence, changes.rejections, changes.timeline):
@@ -316,6 +322,16 @@ class _CarryingOut:
                 changes.changed.append({"id": profile.id, **columns})
                 if profile.merged_into:
                     changes.moved.append({"from": profile.id, "to": final[profile.id]})
+        # One record per identifier, naming its final owner. Until this transaction commits, the
+        # owners' row locks and the identities' primary key keep any other from writing about
+        # these identifiers, so per identifier the outbox's order is the order of the commits.
+        owner_of = {i: final[p.id] for p in self.profiles.values() if p.merged_into for i in p.stored}
+        owner_of.update({(row["kind"], row["value"]): row["customer_id"] for row in changes.identities})
+        changes.customer_refs = [
+            customer_ref_record(ref, owner)
+            for (kind, value), owner in sorted(owner_of.items())
+            if (ref := published_ref(kind, value))
+        ]
         return changes
 
 

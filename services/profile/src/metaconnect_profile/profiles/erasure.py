@@ -4,14 +4,18 @@ Under the customer's row lock (then those merged into it, in id order):
 
 * delete their identities, timeline, personality evidence (raw answers included) and
   rejections, and their records still in the outbox (pending or published: both carry
-  the interaction and the snapshot);
+  the interaction and the snapshot, or an identifier);
 * empty the documents of their `customers` rows (traits, consent, engagement, active
   hours, personality), clear locale and time zone, reset the stage, set `erased_at`;
 * keep what holds ids only: `processed_events` (so an old event redelivered later is
   still skipped, instead of re-creating the customer from it) and `merges`;
 * enqueue a tombstone on `mc.profiled.v1` (`kind = "erased"`, the id derived from the
   customer id so a retry re-uses it) listing the merged ids in `merged_from`, so the
-  router forgets state kept under any of them.
+  router forgets state kept under any of them;
+* enqueue a tombstone on `mc.customers.v1` for every identifier they owned (read before
+  they are deleted, invalidated addresses included) and every one of their ids, so no
+  identifier names them downstream. A tombstone has to name its identifier: it stays in
+  the outbox until the relay prunes published rows.
 
 The caller commits and then flushes the relay. Afterwards no identifier resolves to the
 customer, and its id answers 404.
@@ -27,7 +31,10 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.outbox import enqueue
+from metaconnect_common.refs import merged_ref
+from metaconnect_common.schemas.customers import customer_ref_record
 from metaconnect_common.schemas.profiled import Profiled
+from metaconnect_profile.identity.keys import published_ref
 from metaconnect_profile.models import OUTBOX
 from metaconnect_profile.profiles import repository
 from metaconnect_profile.profiles.queries import find_customer, merged_into
@@ -66,9 +73,11 @@ async def erase(session: AsyncSession, lookup: CustomerLookup, *, now: datetime)
         return None
     merged = [m.id for m in await merged_into(session, customer.id, lock=True)]
     ids = [customer.id, *merged]
-    await repository.erase(session, ids, columns=ERASED_COLUMNS, now=now)
+    owned = await repository.identities(session, ids)
+    refs = sorted({ref for kind, value in owned if (ref := published_ref(kind, value))} | {merged_ref(i) for i in ids})
+    await repository.erase(session, ids, refs=refs, columns=ERASED_COLUMNS, now=now)
     tombstone = Profiled(
         id=tombstone_id(customer.id), kind="erased", customer_id=customer.id, merged_from=merged, profiled_at=now
     )
-    await enqueue(session, OUTBOX, [profiled_record(tombstone)])
+    await enqueue(session, OUTBOX, [profiled_record(tombstone), *(customer_ref_record(ref, None) for ref in refs)])
     return Erasure(customer_id=customer.id, merged_ids=merged, erased_at=now)

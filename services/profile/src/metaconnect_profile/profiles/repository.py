@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.outbox import enqueue
+from metaconnect_common.topics import CUSTOMERS
 from metaconnect_profile.identity.resolution import Identifier, IdentityConflict
 from metaconnect_profile.models import (
     OUTBOX,
@@ -100,13 +101,16 @@ async def lock_profiles(session: AsyncSession, ids: Collection[uuid.UUID]) -> di
     ).all()
     if len(rows) < len(known):
         raise IdentityConflict("an owner was erased or merged meanwhile")
+    stored: dict[uuid.UUID, set[Identifier]] = {}
     valid: dict[uuid.UUID, set[Identifier]] = {}
-    for customer_id, kind, value in await session.execute(
-        select(Identity.customer_id, Identity.kind, Identity.value).where(
-            Identity.customer_id == any_(_ids(known)), Identity.invalid_at.is_(None)
+    for customer_id, kind, value, invalid_at in await session.execute(
+        select(Identity.customer_id, Identity.kind, Identity.value, Identity.invalid_at).where(
+            Identity.customer_id == any_(_ids(known))
         )
     ):
-        valid.setdefault(customer_id, set()).add((kind, value))
+        stored.setdefault(customer_id, set()).add((kind, value))
+        if invalid_at is None:
+            valid.setdefault(customer_id, set()).add((kind, value))
     return {
         row.id: Profile(
             id=row.id,
@@ -114,6 +118,7 @@ async def lock_profiles(session: AsyncSession, ids: Collection[uuid.UUID]) -> di
             state=state_from_row(dict(row._mapping)),
             personality=row.personality or {},
             valid=valid.get(row.id, set()),
+            stored=frozenset(stored.get(row.id, ())),
         )
         for row in rows
     }
@@ -138,7 +143,8 @@ async def evidence(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uu
 
 
 async def write(session: AsyncSession, changes: Changes) -> None:
-    """The batch's rows, one statement per table, and its records into the outbox.
+    """The batch's rows, one statement per table, and its records into the outbox
+    (`mc.profiled.v1` per step, `mc.customers.v1` per identifier attached or moved).
 
     Raises `IdentityConflict` when another transaction claimed one of the identifiers meanwhile."""
     # Core statements on the tables: the ORM's bulk paths cost more than the database here.
@@ -185,7 +191,7 @@ async def write(session: AsyncSession, changes: Changes) -> None:
         await session.execute(insert(_table(Merge)), changes.merges)
     # A plain insert: a concurrent duplicate fails the transaction, and its retry sees the row.
     await session.execute(insert(_table(ProcessedEvent)), changes.processed)
-    await enqueue(session, OUTBOX, changes.records)
+    await enqueue(session, OUTBOX, [*changes.records, *changes.customer_refs])
 
 
 async def _move(session: AsyncSession, moved: Sequence[dict[str, Any]]) -> None:
@@ -211,11 +217,32 @@ async def _move(session: AsyncSession, moved: Sequence[dict[str, Any]]) -> None:
 # --- erasure ---------------------------------------------------------------------------------------------------
 
 
-async def erase(session: AsyncSession, ids: Iterable[uuid.UUID], *, columns: dict[str, Any], now: datetime) -> None:
-    """Delete what the customers own and their records in the outbox; empty their rows to `columns`."""
+async def identities(session: AsyncSession, ids: Collection[uuid.UUID]) -> list[Identifier]:
+    """Every identifier the customers own, valid or not, in (kind, value) order."""
+    rows = await session.execute(
+        select(Identity.kind, Identity.value)
+        .where(Identity.customer_id == any_(_ids(ids)))
+        .order_by(Identity.kind, Identity.value)
+    )
+    return [(r.kind, r.value) for r in rows]
+
+
+async def erase(
+    session: AsyncSession,
+    ids: Iterable[uuid.UUID],
+    *,
+    refs: Collection[str],
+    columns: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Delete what the customers own and their records in the outbox (those of `mc.profiled.v1`,
+    and those of `mc.customers.v1` keyed by `refs`); empty their rows to `columns`."""
     ids = list(ids)
     for model in _OWNED:
         await session.execute(delete(model).where(model.customer_id.in_(ids)))
     # `mc.profiled.v1` records are keyed by the customer id they report on.
     await session.execute(delete(OUTBOX).where(OUTBOX.c.key.in_([str(i).encode() for i in ids])))
+    await session.execute(
+        delete(OUTBOX).where(OUTBOX.c.topic == CUSTOMERS, OUTBOX.c.key.in_([r.encode() for r in refs]))
+    )
     await session.execute(update(Customer).where(Customer.id.in_(ids)).values(**columns, erased_at=now, updated_at=now))
