@@ -19,5 +19,12 @@ STAGES = ("profile", "router", "delivery", "ingest")
 """The consuming stages, each with its dead-letter topic."""
 ALL_TOPICS = (INTERACTIONS, PROFILED, DELIVERIES, CUSTOMERS, *(dlq_topic(stage) for stage in STAGES))
 """Every topic Metaconnect uses, for the topic-creation step of a deployment."""
-TOPIC_CONFIGS = MappingProxyType({CUSTOMERS: {"cleanup.policy": "compact"}})
+_DAY_MS = str(24 * 3600 * 1000)
+TOPIC_CONFIGS = MappingProxyType(
+    {
+        # Compacted, and compacted within a day, tombstones dropped a day later: an erased
+        # customer's identifiers (the keys) leave the broker within about two days.
+        CUSTOMERS: {"cleanup.policy": "compact", "max.compaction.lag.ms": _DAY_MS, "delete.retention.ms": _DAY_MS},
+    }
+)
 """Broker settings a topic is created with, besides partitions and replication."""

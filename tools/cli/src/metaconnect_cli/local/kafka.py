@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,9 +88,8 @@ class KafkaBroker:
         )
         java = [shutil.which("java") or "java", "-cp", f"{libs}/*"]
         if not (self.data_dir / "logs" / "meta.properties").is_file():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             subprocess.run(
-                [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+                [*java, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(props)],
                 check=True,
                 capture_output=True,
                 timeout=120,
@@ -121,3 +121,11 @@ class KafkaBroker:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+
+def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding. Never one starting
+    with `-`, which the storage tool would read as an option (about one id in 64 does)."""
+    while (cluster_id := base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
