@@ -131,6 +131,9 @@ def test_create_prints_the_secret_once_and_list_prints_a_table(runner: CliRunner
 
 
 def test_a_key_for_an_app_backend_mints_inbox_tokens_and_posts_no_events(runner: CliRunner, ingest_url: str) -> None:
+    printed = _keys(runner, "create", "app-backend", "--url", ingest_url, "--scope", "inbox")
+    assert "scopes: inbox" in printed.stdout
+    assert "event types" not in printed.stdout  # nothing it could post
     created = _create(runner, ingest_url, "--scope", "inbox")
 
     assert created["scopes"] == ["inbox"]

@@ -56,8 +56,9 @@ def keys_create(
         return
     typer.echo(f"Created API key {key['name']} (id {key['id']})")
     typer.echo(f"  scopes: {','.join(key['scopes'])}")
-    typer.echo(f"  channels: {_scope(key['channels'])}  event types: {_scope(key['event_types'])}")
-    typer.echo(f"  rate: {key['rate_per_s']:g}/s, burst {key['burst']}")
+    if "events" in key["scopes"]:  # what it may post
+        typer.echo(f"  channels: {_scope(key['channels'])}  event types: {_scope(key['event_types'])}")
+        typer.echo(f"  rate: {key['rate_per_s']:g}/s, burst {key['burst']}")
     typer.echo("Secret (shown once; store it now):")
     typer.echo(key["key"])
 
