@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from alembic import command
 from sqlalchemy import select, text
@@ -56,6 +56,65 @@ def test_the_upgrade_publishes_whom_every_stored_identifier_names(
     assert enqueued == published == expected
     command.downgrade(cfg, "0003")  # nothing to undo
     command.upgrade(cfg, "head")
+
+
+def test_the_upgrade_keeps_in_app_for_customers_seen_in_the_app(empty_database_url: str) -> None:
+    cfg = alembic_config("metaconnect_profile", empty_database_url)
+    command.upgrade(cfg, "0004")  # before `app_seen_at`
+    in_app, elsewhere, erased = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    asyncio.run(_store_timeline(empty_database_url, in_app=in_app, elsewhere=elsewhere, erased=erased))
+
+    command.upgrade(cfg, "head")
+
+    seen = asyncio.run(_app_seen_at(empty_database_url))
+    assert seen == {in_app: SEEN, elsewhere: None, erased: None}
+
+
+SEEN = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+async def _store_timeline(url: str, *, in_app: uuid.UUID, elsewhere: uuid.UUID, erased: uuid.UUID) -> None:
+    engine = create_async_engine(url)
+    now = datetime.now(UTC)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO profile.customers (id, created_at, updated_at, erased_at, lifecycle_stage, holdout,"
+                    " traits, consent, engagement, active_hours, personality)"
+                    " VALUES (:id, :now, :now, :erased_at, 'lead', false, '{}', '{}', '{}', '[]', '{}')"
+                ),
+                [{"id": c, "now": now, "erased_at": now if c == erased else None} for c in (in_app, elsewhere, erased)],
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO profile.timeline (event_id, customer_id, occurred_at, received_at, type, channel,"
+                    " source, properties) VALUES (:id, :customer, :at, :at, :type, :channel, 'test', '{}')"
+                ),
+                [
+                    {"id": uuid.uuid4(), "customer": customer, "at": at, "type": kind, "channel": channel}
+                    for customer, at, kind, channel in [
+                        (in_app, SEEN - timedelta(days=3), "app.opened", "in_app"),
+                        (in_app, SEEN, "message.read", "in_app"),
+                        (in_app, SEEN + timedelta(days=1), "app.uninstalled", "in_app"),  # no presence
+                        (elsewhere, SEEN, "customer.created", "in_app"),  # a backend's sign-up
+                        (elsewhere, SEEN, "app.opened", "web"),
+                        (erased, SEEN, "app.opened", "in_app"),
+                    ]
+                ],
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _app_seen_at(url: str) -> dict[uuid.UUID, datetime | None]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, app_seen_at FROM profile.customers"))).all()
+    finally:
+        await engine.dispose()
+    return {row.id: row.app_seen_at for row in rows}
 
 
 async def _store_customers(url: str, *, survivor: uuid.UUID, merged: uuid.UUID, erased: uuid.UUID) -> None:

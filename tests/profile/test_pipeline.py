@@ -28,3 +28,30 @@ async def test_interaction_becomes_a_profiled_record(
     assert profiled.profile is not None
     assert profiled.profile.lifecycle_stage == "lead"
     assert "email" in profiled.profile.reachable
+
+
+async def test_in_app_is_reachable_only_once_the_customer_was_in_the_app(
+    profile_client: httpx.AsyncClient,
+    publish: Callable[[Interaction], Coroutine[Any, Any, None]],
+    engine: AsyncEngine,
+    kafka_bootstrap: str,
+) -> None:
+    # An e-mail address and a phone number, a sign-up reported by a backend and a visit on the web:
+    # an inbox would reach nobody, so in-app is not reachable.
+    lena = {"email": "lena@example.com", "phone": "+4917600000010"}
+    events = [interaction(lena, "customer.created"), interaction(lena, "page.viewed", channel="web")]
+    for event in events:
+        await publish(event)
+    await applied(engine, events[-1].event_id)
+    [record] = await profiled_for(kafka_bootstrap, events[-1].event_id)
+    snapshot = Profiled.model_validate(record).profile
+    assert snapshot is not None
+    assert sorted(snapshot.reachable) == ["email", "sms", "whatsapp"]
+
+    opened = interaction(lena, "app.opened")  # now she is in the app
+    await publish(opened)
+    await applied(engine, opened.event_id)
+    [record] = await profiled_for(kafka_bootstrap, opened.event_id)
+    snapshot = Profiled.model_validate(record).profile
+    assert snapshot is not None
+    assert "in_app" in snapshot.reachable

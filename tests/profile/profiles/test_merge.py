@@ -28,6 +28,7 @@ EVENTS = st.lists(
                 ("lead.qualified", Channel.WEB, {}),
                 ("profile.updated", Channel.WEB, {"locale": "de-DE", "traits": {"plan": "gold"}}),
                 ("profile.updated", Channel.WEB, {"time_zone": "Europe/Paris", "traits": {"tier": "b"}}),
+                ("app.opened", Channel.IN_APP, {}),
             ]
         ),
     ),
@@ -65,6 +66,8 @@ def test_the_survivors_facts_win_counts_add_up_and_the_stage_is_the_furthest(
             assert value_at(merged.engagement.get(channel, {}).get(receipt), at, HALF_LIFE) == pytest.approx(expected)
     assert merged.locale == (survivor.locale or other.locale)
     assert merged.time_zone == (survivor.time_zone or other.time_zone)
+    seen = [s.app_seen_at for s in (survivor, other) if s.app_seen_at is not None]
+    assert merged.app_seen_at == max(seen, default=None)  # either was in the app: the survivor is
     assert merged.traits == {**other.traits, **survivor.traits}
     rank = POLICY.stages.index
     assert rank(merged.lifecycle_stage) == max(rank(survivor.lifecycle_stage), rank(other.lifecycle_stage))

@@ -34,6 +34,35 @@ QUESTIONNAIRE = consent("profiling_questionnaire", True, at=T0)
 IPIP = {"instrument": "ipip50", "answers": {"E1": 5}}  # shape only: the service scores
 
 
+# --- app presence: who opens an inbox ---
+
+
+@pytest.mark.parametrize(
+    ("kind", "channel", "present"),
+    [
+        ("app.opened", Channel.IN_APP, True),
+        ("app.session_started", Channel.IN_APP, True),
+        ("inbox.opened", Channel.IN_APP, True),
+        ("message.read", Channel.IN_APP, True),
+        ("message.clicked", Channel.IN_APP, True),
+        ("app.uninstalled", Channel.IN_APP, False),
+        ("customer.created", Channel.IN_APP, False),  # a backend reporting a sign-up
+        ("message.delivered", Channel.IN_APP, False),  # the platform stored it; nobody looked
+        ("app.opened", Channel.WEB, False),
+        ("message.clicked", Channel.EMAIL, False),
+    ],
+)
+def test_app_presence_is_a_customer_in_the_app_or_its_inbox(kind: str, channel: Channel, present: bool) -> None:
+    applied = run(EMPTY, event(kind, channel=channel))
+    assert (applied.state.app_seen_at == T0) is present
+
+
+def test_app_presence_keeps_the_newest_time() -> None:
+    later = event("app.opened", channel=Channel.IN_APP, at=T0 + H)
+    earlier = event("inbox.opened", channel=Channel.IN_APP, at=T0)  # arrives late
+    assert run(EMPTY, later, earlier, now=T0 + 2 * H).state.app_seen_at == T0 + H
+
+
 # --- receipts: addresses and behavioural signals ---
 
 

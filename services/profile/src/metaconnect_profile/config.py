@@ -27,6 +27,14 @@ class ProfileSettings(BaseSettings):
     stage_rules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STAGE_RULES))
     engagement_half_life_days: float = Field(default=30.0, gt=0)
     holdout_share: float = Field(default=0.05, ge=0, le=0.5, description="Permanent non-personalised holdout.")
+    in_app_presence_days: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "In-app reaches a customer seen in the app (a session, an inbox opened or read) within this "
+            "many days, or one with a valid device token; anyone else's inbox is not opened."
+        ),
+    )
     max_records: int = Field(
         default=2000,
         ge=1,

@@ -39,6 +39,7 @@ class Customer(Base):
     consent: Mapped[dict[str, Any]] = mapped_column(default=dict)
     engagement: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active_hours: Mapped[list[Any]] = mapped_column(default=list)
+    app_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last in the app or inbox
     personality: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from datetime import datetime, timedelta
 
 from metaconnect_common.refs import Identifier, merged_ref
 from metaconnect_common.schemas import Channel, CustomerRef
@@ -72,9 +73,14 @@ def identity_refs(customer_id: uuid.UUID, valid: Collection[tuple[str, str]]) ->
     return sorted({ref for kind, value in valid if (kind, value) != own and (ref := published_ref(kind, value))})
 
 
-def reachable_channels(valid_kinds: Collection[str]) -> list[Channel]:
+def reachable_channels(
+    valid_kinds: Collection[str], app_seen_at: datetime | None, *, now: datetime, presence: timedelta
+) -> list[Channel]:
     """Channels a customer can be reached on, given the kinds of their valid identifiers.
 
-    In-app reaches every known customer (the inbox is keyed by the customer)."""
+    In-app only when the customer will see it: the app is installed (a valid device token) or
+    the customer was in the app or its inbox within `presence` of `now`. An inbox nobody opens
+    reaches no one."""
     channels = [channel for channel, kind in CHANNEL_ADDRESS.items() if kind in valid_kinds]
-    return [Channel.IN_APP, *channels]
+    present = app_seen_at is not None and now - app_seen_at <= presence
+    return [Channel.IN_APP, *channels] if "device" in valid_kinds or present else channels

@@ -28,6 +28,7 @@ STATE_COLUMNS: Final = (
     "consent",
     "engagement",
     "active_hours",
+    "app_seen_at",
 )
 
 
@@ -68,7 +69,7 @@ def to_snapshot(
 def state_to_columns(state: ProfileState) -> dict[str, Any]:
     """The Customer row's columns (`STATE_COLUMNS`) as plain JSON-ready values."""
     dumped = state.model_dump(mode="json")
-    return {column: dumped[column] for column in STATE_COLUMNS}
+    return {column: dumped[column] for column in STATE_COLUMNS} | {"app_seen_at": state.app_seen_at}
 
 
 def state_from_row(row: Mapping[str, Any]) -> ProfileState:

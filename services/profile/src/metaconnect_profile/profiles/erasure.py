@@ -51,6 +51,7 @@ ERASED_COLUMNS: Final[dict[str, Any]] = {
     "consent": {},
     "engagement": {},
     "active_hours": [],
+    "app_seen_at": None,
     "personality": {},
 }
 

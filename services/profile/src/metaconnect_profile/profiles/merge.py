@@ -61,6 +61,7 @@ def merge_states(survivor: ProfileState, merged: Iterable[ProfileState], policy:
                 "lifecycle_stage": max((state.lifecycle_stage, other.lifecycle_stage), key=lambda s: rank.get(s, -1)),
                 "locale": state.locale or other.locale,
                 "time_zone": state.time_zone or other.time_zone,
+                "app_seen_at": max((t for t in (state.app_seen_at, other.app_seen_at) if t is not None), default=None),
                 "traits": {**other.traits, **state.traits},
                 "consent": _ledger(state.consent, other.consent),
                 "engagement": engagement,

@@ -123,7 +123,8 @@ async def profile(session: AsyncSession, customer: Customer, *, policy: ProfileP
     identities = await _identities(session, customer.id)
     merged = await merged_into(session, customer.id)
     state = _state(customer)
-    reachable = reachable_channels({i.kind for i in identities if i.invalid_at is None})
+    valid_kinds = {i.kind for i in identities if i.invalid_at is None}
+    reachable = reachable_channels(valid_kinds, state.app_seen_at, now=now, presence=policy.in_app_presence)
     snapshot = to_snapshot(
         state,
         reachable=reachable,
@@ -309,7 +310,9 @@ async def search(
         query = query.where(_colour_is(colour))
     if consent is not None:
         query = query.where(_granted(consent))
-    if channel is not None and channel in CHANNEL_ADDRESS:  # in-app reaches every known customer
+    if channel is Channel.IN_APP:  # the app installed, or used lately (`reachable_channels`)
+        query = query.where(or_(_reachable_on("device"), Customer.app_seen_at >= now - policy.in_app_presence))
+    elif channel is not None and channel in CHANNEL_ADDRESS:
         query = query.where(_reachable_on(CHANNEL_ADDRESS[channel]))
     if after is not None:
         query = query.where(tuple_(Customer.created_at, Customer.id) < tuple_(*after))
@@ -326,7 +329,7 @@ async def search(
             kinds[row.customer_id].add(row.kind)
     items = []
     for c in page:
-        reachable = reachable_channels(kinds[c.id])
+        reachable = reachable_channels(kinds[c.id], c.app_seen_at, now=now, presence=policy.in_app_presence)
         items.append(
             ProfileSummary(
                 id=c.id,

@@ -142,7 +142,9 @@ def report(
     """The `mc.profiled.v1` record of an applied interaction: the profile as it stands after it."""
     snapshot = to_snapshot(
         state,
-        reachable=reachable_channels({kind for kind, _ in valid}),
+        reachable=reachable_channels(
+            {kind for kind, _ in valid}, state.app_seen_at, now=now, presence=policy.in_app_presence
+        ),
         contact=contact_of(valid),
         identities=identity_refs(customer_id, valid),
         personality=personality_from_column(personality),

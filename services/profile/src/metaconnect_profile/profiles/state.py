@@ -25,6 +25,10 @@ Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_a
     `BehaviourSignal(tone, "engaged", t)`, `message.dismissed` with a tone -> `"ignored"`; only if
     `profiling_behaviour` was granted at or before `t`, else nothing (no profiling without consent).
 * `app.uninstalled` -> `InvalidateAddress(push, "app uninstalled")`.
+* app presence: on channel `in_app`, `app.*` (not `app.uninstalled`), `inbox.*` and
+  `message.read|opened|clicked|replied|dismissed` set `app_seen_at` (the newest wins): the
+  customer opened the app or the inbox. In-app counts as reachable while that is at most
+  `policy.in_app_presence_days` old, or while a device token is valid (`identity.keys`).
 * `questionnaire.submitted` `{"instrument": "ipip50"|"colours24", "answers": {...}|[...]}` ->
   `QuestionnaireSubmitted(instrument, answers, t)` if `profiling_questionnaire` was granted at or
   before `t`, else `Reject` with rule `consent_required` (the service scores; this code does not).
@@ -162,6 +166,7 @@ class ProfilePolicy(BaseModel):
     stage_rules: dict[str, str] = Field(default_factory=dict)
     engagement_half_life_days: float = Field(gt=0)
     holdout_share: float = Field(ge=0.0, le=1.0)
+    in_app_presence_days: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _rules_name_stages(self) -> ProfilePolicy:
@@ -179,11 +184,16 @@ class ProfilePolicy(BaseModel):
             stage_rules=dict(settings.stage_rules),
             engagement_half_life_days=settings.engagement_half_life_days,
             holdout_share=settings.holdout_share,
+            in_app_presence_days=settings.in_app_presence_days,
         )
 
     @property
     def half_life(self) -> timedelta:
         return timedelta(days=self.engagement_half_life_days)
+
+    @property
+    def in_app_presence(self) -> timedelta:
+        return timedelta(days=self.in_app_presence_days)
 
 
 class ProfileState(BaseModel):
@@ -199,6 +209,8 @@ class ProfileState(BaseModel):
     consent: ConsentLedger = Field(default_factory=ConsentLedger)
     engagement: dict[Channel, dict[Receipt, Decayed]] = Field(default_factory=dict)
     active_hours: tuple[Decayed | None, ...] = Field(default=EMPTY_HOURS, min_length=HOURS, max_length=HOURS)
+    app_seen_at: AwareDatetime | None = None
+    """The customer was last in the app or its inbox (see `app_presence`)."""
 
 
 class Applied(BaseModel):
@@ -256,10 +268,25 @@ def apply(state: ProfileState, interaction: Interaction, *, now: datetime, polic
         effects.append(InvalidateAddress(channel=Channel.PUSH, reason="app uninstalled", at=when))
 
     state = _advance_stage(state, kind, policy)
+    if app_presence(interaction) and (state.app_seen_at is None or when > state.app_seen_at):
+        state = state.model_copy(update={"app_seen_at": when})
     if _customer_initiated(kind):
         hours = count_active_hour(state.active_hours, when, state.time_zone, policy.half_life)
         state = state.model_copy(update={"active_hours": hours})
     return Applied(state=state, effects=tuple(effects))
+
+
+APP_PRESENCE_RECEIPTS: Final = frozenset({"read", "opened", "clicked", "replied", "dismissed"})
+
+
+def app_presence(interaction: Interaction) -> bool:
+    """The customer showed up in the app or its inbox: a session, an inbox opened or a message read there."""
+    if interaction.channel is not Channel.IN_APP:
+        return False
+    prefix, _, name = interaction.type.partition(".")
+    if prefix == "app":
+        return name != "uninstalled"
+    return prefix == "inbox" or (prefix == "message" and name in APP_PRESENCE_RECEIPTS)
 
 
 def _receipt(kind: str) -> Receipt | None:
