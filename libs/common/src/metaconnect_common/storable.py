@@ -75,9 +75,20 @@ def unstorable(value: Any, path: str = "") -> list[FieldError]:
     return errors
 
 
+NUL_ESCAPE: Final = b"\\u0000"
+"""The only spelling of U+0000 in valid JSON: a body without it holds no U+0000."""
+
+
 def suspect(body: bytes) -> bool:
-    """True when `body` may hold U+0000 or a non-finite number (cheap; false alarms possible)."""
+    """True when the JSON text `body` may hold U+0000 or a non-finite number (one regular
+    expression scan, about 5 us for a 300-byte body; false alarms possible)."""
     return _SUSPECT.search(body) is not None
+
+
+def suspect_serialized(data: bytes) -> bool:
+    """`suspect` for JSON that pydantic-core wrote with `inf_nan_mode="constants"` (numbers
+    already parsed, so an overflow is `Infinity`): three substring checks, for hot paths."""
+    return NUL_ESCAPE in data or b"NaN" in data or b"Infinity" in data
 
 
 def unstorable_json(body: bytes, path: str = "") -> list[FieldError]:

@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, to_json
 
 from metaconnect_common.identity import normalize_email, normalize_phone
-from metaconnect_common.storable import suspect, unstorable
+from metaconnect_common.storable import suspect_serialized, unstorable
 
 MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_PROPERTIES_DEPTH = 5
@@ -150,7 +150,7 @@ def check_properties(value: dict[str, Any]) -> dict[str, Any]:
             {"depth": depth, "limit": MAX_PROPERTIES_DEPTH},
         )
     data = to_json(value, inf_nan_mode="constants")
-    if suspect(data):
+    if suspect_serialized(data):
         # Ingest refuses these naming the exact field before any model sees them; this keeps
         # records built any other way from carrying what PostgreSQL cannot store.
         for error in unstorable(value, "properties"):
