@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -80,3 +82,28 @@ async def test_the_pool_reports_connections_in_use_and_its_limit(database_url: s
         assert _sample("mc_db_pool_limit", {"service": "pooltest"}) == 5
     finally:
         await engine.dispose()
+
+
+async def test_a_failing_statement_never_prints_its_parameters(
+    database_settings: DatabaseSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What a failing INSERT of an API key or a provider account would hold: a key hash, a
+    # Fernet ciphertext, an identifier. The error (and any log line quoting it) names the
+    # statement, never them.
+    planted = {"hash": "planted-key-hash-1f2e", "secret": "gAAAAABplanted-ciphertext", "email": SECRET_VALUE}
+    bad = "U+0000 \x00 refused by PostgreSQL"
+    engine = create_engine(database_settings, application_name="metaconnect-hidden")
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError) as failed:
+                await conn.execute(
+                    text("SELECT CAST(:hash AS text), CAST(:secret AS text), CAST(:email AS text), CAST(:bad AS text)"),
+                    {**planted, "bad": bad},
+                )
+    finally:
+        await engine.dispose()
+    logging.getLogger("metaconnect.test").exception("statement failed", exc_info=failed.value)
+    written = str(failed.value) + repr(failed.value) + caplog.text
+    assert "hidden due to hide_parameters" in str(failed.value)
+    for value in planted.values():
+        assert value not in written

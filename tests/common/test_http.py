@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import pytest
@@ -137,6 +137,14 @@ def _strict_app() -> FastAPI:
     async def things(_: Annotated[str | None, Depends(_token)], limit: int = 10) -> dict[str, int]:
         return {"limit": limit}
 
+    @strict.get("/v1/things/{name}")
+    async def thing(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    @strict.put("/v1/things/{name}")
+    async def put_thing(name: str, body: dict[str, Any]) -> dict[str, str]:
+        return {"name": name}
+
     @webhooks.get("/v1/webhooks/x")  # providers sign whatever URL they were given
     async def webhook() -> dict[str, str]:
         return {}
@@ -156,3 +164,35 @@ async def test_an_unknown_query_parameter_is_refused_naming_it() -> None:
     assert (await call(app, "GET", "/v1/things?limit=3&token=t")).json() == {"limit": 3}
     assert (await call(app, "GET", "/v1/things")).status_code == 200
     assert (await call(app, "GET", "/v1/webhooks/x?anything=1")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field", "rule"),
+    [
+        ("GET", "/v1/things/cid:a%00b", None, "path.name", "null_character"),
+        ("GET", "/v1/things?limit=3&token=a%00", None, "query.token", "null_character"),
+        ("PUT", "/v1/things/a", b'{"tags": {"x": ["ok", "a\\u0000"]}}', "tags.x.1", "null_character"),
+        ("PUT", "/v1/things/a", b'{"k\\u0000": 1}', "k\\u0000", "null_character"),
+        ("PUT", "/v1/things/a", b'{"limits": {"rate": NaN}}', "limits.rate", "finite_number"),
+        ("PUT", "/v1/things/a", b'{"rate": Infinity}', "rate", "finite_number"),
+        ("PUT", "/v1/things/a", b'{"rate": 1e400}', "rate", "finite_number"),
+    ],
+    ids=["path", "query", "nested body value", "body key", "NaN", "Infinity", "1e400"],
+)
+async def test_what_postgres_cannot_store_is_refused_naming_the_field(
+    method: str, path: str, body: bytes | None, field: str, rule: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    response = await call(_strict_app(), method, path, content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "validation_failed"
+    assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [(field, rule)]
+    assert "\x00" not in response.text
+
+
+async def test_a_clean_body_with_look_alikes_passes() -> None:
+    body = b'{"film": "NaN, Infinity and \\\\u0000", "big": 1e100}'
+    response = await call(
+        _strict_app(), "PUT", "/v1/things/a", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text

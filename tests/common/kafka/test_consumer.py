@@ -25,12 +25,13 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from metaconnect_common.db import create_engine
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.consumer import ConsumerRunner
-from metaconnect_common.kafka.dead_letters import DeadLetterFailed
+from metaconnect_common.kafka.dead_letters import DeadLetterFailed, describe
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
 from metaconnect_common.kafka.records import ConsumedRecord, PermanentError, RetryPolicy
-from metaconnect_common.settings import KafkaSettings
+from metaconnect_common.settings import DatabaseSettings, KafkaSettings
 from tests.support import read_topic, topic_name
 
 pytestmark = pytest.mark.timeout(60)
@@ -230,7 +231,7 @@ async def test_poison_record_goes_to_the_dlq_and_the_partition_moves_on(
     assert headers["mc.event-type"] == b"test"
     assert "traceparent" in headers
     assert headers["mc.error.type"] == type(failure).__qualname__.encode()
-    assert headers["mc.error.message"] == str(failure).encode()
+    assert headers["mc.error.message"] == describe(failure).encode()  # no value of the record
     assert headers["mc.error.stage"] == stage.encode()
     assert headers["mc.error.attempts"] == str(attempts).encode()
     assert headers["mc.source.topic"] == topic_name(topic).encode()
@@ -559,3 +560,49 @@ async def test_a_failed_batch_is_handled_record_by_record_and_only_the_poison_is
     partition = int(dict(dead.headers)["mc.source.partition"])
     assert await committed_offsets(kafka_settings, group, topic) == {partition: 5}
     assert sample("mc_kafka_batch_fallbacks_total", group=group, topic=topic_name(topic)) == 1
+
+
+async def test_a_value_postgres_refuses_is_dead_lettered_at_once_and_quoted_nowhere(
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    topic: str,
+    group: str,
+    stage: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A record naming a customer by e-mail whose value holds U+0000: PostgreSQL refuses it
+    # (SQLSTATE 22021) however often it is tried, and the failing statement's parameters
+    # hold an API key hash and an e-mail address.
+    key_hash, email = f"keyhash-{uuid.uuid4().hex}", f"planted.{uuid.uuid4().hex[:8]}@example.com"
+    await publish(
+        kafka_settings, [OutgoingRecord(topic, b"customer-9", b"nul"), OutgoingRecord(topic, b"customer-9", b"ok")]
+    )
+    engine = create_engine(database_settings, application_name="metaconnect-dlqtest")
+    calls: list[bytes] = []
+
+    async def handle(record: ConsumedRecord) -> None:
+        calls.append(record.value or b"")
+        if record.value == b"nul":
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("SELECT CAST(:hash AS text), CAST(:email AS text), CAST(:bad AS text)"),
+                    {"hash": key_hash, "email": email, "bad": "a\x00b"},
+                )
+
+    runner = make_runner(kafka_settings, topic, group, stage, handle, retry=RetryPolicy(attempts=8, base_delay_s=2))
+    caplog.set_level(logging.DEBUG)
+    try:
+        async with running(runner) as task:
+            await eventually(lambda: calls[-1:] == [b"ok"], task)
+    finally:
+        await engine.dispose()
+
+    assert calls == [b"nul", b"ok"]  # no retry: the same value fails the same way
+    [dead] = await read_topic(kafka_settings.bootstrap, f"mc.dlq.{stage}.v1")
+    headers = dict(dead.headers)
+    assert headers["mc.error.attempts"] == b"1"
+    assert headers["mc.error.message"] == b"the database refused the statement (SQLSTATE 22021)"
+    written = b"".join(headers.values()).decode() + caplog.text + "".join(capsys.readouterr())
+    for planted in (key_hash, email):
+        assert planted not in written

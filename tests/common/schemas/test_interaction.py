@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from metaconnect_common.errors import field_errors
 from metaconnect_common.schemas import MAX_PROPERTIES_DEPTH, NORMALIZED, CustomerRef, InteractionFields
 
 identifiers = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20)
@@ -62,9 +63,11 @@ def _nesting(value: Any) -> int:
     return 0
 
 
+# Storable text: U+0000 is refused (tests/common/test_storable.py), surrogates are no JSON.
+_text = st.characters(min_codepoint=1, max_codepoint=0xD7FF)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    st.none() | st.booleans() | st.integers() | st.text(_text, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(_text, max_size=2), inner, max_size=3),
     max_leaves=30,
 )
 
@@ -97,3 +100,15 @@ def test_records_written_by_metaconnect_skip_the_normalisation() -> None:
     # Without the context the rules still apply: only Metaconnect's own records carry it.
     with pytest.raises(ValidationError):
         CustomerRef.model_validate({"email": "not-an-email"})
+
+
+def test_properties_postgres_cannot_store_are_refused_naming_the_path() -> None:
+    body = {"customer": {"customer_id": "c"}, "type": "a.b", "channel": "web"}
+    for properties, field, rule in [
+        ({"a": [1, {"b": "x\x00"}]}, "properties.a.1.b", "null_character"),
+        ({"a": {"b": float("nan")}}, "properties.a.b", "finite_number"),
+        ({"a": float("-inf")}, "properties.a", "finite_number"),
+    ]:
+        with pytest.raises(ValidationError) as refused:
+            InteractionFields.model_validate({**body, "properties": properties})
+        assert [(e.field, e.rule) for e in field_errors(refused.value.errors(), strip=())] == [(field, rule)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from metaconnect_common.auth import Role, issue_inbox_token
+from metaconnect_common.auth import Role, issue_inbox_token, issue_token
 from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.settings import AuthSettings
 from metaconnect_delivery.app import create_app
@@ -176,3 +177,27 @@ async def test_a_merged_customers_messages_are_in_the_survivors_inbox(served: tu
         assert read.status_code == 200, read.text
         # The old customer's own token names a customer that is no more: it opens nothing.
         assert (await client.get(f"/v1/inbox/{old}", headers=device(old))).status_code == 403
+
+
+@pytest.mark.parametrize("holder", ["device", "operator"])
+async def test_a_stream_ends_when_its_token_expires(served: tuple[FastAPI, str], holder: str) -> None:
+    app, url = served
+    customer = await _in_app(app)
+    settings = AuthSettings()
+    token = (
+        issue_inbox_token(settings, customer, ttl_s=2)
+        if holder == "device"
+        else issue_token(settings, subject="ops@test", role=Role.VIEWER, ttl_s=2)
+    )
+    started = time.monotonic()
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0)) as client,
+        client.stream("GET", f"/v1/inbox/{customer}/stream", headers={"Authorization": f"Bearer {token}"}) as response,
+    ):
+        assert response.status_code == 200
+        async with asyncio.timeout(8):  # well before the 15 s poll or ping
+            seen = [event async for event in _events(response)]
+    # Closed at the token's exp (whole seconds, so 1 to 2 s after issue), not when the
+    # verification's leeway would have refused it.
+    assert 0.5 < time.monotonic() - started < 5
+    assert seen == [("unread", {"unread": 1, "messages": []}), ("expired", {"reason": "token_expired"})]

@@ -104,3 +104,37 @@ async def test_a_stored_account_serves_its_channel_with_its_decrypted_secret(
         assert (received["auth_ok"], received["signature"]) == (True, "valid")
     finally:
         await client.delete(f"/v1/providers/{name}", headers=operator(Role.ADMIN))
+
+
+BAD_ACCOUNTS: list[tuple[str, dict[str, Any], str, str]] = [
+    # id, change, field, rule
+    ("file URL", {"base_url": "file:///etc/passwd"}, "base_url", "url_scheme"),
+    ("no host", {"base_url": "https://"}, "base_url", "url_host"),
+    ("password in URL", {"base_url": "https://sid:hunter2@api.example.com"}, "base_url", "url_userinfo"),
+    ("password in callback", {"status_callback_url": "https://u:hunter2@cb.example.com/s"}, "status_callback_url",
+     "url_userinfo"),
+    ("smtp URL for twilio", {"base_url": "smtp://mail.example.com:25"}, "base_url", "url_scheme"),
+    ("http URL for smtp", {"kind": "smtp", "channel": "email", "base_url": "http://mail.example.com"}, "base_url",
+     "url_scheme"),
+    ("NUL in a field", {"sender": "+1555\x00"}, "sender", "null_character"),
+    ("NUL in the secret", {"secret": "hunter2\x00"}, "secret", "null_character"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "field", "rule"), [b[1:] for b in BAD_ACCOUNTS], ids=[b[0] for b in BAD_ACCOUNTS])
+async def test_a_bad_account_is_422_naming_field_and_rule_never_echoing_it(
+    client: httpx.AsyncClient, change: dict[str, Any], field: str, rule: str
+) -> None:
+    name = f"sms-{uuid.uuid4().hex[:8]}"
+    response = await client.put(f"/v1/providers/{name}", json=account(name, **change), headers=operator(Role.ADMIN))
+    assert response.status_code == 422, response.text
+    assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [(field, rule)]
+    assert "hunter2" not in response.text
+    assert (await client.get(f"/v1/providers/{name}", headers=operator(Role.ADMIN))).status_code == 404
+
+
+async def test_a_provider_name_with_nul_is_422_in_every_path(client: httpx.AsyncClient) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        response = await client.request(method, "/v1/providers/sms%00x", headers=operator(Role.ADMIN), json={})
+        assert response.status_code == 422, (method, response.text)
+        assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [("path.name", "null_character")]

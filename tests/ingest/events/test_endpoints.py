@@ -180,6 +180,20 @@ BAD_INPUT: list[tuple[str, Any, int, str, str]] = [
     ("properties too large", {"properties": {"blob": "x" * 20_000}}, 413, "properties", "max_bytes"),
     ("properties not an object", {"properties": [1, 2]}, 422, "properties", "dict_type"),
     ("event id not a uuid", {"event_id": "abc"}, 422, "event_id", "uuid_parsing"),
+    # PostgreSQL cannot store U+0000: refused at the edge instead of stalling the profile.
+    ("NUL in customer id", {"customer": {"customer_id": "c\x00-1"}}, 422, "customer.customer_id", "null_character"),
+    (
+        "NUL in external id",
+        {"customer": {"external_ids": {"crm": "\x00"}}},
+        422,
+        "customer.external_ids.crm",
+        "null_character",
+    ),
+    ("NUL in nested property", {"properties": {"a": {"b": ["x", "y\x00"]}}}, 422, "properties.a.b.1", "null_character"),
+    ("NUL in property key", {"properties": {"k\x00": 1}}, 422, "properties.k\\u0000", "null_character"),
+    ("unix time", {"occurred_at": int(now.timestamp())}, 422, "occurred_at", "datetime_rfc3339"),
+    ("unix time string", {"occurred_at": str(int(now.timestamp()))}, 422, "occurred_at", "datetime_rfc3339"),
+    ("date only", {"occurred_at": now.date().isoformat()}, 422, "occurred_at", "datetime_rfc3339"),
 ]
 
 
@@ -277,3 +291,69 @@ async def test_malformed_batch_json_is_400(client: httpx.AsyncClient, make_key: 
     )
     assert response.status_code == 400
     assert response.json()["errors"] == [{"field": "body", "rule": "json_invalid", "message": "not valid JSON"}]
+
+
+NOT_FINITE = [b"NaN", b"Infinity", b"-Infinity", b"1e400"]
+
+
+@pytest.mark.parametrize("number", NOT_FINITE, ids=[n.decode() for n in NOT_FINITE])
+async def test_a_number_that_is_not_finite_is_refused_not_stored_as_null(
+    client: httpx.AsyncClient, make_key: MakeKey, kafka_bootstrap: str, number: bytes
+) -> None:
+    body = event(properties={"cart": {"total": "NUMBER"}})
+    raw = json.dumps(body).replace('"NUMBER"', number.decode()).encode()
+    headers = {**auth(await make_key()), "Content-Type": "application/json"}
+    response = await client.post("/v1/events", content=raw, headers=headers)
+    assert response.status_code == 422, response.text
+    assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [("properties.cart.total", "finite_number")]
+    clean = event()
+    batch = json.dumps({"events": [clean, body]}).replace('"NUMBER"', number.decode()).encode()
+    response = await client.post("/v1/events/batch", content=batch, headers=headers)
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == [clean["event_id"]]
+    [rejected] = response.json()["rejected"]
+    assert rejected["index"] == 1
+    assert [(e["field"], e["rule"]) for e in rejected["errors"]] == [("properties.cart.total", "finite_number")]
+    assert set(await published(kafka_bootstrap, {clean["event_id"], body["event_id"]})) == {clean["event_id"]}
+
+
+async def test_a_batch_reports_an_event_with_nul_by_index_and_accepts_the_rest(
+    client: httpx.AsyncClient, make_key: MakeKey, kafka_bootstrap: str
+) -> None:
+    good, bad = event(), event(customer={"customer_id": "c-1", "device_token": "token\x00token"})
+    response = await client.post("/v1/events/batch", json={"events": [bad, good]}, headers=auth(await make_key()))
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == [good["event_id"]]
+    assert response.json()["rejected"] == [
+        {
+            "index": 0,
+            "errors": [
+                {
+                    "field": "customer.device_token",
+                    "rule": "null_character",
+                    "message": "must not contain U+0000 (null character)",
+                }
+            ],
+        }
+    ]
+    assert set(await published(kafka_bootstrap, {good["event_id"], bad["event_id"]})) == {good["event_id"]}
+
+
+async def test_a_batch_reports_a_second_event_with_the_same_id_as_a_duplicate(
+    client: httpx.AsyncClient, make_key: MakeKey, kafka_bootstrap: str
+) -> None:
+    first = event()
+    again = event(event_id=first["event_id"], type="app.closed")
+    other = event()
+    response = await client.post(
+        "/v1/events/batch", json={"events": [first, again, other]}, headers=auth(await make_key())
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == [first["event_id"], other["event_id"]]
+    assert body["accepted_indexes"] == [0, 2]
+    [rejected] = body["rejected"]
+    assert rejected["index"] == 1
+    assert [(e["field"], e["rule"]) for e in rejected["errors"]] == [("event_id", "duplicate_event_id")]
+    found = await published(kafka_bootstrap, {first["event_id"]})
+    assert found[first["event_id"]][1]["type"] == "app.opened"

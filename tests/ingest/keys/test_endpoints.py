@@ -91,6 +91,12 @@ async def test_key_creation_is_validated(client: httpx.AsyncClient) -> None:
         ("rate_per_s", "greater_than"),
         ("scopes.0", "enum"),
     }
+    nul = await client.post("/v1/api-keys", json={"name": "ops\x00key"}, headers=operator_headers())
+    assert nul.status_code == 422, nul.text
+    assert [(e["field"], e["rule"]) for e in nul.json()["errors"]] == [("name", "null_character")]
+    nul_path = await client.get("/v1/api-keys/key%00id", headers=operator_headers())
+    assert nul_path.status_code == 422, nul_path.text
+    assert nul_path.json()["errors"][0]["rule"] == "null_character"
     no_scope = await client.post("/v1/api-keys", json={"name": "x", "scopes": []}, headers=operator_headers())
     assert no_scope.status_code == 422
     assert no_scope.json()["errors"][0]["field"] == "scopes"

@@ -185,6 +185,8 @@ TWILIO_BAD_INPUT: list[tuple[str, dict[str, str] | None, str, int, str, str]] = 
     ("delivery id not a uuid", None, "delivery_id=abc&customer_id=" + str(uuid.uuid4()), 422, "query.delivery_id",
      "uuid_parsing"),
     ("customer id missing", None, "delivery_id=" + str(uuid.uuid4()), 422, "query.customer_id", "missing"),
+    ("NUL in a form field", {"MessageSid": "SM\x00x", "MessageStatus": "sent"}, "ids", 422, "MessageSid",
+     "null_character"),
 ]  # fmt: skip
 
 

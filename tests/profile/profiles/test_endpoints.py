@@ -174,6 +174,8 @@ async def test_tokens_roles_unknown_customers_and_bad_input(
         ("email:not-an-address", "email"),
         ("phone:12345", "phone_e164"),
         ("device:short", "string_too_short"),
+        ("cid:a%00b", "null_character"),
+        ("email:a%00@example.com", "null_character"),
     ]:
         response = await profile_client.get(f"/v1/profiles/{ref}", headers=VIEWER)
         assert response.status_code == 422, ref

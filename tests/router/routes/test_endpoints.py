@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -125,6 +126,10 @@ def _broken(change: str) -> dict[str, Any]:
             message["expires_after"] = "-PT1H"
         case "webhook with others":
             message["channels"] = ["push", "webhook"]
+        case "NUL in name":
+            spec["name"] = "cart\x00reminder"
+        case "NUL in condition":
+            spec["trigger"]["condition"] = 'event.properties.sku == "a\x00"'
     return spec
 
 
@@ -145,6 +150,8 @@ BROKEN = [
     ("condition injection", "trigger.condition", None),
     ("negative expiry", "messages.0.expires_after", "duration_positive"),
     ("webhook with others", "messages.0.channels", "webhook_alone"),
+    ("NUL in name", "name", "null_character"),
+    ("NUL in condition", "trigger.condition", "null_character"),
 ]
 
 
@@ -177,7 +184,8 @@ async def test_a_broken_route_is_422_naming_field_and_rule_and_nothing_is_writte
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
     assert any(e["field"] == field and (rule is None or e["rule"] == rule) for e in errors), errors
-    assert (await router_client.get(f"/v1/routes/{spec['name']}", headers=operator(Role.VIEWER))).status_code in (
+    name = quote(spec["name"], safe="")
+    assert (await router_client.get(f"/v1/routes/{name}", headers=operator(Role.VIEWER))).status_code in (
         404,
         422,
     )

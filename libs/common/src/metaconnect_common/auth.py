@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Final
 
 import jwt
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from metaconnect_common.settings import AuthSettings
 from metaconnect_common.state import service_state
@@ -40,6 +41,7 @@ class Operator(BaseModel):
     subject: str
     role: Role
     token_id: str
+    expires_at: int = Field(description="The token's `exp`, seconds since the epoch.")
 
 
 def issue_token(settings: AuthSettings, *, subject: str, role: Role, ttl_s: int | None = None) -> str:
@@ -78,6 +80,7 @@ def verify_token(settings: AuthSettings, token: str) -> Operator:
             subject=str(claims["sub"]),
             role=Role(claims["role"]),
             token_id=str(claims.get("jti", "")),
+            expires_at=int(claims["exp"]),
         )
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken(type(exc).__name__) from None
@@ -103,8 +106,16 @@ def issue_inbox_token(settings: AuthSettings, customer_id: uuid.UUID, *, ttl_s: 
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
-def inbox_customer(settings: AuthSettings, token: str) -> uuid.UUID:
-    """The customer an inbox token names; raises InvalidToken otherwise."""
+@dataclass(frozen=True)
+class InboxGrant:
+    """What an inbox token grants: one customer's inbox, until `expires_at` (the token's `exp`)."""
+
+    customer_id: uuid.UUID
+    expires_at: int
+
+
+def inbox_grant(settings: AuthSettings, token: str) -> InboxGrant:
+    """The customer an inbox token names and when it expires; raises InvalidToken otherwise."""
     try:
         claims = jwt.decode(
             token,
@@ -117,9 +128,14 @@ def inbox_customer(settings: AuthSettings, token: str) -> uuid.UUID:
         )
         if claims["scope"] != "inbox":
             raise InvalidToken("scope")
-        return uuid.UUID(str(claims["sub"]))
+        return InboxGrant(uuid.UUID(str(claims["sub"])), int(claims["exp"]))
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken(type(exc).__name__) from None
+
+
+def inbox_customer(settings: AuthSettings, token: str) -> uuid.UUID:
+    """The customer an inbox token names; raises InvalidToken otherwise."""
+    return inbox_grant(settings, token).customer_id
 
 
 _bearer = HTTPBearer(auto_error=False, description="Operator token (`metaconnect tokens issue --role ROLE`).")

@@ -56,6 +56,9 @@ def create_engine(settings: DatabaseSettings, *, application_name: str, pre_ping
         pool_timeout=settings.pool_timeout_s,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
+        # Error messages would print the statement's parameters (key hashes, encrypted secrets,
+        # customers' identifiers) into every log line and dead letter that quotes them.
+        hide_parameters=True,
         # JSON(B) columns through pydantic-core's serializer and parser (C, several times the stdlib's speed).
         json_serializer=_json_text,
         json_deserializer=from_json,

@@ -48,10 +48,17 @@ class ApiError(Exception):
 
 
 def field_errors(errors: Sequence[Any], *, strip: Sequence[str] = ("body",)) -> list[FieldError]:
-    """Pydantic errors as FieldErrors with dotted field paths (input values never echoed)."""
+    """Pydantic errors as FieldErrors with dotted field paths (input values never echoed).
+
+    A validator of a whole JSON value that found its fault deeper inside names it in the error's
+    context (`{"field": "properties.a.b"}`, see `metaconnect_common.storable`): that path replaces
+    the validated field's own name."""
     out = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ())]
+        deeper = (err.get("ctx") or {}).get("field")
+        if isinstance(deeper, str) and loc:
+            loc = [*loc[:-1], deeper]
         if loc and loc[0] in strip:
             loc = loc[1:]
         out.append(

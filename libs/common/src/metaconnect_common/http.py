@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
@@ -18,7 +18,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from metaconnect_common.errors import ApiError, ErrorBody, FieldError
+from metaconnect_common.errors import ApiError, ErrorBody, FieldError, invalid_request
+from metaconnect_common.storable import unstorable_json, unstorable_params
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 
@@ -76,25 +77,50 @@ def add_operational_routes(app: FastAPI, *, service: str, checks: Callable[[], M
 
 class StrictQueryRoute(APIRoute):
     """An API route that answers 422 to a query parameter it does not take, instead of ignoring
-    it (`/v1/profiles?trait=x` would otherwise list everyone). Routers pass it as `route_class`;
-    provider webhooks do not (providers sign whatever URL they were given). A request without a
-    query string costs one check: nothing is added to FastAPI's dependency solving."""
+    it (`/v1/profiles?trait=x` would otherwise list everyone), and to U+0000 in a path or query
+    parameter or a JSON body, or a JSON number that is not finite (`metaconnect_common.storable`),
+    naming the field. Routers pass it as `route_class`; provider webhooks do not (providers sign
+    whatever URL they were given). A request without a query string, path parameters or a
+    suspect body costs a few checks: nothing is added to FastAPI's dependency solving."""
+
+    # Routes that read and check their raw body themselves (ingest's events: one bad event of
+    # a batch must not refuse the others) use `RawBodyRoute`.
+    checks_body: ClassVar[bool] = True
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         allowed = frozenset(_query_names(self.dependant))
+        checks_body = self.checks_body
 
         async def strict(request: Request) -> Response:
             query: bytes = request.scope.get("query_string", b"")
             if query:
                 _refuse_unknown(query, allowed)
+            errors = []
+            path_params: dict[str, Any] = request.scope.get("path_params") or {}
+            if path_params:
+                errors = unstorable_params("path", ((k, str(v)) for k, v in path_params.items()))
+            if checks_body and request.method in _WITH_BODY:
+                errors += unstorable_json(await request.body())
+            if errors:
+                raise invalid_request(errors)
             return await handler(request)
 
         return strict
 
 
+class RawBodyRoute(StrictQueryRoute):
+    """A `StrictQueryRoute` whose endpoint reads its raw body and checks it itself."""
+
+    checks_body = False
+
+
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
 def _refuse_unknown(query: bytes, allowed: frozenset[str]) -> None:
-    unknown = sorted({name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)} - allowed)
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    unknown = sorted({name for name, _ in pairs} - allowed)
     if unknown:
         takes = ", ".join(sorted(allowed)) or "none"
         raise ApiError(
@@ -106,6 +132,8 @@ def _refuse_unknown(query: bytes, allowed: frozenset[str]) -> None:
                 for name in unknown
             ],
         )
+    if b"%00" in query:
+        raise invalid_request(unstorable_params("query", pairs))
 
 
 def _query_names(dependant: Dependant) -> set[str]:

@@ -7,8 +7,10 @@ their secrets are `SecretStr`: never logged, never returned by the API.
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metaconnect_common.schemas import Channel
@@ -16,6 +18,32 @@ from metaconnect_common.settings import CommonSettings
 
 ProviderKind = Literal["fcm", "twilio", "whatsapp", "smtp", "webhook"]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+def provider_url(value: str, schemes: frozenset[str]) -> str:
+    """`value` if it is an absolute URL with one of `schemes` and a host, and without userinfo:
+    credentials belong in `username` and `secret` (kept encrypted, never returned), not in a URL
+    that settings and logs show. Raises PydanticCustomError (rules `url_scheme`, `url_host`,
+    `url_userinfo`)."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018  # raises ValueError for a port that is no number
+    except ValueError:
+        raise PydanticCustomError("url_parsing", "not a URL") from None
+    if parts.scheme.lower() not in schemes:
+        raise PydanticCustomError("url_scheme", "must be a {schemes} URL", {"schemes": " or ".join(sorted(schemes))})
+    if "@" in parts.netloc:
+        raise PydanticCustomError(
+            "url_userinfo", "must not hold a user name or password: set username and secret instead"
+        )
+    if not host:
+        raise PydanticCustomError("url_host", "must name a host")
+    return value
+
+
+_HTTP: frozenset[str] = frozenset({"http", "https"})
+_SMTP: frozenset[str] = frozenset({"smtp", "smtps"})
 
 
 class ProviderSettings(BaseModel):
@@ -39,6 +67,16 @@ class ProviderSettings(BaseModel):
     burst: int = Field(default=50, ge=1)
     priority: int = Field(default=100, ge=0, le=1000, description="Of several for one channel, the lowest serves.")
     enabled: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str, info: ValidationInfo) -> str:
+        return provider_url(value, _SMTP if info.data.get("kind") == "smtp" else _HTTP)
+
+    @field_validator("status_callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return None if value is None else provider_url(value, _HTTP)
 
 
 class DeliverySettings(BaseSettings):

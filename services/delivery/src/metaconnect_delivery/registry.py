@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.schemas import Channel
@@ -82,6 +83,9 @@ class Registry:
                 from_db.append(store.from_row(row, fernet))
             except store.SecretUnreadable:
                 log.error("provider %s: its secret does not decrypt with MC_DELIVERY_SECRETS_KEY", row.name)
+            except ValidationError as exc:  # stored before a rule it breaks (a file: URL, say)
+                rules = sorted({str(e["type"]) for e in exc.errors()})
+                log.error("provider %s: its stored settings break %s; PUT it again", row.name, ", ".join(rules))
         stored_names = {p.name for p in from_db}
         self._use([*(p for p in self._settings.providers if p.name not in stored_names), *from_db])
         self._loaded_at = time.monotonic()

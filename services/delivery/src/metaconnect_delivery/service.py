@@ -38,6 +38,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
+from metaconnect_common.kafka.dead_letters import error_headers
 from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.kafka.tracing import links_to
 from metaconnect_common.outbox import enqueue
@@ -123,7 +124,7 @@ class DeliveryService:
                 number += 1
                 result = _skipped(failure.reason.value)
                 await self._attempt(delivery, number, channel, guarded.provider.name if guarded else None, result, 0.0)
-                return await self._fail(delivery, channel, failure.reason.value)
+                return await self._fail(delivery, channel, failure.reason.value, number)
             if guarded is None:  # in-app: the inbox is ours, it takes the message at once
                 number += 1
                 await self._attempt(delivery, number, channel, "inbox", _accepted(), 0.0, message)
@@ -155,7 +156,7 @@ class DeliveryService:
                     break  # the provider asks for a longer pause than a delivery should wait: fail over
                 metrics.RETRIES.labels(channel.value, guarded.provider.name).inc()
                 await asyncio.sleep(self._backoff.delay(attempt, self._rng, retry_after_s=result.retry_after_s))
-        return await self._fail(delivery, delivery.channels[-1], reason)
+        return await self._fail(delivery, delivery.channels[-1], reason, number)
 
     async def _claim(self, delivery: Delivery, traceparent: str | None) -> str:
         now = datetime.now(UTC)
@@ -241,7 +242,7 @@ class DeliveryService:
             await enqueue(session, OUTBOX, records)
         metrics.DELIVERIES.labels(channel.value, provider or "none", "sent").inc()
 
-    async def _fail(self, delivery: Delivery, channel: Channel, reason: str) -> str:
+    async def _fail(self, delivery: Delivery, channel: Channel, reason: str, attempts: int) -> str:
         now = datetime.now(UTC)
         async with unit_of_work(self._sessions) as session:
             await repository.finish(session, delivery.id, status="failed", reason=reason[:63], updated_at=now)
@@ -250,7 +251,10 @@ class DeliveryService:
                 topic=dlq_topic(STAGE),
                 key=delivery.kafka_key(),
                 value=delivery.model_dump_json().encode(),
-                headers=[("mc.error", reason.encode()), ("mc.delivery_id", str(delivery.id).encode())],
+                headers=[
+                    *error_headers(error_type="DeliveryFailed", message=reason, stage=STAGE, attempts=attempts),
+                    ("mc.delivery_id", str(delivery.id).encode()),
+                ],
             )
             await enqueue(session, OUTBOX, [receipt_record(failed), dead])
         metrics.DELIVERIES.labels(channel.value, "none", "failed").inc()

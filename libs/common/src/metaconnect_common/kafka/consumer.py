@@ -31,7 +31,7 @@ from metaconnect_common.kafka import metrics
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.dead_letters import DeadLetterFailed, dead_letter, where
 from metaconnect_common.kafka.producer import KafkaPublisher
-from metaconnect_common.kafka.records import BatchHandler, ConsumedRecord, Handler, PermanentError, RetryPolicy
+from metaconnect_common.kafka.records import BatchHandler, ConsumedRecord, Handler, RetryPolicy, is_permanent
 from metaconnect_common.kafka.tracing import extract_context
 from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import dlq_topic
@@ -53,7 +53,8 @@ class ConsumerRunner:
     """Consumes `topics` as consumer group `group_id` and runs `handler` on every record.
 
     `stage` names the dead-letter topic (`mc.dlq.<stage>.v1`). Failed records are retried
-    per `retry`; a `PermanentError` skips the retries. A record that still fails goes to
+    per `retry`; a `PermanentError`, or a database error over a value the record carried
+    (`records.is_permanent`), skips the retries. A record that still fails goes to
     the DLQ with error headers and its partition moves on. A handler call running longer
     than `handler_timeout_s` counts as a failure. `before_commit`, if given, runs after a
     batch's handlers and before its offsets are committed (retried until it succeeds):
@@ -338,7 +339,7 @@ class ConsumerRunner:
                     # The type only: messages of database errors can quote the identifiers
                     # they tripped over, and spans must carry no personal data.
                     span.add_event("exception", {"exception.type": type(exc).__qualname__, "mc.attempt": attempt})
-                    if isinstance(exc, PermanentError) or attempt >= self._retry.attempts:
+                    if is_permanent(exc) or attempt >= self._retry.attempts:
                         span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
                         await self._dead_letter(record, exc, attempt)
                         return True

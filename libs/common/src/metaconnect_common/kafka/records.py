@@ -12,6 +12,34 @@ class PermanentError(Exception):
     schema version, ...): the runner skips the retries and dead-letters it at once."""
 
 
+# SQLSTATE class 22, "data exception": PostgreSQL refused a value the record carried (U+0000
+# in text or jsonb, a number out of range, ...). Retrying the same record fails the same way.
+_DATA_EXCEPTION = "22"
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of the database error `exc` is or was caused by (however wrapped), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for candidate in (current, getattr(current, "orig", None)):
+            sqlstate = getattr(candidate, "sqlstate", None)
+            if isinstance(sqlstate, str) and sqlstate:
+                return sqlstate
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when retrying the record that raised `exc` cannot help: a `PermanentError`, or a
+    database error caused by a value the record carried (SQLSTATE class 22)."""
+    if isinstance(exc, PermanentError):
+        return True
+    sqlstate = sqlstate_of(exc)
+    return sqlstate is not None and sqlstate.startswith(_DATA_EXCEPTION)
+
+
 @dataclass(frozen=True)
 class ConsumedRecord:
     """One Kafka record as a handler sees it (key and value are raw bytes)."""

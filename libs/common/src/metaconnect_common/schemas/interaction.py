@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
@@ -11,6 +12,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -21,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, to_json
 
 from metaconnect_common.identity import normalize_email, normalize_phone
+from metaconnect_common.storable import suspect_serialized, unstorable
 
 MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_PROPERTIES_DEPTH = 5
@@ -146,7 +149,15 @@ def check_properties(value: dict[str, Any]) -> dict[str, Any]:
             "properties nest {depth} levels deep; at most {limit} allowed",
             {"depth": depth, "limit": MAX_PROPERTIES_DEPTH},
         )
-    size = len(to_json(value))
+    data = to_json(value, inf_nan_mode="constants")
+    if suspect_serialized(data):
+        # Ingest refuses these naming the exact field before any model sees them; this keeps
+        # records built any other way from carrying what PostgreSQL cannot store.
+        for error in unstorable(value, "properties"):
+            raise PydanticCustomError(
+                error.rule, "{field}: {message}", {"field": error.field, "message": error.message}
+            )
+    size = len(data)
     if size > MAX_PROPERTIES_BYTES:
         raise PydanticCustomError(
             "max_bytes",
@@ -157,6 +168,24 @@ def check_properties(value: dict[str, Any]) -> dict[str, Any]:
 
 
 EventType = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN, max_length=128)]
+
+# RFC 3339: date, time with seconds, an optional fraction; the offset is checked by AwareDatetime
+# (rule timezone_aware) so a missing one is named as such.
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?$"
+)
+
+
+def _rfc3339(value: object) -> object:
+    """Only an RFC 3339 string (or a datetime, from code): pydantic would also take unix times."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    raise PydanticCustomError(
+        "datetime_rfc3339", "must be an RFC 3339 date-time with an offset, e.g. 2026-11-23T09:15:00+01:00"
+    )
+
+
+PostedTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 class InteractionFields(BaseModel):
@@ -170,9 +199,9 @@ class InteractionFields(BaseModel):
     customer: CustomerRef
     type: EventType = Field(description="Dotted event type, e.g. `app.opened`, `purchase.completed`.")
     channel: Channel
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: PostedTime | None = Field(
         default=None,
-        description="When it happened (RFC 3339 with offset); defaults to receipt time.",
+        description="When it happened: an RFC 3339 string with an offset (no unix times); defaults to receipt time.",
     )
     properties: dict[str, Any] = Field(default_factory=dict)
 

@@ -14,8 +14,9 @@ Devices read with an inbox token their app's backend mints at ingest (`POST /v1/
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -84,11 +85,12 @@ def _out(row: InboxMessage) -> InboxMessageOut:
 
 @router.get("/v1/inbox/{ref}", summary="A customer's inbox, newest first")
 async def list_inbox(
-    customers: InboxReader,
+    access: InboxReader,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     unread_only: bool = False,
 ) -> InboxOut:
+    customers = access.customers
     if not customers:
         return InboxOut(unread=0, messages=[])
     rows = await repository.inbox_of(session, customers, limit, unread_only=unread_only)
@@ -97,7 +99,8 @@ async def list_inbox(
 
 
 @router.post("/v1/inbox/{ref}/messages/{message_id}/read", summary="Mark a message read")
-async def mark_read(customers: InboxReader, message_id: uuid.UUID, sessions: SessionsDep) -> InboxMessageOut:
+async def mark_read(access: InboxReader, message_id: uuid.UUID, sessions: SessionsDep) -> InboxMessageOut:
+    customers = access.customers
     row = await service.mark_read(sessions, customers, message_id, datetime.now(UTC)) if customers else None
     if row is None:
         raise ApiError(404, "not_found", f"no message {message_id} in this inbox")
@@ -110,9 +113,10 @@ async def mark_read(customers: InboxReader, message_id: uuid.UUID, sessions: Ses
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "`unread`, then `message` events."}},
 )
-async def stream(customers: InboxReader, feed: InboxFeedDep, sessions: SessionsDep) -> EventSourceResponse:
+async def stream(access: InboxReader, feed: InboxFeedDep, sessions: SessionsDep) -> EventSourceResponse:
+    customers = access.customers
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncGenerator[ServerSentEvent]:
         if not customers:  # nothing delivered by this ref yet: an empty inbox (EventSource reconnects)
             yield ServerSentEvent(data=InboxOut(unread=0, messages=[]).model_dump_json(), event="unread")
             return
@@ -133,4 +137,33 @@ async def stream(customers: InboxReader, feed: InboxFeedDep, sessions: SessionsD
                 except TimeoutError:
                     pass
 
-    return EventSourceResponse(events(), ping=15)
+    return EventSourceResponse(_until(events(), access.expires_at), ping=15)
+
+
+async def _until(events: AsyncGenerator[ServerSentEvent], expires_at: int) -> AsyncIterator[ServerSentEvent]:
+    """`events` until `expires_at` (seconds since the epoch), then an `expired` event and the end:
+    the token that opened the stream no longer entitles anyone to it. The client reconnects
+    with a fresh token."""
+    pending: asyncio.Task[ServerSentEvent] | None = None
+    try:
+        while True:
+            left = expires_at - time.time()
+            if left <= 0:
+                break
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
+            done, _ = await asyncio.wait({pending}, timeout=left)
+            if not done:
+                break
+            try:
+                event = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            yield event
+        yield ServerSentEvent(data='{"reason": "token_expired"}', event="expired")
+    finally:
+        if pending is not None:
+            pending.cancel()
+            await asyncio.wait({pending})
+        await events.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,11 +35,23 @@ class ProviderOut(BaseModel):
     updated_at: datetime | None
 
 
+def _without_userinfo(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as shown: a URL stored before userinfo was refused loses its user and password."""
+    shown = dict(settings)
+    for key in ("base_url", "status_callback_url"):
+        url = shown.get(key)
+        if isinstance(url, str):
+            parts = urlsplit(url)
+            if "@" in parts.netloc:
+                shown[key] = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return shown
+
+
 def _stored(row: ProviderRow) -> ProviderOut:
     return ProviderOut(
         name=row.name,
         source="stored",
-        settings=row.settings,
+        settings=_without_userinfo(row.settings),
         secret_set=row.secret is not None,
         version=row.version,
         updated_by=row.updated_by,

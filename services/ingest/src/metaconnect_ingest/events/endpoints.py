@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
-from metaconnect_common.http import StrictQueryRoute
+from metaconnect_common.http import RawBodyRoute
 from metaconnect_ingest.deps import ingest_state
 from metaconnect_ingest.events.schemas import EVENT_EXAMPLES, Accepted, BatchAccepted, Rejected
 from metaconnect_ingest.events.service import parse_event
@@ -20,7 +20,7 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
     429: {"model": ErrorBody, "description": "Over this key's rate limit; see `Retry-After`."},
     503: {"model": ErrorBody, "description": "Kafka did not acknowledge; retry after `Retry-After` seconds."},
 }
-router = APIRouter(route_class=StrictQueryRoute, prefix="/v1/events", tags=["events"], responses=_RESPONSES)
+router = APIRouter(route_class=RawBodyRoute, prefix="/v1/events", tags=["events"], responses=_RESPONSES)
 
 
 def _accepted(body: Accepted | BatchAccepted) -> Response:

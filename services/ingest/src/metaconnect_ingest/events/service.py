@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from metaconnect_common.errors import ApiError, FieldError, field_errors, invalid_request
 from metaconnect_common.kafka.producer import BrokerUnavailable, KafkaPublisher, OutgoingRecord
 from metaconnect_common.schemas import Interaction, InteractionFields
+from metaconnect_common.storable import NUL_ESCAPE, unstorable
 from metaconnect_common.topics import INTERACTIONS
 from metaconnect_ingest import metrics
 from metaconnect_ingest.events.schemas import BatchIn, ValidBatch
@@ -28,9 +29,16 @@ _batch_shape = TypeAdapter(BatchIn)
 def parse_event(body: bytes) -> InteractionFields:
     """One posted event, validated straight from the bytes; ApiError 400/413/422 naming the fields."""
     try:
-        return _fields.validate_json(body)
+        fields = _fields.validate_json(body)
     except ValidationError as exc:
         raise invalid_request(field_errors(exc.errors(), strip=())) from None
+    # Numbers are checked with `properties`, the only place an event holds them; U+0000 can sit in
+    # any string, and is looked for only when the body spells it.
+    if NUL_ESCAPE in body:
+        bad = unstorable(json.loads(body))
+        if bad:
+            raise invalid_request(bad)
+    return fields
 
 
 def parse_batch(body: bytes) -> list[InteractionFields | list[FieldError]]:
@@ -40,10 +48,11 @@ def parse_batch(body: bytes) -> list[InteractionFields | list[FieldError]]:
     the bytes; otherwise the body is parsed and every event validated on its own. A body
     that is not JSON or not `{"events": [1..1000 items]}` fails the whole batch.
     """
-    try:
-        return list(_valid_batch.validate_json(body).events)
-    except ValidationError:
-        pass
+    if NUL_ESCAPE not in body:  # U+0000 sends the batch down the per-event path, which names it
+        try:
+            return list(_valid_batch.validate_json(body).events)
+        except ValidationError:
+            pass
     try:
         raw = json.loads(body)
     except ValueError:
@@ -59,6 +68,10 @@ def parse_batch(body: bytes) -> list[InteractionFields | list[FieldError]]:
         raise invalid_request(field_errors(exc.errors(), strip=())) from None
     out: list[InteractionFields | list[FieldError]] = []
     for item in shape.events:
+        bad = unstorable(item)
+        if bad:
+            out.append(bad)
+            continue
         try:
             out.append(_fields.validate_python(item))
         except ValidationError as exc:
@@ -192,15 +205,28 @@ class EventService:
         now = datetime.now(UTC)
         accepted: list[tuple[int, Interaction]] = []
         rejected: list[tuple[int, list[FieldError]]] = []
+        first_of: dict[uuid.UUID, int] = {}  # each accepted event id, by the index that posted it
         for index, item in enumerate(parse_batch(body)):
             if isinstance(item, list):
                 rejected.append((index, item))
                 continue
             fields = item
             errors = check_event(fields, principal, now, self._window)
+            first = first_of.get(fields.event_id) if fields.event_id is not None else None
+            if first is not None:
+                # Downstream would apply one and drop the other silently: say so here.
+                errors.append(
+                    FieldError(
+                        field="event_id",
+                        rule="duplicate_event_id",
+                        message=f"the event at index {first} has the same event_id and was accepted",
+                    )
+                )
             if errors:
                 rejected.append((index, errors))
             else:
+                if fields.event_id is not None:
+                    first_of[fields.event_id] = index
                 accepted.append((index, to_interaction(fields, principal, now)))
         if rejected:
             metrics.EVENTS.labels("api", "rejected").inc(len(rejected))

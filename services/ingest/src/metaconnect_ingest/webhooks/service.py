@@ -28,6 +28,7 @@ from metaconnect_common.signatures import (
     meta_signature_valid,
     twilio_signature_valid,
 )
+from metaconnect_common.storable import unstorable, unstorable_json
 from metaconnect_ingest.events.service import EventService
 from metaconnect_ingest.webhooks.mapping import twilio_reply, twilio_status, whatsapp_interactions
 from metaconnect_ingest.webhooks.schemas import (
@@ -92,7 +93,11 @@ def check_signature(provider: str, header: str, valid: Callable[[str], bool], si
 
 def validated(model: type[Model], data: object, *, prefix: str = "") -> Model:
     """`data` (raw JSON bytes, or parsed) as `model`; 400 for JSON that does not parse, else 422 naming
-    each field (after `prefix`, e.g. `query.`) and the rule it broke. Input values are never echoed."""
+    each field (after `prefix`, e.g. `query.`) and the rule it broke. Input values are never echoed.
+    U+0000 and numbers that are not finite are refused too (`metaconnect_common.storable`)."""
+    bad = unstorable_json(data) if isinstance(data, bytes) else unstorable(data)
+    if bad:
+        raise invalid_request([e.model_copy(update={"field": prefix + e.field}) for e in bad])
     try:
         if isinstance(data, bytes):
             return model.model_validate_json(data)
