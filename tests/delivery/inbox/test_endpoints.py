@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -88,6 +89,25 @@ async def test_who_may_read_an_inbox(served: tuple[FastAPI, str]) -> None:
         missing = await client.post(f"/v1/inbox/{customer}/messages/{uuid.uuid4()}/read", headers=device(customer))
         assert missing.status_code == 404
         assert missing.json()["error"] == "not_found"
+
+
+async def test_a_device_opening_its_inbox_reports_app_presence_once_a_day(served: tuple[FastAPI, str]) -> None:
+    app, url = served
+    customer = await _in_app(app)
+    watched = await _in_app(app)  # only an operator looks at this one
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0)) as client:
+        for _ in range(3):
+            assert (await client.get(f"/v1/inbox/{customer}", headers=device(customer))).status_code == 200
+        async with client.stream("GET", f"/v1/inbox/{customer}/stream", headers=device(customer)) as response:
+            assert response.status_code == 200
+        assert (await client.get(f"/v1/inbox/{watched}", headers=operator(Role.VIEWER))).status_code == 200
+
+    async with app.state.service.sessions() as session:
+        values = await session.scalars(text("SELECT value FROM delivery.outbox WHERE value IS NOT NULL ORDER BY id"))
+        opened = [i for v in values if (i := Interaction.model_validate_json(v)).type == "inbox.opened"]
+    [event] = [o for o in opened if o.customer.metaconnect_id == customer]
+    assert (event.channel, event.occurred_at.date()) == (Channel.IN_APP, datetime.now(UTC).date())
+    assert not [o for o in opened if o.customer.metaconnect_id == watched]  # an operator is no presence
 
 
 async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:

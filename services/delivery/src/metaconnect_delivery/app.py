@@ -19,6 +19,7 @@ from metaconnect_delivery.endpoints import router as deliveries_router
 from metaconnect_delivery.handlers import deliveries_handler
 from metaconnect_delivery.inbox.endpoints import router as inbox_router
 from metaconnect_delivery.inbox.feed import InboxFeed
+from metaconnect_delivery.inbox.service import InboxPresence
 from metaconnect_delivery.models import OUTBOX
 from metaconnect_delivery.providers.endpoints import router as providers_router
 from metaconnect_delivery.providers.service import ProviderAccounts
@@ -54,7 +55,12 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
                 install(
                     app,
                     DeliveryState(
-                        auth=common.auth, stage=stage, deliveries=deliveries, providers=providers, inbox_feed=feed
+                        auth=common.auth,
+                        stage=stage,
+                        deliveries=deliveries,
+                        providers=providers,
+                        inbox_feed=feed,
+                        inbox_presence=InboxPresence(stage.sessions),
                     ),
                 )
                 yield

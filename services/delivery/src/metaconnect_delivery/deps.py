@@ -10,6 +10,7 @@ from fastapi import Depends
 from metaconnect_common.stage import StageState
 from metaconnect_common.state import state_dependency
 from metaconnect_delivery.inbox.feed import InboxFeed
+from metaconnect_delivery.inbox.service import InboxPresence
 from metaconnect_delivery.providers.service import ProviderAccounts
 from metaconnect_delivery.service import DeliveryService
 
@@ -19,6 +20,7 @@ class DeliveryState(StageState):
     deliveries: DeliveryService
     providers: ProviderAccounts
     inbox_feed: InboxFeed
+    inbox_presence: InboxPresence
 
 
 StateDep = Annotated[DeliveryState, Depends(state_dependency(DeliveryState))]
@@ -32,5 +34,10 @@ def _feed(state: StateDep) -> InboxFeed:
     return state.inbox_feed
 
 
+def _presence(state: StateDep) -> InboxPresence:
+    return state.inbox_presence
+
+
+InboxPresenceDep = Annotated[InboxPresence, Depends(_presence)]
 ProvidersDep = Annotated[ProviderAccounts, Depends(_providers)]
 InboxFeedDep = Annotated[InboxFeed, Depends(_feed)]

@@ -62,6 +62,8 @@ class InboxAccess:
 
     customers: list[uuid.UUID]
     expires_at: int
+    device: bool = False
+    """An inbox token opened it: the customer's own device (not an operator)."""
 
 
 async def inbox_reader(
@@ -87,7 +89,7 @@ async def inbox_reader(
         if holder is not None and holder.customer_id != customer:
             raise HTTPException(403, "the inbox token names another customer")
         customers = [] if customer is None else await repository.with_merged(session, customer)
-        return InboxAccess(customers, expires_at)
+        return InboxAccess(customers, expires_at, device=holder is not None)
 
 
 InboxReader = Annotated[InboxAccess, Depends(inbox_reader)]

@@ -8,7 +8,9 @@
   new message as it is stored, on any replica.
 
 `{ref}` names the customer as the profile API does (`inbox.auth.inbox_reader` resolves it).
-Devices read with an inbox token their app's backend mints at ingest (`POST /v1/inbox/tokens`).
+Devices read with an inbox token their app's backend mints at ingest (`POST /v1/inbox/tokens`);
+a device listing or streaming its inbox reports `inbox.opened` (once a day), the app presence
+that makes in-app reachable.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from metaconnect_common.http import StrictQueryRoute
 from metaconnect_common.stage import SessionDep, SessionsDep
 from metaconnect_delivery import repository
-from metaconnect_delivery.deps import InboxFeedDep
+from metaconnect_delivery.deps import InboxFeedDep, InboxPresenceDep
 from metaconnect_delivery.inbox import service
 from metaconnect_delivery.inbox.auth import InboxReader
 from metaconnect_delivery.models import InboxMessage
@@ -87,12 +89,15 @@ def _out(row: InboxMessage) -> InboxMessageOut:
 async def list_inbox(
     access: InboxReader,
     session: SessionDep,
+    presence: InboxPresenceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     unread_only: bool = False,
 ) -> InboxOut:
     customers = access.customers
     if not customers:
         return InboxOut(unread=0, messages=[])
+    if access.device:
+        await presence.opened(customers[0], datetime.now(UTC))
     rows = await repository.inbox_of(session, customers, limit, unread_only=unread_only)
     unread = await repository.unread_count(session, customers)
     return InboxOut(unread=unread, messages=[_out(r) for r in rows])
@@ -113,8 +118,12 @@ async def mark_read(access: InboxReader, message_id: uuid.UUID, sessions: Sessio
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "`unread`, then `message` events."}},
 )
-async def stream(access: InboxReader, feed: InboxFeedDep, sessions: SessionsDep) -> EventSourceResponse:
+async def stream(
+    access: InboxReader, feed: InboxFeedDep, sessions: SessionsDep, presence: InboxPresenceDep
+) -> EventSourceResponse:
     customers = access.customers
+    if customers and access.device:
+        await presence.opened(customers[0], datetime.now(UTC))
 
     async def events() -> AsyncGenerator[ServerSentEvent]:
         if not customers:  # nothing delivered by this ref yet: an empty inbox (EventSource reconnects)
