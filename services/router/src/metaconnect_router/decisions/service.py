@@ -39,7 +39,7 @@ from metaconnect_router.decisions.items import new_item
 from metaconnect_router.decisions.ranking import Arm, Posterior
 from metaconnect_router.routes import repository as routes
 from metaconnect_router.routes.conditions import parse_condition
-from metaconnect_router.routes.spec import Category, RouteSpec
+from metaconnect_router.routes.spec import STORED_SPEC, Category, RouteSpec
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.router")
@@ -83,7 +83,7 @@ class RouteCatalog:
         for version in await routes.active_versions(session):
             key = (version.route, version.version)
             if key not in self._parsed:
-                spec = RouteSpec.model_validate(version.spec)
+                spec = RouteSpec.model_validate(version.spec, context=STORED_SPEC)
                 condition = parse_condition(spec.trigger.condition) if spec.trigger.condition else None
                 self._parsed[key] = ActiveRoute(version.route, version.version, spec, condition)
             out.append(self._parsed[key])
