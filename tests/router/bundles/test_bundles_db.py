@@ -192,3 +192,26 @@ async def test_repeated_triggers_of_one_message_leave_one_item_in_the_bundle(
     [delivery] = await _deliveries(router_app, customer)
     assert [i.data["n"] for i in delivery.items] == [4]  # the newest, once
     assert delivery.overflow == 0
+
+
+async def test_an_item_its_failed_receipt_names_learns_nothing_from_its_delivery(
+    router_app: FastAPI, router_client: httpx.AsyncClient
+) -> None:
+    await _route(router_client, router_app, "left.tick", also=1, bundle_max_items=2)
+    customer = uuid.uuid4()
+    await router_app.state.service.decisions.apply(profiled(customer, "left.tick"), now=T0)
+    await router_app.state.service.decisions.apply(profiled(customer, "left.tick1"), now=T0 + timedelta(seconds=1))
+    [delivery] = await _deliveries(router_app, customer)
+    left_out, carried = delivery.items
+    later = T0 + timedelta(minutes=1)
+    # Delivery writes the left-out item's failure before the others' message.sent.
+    failed = _at(profiled(customer, "message.failed"), later, delivery_id=str(delivery.id), item_ids=[str(left_out.id)])
+    sent = _at(profiled(customer, "message.sent"), later, delivery_id=str(delivery.id), item_ids=[str(carried.id)])
+    await router_app.state.service.decisions.apply_all([(failed, None), (sent, None)], now=later)
+    async with router_app.state.service.sessions() as session:
+        rows = await session.execute(
+            text("SELECT id, state, delivered_at IS NOT NULL FROM router.items WHERE customer_id = :c"),
+            {"c": customer},
+        )
+        states = {i: (state, reached) for i, state, reached in rows}
+    assert states == {left_out.id: ("failed", False), carried.id: ("sent", True)}

@@ -114,6 +114,16 @@ class Ledger:
         """The loaded items a delivery carried (see `load_delivered`)."""
         return self._delivered.get(delivery_id, [])
 
+    def failed(self, delivery_id: uuid.UUID, item_ids: Sequence[uuid.UUID]) -> None:
+        """The delivery's receipt says these items never reached the customer: later receipts of the
+        delivery (its `message.sent`, an open) teach nothing about them."""
+        gone = set(item_ids)
+        rows = self._delivered.get(delivery_id, [])
+        for row in rows:
+            if row.id in gone:
+                self._items.set(row, state=ItemState.FAILED)
+        self._delivered[delivery_id] = [row for row in rows if row.id not in gone]
+
     def mark(self, row: ItemRow, **values: Any) -> None:
         """Change columns of a loaded item (e.g. `delivered_at`)."""
         self._items.set(row, **values)
