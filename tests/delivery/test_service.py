@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from metaconnect_common.db import session_factory
 from metaconnect_common.schemas import Channel, Interaction
-from metaconnect_common.schemas.delivery import Delivery, DeliveryItem
+from metaconnect_common.schemas.delivery import Delivery, DeliveryItem, ItemContent
 from metaconnect_common.schemas.profiled import Contact
 from metaconnect_common.settings import CommonSettings
 from metaconnect_delivery.config import DeliverySettings, ProviderSettings
@@ -364,6 +364,53 @@ async def test_a_template_error_fails_the_delivery_with_its_reason_and_calls_no_
     assert await make().deliver(d) == "failed"
     assert await attempts(engine, d.id) == [("push", "skipped", "template_undefined")]
     assert await received(control, "fcm") == []
+
+
+async def test_a_bundle_with_one_broken_item_sends_the_others_and_fails_that_item_alone(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    d = delivery(Channel.PUSH, items=3)
+    broken = d.items[1].model_copy(
+        update={"content": {Channel.PUSH: ItemContent(title="Deal", body="Now {{ data.price }}")}}
+    )
+    d = d.model_copy(update={"items": [d.items[0], broken, d.items[2]]})
+    assert await make().deliver(d) == "sent"
+
+    [call] = await received(control, "fcm")
+    message = call["payload"]["message"]
+    assert message["notification"]["title"] == "Your cart (+1)"  # two items went out
+    assert message["data"]["item_ids"] == f"{d.items[0].id},{d.items[2].id}"
+    receipts = [Interaction.model_validate(value) for _, value in await outbox(engine, d.id)]
+    assert [r.type for r in receipts] == ["message.failed", "message.sent"]  # the failure first
+    failed, sent = receipts
+    assert failed.properties["item_ids"] == [str(broken.id)]
+    assert failed.properties["decision_ids"] == [str(broken.decision_id)]
+    assert {k: failed.properties[k] for k in ("reason", "route", "message_id", "field", "variable")} == {
+        "reason": "template_undefined",
+        "route": "cart",
+        "message_id": "m1",
+        "field": "body",
+        "variable": "data.price",
+    }
+    assert sent.properties["item_ids"] == [str(d.items[0].id), str(d.items[2].id)]
+    assert failed.event_id != sent.event_id
+    # Redelivered: nothing twice, and the same receipt ids.
+    assert await make().deliver(d) == "sent"
+    assert len(await received(control, "fcm")) == 1
+
+
+async def test_when_no_item_renders_each_item_fails_with_its_variable(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    d = delivery(Channel.PUSH, items=2, body="Hi {{ data.nickname }}")
+    assert await make().deliver(d) == "failed"
+    assert await received(control, "fcm") == []
+    written = await outbox(engine, d.id)
+    receipts = [Interaction.model_validate(v) for t, v in written if t == "mc.interactions.v1"]
+    assert [(r.type, r.properties["item_ids"], r.properties["variable"]) for r in receipts] == [
+        ("message.failed", [str(item.id)], "data.nickname") for item in d.items
+    ]
+    assert [t for t, _ in written if t != "mc.interactions.v1"] == ["mc.dlq.delivery.v1"]
 
 
 async def test_a_customer_without_an_address_fails_over(make: Make, engine: AsyncEngine) -> None:

@@ -184,15 +184,16 @@ async def test_marketing_items_wait_in_a_bundle_and_a_newer_one_supersedes_an_ol
 async def test_a_merge_moves_the_merged_customers_pending_items_into_the_survivors_bundle(
     router_app: FastAPI, router_client: httpx.AsyncClient
 ) -> None:
-    spec = route_spec(trigger={"event_types": ["merge.tick"]})
-    spec["messages"][0]["collapse_key"] = None
-    spec["policy"] = {"bundle_window": "PT1H", "bundle_max_items": 5}
-    assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
+    for event_type in ("merge.tick", "merge.tock"):  # two messages: one message's items would collapse
+        spec = route_spec(trigger={"event_types": [event_type]})
+        spec["messages"][0]["collapse_key"] = None
+        spec["policy"] = {"bundle_window": "PT1H", "bundle_max_items": 5}
+        assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
     service = router_app.state.service.decisions
     service.catalog.invalidate()
     survivor, merged = uuid.uuid4(), uuid.uuid4()
     await service.apply(profiled(survivor, "merge.tick"))
-    await service.apply(profiled(merged, "merge.tick"))
+    await service.apply(profiled(merged, "merge.tock"))
     merge = profiled(survivor, "app.opened").model_copy(update={"merged_from": [merged]})
     await service.apply(merge)
 

@@ -6,9 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import Field
-
-from metaconnect_common.schemas.delivery import Delivery, DeliveryItem, ItemContent
+from metaconnect_common.schemas.delivery import Delivery, DeliveryItem, ItemContent, TemplateCustomer
 from metaconnect_common.schemas.interaction import Channel
 from metaconnect_delivery.rendering.digest import Digest
 from metaconnect_delivery.rendering.messages import RenderedItem
@@ -18,13 +16,7 @@ DELIVERY_ID = UUID(int=1)
 CUSTOMER_ID = UUID("c0000000-0000-0000-0000-000000000002")
 
 
-class ItemWithData(DeliveryItem):
-    """`DeliveryItem` with the event's properties, until the schema carries them itself."""
-
-    data: dict[str, Any] = Field(default_factory=dict)
-
-
-def content(body: str = "Body", title: str | None = None, **fields: str) -> ItemContent:
+def content(body: str = "Body", title: str | None = None, **fields: Any) -> ItemContent:
     return ItemContent(body=body, title=title, **fields)
 
 
@@ -34,8 +26,9 @@ def item(
     *,
     data: dict[str, Any] | None = None,
     priority: int = 50,
+    customer: TemplateCustomer | None = None,
 ) -> DeliveryItem:
-    return ItemWithData(
+    return DeliveryItem(
         id=UUID(int=1000 + number),
         decision_id=UUID(int=2000 + number),
         route="orders",
@@ -48,6 +41,7 @@ def item(
         event_id=UUID(int=3000 + number),
         created_at=NOW,
         data=data or {},
+        customer=customer,
     )
 
 

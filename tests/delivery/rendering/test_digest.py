@@ -43,7 +43,7 @@ def test_push_digest_in_order_with_the_overflow_line(locale: str, more: str) -> 
     bundle = UUID(int=77)
     push = layouts.push(digest(*THREE, overflow=2, locale=locale, bundle_id=bundle))
     assert push.title == "Title 1 (+4)"
-    assert push.body == f"• Title 1\n• Second body with a line break\n• Title 3\n{more}"
+    assert push.body == f"• Title 1: Body 1\n• Second body with a line break\n• Title 3: Body 3\n{more}"
     assert push.data["item_ids"] == ",".join(str(UUID(int=n)) for n in (1001, 1002, 1003))
     assert push.data["bundle_id"] == str(bundle)
     assert "action_url" not in push.data  # a digest opens the inbox
@@ -77,7 +77,7 @@ def test_sms_single_item_keeps_title_and_link() -> None:
 
 def test_sms_digest_is_numbered_and_fits_its_segments() -> None:
     sms = layouts.sms(digest(*THREE, overflow=1, locale="de"), max_segments=3)
-    assert sms.body == "1. Title 1\n2. Second body with a line break\n3. Title 3\nund 1 weitere"
+    assert sms.body == "1. Title 1: Body 1\n2. Second body with a line break\n3. Title 3: Body 3\nund 1 weitere"
     items = [rendered(n, title=f"Headline {n} " + "y" * 60) for n in range(1, 11)]
     tight = layouts.sms(digest(*items), max_segments=1)
     assert tight.segments.count == 1
@@ -157,3 +157,38 @@ def test_webhook_payload_is_json() -> None:
     assert [i["message_id"] for i in payload["items"]] == ["message-1", "message-2", "message-3"]
     assert payload["overflow_line"] == "and 1 more"
     assert "data" not in payload["items"][0]
+
+
+LONG = "Your parcel left our warehouse this morning and arrives on Friday between 9 and 12. " * 3
+
+
+@pytest.mark.parametrize("count", [2, 3, 5])
+def test_push_digest_shows_each_items_title_and_short_body_within_limits(count: int) -> None:
+    items = [rendered(n, title=f"Order {n} shipped", body=LONG) for n in range(1, count + 1)]
+    push = layouts.push(digest(*items))
+    lines = push.body.split("\n")
+    assert len(push.body) <= PUSH_BODY_MAX_CHARS
+    shown = [line for line in lines if line.startswith("• ")]
+    assert shown, push.body
+    for number, line in enumerate(shown, start=1):
+        assert line.startswith(f"• Order {number} shipped: Your parcel")  # title and the start of the body
+        assert line.endswith("…")
+    assert len(shown) + (int(lines[-1].split()[1]) if lines[-1].startswith("and ") else 0) == count
+
+
+def test_sms_digest_shows_each_items_body_within_its_segments() -> None:
+    items = [rendered(n, title=f"Order {n}", body=LONG) for n in range(1, 4)]
+    for cap in (1, 2, 3):
+        sms = layouts.sms(digest(*items), max_segments=cap)
+        assert sms.segments.count <= cap
+        assert sms.body.startswith("1. Order 1: Your parcel")
+        assert sms.segments.encoding == "gsm7"  # a GSM-7 ellipsis keeps it GSM-7
+
+
+def test_email_digest_heads_each_section_with_the_items_subject() -> None:
+    items = [rendered(n, title=None, subject=f"Subject {n}", body=f"Body {n}") for n in (1, 2)]
+    email = layouts.email(digest(*items))
+    assert email.subject == "Subject 1 (+1)"
+    assert email.text == "Subject 1\nBody 1\n\nSubject 2\nBody 2"
+    assert "<h2>Subject 1</h2>" in email.html
+    assert "<h2>Subject 2</h2>" in email.html

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metaconnect_common.schemas.delivery import Delivery
+from metaconnect_common.schemas.delivery import Delivery, FallbackText, TemplateCustomer
 from metaconnect_common.schemas.interaction import Channel
+from metaconnect_common.templates import TEMPLATE_NAMES
 from metaconnect_delivery.rendering import (
     EmailMessage,
     InAppMessage,
@@ -23,7 +24,14 @@ from metaconnect_delivery.rendering import (
     WhatsAppMessage,
     render,
 )
-from metaconnect_delivery.rendering.render import CONTENT_FALLBACKS, content_for, render_item
+from metaconnect_delivery.rendering.failures import NothingRendered
+from metaconnect_delivery.rendering.render import (
+    CONTENT_FALLBACKS,
+    content_for,
+    render_delivery,
+    render_item,
+    template_context,
+)
 from tests.delivery.rendering.conftest import CUSTOMER_ID, content, delivery, item
 
 ALL = {
@@ -81,6 +89,32 @@ def test_templates_see_item_delivery_and_customer() -> None:
     assert message.items[0].body == f"message-1 50 de 1 {CUSTOMER_ID}"
 
 
+def test_the_template_context_is_the_documented_one_and_never_personality() -> None:
+    who = TemplateCustomer(first_name="Ann", locale="de-AT", time_zone="Europe/Vienna", traits={"plan": "gold"})
+    first, second = item(1, ALL, data=ANN, customer=who), item(2, ALL)
+    subject = delivery(first, second, bundle_id=UUID(int=5))
+    context = template_context(subject, first, Channel.PUSH)
+    assert set(context) == TEMPLATE_NAMES == {
+        "data", "customer", "item", "items", "delivery", "channel", "customer_id"
+    }  # fmt: skip
+    assert context["customer"] == {
+        "id": str(CUSTOMER_ID),
+        "first_name": "Ann",
+        "locale": "de-AT",
+        "time_zone": "Europe/Vienna",
+        "traits": {"plan": "gold"},
+    }
+    assert [i["message_id"] for i in context["items"]] == ["message-1", "message-2"]
+    # Nothing of personality: not the tone the router chose, no colour, pattern or holdout anywhere.
+    flat = repr(context)
+    for word in ("tone", "blue", "colour", "pattern", "holdout", "personality"):
+        assert word not in flat
+    text = "Hi {{ customer.first_name }} ({{ customer.traits.plan }}), {{ items|length }} for you"
+    message = render(delivery(item(1, {Channel.PUSH: content(text)}, customer=who)), Channel.PUSH)
+    assert isinstance(message, PushMessage)
+    assert message.body == "Hi Ann (gold), 1 for you"
+
+
 @pytest.mark.parametrize(
     ("available", "channel", "used"),
     [
@@ -108,10 +142,12 @@ def test_every_fallback_chain_starts_with_its_own_channel() -> None:
     assert all(chain[0] is channel for channel, chain in CONTENT_FALLBACKS.items())
 
 
-def test_an_item_without_usable_content_fails_naming_it() -> None:
+def test_an_item_without_usable_content_is_left_out_naming_it() -> None:
     only_web = item(2, {Channel.WEB: content("web only")})
-    failed = failure(delivery(item(1, ALL, data=ANN), only_web), Channel.PUSH)
+    rendering = render_delivery(delivery(item(1, ALL, data=ANN), only_web), Channel.PUSH)
+    [failed] = rendering.dropped
     assert (failed.reason, failed.item_id) == (Reason.NO_CONTENT_FOR_CHANNEL, only_web.id)
+    assert [i.item_id for i in rendering.items] == [UUID(int=1001)]
     # Webhook content is the webhook's own: nobody else borrows it.
     only_hook = item(3, {Channel.WEBHOOK: content("hook")})
     assert failure(delivery(only_hook), Channel.SMS).reason is Reason.NO_CONTENT_FOR_CHANNEL
@@ -121,12 +157,47 @@ def test_a_channel_nothing_renders_for_fails() -> None:
     assert failure(delivery(item(1, ALL)), Channel.STORE).reason is Reason.UNSUPPORTED_CHANNEL
 
 
-def test_one_items_template_failure_fails_the_whole_delivery() -> None:
-    broken = item(2, {Channel.PUSH: content("Hi {{ data.nickname }}", "ok")}, data=ANN)
-    failed = failure(delivery(item(1, ALL, data=ANN), broken, item(3, ALL, data=ANN)), Channel.PUSH)
+def test_one_items_template_failure_leaves_out_that_item_only() -> None:
+    broken = item(2, {Channel.PUSH: content("Only {{ data.price }}", "ok")}, data=ANN)
+    rendering = render_delivery(delivery(item(1, ALL, data=ANN), broken, item(3, ALL, data=ANN)), Channel.PUSH)
+    [failed] = rendering.dropped
     assert isinstance(failed, TemplateFailure)
     assert (failed.reason, failed.item_id, failed.field) == (Reason.TEMPLATE_UNDEFINED, broken.id, "body")
+    assert failed.variable == "data.price"
     assert str(broken.id) in failed.message
+    assert [i.item_id for i in rendering.items] == [UUID(int=1001), UUID(int=1003)]
+    assert isinstance(rendering.message, PushMessage)
+    assert rendering.message.title == "Push title (+1)"
+    assert rendering.message.data["item_ids"] == f"{UUID(int=1001)},{UUID(int=1003)}"
+
+
+def test_when_no_item_renders_the_delivery_fails_with_every_items_failure() -> None:
+    broken = [item(n, {Channel.PUSH: content("Hi {{ data.nickname }}")}, data=ANN) for n in (1, 2)]
+    failed = failure(delivery(*broken), Channel.PUSH)
+    assert isinstance(failed, NothingRendered)
+    assert [f.item_id for f in failed.dropped] == [b.id for b in broken]
+    assert {f.variable for f in failed.dropped} == {"data.nickname"}
+
+
+def test_a_fallback_text_goes_out_instead_of_a_failing_template() -> None:
+    fallback = FallbackText(title="Your picks", body="New picks are waiting <for you>.")
+    contents = {
+        Channel.PUSH: content("{{ data.price }} off", "Hi", fallback=fallback),
+        Channel.EMAIL: content("{{ data.price }} off", subject="Deal", fallback=fallback),
+    }
+    subject = delivery(item(1, contents, data=ANN))
+    push = render_delivery(subject, Channel.PUSH)
+    assert push.dropped == ()
+    [shown] = push.items
+    assert (shown.title, shown.body) == ("Your picks", "New picks are waiting <for you>.")
+    assert shown.fallback is not None
+    assert (shown.fallback.reason, shown.fallback.variable) == (Reason.TEMPLATE_UNDEFINED, "data.price")
+    email = render(subject, Channel.EMAIL)
+    assert isinstance(email, EmailMessage)
+    assert "New picks are waiting &lt;for you&gt;." in email.html  # plain text, escaped in HTML
+    # A template that renders never uses its fallback.
+    fine = item(2, {Channel.PUSH: content("{{ data.name }}", fallback=fallback)}, data=ANN)
+    assert render_delivery(delivery(fine), Channel.PUSH).items[0].fallback is None
 
 
 def test_unused_fields_are_not_rendered() -> None:
@@ -170,7 +241,9 @@ def test_bundles_keep_the_routers_order_and_say_what_overflowed() -> None:
     push = render(bundle, Channel.PUSH)
     assert isinstance(push, PushMessage)
     assert push.title == "Push title (+5)"
-    assert push.body.splitlines() == ["• Push title", "• Push title", "• Push title", "und 3 weitere"]
+    assert push.body.splitlines() == [
+        "• Push title: Push 1", "• Push title: Push 2", "• Push title: Push 3", "und 3 weitere"
+    ]  # fmt: skip
     sms = render(bundle.model_copy(update={"locale": "en"}), Channel.SMS)
     assert isinstance(sms, SmsMessage)
     assert sms.body == "1. SMS 1\n2. SMS 2\n3. SMS 3\nand 3 more"

@@ -23,15 +23,18 @@ def item_row(
     not_before: datetime | None = None,
     category: Category = Category.MARKETING,
     channels: tuple[Channel, ...] = (Channel.PUSH, Channel.EMAIL),
+    message: str | None = None,
     **data: Any,
 ) -> ItemRow:
     item_id, decision_id = uuid.uuid4(), uuid.uuid4()
+    # Each row its own message unless told: two items of one message collapse (no collapse_key needed).
+    message = message or f"hello-{item_id.hex[:8]}"
     item = DeliveryItem(
         id=item_id,
         decision_id=decision_id,
         route="welcome",
         route_version=1,
-        message_id="hello",
+        message_id=message,
         category=category.value,
         priority=priority,
         tone="blue",
@@ -47,7 +50,7 @@ def item_row(
         bundle_id=None,
         state=ItemState.PENDING,
         route="welcome",
-        message_id="hello",
+        message_id=message,
         priority=priority,
         category=category,
         collapse_key=key,

@@ -40,12 +40,13 @@ def item(
     not_before: timedelta | None = None,
     category: Category = Category.MARKETING,
     id_: UUID | None = None,
+    message: str | None = None,
 ) -> PendingItem:
     """An item created `at` after NOW; `expires` and `not_before` are offsets from NOW too."""
     return PendingItem(
         id=id_ or UUID(int=next(_ids)),
         route="welcome",
-        message_id=f"m-{priority}",
+        message_id=message or f"m-{next(_ids)}",  # each its own message unless told: no default collapse
         priority=priority,
         category=category,
         collapse_key=key,
@@ -197,12 +198,25 @@ def test_open_bundle_refuses_a_naive_not_before() -> None:
         open_bundle(UUID(int=1), NOW, WINDOW, 5, not_before=NOW.replace(tzinfo=None))
 
 
-def test_joined_items_arrive_as_they_are() -> None:
-    # Merged customers' bundles may each hold an item with one key: both stay, as before the merge.
-    mine, theirs = item(key="cart"), item(key="cart", at=timedelta(minutes=1))
-    joined = join(bundle_of(mine), [theirs])
-    assert joined.items == (mine, theirs)
-    assert (joined.id, joined.due_at) == (bundle_of(mine).id, bundle_of(mine).due_at)
+def test_joined_items_collapse_with_what_the_bundle_holds() -> None:
+    # Merged customers' bundles may each hold an item with one key: the newer stays.
+    mine, theirs, other = item(key="cart"), item(key="cart", at=timedelta(minutes=1)), item()
+    joined = join(bundle_of(mine), [theirs, other])
+    assert joined.bundle.items == (theirs, other)
+    assert joined.superseded == (mine,)
+    assert (joined.bundle.id, joined.bundle.due_at) == (bundle_of(mine).id, bundle_of(mine).due_at)
+
+
+def test_repeated_triggers_of_one_message_leave_one_item() -> None:
+    # A route firing on every app.opened: five items of one message, no collapse_key.
+    opens = [item(message="your-picks", at=timedelta(minutes=m)) for m in range(5)]
+    added = bundle_of(*opens)
+    assert added.items == (opens[-1],)
+    # Another route's message of the same id is another message.
+    other_route = replace(item(message="your-picks"), route="news")
+    assert set(add(added, other_route).bundle.items) == {opens[-1], other_route}
+    # An explicit collapse_key is the key: two messages sharing it collapse into one.
+    assert len(bundle_of(item(key="k", message="a"), item(key="k", message="b")).items) == 1
 
 
 def test_an_emptied_bundle_keeps_its_window_and_holds_nothing() -> None:
@@ -266,7 +280,9 @@ def test_the_rest_are_counted_as_overflow() -> None:
 def test_times_in_other_offsets_compare_as_instants() -> None:
     berlin = timezone(timedelta(hours=1))
     early = item(at=timedelta(minutes=1))
-    late_local = replace(early, id=UUID(int=77), created_at=(NOW + timedelta(minutes=2)).astimezone(berlin))
+    late_local = replace(
+        early, id=UUID(int=77), message_id="other", created_at=(NOW + timedelta(minutes=2)).astimezone(berlin)
+    )
     assert flush(bundle_of(late_local, early), NOW + WINDOW).shown == (early, late_local)
 
 
@@ -280,8 +296,8 @@ def items(draw: st.DrawFn, max_size: int = 12) -> list[PendingItem]:
     return [
         PendingItem(
             id=uid,
-            route="r",
-            message_id="m",
+            route=draw(st.sampled_from(["r", "s"])),
+            message_id=draw(st.sampled_from(["m", "n", "o"])),
             priority=draw(st.integers(1, 100)),
             category=Category.MARKETING,
             collapse_key=draw(st.sampled_from([None, "cart", "news", "price"])),
@@ -304,8 +320,10 @@ def test_adds_keep_one_item_per_key_and_lose_nothing(
         added = add(bundle, it)
         bundle, superseded = added.bundle, [*superseded, *added.superseded]
         assert added.full == (len(bundle.items) >= max_items)
-        keys = [p.collapse_key for p in bundle.items if p.collapse_key is not None]
+        # A bundle never holds two items with one collapse key, nor (without one) of one route message.
+        keys = [p.key for p in bundle.items]
         assert len(keys) == len(set(keys))
+        assert all(p.key == (p.collapse_key or f"{p.route}/{p.message_id}") for p in bundle.items)
     assert Counter(bundle.items) + Counter(superseded) == Counter(sequence)
     # The same items in another order leave the same pending set (redelivery, reordering).
     shuffled = data.draw(st.permutations(sequence))
@@ -345,8 +363,10 @@ def test_removing_acted_items_keeps_the_others_in_order(sequence: list[PendingIt
 
 @settings(max_examples=100)
 @given(mine=items(max_size=5), theirs=items(max_size=5))
-def test_joining_loses_and_reorders_nothing(mine: list[PendingItem], theirs: list[PendingItem]) -> None:
-    bundle = Bundle(id=UUID(int=0), opened_at=NOW, due_at=NOW + WINDOW, max_items=5, items=tuple(mine))
+def test_joining_keeps_one_item_per_key_and_loses_nothing(mine: list[PendingItem], theirs: list[PendingItem]) -> None:
+    bundle = bundle_of(*mine)
     joined = join(bundle, theirs)
-    assert joined.items == (*mine, *theirs)
-    assert (joined.id, joined.due_at) == (bundle.id, bundle.due_at)
+    keys = [p.key for p in joined.bundle.items]
+    assert len(keys) == len(set(keys))
+    assert Counter(joined.bundle.items) + Counter(joined.superseded) == Counter(bundle.items) + Counter(theirs)
+    assert (joined.bundle.id, joined.bundle.due_at) == (bundle.id, bundle.due_at)

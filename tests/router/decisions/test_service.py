@@ -48,7 +48,8 @@ async def _routes(client: httpx.AsyncClient, app: FastAPI, tag: str) -> None:
     """Only a neutral variant each: the choice does not depend on what the other world learned."""
     policy = {"bundle_window": "PT10M", "bundle_max_items": 3}
     for event, message in (
-        ("plain", _message("plain", "marketing", None)),
+        # Four plain messages: items of one message collapse into one (route/message is their key).
+        *((plain, _message(plain, "marketing", None)) for plain in ("plain", "plain2", "plain3", "plain4")),
         ("keyed", _message("keyed", "marketing", "k")),
         ("urgent", _message("urgent", "transactional", None)),
     ):
@@ -65,7 +66,7 @@ def _scenario(tag: str, who: dict[str, uuid.UUID], delivery: Delivery) -> list[P
     erase = Profiled(id=uuid.uuid4(), kind="erased", customer_id=who["erased"], profiled_at=NOW)
     receipt = {"delivery_id": str(delivery.id)}
     return [
-        *(on("full", "plain") for _ in range(4)),  # three flush the bundle, the fourth opens a new one
+        *(on("full", plain) for plain in ("plain", "plain2", "plain3", "plain4")),  # three flush, the fourth waits
         on("collapse", "keyed"),
         on("collapse", "keyed"),  # supersedes the first
         on("collapse", "urgent"),
@@ -74,7 +75,7 @@ def _scenario(tag: str, who: dict[str, uuid.UUID], delivery: Delivery) -> list[P
         on("erased", "plain"),
         erase,
         on("survivor", "plain"),
-        on("merged", "plain"),
+        on("merged", "plain2"),
         merge,
         on("receipts", "message.delivered", **receipt),
         on("receipts", "message.opened", **receipt),
@@ -159,7 +160,7 @@ async def test_one_batch_stores_what_one_record_at_a_time_stores(
         assert batched[key] == one_by_one[key], key
     assert learned_batched == learned_one_by_one == (1.0, 0.0)  # delivered, then engaged: one success
     # What the scenario means, spelled out once:
-    assert batched["deliveries"][("full", False, ("plain", "plain", "plain"), 0, "push")] == 1
+    assert batched["deliveries"][("full", False, ("plain", "plain2", "plain3"), 0, "push")] == 1
     assert batched["bundles"][("full", "open", False)] == 1  # the fourth item's new bundle
     assert batched["items"][("collapse", "keyed", "superseded", False, False, False)] == 1
     assert batched["deliveries"][("collapse", True, ("urgent",), 0, "push")] == 1
@@ -168,7 +169,8 @@ async def test_one_batch_stores_what_one_record_at_a_time_stores(
     assert batched["erased"] == Counter({("erased", True): 1})
     # The erased customer's texts and template data are gone, nobody else's.
     assert {k: n for k, n in batched["payloads"].items() if k[1]} == {("erased", True): 1}
-    assert batched["items"][("survivor", "plain", "pending", False, False, False)] == 2  # the merged one moved
+    assert batched["items"][("survivor", "plain", "pending", False, False, False)] == 1
+    assert batched["items"][("survivor", "plain2", "pending", False, False, False)] == 1  # the merged one moved
     assert batched["bundles"][("merged", "merged", False)] == 1
     assert batched["items"][("receipts", "urgent", "sent", True, True, True)] == 1
 

@@ -189,3 +189,56 @@ async def test_a_broken_route_is_422_naming_field_and_rule_and_nothing_is_writte
         404,
         422,
     )
+
+
+def _with_templates() -> dict[str, Any]:
+    spec = route_spec()
+    variants = spec["messages"][0]["variants"]
+    variants["red"]["push"]["en"]["body"] = "Broken {{ data.x "
+    variants["red"]["push"]["en"]["title"] = "Hi {{ first_name }}"
+    variants["neutral"]["email"]["en"]["subject"] = "{{ customer.traits.plan }} for you"
+    variants["neutral"]["email"]["en"]["body"] = "{% include 'secrets' %}"
+    variants["neutral"]["push"]["en"]["fallback"] = {"body": "Hi {{ customer.first_name }}"}
+    return spec
+
+
+TEMPLATE_ERRORS = [
+    ("messages.0.variants.neutral.email.en.body", "template_security"),
+    ("messages.0.variants.neutral.email.en.subject", "template_trait_not_allowed"),
+    ("messages.0.variants.neutral.push.en.fallback.body", "fallback_plain_text"),
+    ("messages.0.variants.red.push.en.body", "template_syntax"),
+    ("messages.0.variants.red.push.en.title", "template_unknown_name"),
+]
+
+
+@pytest.mark.parametrize("how", ["put", "post", "plan"])
+async def test_every_template_error_is_a_422_at_save_time(router_client: httpx.AsyncClient, how: str) -> None:
+    spec = _with_templates()
+    name = spec["name"]
+    if how == "put":
+        response = await router_client.put(f"/v1/routes/{name}", json=spec, headers=operator())
+    else:
+        path = "/v1/routes/plan" if how == "plan" else "/v1/routes"
+        response = await router_client.post(path, json=spec, headers=operator())
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert sorted((e["field"], e["rule"]) for e in errors) == TEMPLATE_ERRORS
+    syntax = next(e for e in errors if e["rule"] == "template_syntax")
+    # The message names the route, message, tone, channel, locale and field (never a value).
+    assert syntax["message"].startswith(f"route {name}, message cart-left, tone red, channel push, locale en, body:")
+    unknown = next(e for e in errors if e["rule"] == "template_unknown_name")
+    assert "'first_name'" in unknown["message"]
+    assert (await router_client.get(f"/v1/routes/{name}", headers=operator(Role.VIEWER))).status_code == 404
+
+
+async def test_templates_reading_the_context_and_allowed_traits_are_accepted(router_client: httpx.AsyncClient) -> None:
+    spec = route_spec()
+    spec["policy"]["template_traits"] = ["plan"]
+    push = spec["messages"][0]["variants"]["red"]["push"]["en"]
+    push["title"] = "Hi {{ customer.first_name or 'there' }}"
+    push["body"] = "{{ data.items|length }} items, {{ customer.traits.plan }} plan ({{ items|length }} in this note)"
+    push["fallback"] = {"title": "Your cart", "body": "Your items are waiting."}
+    response = await router_client.put(f"/v1/routes/{spec['name']}", json=spec, headers=operator())
+    assert response.status_code == 201, response.text
+    assert response.json()["spec"]["policy"]["template_traits"] == ["plan"]

@@ -33,6 +33,16 @@ DEAD_LETTERED = Counter(
     "Deliveries every channel failed, written to mc.dlq.delivery.v1.",
     ["reason"],
 )
+ITEMS_LEFT_OUT = Counter(
+    "mc_delivery_items_left_out_total",
+    "Items that could not render, left out of their delivery with a message.failed receipt of their own.",
+    ["reason"],
+)
+TEMPLATE_FALLBACKS = Counter(
+    "mc_delivery_template_fallbacks_total",
+    "Items sent with their content's plain-text fallback because a template could not render.",
+    ["reason"],
+)
 PROVIDER_SECONDS = Histogram(
     "mc_delivery_provider_seconds",
     "Duration of one provider call, by outcome.",

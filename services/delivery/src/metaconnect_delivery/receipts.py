@@ -2,9 +2,13 @@
 
 `message.sent` when a provider took it (and `message.delivered` for the in-app inbox, which
 holds it at once), `message.failed` when every channel failed. Each names the customer by
-its Metaconnect id and carries the delivery id, so profiles and the router's learning see
-them like any other interaction. Event ids derive from (delivery, type): a receipt written
-twice is one event downstream.
+its Metaconnect id and carries the delivery id and the items it is about, so profiles and the
+router's learning see them like any other interaction. Event ids derive from (delivery, type):
+a receipt written twice is one event downstream.
+
+An item that could not render is left out of its delivery with a `message.failed` of its own
+(`item_failed`): it names that item only, with the reason, route, message, field and variable;
+its event id derives from (delivery, type, item).
 """
 
 from __future__ import annotations
@@ -16,15 +20,15 @@ from typing import Final
 
 from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.schemas import Channel, CustomerRef, Interaction
-from metaconnect_common.schemas.delivery import Delivery
+from metaconnect_common.schemas.delivery import Delivery, DeliveryItem
 from metaconnect_common.topics import INTERACTIONS
 
 SOURCE: Final = "metaconnect-delivery"
 RECEIPTS_NAMESPACE: Final = uuid.UUID("6f1c2a4e-5b0d-4c1e-9a57-3d2f1e0b7c88")
 
 
-def receipt_id(delivery_id: uuid.UUID, type_: str) -> uuid.UUID:
-    return uuid.uuid5(RECEIPTS_NAMESPACE, f"{delivery_id}:{type_}")
+def receipt_id(delivery_id: uuid.UUID, type_: str, item_id: uuid.UUID | None = None) -> uuid.UUID:
+    return uuid.uuid5(RECEIPTS_NAMESPACE, f"{delivery_id}:{type_}" + (f":{item_id}" if item_id else ""))
 
 
 def receipt(
@@ -35,20 +39,58 @@ def receipt(
     provider: str | None,
     now: datetime,
     reason: str | None = None,
+    items: Sequence[DeliveryItem] | None = None,
 ) -> Interaction:
-    """What became of a whole delivery."""
+    """What became of a delivery: of all its items, or of `items` (those it carried when some were left out)."""
+    carried = delivery.items if items is None else items
     return interaction(
         type_,
         customer_id=delivery.customer_id,
         delivery_id=delivery.id,
-        item_ids=[i.id for i in delivery.items],
-        decision_ids=[i.decision_id for i in delivery.items],
+        item_ids=[i.id for i in carried],
+        decision_ids=[i.decision_id for i in carried],
         channel=channel,
         now=now,
         provider=provider,
         bundle_id=delivery.bundle_id,
         reason=reason,
         urgent=delivery.urgent,
+    )
+
+
+def item_failed(
+    delivery: Delivery,
+    item: DeliveryItem,
+    *,
+    channel: Channel,
+    now: datetime,
+    reason: str,
+    field: str | None = None,
+    variable: str | None = None,
+) -> Interaction:
+    """One item left out of its delivery (it could not render); the rest went on."""
+    failed = interaction(
+        "message.failed",
+        customer_id=delivery.customer_id,
+        delivery_id=delivery.id,
+        item_ids=[item.id],
+        decision_ids=[item.decision_id],
+        channel=channel,
+        now=now,
+        bundle_id=delivery.bundle_id,
+        reason=reason,
+        urgent=delivery.urgent,
+    )
+    about: dict[str, object] = {"route": item.route, "route_version": item.route_version, "message_id": item.message_id}
+    if field:
+        about["field"] = field
+    if variable:
+        about["variable"] = variable
+    return failed.model_copy(
+        update={
+            "event_id": receipt_id(delivery.id, "message.failed", item.id),
+            "properties": {**failed.properties, **about},
+        }
     )
 
 

@@ -50,12 +50,12 @@ from metaconnect_delivery.config import DeliverySettings
 from metaconnect_delivery.inbox.feed import notify
 from metaconnect_delivery.models import OUTBOX
 from metaconnect_delivery.providers.base import Outgoing, Provider, SendResult, Verdict
-from metaconnect_delivery.receipts import receipt, receipt_record
+from metaconnect_delivery.receipts import item_failed, receipt, receipt_record
 from metaconnect_delivery.registry import Registry
 from metaconnect_delivery.reliability import Backoff
-from metaconnect_delivery.rendering.failures import RenderFailure
-from metaconnect_delivery.rendering.messages import InAppMessage, Rendered
-from metaconnect_delivery.rendering.render import render
+from metaconnect_delivery.rendering.failures import NothingRendered, RenderFailure
+from metaconnect_delivery.rendering.messages import InAppMessage, RenderedItem
+from metaconnect_delivery.rendering.render import Rendering, render_delivery
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.delivery")
@@ -119,15 +119,17 @@ class DeliveryService:
                 reason = "no_provider"
                 continue
             try:
-                message = render(delivery, channel, max_sms_segments=self._settings.max_sms_segments)
+                rendering = render_delivery(delivery, channel, max_sms_segments=self._settings.max_sms_segments)
             except RenderFailure as failure:
                 number += 1
                 result = _skipped(failure.reason.value)
                 await self._attempt(delivery, number, channel, guarded.provider.name if guarded else None, result, 0.0)
-                return await self._fail(delivery, channel, failure.reason.value, number)
+                left_out = failure.dropped if isinstance(failure, NothingRendered) else ()
+                return await self._fail(delivery, channel, failure.reason.value, number, left_out=left_out)
+            message = rendering.message
             if guarded is None:  # in-app: the inbox is ours, it takes the message at once
                 number += 1
-                await self._attempt(delivery, number, channel, "inbox", _accepted(), 0.0, message)
+                await self._attempt(delivery, number, channel, "inbox", _accepted(), 0.0, rendering)
                 return "sent"
             for attempt in range(1, self._settings.attempts + 1):
                 if not guarded.circuit.allow(time.monotonic()):
@@ -146,7 +148,7 @@ class DeliveryService:
                 else:  # it answered, even if it refused this message
                     guarded.circuit.success()
                 number += 1
-                await self._attempt(delivery, number, channel, guarded.provider.name, result, elapsed_ms, message)
+                await self._attempt(delivery, number, channel, guarded.provider.name, result, elapsed_ms, rendering)
                 if result.verdict is Verdict.SENT:
                     return "sent"
                 reason = result.reason
@@ -194,9 +196,10 @@ class DeliveryService:
         provider: str | None,
         result: SendResult,
         elapsed_ms: float,
-        message: Rendered | None = None,
+        rendering: Rendering | None = None,
     ) -> None:
-        """One attempt row; a successful one also turns the delivery `sent`, with its receipts."""
+        """One attempt row; a successful one also turns the delivery `sent`, with its receipts: first
+        a `message.failed` for each item left out, then the others' `message.sent` naming only them."""
         now = datetime.now(UTC)
         outcome = "skipped" if result.response.get("skipped") else result.verdict.value
         metrics.ATTEMPTS.labels(channel.value, provider or "none", outcome).inc()
@@ -233,20 +236,43 @@ class DeliveryService:
                 sent_at=now,
                 updated_at=now,
             )
-            records = [receipt_record(receipt(delivery, "message.sent", channel=channel, provider=provider, now=now))]
+            carried, records = (
+                _left_out(delivery, rendering.items, rendering.dropped, channel, now)
+                if rendering
+                else (list(delivery.items), [])
+            )
+            sent = receipt(delivery, "message.sent", channel=channel, provider=provider, now=now, items=carried)
+            records.append(receipt_record(sent))
+            message = rendering.message if rendering else None
             if isinstance(message, InAppMessage):
                 await repository.add_to_inbox(session, _inbox_row(delivery, message, now))
                 await notify(session, delivery.customer_id)
-                delivered = receipt(delivery, "message.delivered", channel=channel, provider=provider, now=now)
+                delivered = receipt(
+                    delivery, "message.delivered", channel=channel, provider=provider, now=now, items=carried
+                )
                 records.append(receipt_record(delivered))
             await enqueue(session, OUTBOX, records)
         metrics.DELIVERIES.labels(channel.value, provider or "none", "sent").inc()
 
-    async def _fail(self, delivery: Delivery, channel: Channel, reason: str, attempts: int) -> str:
+    async def _fail(
+        self,
+        delivery: Delivery,
+        channel: Channel,
+        reason: str,
+        attempts: int,
+        *,
+        left_out: Sequence[RenderFailure] = (),
+    ) -> str:
+        """Every channel failed, or no item rendered (`left_out`: a `message.failed` per item, naming its
+        variable, instead of one for the whole delivery)."""
         now = datetime.now(UTC)
         async with unit_of_work(self._sessions) as session:
             await repository.finish(session, delivery.id, status="failed", reason=reason[:63], updated_at=now)
-            failed = receipt(delivery, "message.failed", channel=channel, provider=None, now=now, reason=reason)
+            if left_out:
+                receipts = _left_out(delivery, (), left_out, channel, now)[1]
+            else:
+                failed = receipt(delivery, "message.failed", channel=channel, provider=None, now=now, reason=reason)
+                receipts = [receipt_record(failed)]
             dead = OutgoingRecord(
                 topic=dlq_topic(STAGE),
                 key=delivery.kafka_key(),
@@ -256,7 +282,7 @@ class DeliveryService:
                     ("mc.delivery_id", str(delivery.id).encode()),
                 ],
             )
-            await enqueue(session, OUTBOX, [receipt_record(failed), dead])
+            await enqueue(session, OUTBOX, [*receipts, dead])
         metrics.DELIVERIES.labels(channel.value, "none", "failed").inc()
         metrics.DEAD_LETTERED.labels(reason[:63]).inc()
         log.warning("delivery %s failed: %s", delivery.id, reason)
@@ -300,6 +326,41 @@ def _server(provider: Provider) -> dict[str, str | int]:
     if url.scheme in ("http", "https"):
         attributes["http.request.method"] = "POST"
     return attributes
+
+
+def _left_out(
+    delivery: Delivery,
+    shown_items: Sequence[RenderedItem],
+    dropped: Sequence[RenderFailure],
+    channel: Channel,
+    now: datetime,
+) -> tuple[list[DeliveryItem], list[OutgoingRecord]]:
+    """The items a rendering carried, and a `message.failed` receipt for each item it left out
+    (counted and logged, without values; items sent with their fallback text are counted too)."""
+    for shown in shown_items:
+        if shown.fallback is not None:
+            metrics.TEMPLATE_FALLBACKS.labels(shown.fallback.reason.value).inc()
+            log.info("delivery %s item %s sent with its fallback text: %s", delivery.id, shown.item_id, shown.fallback)
+    by_id = {item.id: item for item in delivery.items}
+    records: list[OutgoingRecord] = []
+    for failure in dropped:
+        item = by_id.get(failure.item_id) if failure.item_id else None
+        if item is None:
+            continue
+        metrics.ITEMS_LEFT_OUT.labels(failure.reason.value).inc()
+        log.warning("delivery %s left out item %s: %s", delivery.id, item.id, failure)
+        failed = item_failed(
+            delivery,
+            item,
+            channel=channel,
+            now=now,
+            reason=failure.reason.value,
+            field=failure.field,
+            variable=failure.variable,
+        )
+        records.append(receipt_record(failed))
+    shown_ids = {shown.item_id for shown in shown_items}
+    return [item for item in delivery.items if item.id in shown_ids], records
 
 
 def _item_summary(item: DeliveryItem) -> dict[str, str]:

@@ -28,6 +28,7 @@ class ItemState(StrEnum):
 
     PENDING = "pending"  # waiting in its customer's open bundle
     SENT = "sent"  # in a delivery, shown or summarised ("and 3 more")
+    FAILED = "failed"  # in a delivery that failed, or left out of it (it could not render): never reached
     SUPERSEDED = "superseded"  # a newer item with its collapse key took its place
     ACTED = "acted"  # the customer acted on it elsewhere (read in-app, say) before it went
     EXPIRED = "expired"  # its expiry passed while it waited

@@ -18,6 +18,17 @@ from metaconnect_common.schemas.interaction import Channel
 from metaconnect_common.schemas.profiled import Contact
 
 
+class FallbackText(BaseModel):
+    """Plain text (never rendered) sent instead of an item's templates when they cannot render."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str | None = None
+    body: str
+    subject: str | None = None
+    action_url: str | None = None
+
+
 class ItemContent(BaseModel):
     """A message text (a template the delivery service renders, sandboxed) for one channel."""
 
@@ -27,6 +38,23 @@ class ItemContent(BaseModel):
     body: str
     subject: str | None = None
     action_url: str | None = None
+    fallback: FallbackText | None = Field(
+        default=None, description="Sent as it is when a template of this content cannot render."
+    )
+
+
+class TemplateCustomer(BaseModel):
+    """What templates may know of the customer (`customer` in the template context): never
+    personality, never a contact address."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first_name: str | None = Field(default=None, description="The profile's `first_name` trait, if it is text.")
+    locale: str | None = None
+    time_zone: str | None = None
+    traits: dict[str, Any] = Field(
+        default_factory=dict, description="Only the traits the route lists in `policy.template_traits`."
+    )
 
 
 class DeliveryItem(BaseModel):
@@ -44,6 +72,9 @@ class DeliveryItem(BaseModel):
     event_id: UUID = Field(description="The interaction that triggered it.")
     data: dict[str, Any] = Field(
         default_factory=dict, description="The triggering interaction's properties: the templates' data."
+    )
+    customer: TemplateCustomer | None = Field(
+        default=None, description="The templates' `customer`, as the profile was when the item was decided."
     )
     created_at: AwareDatetime
     traceparent: str | None = Field(default=None, description="W3C trace context of the triggering interaction.")

@@ -11,7 +11,7 @@ from metaconnect_delivery.rendering.messages import (
     WebhookMessage,
     WhatsAppMessage,
 )
-from metaconnect_delivery.rendering.render import render
+from metaconnect_delivery.rendering.render import Rendering, render, render_delivery
 
 __all__ = [
     "EmailMessage",
@@ -21,9 +21,11 @@ __all__ = [
     "Reason",
     "RenderFailure",
     "Rendered",
+    "Rendering",
     "SmsMessage",
     "TemplateFailure",
     "WebhookMessage",
     "WhatsAppMessage",
     "render",
+    "render_delivery",
 ]

@@ -1,8 +1,12 @@
 """Channel layouts: one item as itself, several (a meta-connect bundle) as a digest in the router's order.
 
-A digest names every shown item on a line of its own and ends with the overflow line ("and 3
-more"). When the lines do not fit the channel, the last items move into the overflow count rather
-than being cut mid-line; only a single remaining line is shortened.
+A digest reads like a short list of messages: every shown item on a line of its own with its title
+and the start of its body ("• Your order shipped: arrives Friday…"), ending with the overflow line
+("and 3 more"). On the short channels (push, SMS) the bodies are shortened evenly to fit; when even
+a short excerpt of each (`MIN_EXCERPT_CHARS`) does not fit, the last items move into the overflow
+count rather than being cut to their titles; only a single remaining line is cut. WhatsApp shows
+title and whole body per line up to its limit; e-mail a section per item (heading: the item's
+subject, else its title), in the text and the HTML part alike.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ from metaconnect_delivery.rendering.messages import (
 
 SUBJECT_FROM_BODY_MAX_CHARS = 78
 """A subject derived from a body line: the traditional header line length."""
+MIN_EXCERPT_CHARS: Final = 20
+"""The least of a body a push or SMS digest line shows beside the title (a few words)."""
+UNTITLED_MIN_CHARS: Final = 40
+"""An item without a title shows at least this much of its body as its line."""
 
 # "and 3 more" per language; `weitere` agrees with `Nachricht` in singular and plural alike.
 OVERFLOW_LINES: Final[dict[str, str]] = {"en": "and {n} more", "de": "und {n} weitere"}
@@ -98,8 +106,7 @@ def push(digest: Digest) -> PushMessage:
             data["action_url"] = item.action_url  # a digest opens the inbox, one item its link
     else:
         title = _counted(_headline(digest.items[0]), digest.others, PUSH_TITLE_MAX_CHARS)
-        lines = [f"• {_headline(item)}" for item in digest.items]
-        body = _fit_lines(lines, digest, lambda text: len(text) <= PUSH_BODY_MAX_CHARS)
+        body = _fit_excerpts("• ", digest, lambda text: len(text) <= PUSH_BODY_MAX_CHARS)
 
     def fits(candidate: str) -> bool:
         return fcm_payload_bytes(title, candidate, data) <= FCM_MAX_PAYLOAD_BYTES
@@ -123,8 +130,8 @@ def sms(digest: Digest, max_segments: int) -> SmsMessage:
         ellipsis = _sms_ellipsis(compose(item.body))
         text = compose(truncate_to_fit(item.body, lambda body: fits(compose(body)), ellipsis=ellipsis))
     else:
-        lines = [f"{number}. {_headline(item)}" for number, item in enumerate(digest.items, start=1)]
-        text = _fit_lines(lines, digest, fits, ellipsis=_sms_ellipsis("".join(lines)))
+        everything = "".join(f"{item.title or ''}{item.body}" for item in digest.items)
+        text = _fit_excerpts("{n}. ", digest, fits, ellipsis=_sms_ellipsis(everything))
     text = truncate_sms(text, max_segments)  # a title or link alone may still be too long
     return SmsMessage(body=text, segments=sms_segments(text))
 
@@ -158,10 +165,13 @@ def email(digest: Digest) -> EmailMessage:
     subject = base if digest.single else _counted(base, digest.others, EMAIL_SUBJECT_MAX_CHARS)
     more = overflow_line(digest.overflow, digest.locale)
 
-    sections = ["\n".join(part for part in (item.title, item.body, item.action_url) if part) for item in digest.items]
+    sections = [
+        "\n".join(part for part in (_email_heading(item, digest), item.body, item.action_url) if part)
+        for item in digest.items
+    ]
     text = "\n\n".join([*sections, *([more] if more else [])])
 
-    html_sections = [_html_section(item) for item in digest.items]
+    html_sections = [_html_section(item, _email_heading(item, digest)) for item in digest.items]
     if more:
         html_sections.append(f"<p>{escape(more)}</p>")
     html = (
@@ -241,15 +251,61 @@ def _fit_lines(lines: Sequence[str], digest: Digest, fits: Callable[[str], bool]
     return truncate_to_fit(lines[0], lambda line: fits(line + tail), ellipsis=ellipsis) + tail
 
 
+def _excerpt_line(item: RenderedItem, chars: int, ellipsis: str) -> str:
+    """The item's digest line with at most `chars` of its body: "Title: body…" (a title alone at 0)."""
+    body = one_line(item.body)
+    if not item.title:
+        return truncate(body, max(chars, UNTITLED_MIN_CHARS), ellipsis=ellipsis)
+    title = one_line(item.title)
+    return f"{title}: {truncate(body, chars, ellipsis=ellipsis)}" if chars > 0 and body else title
+
+
+def _fit_excerpts(bullet: str, digest: Digest, fits: Callable[[str], bool], *, ellipsis: str = ELLIPSIS) -> str:
+    """Each shown item as `bullet` + title and body excerpt (`{n}` in `bullet` numbers the lines),
+    the bodies cut evenly to the longest excerpt that fits; when not even `MIN_EXCERPT_CHARS` of each
+    fits, the last items join the overflow count."""
+    items = digest.items
+    longest = max(len(one_line(item.body)) for item in items)
+
+    def text(shown: int, chars: int) -> str:
+        lines = [
+            bullet.format(n=number) + _excerpt_line(item, chars, ellipsis)
+            for number, item in enumerate(items[:shown], start=1)
+        ]
+        more = overflow_line(digest.overflow + len(items) - shown, digest.locale)
+        return "\n".join([*lines, *([more] if more else [])])
+
+    for shown in range(len(items), 1, -1):
+        if not fits(text(shown, min(MIN_EXCERPT_CHARS, longest))):
+            continue
+        low, high = min(MIN_EXCERPT_CHARS, longest), longest  # fits(text(shown, low)) holds
+        while low < high:
+            middle = (low + high + 1) // 2
+            if fits(text(shown, middle)):
+                low = middle
+            else:
+                high = middle - 1
+        return text(shown, low)
+    more = overflow_line(digest.overflow + len(items) - 1, digest.locale)
+    tail = f"\n{more}" if more else ""
+    first = bullet.format(n=1) + _excerpt_line(items[0], longest, ellipsis)
+    return truncate_to_fit(first, lambda line: fits(line + tail), ellipsis=ellipsis) + tail
+
+
 def _sms_ellipsis(text: str) -> str:
     # "…" is not GSM-7: it would turn a GSM-7 text into UCS-2 and cut each part to 67.
     return GSM7_ELLIPSIS if sms_encoding(text) == "gsm7" else UCS2_ELLIPSIS
 
 
-def _html_section(item: RenderedItem) -> str:
+def _email_heading(item: RenderedItem, digest: Digest) -> str | None:
+    # A single e-mail's subject is the message's subject; in a digest each item's subject heads its section.
+    return item.title if digest.single else item.subject or item.title
+
+
+def _html_section(item: RenderedItem, heading: str | None) -> str:
     parts = ["<section>"]
-    if item.title:
-        parts.append(f"<h2>{escape(item.title)}</h2>")
+    if heading:
+        parts.append(f"<h2>{escape(heading)}</h2>")
     # pre-line keeps a plain-text body's line breaks; the body's markup and escaping come from its template.
     parts.append(f'<div style="white-space:pre-line">{item.html_body or escape(item.body)}</div>')
     if item.action_url:

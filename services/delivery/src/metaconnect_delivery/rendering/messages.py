@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from metaconnect_common.schemas.interaction import Channel
+from metaconnect_delivery.rendering.failures import RenderFailure
 from metaconnect_delivery.rendering.limits import Segments
 
 
@@ -29,6 +30,8 @@ class RenderedItem:
     action_url: str | None
     html_body: str | None = None
     """Email only: the body rendered again with HTML autoescape."""
+    fallback: RenderFailure | None = None
+    """Set when the templates failed and this is the content's plain-text fallback: why they failed."""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 A bundle flushes when its window closes or it is full: one delivery with the items ordered by
 priority then time, the rest summarised ("and 3 more"). A newer item supersedes an older one with
-the same collapse key; items acted on elsewhere (read in-app) leave the bundle; items deferred by a
-cap or quiet hours are carried into the next bundle instead of being dropped. Pure functions over
+the same collapse key, and an item without a `collapse_key` collapses by its route and message: a
+bundle never holds one message twice ("Your picks" listed five times for five app opens). Items
+acted on elsewhere (read in-app) leave the bundle; items deferred by a cap or quiet hours are
+carried into the next bundle instead of being dropped. Pure functions over
 frozen data: the ledger (`ledger.py`) holds each open bundle as a `Bundle` and applies these to it,
 for the decisions and the flusher alike; the rows it writes follow.
 """
@@ -32,6 +34,11 @@ class PendingItem:
     expires_at: datetime | None
     not_before: datetime | None
     """A deferred item (cap, quiet hours) is not sent before this."""
+
+    @property
+    def key(self) -> str:
+        """What it collapses by: its `collapse_key`, else its route and message (`route/message`)."""
+        return self.collapse_key if self.collapse_key is not None else f"{self.route}/{self.message_id}"
 
     def __post_init__(self) -> None:
         if not 1 <= self.priority <= 100:
@@ -90,7 +97,7 @@ def open_bundle(
 
 
 def add(bundle: Bundle, item: PendingItem) -> Added:
-    """Add a marketing item; the newer of two items with one collapse key stays.
+    """Add a marketing item; the newer of two items with one key (`PendingItem.key`) stays.
 
     Newer means later `created_at`, ties broken by id, so the result does not depend on the order
     in which a redelivering consumer hands items over. An item already in the bundle (same id) is
@@ -99,28 +106,36 @@ def add(bundle: Bundle, item: PendingItem) -> Added:
     """
     if item.category is Category.TRANSACTIONAL:
         raise ValueError("transactional items are sent at once, never bundled")
-    if any(pending.id == item.id for pending in bundle.items):
-        return Added(bundle=bundle, superseded=(), full=_full(bundle))
-
-    superseded: tuple[PendingItem, ...] = ()
-    kept = bundle.items
-    if item.collapse_key is not None:
-        # At most one pending item per key: `add` is the only way in and keeps it so.
-        rival = next((p for p in bundle.items if p.collapse_key == item.collapse_key), None)
-        if rival is not None:
-            if _newness(rival) > _newness(item):
-                return Added(bundle=bundle, superseded=(item,), full=_full(bundle))
-            superseded = (rival,)
-            kept = tuple(p for p in bundle.items if p.id != rival.id)
-
-    grown = replace(bundle, items=(*kept, item))
+    items, superseded = _collapse(bundle.items, item)
+    grown = replace(bundle, items=items)
     return Added(bundle=grown, superseded=superseded, full=_full(grown))
 
 
-def join(bundle: Bundle, items: Iterable[PendingItem]) -> Bundle:
-    """Items that move over together, as they are: a merged customer's pending items, or items
-    carried into the next bundle. No collapse: each bundle they come from already applied it."""
-    return replace(bundle, items=(*bundle.items, *items))
+def join(bundle: Bundle, items: Iterable[PendingItem]) -> Added:
+    """Items that move over together: a merged customer's pending items, or items carried into the
+    next bundle. They collapse with what the bundle holds as added items do (two merged customers'
+    bundles may each hold the same message); nothing flushes here, whatever `full` says."""
+    kept, superseded = bundle.items, tuple[PendingItem, ...]()
+    for item in items:
+        kept, gone = _collapse(kept, item)
+        superseded += gone
+    grown = replace(bundle, items=kept)
+    return Added(bundle=grown, superseded=superseded, full=_full(grown))
+
+
+def _collapse(
+    items: tuple[PendingItem, ...], item: PendingItem
+) -> tuple[tuple[PendingItem, ...], tuple[PendingItem, ...]]:
+    """`items` with `item` added and at most one item per key: (items, superseded)."""
+    if any(pending.id == item.id for pending in items):
+        return items, ()
+    # At most one pending item per key: every way in goes through here and keeps it so.
+    rival = next((p for p in items if p.key == item.key), None)
+    if rival is None:
+        return (*items, item), ()
+    if _newness(rival) > _newness(item):
+        return items, (item,)
+    return (*(p for p in items if p.id != rival.id), item), (rival,)
 
 
 def emptied(bundle: Bundle) -> Bundle:

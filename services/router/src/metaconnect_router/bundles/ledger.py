@@ -114,6 +114,16 @@ class Ledger:
         """The loaded items a delivery carried (see `load_delivered`)."""
         return self._delivered.get(delivery_id, [])
 
+    def failed(self, delivery_id: uuid.UUID, item_ids: Sequence[uuid.UUID]) -> None:
+        """The delivery's receipt says these items never reached the customer: later receipts of the
+        delivery (its `message.sent`, an open) teach nothing about them."""
+        gone = set(item_ids)
+        rows = self._delivered.get(delivery_id, [])
+        for row in rows:
+            if row.id in gone:
+                self._items.set(row, state=ItemState.FAILED)
+        self._delivered[delivery_id] = [row for row in rows if row.id not in gone]
+
     def mark(self, row: ItemRow, **values: Any) -> None:
         """Change columns of a loaded item (e.g. `delivered_at`)."""
         self._items.set(row, **values)
@@ -212,8 +222,10 @@ class Ledger:
             else:
                 for row in held.items.values():
                     self._items.set(row, bundle_id=target.row.id)
-                target.bundle = bundling.join(target.bundle, held.bundle.items)
+                joined = bundling.join(target.bundle, held.bundle.items)
+                target.bundle = joined.bundle
                 target.items.update(held.items)
+                self._supersede(target, joined.superseded)
                 self._bundles.set(held.row, status=BundleStatus.MERGED)
         if target is not None:
             for row in target.items.values():
@@ -290,10 +302,16 @@ class Ledger:
             policy=flushed.policy,
             not_before=min((r.not_before for r in rows if r.not_before is not None), default=None),
         )
-        held.bundle = bundling.join(held.bundle, (r.pending() for r in rows))
+        joined = bundling.join(held.bundle, (r.pending() for r in rows))
+        held.bundle = joined.bundle
         for row in rows:
             self._items.set(row, bundle_id=held.row.id)
             held.items[row.id] = row
+        self._supersede(held, joined.superseded)
+
+    def _supersede(self, held: _Held, superseded: Sequence[bundling.PendingItem]) -> None:
+        for gone in superseded:
+            self._items.set(held.items.pop(gone.id), state=ItemState.SUPERSEDED)
 
     def _send(
         self,

@@ -6,13 +6,15 @@ import uuid
 from datetime import datetime
 
 from metaconnect_common.schemas import Channel, Interaction
-from metaconnect_common.schemas.delivery import DeliveryItem, ItemContent
+from metaconnect_common.schemas.delivery import DeliveryItem, ItemContent, TemplateCustomer
 from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_router.bundles.rows import ItemRow
 from metaconnect_router.bundles.schemas import ChosenArm, ItemPayload
 from metaconnect_router.decisions.decide import Choice
 from metaconnect_router.models import ItemState
-from metaconnect_router.routes.spec import DEFAULT_LOCALE, Content
+from metaconnect_router.routes.spec import DEFAULT_LOCALE, Content, Policy
+
+FIRST_NAME_TRAIT = "first_name"
 
 
 def localized(content: dict[Channel, dict[str, Content]], locale: str | None) -> tuple[str, dict[Channel, ItemContent]]:
@@ -29,6 +31,19 @@ def localized(content: dict[Channel, dict[str, Content]], locale: str | None) ->
         for channel, by_locale in content.items()
     }
     return pick(next(iter(content.values()))), chosen
+
+
+def template_customer(profile: ProfileSnapshot, policy: Policy) -> TemplateCustomer:
+    """The templates' `customer`: first name (the `first_name` trait), locale, time zone and the traits
+    the route lists in `policy.template_traits`. Nothing else of the snapshot: no personality, no
+    holdout, no consent, no address."""
+    first_name = profile.traits.get(FIRST_NAME_TRAIT)
+    return TemplateCustomer(
+        first_name=first_name if isinstance(first_name, str) else None,
+        locale=profile.locale,
+        time_zone=profile.time_zone,
+        traits={name: profile.traits[name] for name in policy.template_traits if name in profile.traits},
+    )
 
 
 def new_item(
@@ -56,6 +71,7 @@ def new_item(
         content=content,
         event_id=interaction.event_id,
         data=interaction.properties,
+        customer=template_customer(profile, choice.route.spec.policy),
         created_at=now,
         traceparent=traceparent,
     )

@@ -39,7 +39,7 @@ from metaconnect_router.decisions.items import new_item
 from metaconnect_router.decisions.ranking import Arm, Posterior
 from metaconnect_router.routes import repository as routes
 from metaconnect_router.routes.conditions import parse_condition
-from metaconnect_router.routes.spec import Category, RouteSpec
+from metaconnect_router.routes.spec import STORED_SPEC, Category, RouteSpec
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.router")
@@ -50,6 +50,7 @@ ACTED = frozenset({"message.read", "message.opened", "message.clicked", "message
 # A provider took it: for push and e-mail, whose APIs report no delivery, the last word on it.
 REACHED = frozenset({"message.sent", "message.delivered"})
 LEARNS = ENGAGED | REACHED
+FAILED = "message.failed"  # names the items that never reached the customer
 
 
 @dataclass
@@ -83,7 +84,7 @@ class RouteCatalog:
         for version in await routes.active_versions(session):
             key = (version.route, version.version)
             if key not in self._parsed:
-                spec = RouteSpec.model_validate(version.spec)
+                spec = RouteSpec.model_validate(version.spec, context=STORED_SPEC)
                 condition = parse_condition(spec.trigger.condition) if spec.trigger.condition else None
                 self._parsed[key] = ActiveRoute(version.route, version.version, spec, condition)
             out.append(self._parsed[key])
@@ -287,6 +288,11 @@ class DecisionService:
             key = props.get("collapse_key")
             batch.ledger.act(customer_id, collapse_key=key if isinstance(key, str) else None, item_ids=ids)
         delivery_id = _uuid(props.get("delivery_id"))
+        if delivery_id is not None and interaction.type == FAILED:
+            listed = props.get("item_ids")
+            batch.ledger.failed(
+                delivery_id, [i for i in (_uuid(v) for v in listed) if i] if isinstance(listed, list) else []
+            )
         if delivery_id is None or interaction.type not in LEARNS:
             return
         for item in batch.ledger.delivered(delivery_id):
@@ -338,7 +344,7 @@ def _span_attributes(
 def _delivery_of(profiled: Profiled) -> uuid.UUID | None:
     """The delivery a receipt (or an engagement with a delivered message) is about."""
     interaction = profiled.interaction
-    if interaction is None or interaction.type not in LEARNS:
+    if interaction is None or (interaction.type not in LEARNS and interaction.type != FAILED):
         return None
     return _uuid(interaction.properties.get("delivery_id"))
 

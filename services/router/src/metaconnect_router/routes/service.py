@@ -18,7 +18,7 @@ from metaconnect_common.errors import ApiError, FieldError
 from metaconnect_router.models import Route, RouteVersion
 from metaconnect_router.routes import repository
 from metaconnect_router.routes.schemas import RouteOut, RoutePlan, RouteVersionOut
-from metaconnect_router.routes.spec import RouteSpec, RouteStatus, spec_document
+from metaconnect_router.routes.spec import STORED_SPEC, RouteSpec, RouteStatus, spec_document
 
 
 def _out(route: Route, version: RouteVersion) -> RouteOut:
@@ -26,7 +26,7 @@ def _out(route: Route, version: RouteVersion) -> RouteOut:
         name=route.name,
         version=route.version,
         status=RouteStatus(route.status),
-        spec=RouteSpec.model_validate(version.spec),
+        spec=RouteSpec.model_validate(version.spec, context=STORED_SPEC),
         author=version.author,
         created_at=route.created_at,
         updated_at=route.updated_at,
@@ -42,7 +42,7 @@ def _version_out(version: RouteVersion) -> RouteVersionOut:
         change=version.change,
         author=version.author,
         created_at=version.created_at,
-        spec=RouteSpec.model_validate(version.spec),
+        spec=RouteSpec.model_validate(version.spec, context=STORED_SPEC),
     )
 
 
@@ -104,7 +104,7 @@ class RouteService:
             return RoutePlan(name=spec.name, action="create", current_version=None, current=None, proposed=spec)
         route, version = found
         action = "none" if version.spec == spec_document(spec) else "update"
-        current = RouteSpec.model_validate(version.spec)
+        current = RouteSpec.model_validate(version.spec, context=STORED_SPEC)
         return RoutePlan(name=spec.name, action=action, current_version=route.version, current=current, proposed=spec)
 
     async def delete(self, name: str, *, author: str) -> bool:

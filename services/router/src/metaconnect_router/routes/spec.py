@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -26,6 +27,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from metaconnect_common.schemas import Channel
+from metaconnect_common.templates import template_problems, traits_used
 from metaconnect_router.routes.conditions import ConditionError, parse_condition
 
 SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9\-]{0,62}$"
@@ -40,7 +42,11 @@ DELIVERABLE: Final = frozenset(DEFAULT_CHANNEL_ORDER)
 # goes there alone, at once, without the customer's consent, caps, quiet hours or address.
 SYSTEM_CHANNELS: Final = frozenset({Channel.WEBHOOK})
 
+TRAIT_PATTERN: Final = r"^[a-z][a-z0-9_]{0,63}$"
+TEMPLATE_FIELDS: Final = ("title", "body", "subject", "action_url")
+
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+TraitName = Annotated[str, StringConstraints(pattern=TRAIT_PATTERN)]
 Locale = Annotated[str, StringConstraints(pattern=LOCALE_PATTERN)]
 
 
@@ -67,6 +73,17 @@ class Tone(StrEnum):
     BLUE = "blue"
 
 
+class Fallback(BaseModel):
+    """Plain text sent as it is when the content's templates cannot render (never a template)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+    body: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    subject: Annotated[str, StringConstraints(max_length=200)] | None = None
+    action_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
 class Content(BaseModel):
     """One message text for one channel and locale; the delivery service renders it (sandboxed)."""
 
@@ -76,6 +93,11 @@ class Content(BaseModel):
     body: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
     subject: Annotated[str, StringConstraints(max_length=200)] | None = None
     action_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    fallback: Fallback | None = Field(
+        default=None,
+        description="Sent instead when a template here cannot render (a missing `data` key, say): the item "
+        "goes out with this text rather than being dropped from its delivery.",
+    )
 
 
 # Per channel, per locale.
@@ -188,6 +210,11 @@ class Policy(BaseModel):
         description="At most this share of decisions tries a tone other than the best known, to keep "
         "learning; 0 always sends the best known.",
     )
+    template_traits: list[TraitName] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Profile traits this route's templates may read as `customer.traits.<name>`; none by default.",
+    )
 
     @field_validator("channel_order")
     @classmethod
@@ -200,6 +227,13 @@ class Policy(BaseModel):
                 "channel_not_deliverable", "not a delivery channel: {channels}", {"channels": ", ".join(undeliverable)}
             )
         return channels
+
+    @field_validator("template_traits")
+    @classmethod
+    def _distinct(cls, traits: list[str]) -> list[str]:
+        if len(set(traits)) != len(traits):
+            raise PydanticCustomError("duplicate_trait", "each trait at most once")
+        return traits
 
     @field_validator("bundle_window")
     @classmethod
@@ -255,9 +289,18 @@ class RouteSpec(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _unique_messages(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> RouteSpec:
-        spec: RouteSpec = every_problem(data, handler, _duplicate_messages)
+    def _unique_messages(cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        # `-> Any`: with an `info` argument, pydantic's stubs cannot solve `-> RouteSpec` here (mypy infers Never).
+        # A stored version was checked when it was written; it is read as it is, so a route written
+        # before a check existed keeps loading (its items fail one by one at delivery if they must).
+        stored = isinstance(info.context, Mapping) and info.context.get(STORED)
+        spec: RouteSpec = every_problem(data, handler, _duplicate_messages if stored else _written_problems)
         return spec
+
+
+STORED: Final = "stored"
+"""Validation context key: `RouteSpec.model_validate(doc, context=STORED_SPEC)` reads a stored version."""
+STORED_SPEC: Final = {STORED: True}
 
 
 Problem = tuple[tuple[str | int, ...], PydanticCustomError]
@@ -355,6 +398,73 @@ def _duplicate_messages(spec: Mapping[str, Any]) -> list[Problem]:
             error = PydanticCustomError("duplicate_message_id", "message id {id} appears twice", {"id": message_id})
             problems.append((("messages", index, "id"), error))
         seen.add(message_id)
+    return problems
+
+
+def _written_problems(spec: Mapping[str, Any]) -> list[Problem]:
+    return _duplicate_messages(spec) + _templates(spec)
+
+
+def _templates(spec: Mapping[str, Any]) -> list[Problem]:
+    """Every template compiles in the delivery service's sandbox and reads only the template context
+    (and of the customer's traits only those `policy.template_traits` lists); fallbacks are plain text."""
+    messages = spec.get("messages")
+    if not isinstance(messages, list):
+        return []
+    policy = spec.get("policy")
+    listed = policy.get("template_traits", []) if isinstance(policy, Mapping) else []
+    allowed = {t for t in listed if isinstance(t, str)} if isinstance(listed, list) else set()
+    route = spec.get("name")
+    problems: list[Problem] = []
+    for index, message in enumerate(messages):
+        variants = message.get("variants") if isinstance(message, Mapping) else None
+        if not isinstance(variants, Mapping):
+            continue
+        for tone, content in variants.items():
+            for channel, by_locale in content.items() if isinstance(content, Mapping) else ():
+                for locale, texts in by_locale.items() if isinstance(by_locale, Mapping) else ():
+                    if not isinstance(texts, Mapping):
+                        continue
+                    where = (
+                        f"route {route}, message {message.get('id')}, tone {tone}, channel {channel}, locale {locale}"
+                    )
+                    loc = ("messages", index, "variants", tone, channel, locale)
+                    problems += _content_problems(texts, where, loc, allowed)
+    return problems
+
+
+def _content_problems(
+    texts: Mapping[str, Any], where: str, loc: tuple[str | int, ...], allowed: set[str]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for field in TEMPLATE_FIELDS:
+        source = texts.get(field)
+        if not isinstance(source, str):
+            continue
+        for failure in template_problems(source):
+            error = PydanticCustomError(
+                failure.reason.value,
+                "{where}, {field}: {problem}",
+                {"where": where, "field": field, "problem": failure.message},
+            )
+            problems.append(((*loc, field), error))
+        refused = sorted(traits_used(source) - allowed)
+        if refused:
+            error = PydanticCustomError(
+                "template_trait_not_allowed",
+                "{where}, {field}: customer.traits.{traits} not in policy.template_traits",
+                {"where": where, "field": field, "traits": ", ".join(refused)},
+            )
+            problems.append(((*loc, field), error))
+    fallback = texts.get("fallback")
+    for field, text in fallback.items() if isinstance(fallback, Mapping) else ():
+        if isinstance(text, str) and ("{{" in text or "{%" in text):
+            error = PydanticCustomError(
+                "fallback_plain_text",
+                "{where}, fallback {field}: a fallback is sent as it is, never rendered: no template tags",
+                {"where": where, "field": str(field)},
+            )
+            problems.append(((*loc, "fallback", field), error))
     return problems
 
 

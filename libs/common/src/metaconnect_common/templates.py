@@ -12,6 +12,11 @@ Templates come from route specs and see event data, so three things are guarded:
 
 `StrictUndefined` makes a missing variable an error rather than an empty string. Errors become a
 `TemplateFailure` whose message names the template line, never a value.
+
+One environment for both ends: the router compiles every template of a route when the route is
+written (`template_problems`: syntax, sandbox refusals and names outside `TemplateContext`), the
+delivery service renders with the same environment (`render_template`), so a template the router
+accepted never fails to compile at send time.
 """
 
 from __future__ import annotations
@@ -21,14 +26,16 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache, wraps
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from jinja2 import (
     StrictUndefined,
     Template,
     TemplateSyntaxError,
     UndefinedError,
+    meta,
     nodes,
     pass_context,
     pass_eval_context,
@@ -41,7 +48,82 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
-from metaconnect_delivery.rendering.failures import Reason, TemplateFailure
+
+class TemplateReason(StrEnum):
+    """Why a template did not compile or render (the rule a route's 422 names)."""
+
+    TEMPLATE_SYNTAX = "template_syntax"
+    TEMPLATE_UNKNOWN_NAME = "template_unknown_name"
+    """A top-level name that is not part of the template context (checked when a route is written)."""
+    TEMPLATE_UNDEFINED = "template_undefined"
+    """A variable or attribute the template uses is missing (`StrictUndefined`)."""
+    TEMPLATE_SECURITY = "template_security"
+    """An attribute, call or statement the sandbox refuses."""
+    TEMPLATE_TOO_LARGE = "template_too_large"
+    """The source, the output or a value built on the way exceeds its cap."""
+    TEMPLATE_TOO_COMPLEX = "template_too_complex"
+    """The template ran out of steps (loop iterations, calls, operators) or recursed too deep."""
+    TEMPLATE_RUNTIME = "template_runtime"
+    """Any other error while rendering (a type error, a division by zero, ...)."""
+
+
+class TemplateFailure(Exception):
+    """A template did not compile or render: `reason`, a `message` naming the line (never a value),
+    and the `variable` it was missing or did not know, when the template spells it out."""
+
+    def __init__(self, reason: TemplateReason, message: str, *, variable: str | None = None) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+        self.variable = variable
+
+
+class ItemContext(TypedDict):
+    """`item` (and each entry of `items`): what the message is, never what it says."""
+
+    id: str
+    route: str
+    message_id: str
+    priority: int
+    category: str
+
+
+class CustomerContext(TypedDict):
+    """`customer`: who the message is for. Never personality (colour, pattern, holdout) and never
+    a contact address; `traits` holds only the traits the route lists in `policy.template_traits`."""
+
+    id: str
+    first_name: str | None
+    locale: str | None
+    time_zone: str | None
+    traits: dict[str, Any]
+
+
+class DeliveryContext(TypedDict):
+    id: str
+    locale: str
+    overflow: int
+    item_count: int
+    bundled: bool
+    urgent: bool
+
+
+class TemplateContext(TypedDict):
+    """Everything a template sees; any other top-level name is refused when its route is written."""
+
+    data: dict[str, Any]
+    """The triggering event's properties."""
+    customer: CustomerContext
+    item: ItemContext
+    items: list[ItemContext]
+    """The delivery's shown items in reading order (a single item: just `item`)."""
+    delivery: DeliveryContext
+    channel: str
+    customer_id: str
+    """The same as `customer.id` (kept for templates written before `customer` existed)."""
+
+
+TEMPLATE_NAMES: Final = frozenset(TemplateContext.__required_keys__)
 
 MAX_SOURCE_CHARS: Final = 32 * 1024
 MAX_OUTPUT_CHARS: Final = 100_000
@@ -336,11 +418,13 @@ def render_template(source: str, context: Mapping[str, Any], *, html: bool = Fal
     Raises `TemplateFailure` and nothing else.
     """
     if len(source) > MAX_SOURCE_CHARS:
-        raise TemplateFailure(Reason.TEMPLATE_TOO_LARGE, f"template source exceeds {MAX_SOURCE_CHARS} characters")
+        raise TemplateFailure(
+            TemplateReason.TEMPLATE_TOO_LARGE, f"template source exceeds {MAX_SOURCE_CHARS} characters"
+        )
     compiled = _compile(source, html)
     if isinstance(compiled, TemplateFailure):
         # A fresh exception per raise: re-raising the cached one would grow its traceback forever.
-        raise TemplateFailure(compiled.reason, compiled.message)
+        raise TemplateFailure(compiled.reason, compiled.message, variable=compiled.variable)
     token = _budget.set(_Budget())
     try:
         chunks: list[str] = []
@@ -357,6 +441,54 @@ def render_template(source: str, context: Mapping[str, Any], *, html: bool = Fal
         _budget.reset(token)
 
 
+def template_problems(source: str, *, html: bool = False) -> list[TemplateFailure]:
+    """What is wrong with a template before it ever renders: the source cap, syntax, statements and
+    names the sandbox refuses, and top-level names outside `TemplateContext` (`template_unknown_name`,
+    naming the variable). Empty when the template compiles; rendering can still miss `data` keys."""
+    if len(source) > MAX_SOURCE_CHARS:
+        return [
+            TemplateFailure(TemplateReason.TEMPLATE_TOO_LARGE, f"template source exceeds {MAX_SOURCE_CHARS} characters")
+        ]
+    compiled = _compile(source, html)
+    if isinstance(compiled, TemplateFailure):
+        return [TemplateFailure(compiled.reason, compiled.message, variable=compiled.variable)]
+    environment = _html if html else _plain
+    # Names the template reads from its context, minus the ones it sets itself (`set`, loops, macros).
+    undeclared = meta.find_undeclared_variables(environment.parse(source)) - environment.globals.keys()
+    return [
+        TemplateFailure(
+            TemplateReason.TEMPLATE_UNKNOWN_NAME,
+            f"{name!r} is not in the template context ({', '.join(sorted(TEMPLATE_NAMES))})",
+            variable=name,
+        )
+        for name in sorted(undeclared - TEMPLATE_NAMES)
+    ]
+
+
+def traits_used(source: str) -> frozenset[str]:
+    """The traits a compilable template names as `customer.traits.<name>` or `customer.traits['<name>']`."""
+    try:
+        parsed = _plain.parse(source)
+    except Exception:  # not compilable: `template_problems` says why
+        return frozenset()
+
+    def traits_of(node: nodes.Expr) -> bool:
+        return (
+            isinstance(node, nodes.Getattr)
+            and node.attr == "traits"
+            and isinstance(node.node, nodes.Name)
+            and node.node.name == "customer"
+        )
+
+    used = {node.attr for node in parsed.find_all(nodes.Getattr) if traits_of(node.node)}
+    used |= {
+        node.arg.value
+        for node in parsed.find_all(nodes.Getitem)
+        if traits_of(node.node) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)
+    }
+    return frozenset(used)
+
+
 @lru_cache(maxsize=CACHE_SIZE)
 def _compile(source: str, html: bool) -> Template | TemplateFailure:
     # A template that does not compile is remembered as its failure: it is not retried per send.
@@ -371,25 +503,32 @@ _UNDEFINED_NAME = re.compile(r"'([^']*)' is undefined|has no attribute '([^']*)'
 
 def _failure(exc: BaseException, source: str) -> TemplateFailure:
     if isinstance(exc, TemplateSyntaxError):
-        return TemplateFailure(Reason.TEMPLATE_SYNTAX, f"line {exc.lineno}: {exc.message}")
+        return TemplateFailure(TemplateReason.TEMPLATE_SYNTAX, f"line {exc.lineno}: {exc.message}")
     where = _line(exc)
     if isinstance(exc, UndefinedError):
         # Jinja names the missing variable or attribute; repeat it only when the template spells it
         # out, since a computed key (`data[data.email]`) would be a value.
         match = _UNDEFINED_NAME.search(exc.message or "")
         name = next((group for group in match.groups() if group), None) if match else None
-        if name and re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", source):
-            return TemplateFailure(Reason.TEMPLATE_UNDEFINED, f"{where}: {name!r} is undefined")
-        return TemplateFailure(Reason.TEMPLATE_UNDEFINED, f"{where}: a variable or attribute is undefined")
+        spelled = re.search(rf"(?<![\w.])(?:[A-Za-z_]\w*\.)*{re.escape(name)}(?![\w])", source) if name else None
+        if spelled:
+            # The variable as the template spells it (`data.price`), not just Jinja's last attribute.
+            variable = spelled.group(0)
+            return TemplateFailure(
+                TemplateReason.TEMPLATE_UNDEFINED, f"{where}: {variable!r} is undefined", variable=variable
+            )
+        return TemplateFailure(TemplateReason.TEMPLATE_UNDEFINED, f"{where}: a variable or attribute is undefined")
     if isinstance(exc, _Refused):
-        return TemplateFailure(Reason.TEMPLATE_SECURITY, f"line {exc.lineno}: {exc}")
+        return TemplateFailure(TemplateReason.TEMPLATE_SECURITY, f"line {exc.lineno}: {exc}")
     if isinstance(exc, SecurityError):
-        return TemplateFailure(Reason.TEMPLATE_SECURITY, f"{where}: refused by the sandbox")
+        return TemplateFailure(TemplateReason.TEMPLATE_SECURITY, f"{where}: refused by the sandbox")
     if isinstance(exc, _TooLarge | MemoryError):
-        return TemplateFailure(Reason.TEMPLATE_TOO_LARGE, f"{where}: output or a value exceeds its size cap")
+        return TemplateFailure(TemplateReason.TEMPLATE_TOO_LARGE, f"{where}: output or a value exceeds its size cap")
     if isinstance(exc, _TooComplex | RecursionError):
-        return TemplateFailure(Reason.TEMPLATE_TOO_COMPLEX, f"{where}: exceeds {MAX_STEPS} steps or nests too deep")
-    return TemplateFailure(Reason.TEMPLATE_RUNTIME, f"{where}: {type(exc).__name__}")
+        return TemplateFailure(
+            TemplateReason.TEMPLATE_TOO_COMPLEX, f"{where}: exceeds {MAX_STEPS} steps or nests too deep"
+        )
+    return TemplateFailure(TemplateReason.TEMPLATE_RUNTIME, f"{where}: {type(exc).__name__}")
 
 
 def _line(exc: BaseException) -> str:

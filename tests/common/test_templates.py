@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metaconnect_delivery.rendering.failures import Reason, TemplateFailure
-from metaconnect_delivery.rendering.templates import MAX_OUTPUT_CHARS, MAX_SOURCE_CHARS, _compile, render_template
+from metaconnect_common.templates import (
+    MAX_OUTPUT_CHARS,
+    MAX_SOURCE_CHARS,
+    TemplateFailure,
+    _compile,
+    render_template,
+    template_problems,
+    traits_used,
+)
+from metaconnect_common.templates import TemplateReason as Reason
 
 SECRET = "ann.secret@example.com"
 CONTEXT: dict[str, Any] = {
@@ -71,7 +79,8 @@ def test_templates_see_the_delivery_context(source: str, output: str) -> None:
 def test_a_missing_variable_is_an_error_that_names_it() -> None:
     missing = failure("Hi {{ data.nickname }}")
     assert missing.reason is Reason.TEMPLATE_UNDEFINED
-    assert "'nickname'" in missing.message
+    assert "'data.nickname'" in missing.message  # as the template spells it
+    assert missing.variable == "data.nickname"
     assert failure("{{ nobody }}").reason is Reason.TEMPLATE_UNDEFINED
 
 
@@ -241,3 +250,40 @@ def test_any_template_string_renders_or_fails_with_a_reason(parts: list[str], ht
         assert SECRET not in outcome.message
     else:
         assert len(outcome) <= MAX_OUTPUT_CHARS
+
+
+@pytest.mark.parametrize(
+    ("source", "reason", "variable"),
+    [
+        ("Broken {{ data.x ", Reason.TEMPLATE_SYNTAX, None),
+        ("{% for p in data.items %}{{ p }}", Reason.TEMPLATE_SYNTAX, None),
+        ("Hi {{ first_name }}", Reason.TEMPLATE_UNKNOWN_NAME, "first_name"),
+        ("{{ profile.personality.colour }}", Reason.TEMPLATE_UNKNOWN_NAME, "profile"),
+        ("{{ lipsum() }}", Reason.TEMPLATE_UNKNOWN_NAME, "lipsum"),
+        ("{{ self }}", Reason.TEMPLATE_SECURITY, None),
+        ("{% include 'x' %}", Reason.TEMPLATE_SECURITY, None),
+        ("x" * (MAX_SOURCE_CHARS + 1), Reason.TEMPLATE_TOO_LARGE, None),
+    ],
+)
+def test_template_problems_are_found_before_rendering(source: str, reason: Reason, variable: str | None) -> None:
+    [problem] = template_problems(source)
+    assert (problem.reason, problem.variable) == (reason, variable)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Hi {{ customer.first_name }}, {{ data.price }} for {{ item.message_id }} ({{ items|length }})",
+        "{% set n = 2 %}{% for p in data.products %}{{ loop.index }} {{ p.name }} {{ n }}{% endfor %}",
+        "{% macro m(x) %}{{ x }}{% endmacro %}{{ m(delivery.locale) }} {{ range(3)|list }} {{ channel }}",
+        "{{ customer.traits.plan }} {{ customer_id }}",
+    ],
+)
+def test_templates_reading_the_context_compile(source: str) -> None:
+    assert template_problems(source) == []
+
+
+def test_traits_used_names_the_traits_a_template_reads() -> None:
+    source = "{{ customer.traits.plan }} {{ customer.traits['tier'] }} {{ customer.first_name }} {{ data.traits.x }}"
+    assert traits_used(source) == {"plan", "tier"}
+    assert traits_used("{{ broken") == frozenset()
