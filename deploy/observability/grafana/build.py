@@ -694,6 +694,31 @@ def delivery() -> Dashboard:
             ),
         ),
     )
+    templates = Row(
+        "Templates",
+        tuple(
+            Panel(
+                title,
+                description,
+                (Query(f"60 * sum by (reason) (rate({metric}[{RATE}]))", "{{reason}}"),),
+                unit="opm",
+                width=12,
+            )
+            for title, description, metric in (
+                (
+                    "Items left out by reason",
+                    "Per minute: items that could not render, left out of their delivery with a "
+                    "message.failed of their own (the rest of the delivery went out).",
+                    "mc_delivery_items_left_out_total",
+                ),
+                (
+                    "Fallback texts sent by reason",
+                    "Per minute: items sent with their plain-text fallback because a template could not render.",
+                    "mc_delivery_template_fallbacks_total",
+                ),
+            )
+        ),
+    )
     return Dashboard(
         "mc-delivery",
         "Metaconnect / Delivery",
@@ -704,6 +729,7 @@ def delivery() -> Dashboard:
             consumer_row(topic),
             deliveries,
             providers,
+            templates,
             storage_row("delivery", outbox=True),
         ),
     )
