@@ -14,7 +14,7 @@ from metaconnect_common.refs import parse_ref
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_delivery import repository
-from tests.delivery.test_service import delivery
+from tests.delivery.test_service import delivery, through
 from tests.router.conftest import operator
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,7 +39,6 @@ async def test_deliveries_are_listed_by_any_ref_the_profile_api_takes(
     delivery_app: FastAPI,
     client: httpx.AsyncClient,
 ) -> None:
-    deliver = delivery_app.state.service.deliveries.deliver
     tag = uuid.uuid4().hex[:8]
     old, survivor = uuid.uuid4(), uuid.uuid4()
     email = f"ada.{tag}@example.com"
@@ -48,7 +47,7 @@ async def test_deliveries_are_listed_by_any_ref_the_profile_api_takes(
     # The profile service merged the old customer into the survivor: the router's next delivery says so.
     third = for_customer(survivor, sorted([f"cid:old-{tag}", f"cid:c-{tag}", f"email:{email}", f"id:{old}"]), later=2)
     for d in (first, second, third):
-        assert await deliver(d) == "sent"
+        assert await through(delivery_app, d) == "sent"
 
     # What went to the old customer before the merge is the survivor's too.
     expected = [str(third.id), str(second.id), str(first.id)]

@@ -86,7 +86,13 @@ def test_the_bucket_never_lets_more_than_burst_plus_rate_times_time(rate: float,
     now, calls = 0.0, []
     for gap in gaps:
         now += gap
-        calls.append(now + bucket.reserve(now))  # when the call may go
+        wait = bucket.take(now)
+        if wait == 0.0:
+            calls.append(now)
+        else:  # nothing was taken: a token is there once the wait is over
+            assert bucket.take(now + wait + 1e-9) == 0.0
+            calls.append(now + wait)
+            now += wait
     span = calls[-1] - calls[0] if len(calls) > 1 else 0.0
     assert len(calls) <= burst + rate * span + 1 + 1e-6
     assert calls == sorted(calls)
@@ -94,8 +100,9 @@ def test_the_bucket_never_lets_more_than_burst_plus_rate_times_time(rate: float,
 
 def test_the_bucket_waits_rather_than_refuses() -> None:
     bucket = TokenBucket(rate=2.0, burst=2)
-    assert [bucket.reserve(0.0) for _ in range(4)] == [0.0, 0.0, 0.5, 1.0]
-    assert bucket.reserve(10.0) == 0.0
+    assert [bucket.take(0.0) for _ in range(4)] == [0.0, 0.0, 0.5, 0.5]  # asking again takes nothing
+    assert bucket.take(0.5) == 0.0
+    assert bucket.take(10.0) == 0.0
 
 
 def test_nonsense_settings_are_refused() -> None:

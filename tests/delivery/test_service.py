@@ -7,6 +7,7 @@ a redelivered delivery sending nothing twice; template failures and missing addr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import socket
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -29,7 +31,7 @@ from metaconnect_common.schemas.profiled import Contact
 from metaconnect_common.settings import CommonSettings
 from metaconnect_delivery.config import DeliverySettings, ProviderSettings
 from metaconnect_delivery.registry import Registry
-from metaconnect_delivery.service import DeliveryService
+from metaconnect_delivery.service import DeliveryService, token_hash
 from metaconnect_sandbox.config import SandboxConfig
 from metaconnect_sandbox.server import Sandbox
 
@@ -169,6 +171,46 @@ def delivery(
     )
 
 
+async def send(service: DeliveryService, d: Delivery, *, timeout_s: float = 30.0) -> str:
+    """Accept `d`, then claim and attempt what is due as a worker does, until `d` is sent or failed
+    (retries fall due within milliseconds here)."""
+    await service.accept([(d, None)])
+    return await attempt_until_done(service, d.id, timeout_s=timeout_s)
+
+
+async def attempt_until_done(service: DeliveryService, delivery_id: uuid.UUID, *, timeout_s: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for claimed in await service.claim(10):
+            await service.attempt(claimed)
+        status = await status_of(service, delivery_id)
+        if status in ("sent", "failed"):
+            return status
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"delivery {delivery_id} still {await status_of(service, delivery_id)}")
+
+
+async def status_of(service: DeliveryService, delivery_id: uuid.UUID) -> str | None:
+    async with service.sessions() as session:
+        status: str | None = await session.scalar(
+            text("SELECT status FROM delivery.deliveries WHERE id = :d"), {"d": delivery_id}
+        )
+        return status
+
+
+async def through(app: FastAPI, d: Delivery, *, timeout_s: float = 30.0) -> str:
+    """Accept `d` in a running app and wait for its workers to send it (or fail it)."""
+    service: DeliveryService = app.state.service.deliveries
+    await service.accept([(d, None)])
+    app.state.service.workers.wake()
+    deadline = time.monotonic() + timeout_s
+    while (status := await status_of(service, d.id)) not in ("sent", "failed"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"delivery {d.id} still {status}")
+        await asyncio.sleep(0.02)
+    return status
+
+
 async def received(control: httpx.AsyncClient, provider: str) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = (await control.get("/messages", params={"provider": provider})).json()["messages"]
     return messages
@@ -204,7 +246,7 @@ async def test_push_goes_out_in_the_fcm_shape_and_the_receipt_closes_the_loop(
     make: Make, control: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     d = delivery(Channel.PUSH, Channel.EMAIL)
-    assert await make().deliver(d) == "sent"
+    assert await send(make(), d) == "sent"
 
     [call] = await received(control, "fcm")
     message = call["payload"]["message"]
@@ -225,7 +267,7 @@ async def test_sms_whatsapp_email_and_webhook_each_speak_their_providers_shape(
 ) -> None:
     service = make()
     for channel in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL, Channel.WEBHOOK):
-        assert await service.deliver(delivery(channel)) == "sent", channel
+        assert await send(service, delivery(channel)) == "sent", channel
 
     [sms] = await received(control, "twilio")
     assert sms["auth_ok"]
@@ -243,7 +285,7 @@ async def test_sms_whatsapp_email_and_webhook_each_speak_their_providers_shape(
 
 async def test_in_app_goes_to_the_inbox_delivered_at_once(make: Make, engine: AsyncEngine) -> None:
     d = delivery(Channel.IN_APP, items=3)
-    assert await make().deliver(d) == "sent"
+    assert await send(make(), d) == "sent"
     async with engine.connect() as conn:
         content = await conn.scalar(text("SELECT content FROM delivery.inbox WHERE delivery_id = :d"), {"d": d.id})
     assert [i["message_id"] for i in content["items"]] == ["m0", "m1", "m2"]
@@ -261,7 +303,7 @@ async def test_server_errors_are_retried_until_the_provider_takes_it(
 ) -> None:
     await fault(control, "fcm", {"status": 500}, {"status": 503})
     d = delivery(Channel.PUSH)
-    assert await make().deliver(d) == "sent"
+    assert await send(make(), d) == "sent"
     assert await attempts(engine, d.id) == [
         ("push", "retry", "http_500"),
         ("push", "retry", "http_503"),
@@ -273,7 +315,7 @@ async def test_a_429_waits_its_retry_after(make: Make, control: httpx.AsyncClien
     await fault(control, "fcm", {"status": 429, "retry_after": 1})
     d = delivery(Channel.PUSH)
     started = time.monotonic()
-    assert await make().deliver(d) == "sent"
+    assert await send(make(), d) == "sent"
     assert time.monotonic() - started >= 1.0
     assert await attempts(engine, d.id) == [("push", "retry", "http_429"), ("push", "sent", "accepted")]
 
@@ -281,8 +323,11 @@ async def test_a_429_waits_its_retry_after(make: Make, control: httpx.AsyncClien
 async def test_a_timeout_is_retried(make: Make, control: httpx.AsyncClient, engine: AsyncEngine) -> None:
     await fault(control, "fcm", {"delay_s": 2.0})  # the provider's timeout is 0.5 s
     d = delivery(Channel.PUSH)
-    assert await make().deliver(d) == "sent"
-    assert await attempts(engine, d.id) == [("push", "retry", "timeout"), ("push", "sent", "accepted")]
+    assert await send(make(), d) == "sent"
+    # The request went out unanswered: it may have been sent. Tried again with the same collapse id.
+    assert await attempts(engine, d.id) == [("push", "unknown", "timeout"), ("push", "sent", "accepted")]
+    keys = [m["payload"]["message"]["android"]["collapse_key"] for m in await received(control, "fcm")]
+    assert keys == [str(d.id)[:40]] * 2
 
 
 async def test_a_permanent_refusal_fails_over_to_the_next_channel_at_once(
@@ -290,7 +335,7 @@ async def test_a_permanent_refusal_fails_over_to_the_next_channel_at_once(
 ) -> None:
     await fault(control, "fcm", {"status": 400})
     d = delivery(Channel.PUSH, Channel.SMS)
-    assert await make().deliver(d) == "sent"
+    assert await send(make(), d) == "sent"
     assert await attempts(engine, d.id) == [("push", "permanent", "http_400"), ("sms", "sent", "accepted")]
     assert len(await received(control, "twilio")) == 1
 
@@ -300,7 +345,7 @@ async def test_a_refused_connection_is_retried_then_fails_over(
 ) -> None:
     service = make(providers=providers(sandbox, push=f"http://127.0.0.1:{closed_port()}"))
     d = delivery(Channel.PUSH, Channel.SMS)
-    assert await service.deliver(d) == "sent"
+    assert await send(service, d) == "sent"
     assert await attempts(engine, d.id) == [
         *[("push", "retry", "connection_refused")] * 3,
         ("sms", "sent", "accepted"),
@@ -313,7 +358,7 @@ async def test_when_every_channel_fails_the_delivery_fails_with_a_receipt_and_a_
     await fault(control, "fcm", *[{"status": 500}] * 3)
     await fault(control, "twilio", {"status": 400, "error_code": 21602})  # refused, the number itself is fine
     d = delivery(Channel.PUSH, Channel.SMS)
-    assert await make().deliver(d) == "failed"
+    assert await send(make(), d) == "failed"
     assert [o for _, o, _ in await attempts(engine, d.id)] == ["retry", "retry", "retry", "permanent"]
     [(receipt_topic, failed), (dlq_topic, dead)] = await outbox(engine, d.id)
     assert (receipt_topic, failed["type"], failed["properties"]["reason"]) == (
@@ -331,16 +376,16 @@ async def test_the_circuit_opens_after_consecutive_failures_and_closes_after_a_g
     service = make(attempts=1, circuit_failures=2, circuit_open_s=0.5)
     await fault(control, "fcm", {"status": 500}, {"status": 500})
     for _ in range(2):
-        assert await service.deliver(delivery(Channel.PUSH, Channel.SMS)) == "sent"  # by SMS
+        assert await send(service, delivery(Channel.PUSH, Channel.SMS)) == "sent"  # by SMS
     calls = len(await received(control, "fcm"))
     skipped = delivery(Channel.PUSH, Channel.SMS)
-    assert await service.deliver(skipped) == "sent"
+    assert await send(service, skipped) == "sent"
     assert len(await received(control, "fcm")) == calls  # open: push was not even called
     assert (await attempts(engine, skipped.id))[0] == ("push", "skipped", "circuit_open")
 
     time.sleep(0.6)
     trial = delivery(Channel.PUSH, Channel.SMS)
-    assert await service.deliver(trial) == "sent"
+    assert await send(service, trial) == "sent"
     assert await attempts(engine, trial.id) == [("push", "sent", "accepted")]
 
 
@@ -351,8 +396,8 @@ async def test_a_redelivered_delivery_sends_nothing_twice(
     make: Make, control: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     d = delivery(Channel.PUSH)
-    assert await make().deliver(d) == "sent"
-    assert await make().deliver(d) == "sent"  # another replica, after a rebalance
+    assert await send(make(), d) == "sent"
+    assert await send(make(), d) == "sent"  # another replica, after a rebalance
     assert len(await received(control, "fcm")) == 1
     assert len(await attempts(engine, d.id)) == 1
 
@@ -361,7 +406,7 @@ async def test_a_template_error_fails_the_delivery_with_its_reason_and_calls_no_
     make: Make, control: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     d = delivery(Channel.PUSH, body="Hi {{ data.nickname }}")  # not in the data
-    assert await make().deliver(d) == "failed"
+    assert await send(make(), d) == "failed"
     assert await attempts(engine, d.id) == [("push", "skipped", "template_undefined")]
     assert await received(control, "fcm") == []
 
@@ -374,7 +419,7 @@ async def test_a_bundle_with_one_broken_item_sends_the_others_and_fails_that_ite
         update={"content": {Channel.PUSH: ItemContent(title="Deal", body="Now {{ data.price }}")}}
     )
     d = d.model_copy(update={"items": [d.items[0], broken, d.items[2]]})
-    assert await make().deliver(d) == "sent"
+    assert await send(make(), d) == "sent"
 
     [call] = await received(control, "fcm")
     message = call["payload"]["message"]
@@ -395,7 +440,7 @@ async def test_a_bundle_with_one_broken_item_sends_the_others_and_fails_that_ite
     assert sent.properties["item_ids"] == [str(d.items[0].id), str(d.items[2].id)]
     assert failed.event_id != sent.event_id
     # Redelivered: nothing twice, and the same receipt ids.
-    assert await make().deliver(d) == "sent"
+    assert await send(make(), d) == "sent"
     assert len(await received(control, "fcm")) == 1
 
 
@@ -403,7 +448,7 @@ async def test_when_no_item_renders_each_item_fails_with_its_variable(
     make: Make, control: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     d = delivery(Channel.PUSH, items=2, body="Hi {{ data.nickname }}")
-    assert await make().deliver(d) == "failed"
+    assert await send(make(), d) == "failed"
     assert await received(control, "fcm") == []
     written = await outbox(engine, d.id)
     receipts = [Interaction.model_validate(v) for t, v in written if t == "mc.interactions.v1"]
@@ -415,7 +460,7 @@ async def test_when_no_item_renders_each_item_fails_with_its_variable(
 
 async def test_a_customer_without_an_address_fails_over(make: Make, engine: AsyncEngine) -> None:
     d = delivery(Channel.SMS, Channel.EMAIL, contact=Contact(email="ada@example.com"))
-    assert await make().deliver(d) == "sent"
+    assert await send(make(), d) == "sent"
     assert await attempts(engine, d.id) == [("sms", "permanent", "no_sms_address"), ("email", "sent", "accepted")]
 
 
@@ -424,7 +469,7 @@ async def test_attempts_keep_no_secret_and_no_address(
 ) -> None:
     await fault(control, "twilio", {"status": 400})
     d = delivery(Channel.SMS, Channel.PUSH, Channel.EMAIL)
-    await make().deliver(d)
+    await send(make(), d)
     async with engine.connect() as conn:
         rows = [
             list(row)
@@ -445,7 +490,7 @@ async def test_a_providers_rate_limit_spaces_its_calls(
     service = make(providers=limited)
     started = time.monotonic()
     for _ in range(3):
-        assert await service.deliver(delivery(Channel.PUSH)) == "sent"
+        assert await send(service, delivery(Channel.PUSH)) == "sent"
     assert time.monotonic() - started >= 0.38  # 1 at once, then one every 0.2 s
     assert len(await received(control, "fcm")) == 3
 
@@ -455,10 +500,60 @@ async def test_an_unregistered_device_is_reported_as_a_hard_bounce_and_the_deliv
 ) -> None:
     await control.post("/fcm/unregistered-tokens", json={"tokens": ["device-token-0001"]})
     d = delivery(Channel.PUSH, Channel.EMAIL)
-    assert await make().deliver(d) == "sent"
+    assert await send(make(), d) == "sent"
     assert await attempts(engine, d.id) == [("push", "permanent", "http_404"), ("email", "sent", "accepted")]
     receipts = [Interaction.model_validate(v) for _, v in await outbox(engine, d.id)]
     [bounced] = [r for r in receipts if r.type == "message.bounced"]
     # The profile's vocabulary: a hard bounce makes the channel's address invalid.
     assert (bounced.channel, bounced.properties["bounce"]) == (Channel.PUSH, "hard")
     assert [r.type for r in receipts] == ["message.bounced", "message.sent"]
+
+
+async def test_push_goes_to_every_device_and_an_unregistered_one_bounces_alone(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    tokens = [f"device-{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    await control.post("/fcm/unregistered-tokens", json={"tokens": [tokens[1]]})
+    d = delivery(Channel.PUSH, Channel.EMAIL, contact=Contact(push_tokens=tokens))
+    assert await send(make(), d) == "sent"  # two devices took it: no fail-over to e-mail
+
+    got = sorted(m["payload"]["message"]["token"] for m in await received(control, "fcm"))
+    assert got == sorted(tokens)  # one call per token
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT outcome, reason, response FROM delivery.attempts WHERE delivery_id = :d"), {"d": d.id}
+            )
+        ).all()
+    by_token = {row.response["token_sha256"]: (row.outcome, row.reason) for row in rows}
+    hashed = [token_hash(t) for t in tokens]
+    assert by_token == {
+        hashed[0]: ("sent", "accepted"),
+        hashed[1]: ("permanent", "http_404"),
+        hashed[2]: ("sent", "accepted"),
+    }
+    assert not any(t in json.dumps([row.response for row in rows]) for t in tokens)  # never the token itself
+    receipts = [Interaction.model_validate(v) for _, v in await outbox(engine, d.id)]
+    [bounced] = [r for r in receipts if r.type == "message.bounced"]
+    assert (bounced.properties["bounce"], bounced.properties["address_sha256"]) == ("hard", hashed[1])
+    assert [r.type for r in receipts] == ["message.bounced", "message.sent"]
+
+
+async def test_a_push_retried_goes_again_only_to_the_devices_that_did_not_take_it(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    tokens = [f"device-{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    await fault(control, "fcm", {"status": 503}, {"status": 503})  # both devices' first calls
+    d = delivery(Channel.PUSH, contact=Contact(push_tokens=tokens))
+    assert await send(make(), d) == "sent"
+    assert sorted(o for _, o, _ in await attempts(engine, d.id)) == ["retry", "retry", "sent", "sent"]
+
+
+async def test_a_transactional_message_leaves_a_copy_in_the_inbox(make: Make, engine: AsyncEngine) -> None:
+    d = delivery(Channel.PUSH).model_copy(update={"urgent": True, "inbox_copy": True})
+    assert await send(make(), d) == "sent"
+    async with engine.connect() as conn:
+        content = await conn.scalar(text("SELECT content FROM delivery.inbox WHERE delivery_id = :d"), {"d": d.id})
+        channel = await conn.scalar(text("SELECT channel FROM delivery.deliveries WHERE id = :d"), {"d": d.id})
+    assert channel == "push"
+    assert [i["body"] for i in content["items"]] == ["Hi Ada"]

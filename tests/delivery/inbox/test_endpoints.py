@@ -21,7 +21,7 @@ from metaconnect_common.settings import AuthSettings
 from metaconnect_delivery.app import create_app
 from metaconnect_delivery.config import DeliverySettings
 from metaconnect_sandbox.server import serving
-from tests.delivery.test_service import delivery
+from tests.delivery.test_service import delivery, through
 from tests.router.conftest import operator
 
 pytestmark = pytest.mark.timeout(120)
@@ -40,7 +40,7 @@ def device(customer: uuid.UUID) -> dict[str, str]:
 
 async def _in_app(app: FastAPI, items: int = 1) -> uuid.UUID:
     d = delivery(Channel.IN_APP, items=items)
-    assert await app.state.service.deliveries.deliver(d) == "sent"
+    assert await through(app, d) == "sent"
     return d.customer_id
 
 
@@ -132,7 +132,7 @@ async def test_an_open_stream_receives_a_new_message_live(served: tuple[FastAPI,
         events = _events(response)
         assert await anext(events) == ("unread", {"unread": 1, "messages": []})
         d = delivery(Channel.IN_APP).model_copy(update={"customer_id": customer})
-        sending = asyncio.create_task(app.state.service.deliveries.deliver(d))
+        sending = asyncio.create_task(through(app, d))
         async with asyncio.timeout(5):  # LISTEN/NOTIFY, not the 15 s poll
             kind, message = await anext(events)
         await sending
@@ -144,7 +144,7 @@ async def test_an_inbox_is_named_by_any_ref_and_a_token_opens_only_its_own(serve
     app, url = served
     tag = uuid.uuid4().hex[:8]
     d = delivery(Channel.IN_APP).model_copy(update={"identities": [f"cid:c-{tag}", f"email:ada.{tag}@example.com"]})
-    assert await app.state.service.deliveries.deliver(d) == "sent"
+    assert await through(app, d) == "sent"
     customer, other = d.customer_id, await _in_app(app)
     async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0)) as client:
         for ref in (f"cid:c-{tag}", f"email:Ada.{tag}@Example.com", str(customer)):
@@ -186,7 +186,7 @@ async def test_a_merged_customers_messages_are_in_the_survivors_inbox(served: tu
     app, url = served
     old, survivor = await _in_app(app), uuid.uuid4()
     d = delivery(Channel.IN_APP).model_copy(update={"customer_id": survivor, "identities": [f"id:{old}"]})
-    assert await app.state.service.deliveries.deliver(d) == "sent"
+    assert await through(app, d) == "sent"
     async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10.0)) as client:
         for ref in (str(survivor), str(old)):
             inbox = (await client.get(f"/v1/inbox/{ref}", headers=device(survivor))).json()

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from metaconnect_common.auth import Role
 from metaconnect_common.schemas import Channel
 from metaconnect_sandbox.server import Sandbox
-from tests.delivery.test_service import HOOK_SECRET, delivery
+from tests.delivery.test_service import HOOK_SECRET, delivery, through
 from tests.router.conftest import operator
 
 pytestmark = pytest.mark.timeout(120)
@@ -96,7 +96,7 @@ async def test_a_stored_account_serves_its_channel_with_its_decrypted_secret(
     assert (await client.put(f"/v1/providers/{name}", json=hook, headers=operator(Role.ADMIN))).status_code == 201
     try:
         d = delivery(Channel.WEBHOOK)
-        assert await delivery_app.state.service.deliveries.deliver(d) == "sent"
+        assert await through(delivery_app, d) == "sent"
         detail = (await client.get(f"/v1/deliveries/{d.id}", headers=operator(Role.VIEWER))).json()
         assert detail["provider"] == name
         async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:

@@ -4,6 +4,7 @@ The `mc.customers.v1` records, read in order, name each identifier's owner as th
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import uuid
@@ -275,6 +276,20 @@ def test_an_address_invalidated_then_attached_again_stays_valid_only_for_the_new
     [customer] = store.profiles.values()
     assert {i for i in customer.valid if i[0] == "email"} == {("email", "b@example.com")}
     assert json.loads(changes.records[-1].value or b"")["profile"]["contact"]["email"] == "b@example.com"
+
+
+def test_a_bounce_naming_one_device_token_invalidates_that_token_only() -> None:
+    store = Store()
+    tokens = ["token-a-12345678", "token-b-12345678", "token-c-12345678"]
+    events = [
+        _event(i, {"customer_id": "c-9", "device_token": t}, "app.opened", "in_app", {}) for i, t in enumerate(tokens)
+    ]
+    gone = hashlib.sha256(tokens[1].encode()).hexdigest()
+    bounce = {"bounce": "hard", "reason": "http_404", "address_sha256": gone}
+    changes = store.apply([*events, _event(3, {"customer_id": "c-9"}, "message.bounced", "push", bounce)])
+    assert [(r["kind"], r["value"]) for r in changes.invalidations] == [("device", tokens[1])]
+    contact = json.loads(changes.records[-1].value or b"")["profile"]["contact"]
+    assert contact["push_tokens"] == [tokens[0], tokens[2]]
 
 
 def test_a_reference_naming_only_an_unknown_metaconnect_id_is_left_out() -> None:

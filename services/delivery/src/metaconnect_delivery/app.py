@@ -16,7 +16,7 @@ from metaconnect_common.topics import DELIVERIES, INTERACTIONS, dlq_topic
 from metaconnect_delivery.config import DeliverySettings
 from metaconnect_delivery.deps import DeliveryState
 from metaconnect_delivery.endpoints import router as deliveries_router
-from metaconnect_delivery.handlers import deliveries_handler
+from metaconnect_delivery.handlers import deliveries_handlers
 from metaconnect_delivery.inbox.endpoints import router as inbox_router
 from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.inbox.service import InboxPresence
@@ -25,6 +25,7 @@ from metaconnect_delivery.providers.endpoints import router as providers_router
 from metaconnect_delivery.providers.service import ProviderAccounts
 from metaconnect_delivery.registry import Registry
 from metaconnect_delivery.service import STAGE, DeliveryService
+from metaconnect_delivery.worker import DeliveryWorkers
 
 SERVICE = "delivery"
 
@@ -44,13 +45,16 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             deliveries = DeliveryService(stage.sessions, registry, settings)
             feed = InboxFeed(common.database.url.get_secret_value())
             providers = ProviderAccounts(stage.sessions, registry, settings)
+            workers = DeliveryWorkers(deliveries, settings)
+            handle, handle_batch = deliveries_handlers(deliveries, workers.wake)
             async with stage.running(
                 group_id=settings.group_id,
                 topics=[DELIVERIES],
                 produces=[INTERACTIONS, dlq_topic(STAGE)],
-                handler=deliveries_handler(deliveries),
+                handler=handle,
+                batch_handler=handle_batch,
                 max_records=settings.max_records,
-                tasks=[feed.run],
+                tasks=[feed.run, workers.run],
             ):
                 install(
                     app,
@@ -58,6 +62,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
                         auth=common.auth,
                         stage=stage,
                         deliveries=deliveries,
+                        workers=workers,
                         providers=providers,
                         inbox_feed=feed,
                         inbox_presence=InboxPresence(stage.sessions),

@@ -91,6 +91,22 @@ class DeliverySettings(BaseSettings):
     backoff_base_s: float = Field(default=0.5, gt=0)
     backoff_cap_s: float = Field(default=10.0, gt=0)
     max_retry_after_s: float = Field(default=30.0, ge=0, description="A longer Retry-After fails over instead.")
+    deadline_s: float = Field(
+        default=900.0, gt=0, description="A delivery not sent this long after it was accepted fails (`deadline`)."
+    )
+    concurrency: int = Field(default=64, ge=1, le=1000, description="Attempts in flight per replica.")
+    channel_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Attempts in flight per channel and replica: a slow provider holds no more.",
+    )
+    lease_s: float = Field(
+        default=120.0,
+        ge=10,
+        description="A claimed delivery is its worker's this long; after a crash another worker takes it over then.",
+    )
+    poll_s: float = Field(default=0.5, gt=0, le=10, description="How often workers look for retries that fell due.")
     circuit_failures: int = Field(default=5, ge=1, description="Consecutive provider failures that open its circuit.")
     circuit_open_s: float = Field(default=30.0, gt=0)
     max_sms_segments: int = Field(default=6, ge=1, le=20)

@@ -13,11 +13,13 @@ from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.inbox.service import InboxPresence
 from metaconnect_delivery.providers.service import ProviderAccounts
 from metaconnect_delivery.service import DeliveryService
+from metaconnect_delivery.worker import DeliveryWorkers
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeliveryState(StageState):
     deliveries: DeliveryService
+    workers: DeliveryWorkers
     providers: ProviderAccounts
     inbox_feed: InboxFeed
     inbox_presence: InboxPresence

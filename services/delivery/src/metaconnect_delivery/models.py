@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -20,14 +20,21 @@ class Base(DeclarativeBase):
 
 
 class DeliveryRow(Base):
-    """One delivery command: its id is the idempotency key. Holds no address."""
+    """One delivery command: its id is the idempotency key. While `pending` it keeps the command
+    (`command`, addresses included) and its schedule; once `sent` or `failed` the command is gone
+    and the row holds no address."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_customer_time", "customer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_customer_time", "customer_id", "created_at"),
+        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_deliveries_pending_customer", "customer_id", "seq", postgresql_where=text("status = 'pending'")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)  # acceptance order
     customer_id: Mapped[uuid.UUID] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16))  # sending | sent | failed
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
     channel: Mapped[str | None] = mapped_column(String(16))  # the one it went out on
     provider: Mapped[str | None] = mapped_column(String(63))
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
@@ -40,6 +47,16 @@ class DeliveryRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The schedule, while pending (see `schedule.py`).
+    command: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # the Delivery as consumed
+    traceparent: Mapped[str | None] = mapped_column(String(55))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # claimed by a worker until
+    channel_index: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    channel_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    attempt_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    done_tokens: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    """Push: the tokens (their SHA-256) that took the message or are gone, not to be sent again."""
 
 
 class Attempt(Base):
@@ -52,7 +69,7 @@ class Attempt(Base):
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... over the whole delivery
     channel: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str | None] = mapped_column(String(63))
-    outcome: Mapped[str] = mapped_column(String(16))  # sent | retry | permanent | skipped
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | retry | unknown | permanent | skipped
     status_code: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(63))
     response: Mapped[dict[str, Any]] = mapped_column()  # the provider's answer, without secrets or addresses

@@ -6,8 +6,8 @@
 * `CircuitBreaker`: after `failure_threshold` consecutive failures the circuit opens and calls
   fail fast (the delivery fails over to its next channel); after `open_s` one trial call is let
   through (half-open): success closes the circuit, failure opens it again.
-* `TokenBucket`: at most `rate` calls per second with bursts of `burst`; `reserve` says how long
-  to wait, so a caller sleeps instead of being refused.
+* `TokenBucket`: at most `rate` calls per second with bursts of `burst`; `take` says how long
+  to wait when no token is left, so a caller comes back then instead of being refused.
 """
 
 from __future__ import annotations
@@ -123,10 +123,13 @@ class TokenBucket:
         self._tokens = self.burst
         self._at: float | None = None
 
-    def reserve(self, now: float) -> float:
-        """Take one call's token; the seconds to wait before making the call (0 when one is there)."""
+    def take(self, now: float) -> float:
+        """Take one call's token: 0 when there was one, else the seconds until there is one (nothing
+        taken: the caller comes back then, and the bucket is never overdrawn)."""
         if self._at is not None:
             self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self.rate

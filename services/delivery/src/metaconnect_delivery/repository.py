@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,12 +16,62 @@ from metaconnect_common.refs import MERGED_KIND, CustomerId, CustomerLookup, sto
 from metaconnect_delivery.models import Attempt, CustomerRefRow, DeliveryRow, InboxMessage
 
 
-async def claim(session: AsyncSession, row: dict[str, Any]) -> bool:
-    """Record a delivery as `sending`; False when it was recorded before."""
-    inserted = await session.execute(
-        insert(DeliveryRow).values(**row).on_conflict_do_nothing().returning(DeliveryRow.id)
+async def accept(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store deliveries as `pending`, one statement. An id stored before keeps its row, except one
+    the version before left `sending` without its command: it is scheduled now."""
+    if not rows:
+        return
+    statement = insert(DeliveryRow).values(list(rows))
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[DeliveryRow.id],
+            set_={
+                "status": "pending",
+                "command": statement.excluded.command,
+                "traceparent": statement.excluded.traceparent,
+                "next_attempt_at": statement.excluded.next_attempt_at,
+            },
+            where=and_(DeliveryRow.status == "sending", DeliveryRow.command.is_(None)),
+        )
     )
-    return inserted.first() is not None
+
+
+_CLAIM = text(
+    """
+    UPDATE delivery.deliveries AS t SET lease_until = :lease_until
+    FROM (
+        SELECT d.id, d.lease_until AS previous FROM delivery.deliveries AS d
+        WHERE d.status = 'pending' AND d.next_attempt_at <= :now
+          AND (d.lease_until IS NULL OR d.lease_until < :now)
+          AND NOT ((d.channels ->> d.channel_index) = ANY(:skip))
+          AND NOT EXISTS (
+              SELECT 1 FROM delivery.deliveries AS e
+              WHERE e.customer_id = d.customer_id AND e.status = 'pending' AND e.seq < d.seq
+          )
+        ORDER BY d.next_attempt_at, d.seq
+        LIMIT :limit
+        FOR UPDATE OF d SKIP LOCKED
+    ) AS due
+    WHERE t.id = due.id
+    RETURNING t.id, t.command, t.traceparent, t.channel_index, t.channel_attempts, t.attempt_count,
+              t.done_tokens, t.created_at, due.previous IS NOT NULL AS interrupted
+    """
+)
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int, skip: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Lease up to `limit` due deliveries whose current channel is not in `skip`: oldest due first,
+    only each customer's oldest pending one (so a customer's deliveries keep their order), rows other
+    workers hold skipped. `interrupted`: the row's previous lease ran out (its worker died mid-attempt)."""
+    result = await session.execute(_CLAIM, {"now": now, "lease_until": lease_until, "limit": limit, "skip": list(skip)})
+    return [dict(row._mapping) for row in result]
+
+
+async def reschedule(session: AsyncSession, delivery_id: uuid.UUID, **values: Any) -> None:
+    """The delivery is due again at `next_attempt_at` (on `channel_index`); its lease ends."""
+    await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(lease_until=None, **values))
 
 
 async def remember_refs(session: AsyncSession, customer_id: uuid.UUID, refs: Sequence[str], as_of: datetime) -> None:
@@ -79,7 +129,12 @@ async def add_attempt(session: AsyncSession, attempt: dict[str, Any]) -> None:
 
 
 async def finish(session: AsyncSession, delivery_id: uuid.UUID, **values: Any) -> None:
-    await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(**values))
+    """The delivery is done (`status` sent or failed): its command, addresses included, and schedule go."""
+    await session.execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.id == delivery_id)
+        .values(command=None, next_attempt_at=None, lease_until=None, done_tokens=[], **values)
+    )
 
 
 async def add_to_inbox(session: AsyncSession, message: dict[str, Any]) -> None:

@@ -44,7 +44,10 @@ class SendResult:
     counts_against_provider: bool = False
     address_invalid: bool = False
     """The provider says the address reaches no one (unregistered token, no such number or mailbox):
-    reported as a hard `message.bounced`, so the profile stops counting the channel reachable."""
+    reported as a hard `message.bounced`, so the profile stops counting the address reachable."""
+    unknown: bool = False
+    """The request went out and no answer came (a read timeout): it may have been sent. Retried with
+    the same idempotency key, recorded as outcome `unknown`."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ async def call(
     result, counted against the provider."""
     try:
         return await client.send(request, auth=auth)
+    except httpx.ReadTimeout:  # written, unanswered: the provider may have taken it
+        return SendResult(Verdict.RETRY, "timeout", counts_against_provider=True, unknown=True)
     except httpx.TimeoutException:
         reason = "timeout"
     except httpx.ConnectError:

@@ -17,6 +17,7 @@ Rows end up in `Changes`, one list per table, so the writes take one statement p
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -283,10 +284,14 @@ class _CarryingOut:
                 added = {e.event_id for e in behaviour if e.row_id is None}
                 self.changes.evidence = [r for r in self.changes.evidence if r["event_id"] not in added]
                 return bool(behaviour)
-            case InvalidateAddress(channel=channel, reason=reason):
+            case InvalidateAddress(channel=channel, reason=reason, address_sha256=hashed):
                 kind = CHANNEL_ADDRESS.get(channel)
                 if kind:
-                    gone = sorted(i for i in customer.valid if i[0] == kind)
+                    gone = sorted(
+                        i
+                        for i in customer.valid
+                        if i[0] == kind and (hashed is None or hashlib.sha256(i[1].encode()).hexdigest() == hashed)
+                    )
                     customer.valid.difference_update(gone)
                     self.changes.invalidations.extend(
                         {"kind": k, "value": v, "reason": reason, "at": self.now} for k, v in gone

@@ -20,7 +20,9 @@ Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_a
   (a `null` value deletes its key), at most `MAX_TRAITS` keys and `MAX_TRAITS_BYTES`.
 * `message.sent|delivered|opened|clicked|replied|failed|bounced|dismissed` - one more decayed
   count of that receipt on `interaction.channel`; and:
-  - `message.bounced` `{"bounce": "hard", "reason"?: str}` -> `InvalidateAddress(channel, reason)`;
+  - `message.bounced` `{"bounce": "hard", "reason"?: str, "address_sha256"?: hex}` ->
+    `InvalidateAddress(channel, reason)`: the address with that SHA-256 only (one device token of
+    several), else every address of the channel;
   - `message.opened|clicked|replied` `{"tone": "red"|"yellow"|"green"|"blue"}` ->
     `BehaviourSignal(tone, "engaged", t)`, `message.dismissed` with a tone -> `"ignored"`; only if
     `profiling_behaviour` was granted at or before `t`, else nothing (no profiling without consent).
@@ -56,6 +58,7 @@ it once when it creates a customer (`new_state`) and the stored flag is permanen
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Literal
@@ -89,6 +92,7 @@ from metaconnect_profile.profiles.engagement import (
 )
 
 MAX_REASON: Final = 200  # `identities.invalid_reason`
+SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
 ENGAGED: Final = frozenset({Receipt.OPENED, Receipt.CLICKED, Receipt.REPLIED})
 RECEIPTS: Final = frozenset(r.value for r in Receipt)
 TONES: Final = frozenset(c.value for c in Colour)
@@ -119,12 +123,14 @@ class DeleteBehaviouralEvidence(_Effect):
 
 
 class InvalidateAddress(_Effect):
-    """The customer's address (token, number, e-mail) for `channel` no longer reaches them."""
+    """The customer's address (token, number, e-mail) for `channel` no longer reaches them: the one
+    whose SHA-256 is `address_sha256` (one device token of several), or every one of the channel."""
 
     kind: Literal["invalidate_address"] = "invalidate_address"
     channel: Channel
     reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON)]
     at: AwareDatetime
+    address_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class BehaviourSignal(_Effect):
@@ -311,7 +317,11 @@ def _receipt_effects(state: ProfileState, interaction: Interaction, receipt: Rec
     if receipt is Receipt.BOUNCED and props.get("bounce") == "hard":
         detail = props.get("reason")
         reason = f"hard bounce: {detail}" if isinstance(detail, str) and detail else "hard bounce"
-        effects.append(InvalidateAddress(channel=interaction.channel, reason=reason[:MAX_REASON], at=when))
+        hashed = props.get("address_sha256")
+        one = hashed if isinstance(hashed, str) and SHA256_HEX.fullmatch(hashed) else None
+        effects.append(
+            InvalidateAddress(channel=interaction.channel, reason=reason[:MAX_REASON], at=when, address_sha256=one)
+        )
     tone = props.get("tone")
     if (
         (receipt in ENGAGED or receipt is Receipt.DISMISSED)
