@@ -43,6 +43,7 @@ def _delivery_process(
         MC_DELIVERY_GROUP_ID=group,
         MC_DELIVERY_PROVIDERS=providers_env(providers(sandbox)),
         MC_DELIVERY_MAX_RECORDS="5",
+        MC_DELIVERY_LEASE_S="10",  # a send cut off by the kill is taken over after 10 s
     ).proc
 
 
