@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from metaconnect_delivery.providers.base import SendResult, Verdict
 from metaconnect_delivery.reliability import Backoff
 from metaconnect_delivery.schedule import Failed, FailOver, Progress, Retry, RetryPolicy, Sent, after
-from metaconnect_delivery.service import Tried, combine
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 POLICY = RetryPolicy(
@@ -93,10 +92,3 @@ def test_every_step_moves_forward_and_never_past_the_deadline(
             assert now < T0 + POLICY.deadline
         case Failed():
             assert channel_index + 1 == p.channels or now >= T0 + POLICY.deadline
-
-
-def test_one_device_taking_it_is_enough_and_all_refusing_is_permanent() -> None:
-    assert combine([Tried(RETRY), Tried(SENT), Tried(PERMANENT)]).verdict is Verdict.SENT
-    assert combine([Tried(PERMANENT), Tried(PERMANENT)]).verdict is Verdict.PERMANENT
-    waits = [Tried(SendResult(Verdict.RETRY, "http_429", retry_after_s=s)) for s in (3.0, 9.0)]
-    assert combine([Tried(PERMANENT), *waits]).retry_after_s == 9.0

@@ -31,7 +31,8 @@ from metaconnect_common.schemas.profiled import Contact
 from metaconnect_common.settings import CommonSettings
 from metaconnect_delivery.config import DeliverySettings, ProviderSettings
 from metaconnect_delivery.registry import Registry
-from metaconnect_delivery.service import DeliveryService, token_hash
+from metaconnect_delivery.sending import token_hash
+from metaconnect_delivery.service import DeliveryService
 from metaconnect_sandbox.config import SandboxConfig
 from metaconnect_sandbox.server import Sandbox
 

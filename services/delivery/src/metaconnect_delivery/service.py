@@ -26,16 +26,12 @@ loses nothing and sends nothing twice: the retry is a row.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -47,19 +43,20 @@ from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.kafka.tracing import context_from, links_to, traceparent_of
 from metaconnect_common.outbox import enqueue
 from metaconnect_common.schemas import Channel
-from metaconnect_common.schemas.delivery import Delivery, DeliveryItem
+from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_common.schemas.profiled import Contact
 from metaconnect_common.topics import dlq_topic
 from metaconnect_delivery import metrics, repository
 from metaconnect_delivery.config import DeliverySettings
 from metaconnect_delivery.inbox.feed import notify
 from metaconnect_delivery.models import OUTBOX
-from metaconnect_delivery.providers.base import Outgoing, Provider, SendResult, Verdict
-from metaconnect_delivery.receipts import RECEIPTS_NAMESPACE, item_failed, receipt, receipt_record
+from metaconnect_delivery.outcomes import bounce_record, inbox_row, item_summary, items_left_out
+from metaconnect_delivery.providers.base import Outgoing, SendResult, Verdict
+from metaconnect_delivery.receipts import receipt, receipt_record
 from metaconnect_delivery.registry import GuardedProvider, Registry
 from metaconnect_delivery.reliability import Backoff
 from metaconnect_delivery.rendering.failures import NothingRendered, RenderFailure
-from metaconnect_delivery.rendering.messages import InAppMessage, RenderedItem
+from metaconnect_delivery.rendering.messages import InAppMessage
 from metaconnect_delivery.rendering.render import Rendering, render_delivery
 from metaconnect_delivery.schedule import (
     Failed,
@@ -72,6 +69,7 @@ from metaconnect_delivery.schedule import (
     after,
     next_channel,
 )
+from metaconnect_delivery.sending import Tried, accepted, combine, outcome_of, skipped, token_hash, traced_send
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.delivery")
@@ -95,36 +93,6 @@ class Claimed:
     @property
     def channel(self) -> Channel:
         return self.delivery.channels[self.progress.channel_index]
-
-
-@dataclass(frozen=True)
-class Tried:
-    """One call (or a channel skipped without one): its result, time and, for push, the token's SHA-256."""
-
-    result: SendResult
-    elapsed_ms: float = 0.0
-    token: str | None = None
-    provider: str | None = None
-
-
-def token_hash(token: str) -> str:
-    """How attempts, receipts and the schedule name a device token: never the token itself."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def combine(tried: Sequence[Tried]) -> SendResult:
-    """One delivery-level result of several calls (one per device token): sent when any token took
-    it, permanent when every token refused it for good, else worth retrying (the longest
-    `Retry-After` asked)."""
-    results = [t.result for t in tried]
-    sent = [r for r in results if r.verdict is Verdict.SENT]
-    if sent:
-        return sent[0]
-    retry = [r for r in results if r.verdict is Verdict.RETRY]
-    if not retry:
-        return results[-1]
-    asked = [r.retry_after_s for r in retry if r.retry_after_s is not None]
-    return replace(retry[-1], retry_after_s=max(asked) if asked else None)
 
 
 class DeliveryService:
@@ -172,7 +140,7 @@ class DeliveryService:
                     "channels": [c.value for c in delivery.channels],
                     "bundle_id": delivery.bundle_id,
                     "urgent": delivery.urgent,
-                    "items": [_item_summary(i) for i in delivery.items],
+                    "items": [item_summary(i) for i in delivery.items],
                     "trace_id": trace_id,
                     "created_at": now,
                     "updated_at": now,
@@ -251,19 +219,19 @@ class DeliveryService:
         deadline = progress.accepted_at + self._policy.deadline
         guarded = self._registry.for_channel(channel) if channel is not Channel.IN_APP else None
         if channel is not Channel.IN_APP and guarded is None:
-            tried.append(Tried(_skipped("no_provider")))
+            tried.append(Tried(skipped("no_provider")))
             return await self._record(claimed, tried, next_channel(progress, "no_provider", now=now, deadline=deadline))
         try:
             rendering = render_delivery(delivery, channel, max_sms_segments=self._settings.max_sms_segments)
         except RenderFailure as failure:
-            tried.append(Tried(_skipped(failure.reason.value), provider=guarded.provider.name if guarded else None))
+            tried.append(Tried(skipped(failure.reason.value), provider=guarded.provider.name if guarded else None))
             left_out = failure.dropped if isinstance(failure, NothingRendered) else ()
             return await self._record(claimed, tried, Failed(failure.reason.value), left_out=left_out)
         if guarded is None:  # in-app: the inbox is ours, it takes the message at once
-            tried.append(Tried(_accepted(), provider="inbox"))
+            tried.append(Tried(accepted(), provider="inbox"))
             return await self._record(claimed, tried, Sent(), rendering=rendering)
         if not guarded.circuit.allow(time.monotonic()):
-            tried.append(Tried(_skipped("circuit_open"), provider=guarded.provider.name))
+            tried.append(Tried(skipped("circuit_open"), provider=guarded.provider.name))
             return await self._record(
                 claimed, tried, next_channel(progress, "circuit_open", now=now, deadline=deadline)
             )
@@ -288,14 +256,14 @@ class DeliveryService:
         number = claimed.attempt_count + 1
         if claimed.channel is not Channel.PUSH or not delivery.contact.push_tokens:
             outgoing = Outgoing(str(delivery.id), str(delivery.customer_id), delivery.contact, rendering.message)
-            result, elapsed_ms = await _traced_send(provider, outgoing, number)
+            result, elapsed_ms = await traced_send(provider, outgoing, number)
             return [Tried(result, elapsed_ms, provider=provider.name)]
         tokens = [t for t in delivery.contact.push_tokens if token_hash(t) not in claimed.done_tokens]
 
         async def one(token: str) -> Tried:
             contact = Contact(push_tokens=[token])
             outgoing = Outgoing(str(delivery.id), str(delivery.customer_id), contact, rendering.message)
-            result, elapsed_ms = await _traced_send(provider, outgoing, number)
+            result, elapsed_ms = await traced_send(provider, outgoing, number)
             return Tried(result, elapsed_ms, token=token_hash(token), provider=provider.name)
 
         return list(await asyncio.gather(*(one(t) for t in tokens)))
@@ -320,7 +288,7 @@ class DeliveryService:
         async with unit_of_work(self._sessions) as session:
             for t in tried:
                 number += 1
-                outcome = _outcome(t.result)
+                outcome = outcome_of(t.result)
                 metrics.ATTEMPTS.labels(channel.value, t.provider or "none", outcome).inc()
                 response = dict(t.result.response) | ({"token_sha256": t.token} if t.token else {})
                 await repository.add_attempt(
@@ -339,7 +307,7 @@ class DeliveryService:
                     },
                 )
                 if t.result.address_invalid:  # the profile stops counting this address reachable
-                    records.append(_bounce(delivery, channel, t, now))
+                    records.append(bounce_record(delivery, channel, t, now))
             done = claimed.done_tokens | {t.token for t in tried if t.token and t.result.verdict is not Verdict.RETRY}
             attempts = claimed.progress.channel_attempts + sum(1 for t in tried if counts)
             match step:
@@ -403,7 +371,7 @@ class DeliveryService:
             updated_at=now,
         )
         carried, records = (
-            _left_out(delivery, rendering.items, rendering.dropped, channel, now)
+            items_left_out(delivery, rendering.items, rendering.dropped, channel, now)
             if rendering
             else (list(delivery.items), [])
         )
@@ -415,7 +383,7 @@ class DeliveryService:
         )
         message = rendering.message if rendering else None
         if isinstance(message, InAppMessage):
-            await repository.add_to_inbox(session, _inbox_row(delivery, message, now))
+            await repository.add_to_inbox(session, inbox_row(delivery, message, now))
             await notify(session, delivery.customer_id)
             delivered = receipt(
                 delivery, "message.delivered", channel=channel, provider=provider, now=now, items=carried
@@ -433,7 +401,7 @@ class DeliveryService:
             log.warning("delivery %s: no inbox copy, it does not render in-app: %s", delivery.id, failure.reason.value)
             return
         if isinstance(copy.message, InAppMessage):
-            await repository.add_to_inbox(session, _inbox_row(delivery, copy.message, now))
+            await repository.add_to_inbox(session, inbox_row(delivery, copy.message, now))
             await notify(session, delivery.customer_id)
 
     def _failed(
@@ -448,7 +416,7 @@ class DeliveryService:
         """Every channel failed, or no item rendered (`left_out`: a `message.failed` per item, naming its
         variable, instead of one for the whole delivery); and the delivery on the dead-letter topic."""
         if left_out:
-            receipts = _left_out(delivery, (), left_out, channel, now)[1]
+            receipts = items_left_out(delivery, (), left_out, channel, now)[1]
         else:
             failed = receipt(delivery, "message.failed", channel=channel, provider=None, now=now, reason=reason)
             receipts = [receipt_record(failed)]
@@ -462,142 +430,3 @@ class DeliveryService:
             ],
         )
         return [*receipts, dead]
-
-
-def _outcome(result: SendResult) -> str:
-    if result.response.get("skipped"):
-        return "skipped"
-    if result.unknown:
-        return "unknown"
-    return result.verdict.value
-
-
-def _bounce(delivery: Delivery, channel: Channel, tried: Tried, now: datetime) -> OutgoingRecord:
-    """A hard bounce of one address; for push it names the token by its SHA-256, so the profile
-    invalidates that token only (each token's bounce is its own event)."""
-    bounced = receipt(
-        delivery, "message.bounced", channel=channel, provider=tried.provider, now=now, reason=tried.result.reason
-    )
-    if tried.token:
-        bounced = bounced.model_copy(
-            update={"event_id": uuid.uuid5(RECEIPTS_NAMESPACE, f"{delivery.id}:message.bounced:{tried.token}")}
-        )
-        return receipt_record(bounced, bounce="hard", address_sha256=tried.token)
-    return receipt_record(bounced, bounce="hard")
-
-
-async def _traced_send(provider: Provider, outgoing: Outgoing, attempt: int) -> tuple[SendResult, float]:
-    """One provider call as a CLIENT span of the delivery's trace (no address, no secret on it)."""
-    with tracer.start_as_current_span(
-        f"send {provider.channel.value}",
-        kind=SpanKind.CLIENT,
-        attributes={
-            "metaconnect.provider": provider.name,
-            "metaconnect.channel": provider.channel.value,
-            "metaconnect.delivery_id": outgoing.delivery_id,
-            "metaconnect.attempt": attempt,
-            **_server(provider),
-        },
-    ) as span:
-        started = time.perf_counter()
-        result = await provider.send(outgoing)
-        elapsed = time.perf_counter() - started
-        elapsed_ms = elapsed * 1000
-        metrics.PROVIDER_SECONDS.labels(provider.channel.value, provider.name, result.verdict.value).observe(elapsed)
-        span.set_attribute("metaconnect.outcome", result.verdict.value)
-        span.set_attribute("metaconnect.reason", result.reason)
-        if result.status_code is not None:
-            span.set_attribute("http.response.status_code", result.status_code)
-        if result.verdict is not Verdict.SENT:
-            span.set_status(Status(StatusCode.ERROR, result.reason))
-        return result, elapsed_ms
-
-
-def _server(provider: Provider) -> dict[str, str | int]:
-    """Semantic-convention attributes of the provider's endpoint (host and port, never the path,
-    which can name an account)."""
-    url = urlsplit(provider.settings.base_url)
-    attributes: dict[str, str | int] = {"server.address": url.hostname or "", "url.scheme": url.scheme}
-    if url.port:
-        attributes["server.port"] = url.port
-    if url.scheme in ("http", "https"):
-        attributes["http.request.method"] = "POST"
-    return attributes
-
-
-def _left_out(
-    delivery: Delivery,
-    shown_items: Sequence[RenderedItem],
-    dropped: Sequence[RenderFailure],
-    channel: Channel,
-    now: datetime,
-) -> tuple[list[DeliveryItem], list[OutgoingRecord]]:
-    """The items a rendering carried, and a `message.failed` receipt for each item it left out
-    (counted and logged, without values; items sent with their fallback text are counted too)."""
-    for shown in shown_items:
-        if shown.fallback is not None:
-            metrics.TEMPLATE_FALLBACKS.labels(shown.fallback.reason.value).inc()
-            log.info("delivery %s item %s sent with its fallback text: %s", delivery.id, shown.item_id, shown.fallback)
-    by_id = {item.id: item for item in delivery.items}
-    records: list[OutgoingRecord] = []
-    for failure in dropped:
-        item = by_id.get(failure.item_id) if failure.item_id else None
-        if item is None:
-            continue
-        metrics.ITEMS_LEFT_OUT.labels(failure.reason.value).inc()
-        log.warning("delivery %s left out item %s: %s", delivery.id, item.id, failure)
-        failed = item_failed(
-            delivery,
-            item,
-            channel=channel,
-            now=now,
-            reason=failure.reason.value,
-            field=failure.field,
-            variable=failure.variable,
-        )
-        records.append(receipt_record(failed))
-    shown_ids = {shown.item_id for shown in shown_items}
-    return [item for item in delivery.items if item.id in shown_ids], records
-
-
-def _item_summary(item: DeliveryItem) -> dict[str, str]:
-    return {
-        "id": str(item.id),
-        "decision_id": str(item.decision_id),
-        "route": item.route,
-        "message_id": item.message_id,
-    }
-
-
-def _skipped(reason: str) -> SendResult:
-    return SendResult(Verdict.PERMANENT, reason, response={"skipped": True})
-
-
-def _accepted() -> SendResult:
-    return SendResult(Verdict.SENT, "stored")
-
-
-def _inbox_row(delivery: Delivery, message: InAppMessage, now: datetime) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid5(delivery.id, "inbox"),
-        "customer_id": delivery.customer_id,
-        "delivery_id": delivery.id,
-        "content": {
-            "items": [
-                {
-                    "item_id": str(i.item_id),
-                    "message_id": i.message_id,
-                    "title": i.title,
-                    "body": i.body,
-                    "action_url": i.action_url,
-                    "tone": i.tone,
-                    "category": i.category,
-                }
-                for i in message.items
-            ],
-            "overflow": message.overflow,
-            "overflow_line": message.overflow_line,
-        },
-        "created_at": now,
-        "read_at": None,
-    }
