@@ -558,3 +558,24 @@ async def test_a_transactional_message_leaves_a_copy_in_the_inbox(make: Make, en
         channel = await conn.scalar(text("SELECT channel FROM delivery.deliveries WHERE id = :d"), {"d": d.id})
     assert channel == "push"
     assert [i["body"] for i in content["items"]] == ["Hi Ada"]
+
+
+async def test_a_customers_deliveries_keep_their_order_and_other_customers_go_beside(
+    make: Make, control: httpx.AsyncClient
+) -> None:
+    service = make()
+    first = delivery(Channel.PUSH)
+    second = delivery(Channel.SMS).model_copy(update={"customer_id": first.customer_id})
+    other = delivery(Channel.SMS)
+    await service.accept([(first, None), (second, None), (other, None)])
+
+    await fault(control, "fcm", {"status": 503})
+    claimed = await service.claim(10)
+    assert {c.delivery.id for c in claimed} == {first.id, other.id}  # not the second while the first is pending
+    assert await service.claim(10) == []  # leased: no other worker takes them meanwhile
+    assert [await service.attempt(c) for c in claimed] == [
+        "pending" if c.delivery.id == first.id else "sent" for c in claimed
+    ]  # the first waits for its retry as a row; the other customer's went beside it
+
+    assert await attempt_until_done(service, first.id) == "sent"
+    assert await attempt_until_done(service, second.id) == "sent"
