@@ -54,6 +54,8 @@ async def test_a_delivery_process_killed_during_backoff_sends_each_delivery_once
             MC_DELIVERY_PROVIDERS=providers_env(providers(sandbox)),
             MC_DELIVERY_BACKOFF_BASE_S="8",  # a retry waits up to 8 s: the kill lands in it
             MC_DELIVERY_BACKOFF_CAP_S="8",
+            # A retry already under way when the kill lands is taken over after its lease.
+            MC_DELIVERY_LEASE_S="10",
         ).proc
 
     async with Sandbox(SANDBOX) as sandbox, httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:
