@@ -79,9 +79,18 @@ async def test_a_delivery_process_killed_during_backoff_sends_each_delivery_once
                     assert victim.poll() is None, (tmp_path / "a.log").read_text()  # type: ignore[attr-defined]
                     await asyncio.sleep(0.05)
             stop(victim, kill=True)  # type: ignore[arg-type]  # SIGKILL while they wait
+            async with engine.connect() as conn:  # waiting out a backoff, no call in flight
+                waited = set(
+                    await conn.scalars(
+                        text(
+                            "SELECT id FROM delivery.deliveries WHERE id = ANY(:ids)"
+                            " AND status = 'pending' AND lease_until IS NULL"
+                        ),
+                        {"ids": ids},
+                    )
+                )
+            assert waited, "no delivery was waiting when the kill came: nothing was tested"
             sent = "SELECT count(*) FROM delivery.deliveries WHERE id = ANY(:ids) AND status = 'sent'"
-            before = await _scalar(engine, sent, ids=ids)
-            assert before < COUNT, "every retry was made before the kill: nothing was tested"
 
             survivor = process("b.log")
             async with asyncio.timeout(90):
@@ -95,4 +104,6 @@ async def test_a_delivery_process_killed_during_backoff_sends_each_delivery_once
                 stop(survivor)  # type: ignore[arg-type]
 
     accepted = Counter(m["payload"]["message"]["data"]["delivery_id"] for m in calls if m["status"] == 200)
-    assert accepted == Counter({str(d): 1 for d in ids})  # each sent, none twice
+    assert set(accepted) == {str(d) for d in ids}  # each sent
+    # What waited out its backoff went once; a call cut off by the kill may go again (same collapse id).
+    assert {d: accepted[str(d)] for d in waited} == dict.fromkeys(waited, 1)
