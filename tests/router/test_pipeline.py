@@ -216,3 +216,56 @@ async def test_a_merge_moves_the_merged_customers_pending_items_into_the_survivo
             text("SELECT count(*) FROM router.items WHERE customer_id = :a AND state = 'sent'"), {"a": survivor}
         )
     assert sent == 2
+
+
+async def _engaged(app: FastAPI, item_ids: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
+    async with app.state.service.sessions() as session:
+        rows = await session.execute(
+            text("SELECT id, engaged_at IS NOT NULL FROM router.items WHERE id = ANY(:ids)"), {"ids": item_ids}
+        )
+        return {row[0]: row[1] for row in rows}
+
+
+async def test_a_click_credits_the_item_it_names_and_a_read_counts_as_engagement(
+    router_app: FastAPI, router_client: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    for name, priority in (("first", 60), ("second", 40)):  # two routes, one message each
+        message = route_spec()["messages"][0] | {"id": f"{name}-{tag}", "collapse_key": None, "priority": priority}
+        spec = route_spec(trigger={"event_types": [f"news.{name}.{tag}"]}, messages=[message])
+        spec["policy"] = {"bundle_window": "PT1S", "bundle_max_items": 5}
+        assert (await router_client.post("/v1/routes", json=spec, headers=operator())).status_code == 201
+    router_app.state.service.decisions.catalog.invalidate()
+    customers = [uuid.uuid4() for _ in range(3)]
+    for customer in customers:  # each gets both messages in one bundle
+        await publish(
+            kafka_bootstrap, profiled(customer, f"news.first.{tag}"), profiled(customer, f"news.second.{tag}")
+        )
+    bundles = [await deliveries_for(kafka_bootstrap, c, count=1) for c in customers]
+    clicked, plain, read = (d for [d] in bundles)
+    assert all(len(d.items) == 2 for d in (clicked, plain, read))
+
+    second = next(i for i in clicked.items if i.message_id.startswith("second"))
+    await publish(
+        kafka_bootstrap,
+        profiled(clicked.customer_id, "message.delivered", delivery_id=str(clicked.id)),
+        profiled(clicked.customer_id, "message.clicked", delivery_id=str(clicked.id), item_ids=[str(second.id)]),
+        profiled(plain.customer_id, "message.clicked", delivery_id=str(plain.id)),  # names no item
+        profiled(read.customer_id, "message.read", delivery_id=str(read.id), item_ids=[str(i.id) for i in read.items]),
+    )
+
+    async def credited() -> bool:
+        return any((await _engaged(router_app, [i.id for i in read.items])).values())
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while not await credited():
+        assert asyncio.get_running_loop().time() < deadline, "the receipts were not learned"
+        await asyncio.sleep(0.2)
+    # One click on a digest is a click on the item it names, not on every item in it.
+    assert await _engaged(router_app, [i.id for i in clicked.items]) == {i.id: i.id == second.id for i in clicked.items}
+    # Naming no item: the first the customer saw (the higher priority).
+    assert await _engaged(router_app, [i.id for i in plain.items]) == {
+        i.id: i.message_id.startswith("first") for i in plain.items
+    }
+    # A read in the inbox is engagement for the items read.
+    assert await _engaged(router_app, [i.id for i in read.items]) == {i.id: True for i in read.items}

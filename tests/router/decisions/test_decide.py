@@ -177,3 +177,58 @@ def test_a_decision_never_raises(
     if decision.outcome is Outcome.CHOSEN:
         assert decision.choice.channels
         assert set(decision.choice.channels) <= {Channel(c) for c in reachable}
+
+
+def _toned_route(exploration: float) -> ActiveRoute:
+    """Red listed first: the list order must not decide."""
+    variants = {
+        tone: {"push": {"en": {"title": "Hi", "body": body}}, "email": {"en": {"subject": "Hi", "body": body}}}
+        for tone, body in (("red", "Decide now"), ("neutral", "Have a look"), ("blue", "Here are the facts"))
+    }
+    message = route_spec("cart")["messages"][0] | {"variants": variants}
+    return active(messages=[message], policy={"exploration_share": exploration, "bundle_window": "PT30M"})
+
+
+STRONG_BLUE = {"colour": "blue", "secondary": "green", "pattern": "blue-green", "probability": 1.0}
+
+
+def test_day_one_a_strong_blue_customer_gets_the_blue_variant_and_is_told_why() -> None:
+    decision = run(prof=profile(personality=STRONG_BLUE), routes=[_toned_route(0.0)])
+    assert decision.choice.tone is Tone.BLUE
+    assert decision.choice.propensity == 1.0
+    assert not decision.choice.explored
+    chosen = decision.explanation["chosen"]
+    assert (chosen["tone"], chosen["rule"], chosen["explored"]) == ("blue", "prior", False)
+    assert "colour" in chosen["why"]
+    options = decision.explanation["options"]
+    assert options[0]["key"] == "cart/cart-left/blue"  # the listed scores are the ones that decided
+    assert decision.explanation["scored_by"] == "posterior_mean"
+
+
+def test_with_default_exploration_blue_is_the_most_frequent_first_choice() -> None:
+    routes = [_toned_route(0.2)]
+    tones = [run(prof=profile(personality=STRONG_BLUE), routes=routes, seed=s).choice.tone for s in range(1000)]
+    assert max(set(tones), key=tones.count) is Tone.BLUE
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), exploration=st.sampled_from([0.0, 0.05, 0.2]))
+def test_an_explanation_states_the_rule_that_chose(seed: int, exploration: float) -> None:
+    learned = {
+        Arm("blue-green", Tone.RED, Channel.PUSH): Posterior(9.0, 91.0),
+        Arm("blue-green", Tone.BLUE, Channel.PUSH): Posterior(5.0, 95.0),
+    }
+    decision = run(
+        prof=profile(personality=STRONG_BLUE), routes=[_toned_route(exploration)], posteriors=learned, seed=seed
+    )
+    chosen = decision.explanation["chosen"]
+    top = decision.explanation["options"][0]["key"]
+    # Red has the best posterior mean (10 / 120 against blue's 6.3 / 120): the greedy choice.
+    assert chosen["explored"] == (chosen["tone"] != "red")
+    if chosen["rule"] == "greedy":
+        assert chosen["tone"] == "red"
+    if chosen["rule"] in ("greedy", "thompson"):  # the option listed first is the one that won
+        assert top.endswith("/" + chosen["tone"])
+    else:
+        assert chosen["rule"] == "uniform"
+        assert decision.explanation["scored_by"] == "posterior_mean"

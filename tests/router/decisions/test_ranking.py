@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from metaconnect_router.decisions.ranking import (
     Option,
     Posterior,
     Ranked,
+    TonePrior,
     arm_for,
     posterior_mean,
     rank,
@@ -159,7 +161,7 @@ GREEDY_KEY = "welcome/hello/neutral"
 def test_exploration_never_exceeds_the_cap(cap: float) -> None:
     options = by_tone()
     rng = np.random.default_rng(2024)
-    calls = 3000
+    calls = 10_000
     explored = 0
     for _ in range(calls):
         ranked = rank(options, UNCERTAIN, rng, exploration_cap=cap)
@@ -228,9 +230,14 @@ def test_any_ranking_is_a_proper_bounded_policy_with_a_floor(
         propensity_draws=draws,
     )
     means = [o.priority / 100 * posterior_mean(posteriors[o.arm]) for o in options]
-    greedy = options[means.index(max(means))].key
+    greedy = {o.key for o, m in zip(options, means, strict=True) if math.isclose(m, max(means), rel_tol=1e-12)}
     assert sum(p for _, p in ranked.propensities) == pytest.approx(1.0)
-    assert 1.0 - propensity_of(ranked, greedy) <= cap + 1e-9
+    assert 1.0 - sum(propensity_of(ranked, key) for key in greedy) <= cap + 1e-9  # ties are all greedy
+    assert ranked.explored == (ranked.chosen.key not in greedy)
+    assert ranked.rule in {"prior", "greedy", "thompson", "uniform"}
+    if ranked.rule in {"prior", "greedy"}:
+        assert not ranked.explored
+        assert ranked.scores[0][1] == pytest.approx(max(means))  # the scores that decided: the means
     assert min(p for _, p in ranked.propensities) >= floor(len(options), cap, share) - 1e-12
     assert 0.0 < ranked.propensity <= 1.0
     assert ranked.propensity == propensity_of(ranked, ranked.chosen.key)
@@ -287,3 +294,58 @@ def test_receipts_teach_the_matched_tone() -> None:
         matched.append(chosen.tone is Tone.RED)
     assert sum(matched[-TAIL:]) >= MIN_TAIL_SHARE * TAIL
     assert max(posteriors, key=lambda a: posterior_mean(posteriors[a])).tone is Tone.RED
+
+
+# --- the personality prior, ties, and explanations that are true -----------------------------------
+
+BLUE = PersonalitySnapshot(colour=Colour.BLUE, secondary=Colour.GREEN, pattern="blue-green", probability=1.0)
+
+
+def test_a_known_colour_decides_the_first_decision() -> None:
+    options = by_tone()
+    priors = [TonePrior().of(BLUE, o.arm.tone) for o in options]
+    ranked = rank(options, {}, np.random.default_rng(0), exploration_cap=0.0, priors=priors)
+    assert (ranked.chosen.arm.tone, ranked.rule, ranked.explored) == (Tone.BLUE, "prior", False)
+    assert ranked.scores[0][0] == "welcome/hello/blue"  # listed first: the score that decided
+    assert ranked.propensity == 1.0
+
+
+def test_with_default_exploration_the_colours_tone_is_the_most_frequent_first_choice() -> None:
+    options = by_tone()
+    priors = [TonePrior().of(BLUE, o.arm.tone) for o in options]
+    rng = np.random.default_rng(1)
+    chosen = Counter(rank(options, {}, rng, priors=priors).chosen.arm.tone for _ in range(1000))
+    assert chosen.most_common(1)[0][0] is Tone.BLUE
+    assert chosen[Tone.BLUE] >= 750  # 1 - exploration (0.2) and its share of it
+
+
+def test_ties_never_follow_the_list_order() -> None:
+    """An unknown colour favours no tone: all tie, and each is picked about as often."""
+    options = by_tone()
+    unknown = PersonalitySnapshot()
+    priors = [TonePrior().of(unknown, o.arm.tone) for o in options]
+    rng = np.random.default_rng(3)
+    chosen = Counter(rank(options, {}, rng, exploration_cap=0.0, priors=priors).chosen.key for _ in range(2000))
+    assert set(chosen) == {o.key for o in options}
+    assert max(chosen.values()) / min(chosen.values()) < 1.5
+
+
+def test_the_prior_leans_on_the_colour_as_much_as_the_estimate_is_sure() -> None:
+    prior = TonePrior(base_rate=0.05, matched_lift=1.3, strength=20.0)
+    sure, unsure = BLUE, BLUE.model_copy(update={"probability": 0.5})
+    a, b = prior.of(sure, Tone.BLUE)
+    assert a + b == pytest.approx(20.0)
+    assert a / (a + b) == pytest.approx(0.065)
+    assert prior.of(unsure, Tone.BLUE)[0] / 20.0 == pytest.approx(0.0575)
+    assert prior.of(sure, Tone.RED) == prior.of(sure, Tone.NEUTRAL)
+    assert prior.of(sure, Tone.RED)[0] == pytest.approx(1.0)
+    assert prior.of(sure, Tone.RED)[1] == pytest.approx(19.0)
+
+
+def test_receipts_correct_the_prior() -> None:
+    """The colour's tone loses once receipts show another tone engages far better."""
+    options = by_tone()
+    priors = [TonePrior().of(BLUE, o.arm.tone) for o in options]
+    learned = {arm(Tone.BLUE): Posterior(2.0, 198.0), arm(Tone.RED): Posterior(30.0, 170.0)}
+    ranked = rank(options, learned, np.random.default_rng(0), exploration_cap=0.0, priors=priors)
+    assert (ranked.chosen.arm.tone, ranked.rule) == (Tone.RED, "greedy")

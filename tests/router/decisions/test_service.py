@@ -20,6 +20,8 @@ from sqlalchemy import text
 
 from metaconnect_common.schemas.delivery import Delivery
 from metaconnect_common.schemas.profiled import Profiled
+from metaconnect_router.decisions.service import credited
+from tests.router.bundles.rows_factory import item_row
 from tests.router.conftest import operator, route_spec
 from tests.router.test_pipeline import profiled
 
@@ -200,3 +202,13 @@ async def test_a_record_twice_in_one_batch_is_decided_once(
     decided = await router_app.state.service.decisions.apply_all([(record, None), (record, None)], now=NOW)
     assert decided[0] is not None
     assert decided[1] is None
+
+
+def test_an_engagement_credits_the_items_it_names_else_the_first_seen() -> None:
+    now = datetime.now(UTC)
+    customer = uuid.uuid4()
+    first, second = (item_row(customer, now, priority=p) for p in (60, 40))
+    assert credited([first, second], [str(second.id)]) == [second]
+    assert credited([second, first], None) == [first]  # the bundle's first in reading order
+    assert credited([second, first], []) == [first]
+    assert credited([first], ["not-an-id"]) == []

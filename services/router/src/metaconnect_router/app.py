@@ -17,6 +17,7 @@ from metaconnect_router.bundles.flusher import Flusher
 from metaconnect_router.config import RouterSettings
 from metaconnect_router.decisions import handlers
 from metaconnect_router.decisions.endpoints import router as decisions_router
+from metaconnect_router.decisions.ranking import TonePrior
 from metaconnect_router.decisions.service import DecisionService
 from metaconnect_router.deps import RouterState
 from metaconnect_router.models import OUTBOX
@@ -35,7 +36,15 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stage = Stage(SERVICE, common, OUTBOX)
-        decisions = DecisionService(stage.sessions)
+        decisions = DecisionService(
+            stage.sessions,
+            tone_prior=TonePrior(
+                base_rate=settings.tone_prior_base_rate,
+                matched_lift=settings.tone_prior_matched_lift,
+                strength=settings.tone_prior_strength,
+            ),
+            read_weight=settings.read_weight,
+        )
         flusher = Flusher(stage.sessions, batch=settings.flush_batch, interval_s=settings.flush_interval_s)
         routes = RouteService(stage.sessions, on_change=decisions.catalog.invalidate)
 

@@ -29,9 +29,19 @@ from metaconnect_router.decisions.eligibility import (
     SendHistory,
     eligibility,
 )
-from metaconnect_router.decisions.ranking import UNKNOWN_PATTERN, Arm, Option, Posterior, Ranked, rank
+from metaconnect_router.decisions.ranking import UNKNOWN_PATTERN, Arm, Option, Posterior, Ranked, TonePrior, rank
 from metaconnect_router.routes.conditions import Condition
 from metaconnect_router.routes.spec import Category, Message, RouteSpec, Tone, event_type_matches
+
+DEFAULT_TONE_PRIOR: Final = TonePrior()
+RULES: Final = {
+    "prior": "the tone written for the customer's colour: no receipts yet, the personality prior decided",
+    "greedy": "the best expected engagement (posterior mean) for the customer's personality pattern",
+    "thompson": "explored: the highest draw from the engagement posteriors (Thompson sampling)",
+    "uniform": "explored: picked at random, so every option keeps a chance (off-policy evaluation)",
+    "holdout": "holdout: the neutral tone by priority alone, nothing personalised",
+}
+"""What each ranking rule means, as explanations state it."""
 
 
 class Outcome(StrEnum):
@@ -149,6 +159,7 @@ def decide(
     now: datetime,
     rng: np.random.Generator,
     erased: bool = False,
+    tone_prior: TonePrior = DEFAULT_TONE_PRIOR,
 ) -> Decision:
     pattern = profile.personality.pattern or UNKNOWN_PATTERN
     matched = matching(routes, event, profile, now)
@@ -198,6 +209,7 @@ def decide(
     # Messages of one route usually share their channels: one channel choice serves them all.
     channel_choices: dict[tuple[int, tuple[Channel, ...], bool], ChannelChoice] = {}
     options: list[Option] = []
+    priors: list[tuple[float, float]] = []
     entries: list[tuple[Candidate, Tone, ChannelChoice]] = []
     for c in eligible:
         policy = c.route.spec.policy
@@ -215,22 +227,24 @@ def decide(
             channel_choices[id(policy), c.eligibility.channels, transactional] = planned
         for option, tone in c.route.options(c.message, pattern, planned.channel, holdout):
             options.append(option)
+            priors.append(tone_prior.of(profile.personality, tone))
             entries.append((c, tone, planned))
     if holdout:
         # Priority alone, the earlier route and message first on ties: nothing personal, nothing learned.
         best = max(range(len(options)), key=lambda i: (options[i].priority, -i))
         key = options[best].key
-        ranked = Ranked(options[best], ((key, 1.0),), 1.0, False, ((key, 1.0),))
+        ranked = Ranked(options[best], ((key, 1.0),), 1.0, False, ((key, 1.0),), rule="holdout")
     else:
         # Routes deciding together explore no more than the most careful of them allows.
         cap = min(c.route.spec.policy.exploration_share for c in eligible)
-        ranked = rank(options, posteriors, rng, exploration_cap=cap)
+        ranked = rank(options, posteriors, rng, exploration_cap=cap, priors=priors)
         best = next(i for i, o in enumerate(options) if o is ranked.chosen)
     option = options[best]
     candidate, tone, channel_choice = entries[best]
     explanation.update(
         holdout=holdout,
         options=[{"key": k, "score": round(s, 6)} for k, s in ranked.scores],
+        scored_by="draw" if ranked.rule == "thompson" else "posterior_mean",
         propensities=[{"key": k, "p": round(p, 6)} for k, p in ranked.propensities],
         chosen={
             "route": candidate.route.name,
@@ -238,6 +252,8 @@ def decide(
             "message": candidate.message.id,
             "tone": tone.value,
             "explored": ranked.explored,
+            "rule": ranked.rule,
+            "why": RULES[ranked.rule],
             "propensity": round(ranked.propensity, 6),
         },
         channel={

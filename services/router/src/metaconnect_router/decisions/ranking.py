@@ -63,13 +63,45 @@ class Option:
 class Ranked:
     chosen: Option
     scores: tuple[tuple[str, float], ...]
-    """Every option's sampled score (priority / 100 x theta), best first."""
+    """Every option's score as the rule that chose weighed it (posterior means, or a Thompson
+    draw), best first."""
     propensity: float
     """P(the chosen option is chosen) under the policy, given the draws; in (0, 1]."""
     explored: bool
-    """The chosen option's posterior-mean score is below the best one's."""
+    """The chosen option's posterior-mean score is below the best one's (it is not greedy)."""
     propensities: tuple[tuple[str, float], ...]
     """Every option's selection probability, in the order given; they sum to 1."""
+    rule: str = "greedy"
+    """What chose it: "prior" (the best prior, no receipts yet), "greedy" (the best posterior
+    mean), "thompson" (the winning draw) or "uniform" (the exploration floor)."""
+
+
+@dataclass(frozen=True)
+class TonePrior:
+    """What a customer's personality says before any receipt: a Beta prior on each tone's
+    engagement, `strength` pseudo-observations with mean `base_rate`, and for the tone written
+    for the customer's colour `base_rate` x (1 + (`matched_lift` - 1) x the colour's probability).
+    Matched-tone lifts of 1.2-1.4x are what message matching shows (Matz et al. 2017;
+    Joyal-Desmarais et al. 2022); a few dozen pseudo-observations are corrected by real receipts
+    after a few hundred sends. An unknown colour favours no tone: every tone ties, and ties are
+    broken at random."""
+
+    base_rate: float = 0.05
+    matched_lift: float = 1.3
+    strength: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.base_rate < 1.0 and 1.0 <= self.matched_lift and self.base_rate * self.matched_lift < 1.0):
+            raise ValueError("a tone prior needs 0 < base_rate, base_rate x matched_lift < 1 and matched_lift >= 1")
+        if not (math.isfinite(self.strength) and self.strength > 0.0):
+            raise ValueError(f"strength must be > 0, not {self.strength}")
+
+    def of(self, personality: PersonalitySnapshot, tone: Tone) -> tuple[float, float]:
+        """The prior (a, b) of `tone` for a customer of `personality`."""
+        mean = self.base_rate
+        if personality.colour.value == tone.value:  # `unknown` matches no tone
+            mean *= 1.0 + (self.matched_lift - 1.0) * personality.probability
+        return self.strength * mean, self.strength * (1.0 - mean)
 
 
 def arm_for(personality: PersonalitySnapshot, tone: Tone, channel: Channel) -> Arm:
@@ -100,34 +132,33 @@ def rank(
     floor_share: float = FLOOR_SHARE,
     propensity_draws: int = 200,
     prior: tuple[float, float] = DEFAULT_PRIOR,
+    priors: Sequence[tuple[float, float]] | None = None,
 ) -> Ranked:
-    """Choose one option by priority x sampled engagement, exploring at most `exploration_cap`.
+    """Choose one option by priority x engagement, exploring at most `exploration_cap`.
 
-    Score of option i in a draw: priority_i / 100 x theta_i, theta_i ~ Beta(a + s_i, b + f_i)
-    (arms without a posterior have the prior). With n options, cap c and u = `floor_share` x c,
-    the policy is pi_i = u / n + (1 - u) t_i, exact given the draws:
+    Option i's engagement has the posterior Beta(a_i + s_i, b_i + f_i): its arm's receipts on
+    the option's own prior `priors[i]` (the customer's personality, see `TonePrior`; `prior` for
+    all when not given). Its score is priority_i / 100 x engagement. With n options, cap c and
+    u = `floor_share` x c, the policy is pi_i = u / n + (1 - u) t_i, exact given the draws:
 
-    1. Floor: with probability u the choice is uniform, so every option keeps at least u / n.
-       Thompson sampling alone is slow to correct an arm that was unlucky early: its posterior
-       mean falls, it rarely wins a draw, so the receipts that would correct it rarely come.
-    2. Otherwise t, Thompson sampling with its exploration clipped at
-       c' = min(1, (c - u (n - 1) / n) / (1 - u)), so that the floor's and t's together stay
-       within c. One `rng.beta` call draws theta for all options x `propensity_draws` columns;
-       q_i is the share of columns option i wins (its Thompson selection probability, estimated)
-       and g the best posterior-mean score (ties: the earlier option). t explores (is not g) with
-       probability e = min(c', 1 - q_g), spread over the others as Thompson sampling would:
-       t_g = 1 - e, t_i = e q_i / (1 - q_g).
-       * Unclipped (q_g >= 1 - c'), that is plain Thompson sampling: the winner of a column
-         picked uniformly, so given the draws option i with probability exactly q_i.
-       * Clipped: g with probability 1 - c', else the winner of a column picked uniformly among
-         those g did not win - the challenger of top-two Thompson sampling. Mixing c' x Thompson
-         instead would spend part of the budget on g again.
-       The picked column's scores are the ones reported.
+    1. Floor (`rule` "uniform"): with probability u the choice is uniform, so every option keeps at
+       least u / n for off-policy evaluation.
+    2. Otherwise t: G are the options with the best posterior-mean score (ties are all of them,
+       never the first listed). One `rng.beta` call draws every option's score in
+       `propensity_draws` columns; q_i is the share of columns option i wins (its Thompson
+       selection probability) and q_G = sum over G. With c' = min(1, (c - u (n - 1) / n) / (1 - u)):
+       * q_G >= 1 - c': plain Thompson sampling: the winner of a column picked uniformly
+         (`rule` "thompson"), given the draws option i with probability exactly q_i;
+       * else greedy with probability 1 - c', uniform among G (`rule` "greedy", or "prior" when no
+         option has a receipt yet: the customer's personality decided), else the winner of a
+         column picked uniformly among those G did not win (`rule` "thompson", the challenger of
+         top-two Thompson sampling): t_i = (1 - c') / |G| in G, c' q_i / (1 - q_G) outside.
 
-    P(choice != g) = u (n - 1) / n + (1 - u) e <= c, and every pi_i >= u / n. With `floor_share`
-    0 the chosen option still won a column or is g, so pi > 0; a 0 would be replaced by
-    1 / (2 draws), as off-policy estimators divide by it. Holdout customers never get here (the
-    caller gives them `neutral`).
+    `explored` is true exactly when the choice is not in G. The reported scores are those that
+    decided: the posterior means for "greedy", "prior" and "uniform", the picked column's draws
+    for "thompson". P(choice not in G) <= c, every pi_i >= u / n; a propensity of 0 (floor 0, a
+    column no option won) would be replaced by 1 / (2 draws), as off-policy estimators divide by it.
+    Holdout customers never get here (the caller gives them `neutral`).
     """
     n = len(options)
     if n == 0:
@@ -138,55 +169,69 @@ def rank(
         raise ValueError(f"floor_share lies between 0 and 1, not {floor_share}")
     if propensity_draws < 1:
         raise ValueError(f"propensity_draws must be >= 1, not {propensity_draws}")
-    prior_a, prior_b = _checked(prior)
+    if priors is not None and len(priors) != n:
+        raise ValueError("one prior per option")
     keys = [o.key for o in options]
     if len(set(keys)) != n:
         raise ValueError("option keys must be unique")
 
-    evidence = [(o.priority, *_counts(posteriors.get(o.arm))) for o in options]
+    evidence = [
+        (o.priority, *_counts(posteriors.get(o.arm)), *_checked(priors[i] if priors else prior))
+        for i, o in enumerate(options)
+    ]
     table = np.array(evidence, dtype=np.float64)
     weight = table[:, 0] / 100.0
-    alpha = table[:, 1] + prior_a
-    beta = table[:, 2] + prior_b
+    alpha = table[:, 1] + table[:, 3]
+    beta = table[:, 2] + table[:, 4]
+    learned = bool(table[:, 1:3].any())
 
     mean_scores = weight * alpha / (alpha + beta)
-    greedy = int(np.argmax(mean_scores))
+    best = float(mean_scores.max())
+    greedy = np.flatnonzero(np.isclose(mean_scores, best, rtol=1e-12, atol=0.0))
 
     # One call for all draws: a Python loop over draws would cost ~100x more.
     scores = rng.beta(alpha[:, None], beta[:, None], size=(n, propensity_draws)) * weight[:, None]
     winners = np.argmax(scores, axis=0)
     selection = np.bincount(winners, minlength=n) / propensity_draws
+    won_by_greedy = float(selection[greedy].sum())
 
     uniform = floor_share * exploration_cap  # u
     if uniform < 1.0:
         thompson_cap = min(1.0, (exploration_cap - uniform * (n - 1) / n) / (1.0 - uniform))  # c'
     else:
         thompson_cap = 1.0  # every choice is uniform; t does not count
-    if selection[greedy] >= 1.0 - thompson_cap:  # e = 1 - q_g: plain Thompson sampling
+    reported = mean_scores
+    if won_by_greedy >= 1.0 - thompson_cap:  # plain Thompson sampling
         column = int(rng.integers(propensity_draws))
         thompson = selection
-        chosen = int(winners[column])
-    else:  # e = c': g, or a challenger
-        challengers = np.flatnonzero(winners != greedy)
-        column = int(challengers[rng.integers(len(challengers))])
-        thompson = selection * (thompson_cap / (1.0 - selection[greedy]))
-        thompson[greedy] = 1.0 - thompson_cap
-        chosen = greedy if rng.random() < 1.0 - thompson_cap else int(winners[column])
+        chosen, rule = int(winners[column]), "thompson"
+        reported = scores[:, column]
+    else:
+        thompson = selection * (thompson_cap / (1.0 - won_by_greedy))
+        thompson[greedy] = (1.0 - thompson_cap) / len(greedy)
+        if rng.random() < 1.0 - thompson_cap:
+            chosen, rule = int(greedy[rng.integers(len(greedy))]), "greedy" if learned else "prior"
+        else:
+            challengers = np.flatnonzero(~np.isin(winners, greedy))
+            column = int(challengers[rng.integers(len(challengers))])
+            chosen, rule = int(winners[column]), "thompson"
+            reported = scores[:, column]
     propensities = uniform / n + (1.0 - uniform) * thompson
     if rng.random() < uniform:
-        chosen = int(rng.integers(n))
+        chosen, rule = int(rng.integers(n)), "uniform"
+        reported = mean_scores
 
-    sampled = scores[:, column]
-    order = np.argsort(-sampled, kind="stable").tolist()
-    sampled_list = sampled.tolist()
+    order = np.argsort(-reported, kind="stable").tolist()
+    reported_list = reported.tolist()
     # Not a max(): flooring a small but exact propensity would bias off-policy estimates.
     propensity = min(1.0, float(propensities[chosen]) or 1.0 / (2 * propensity_draws))
     return Ranked(
         chosen=options[chosen],
-        scores=tuple((keys[i], sampled_list[i]) for i in order),
+        scores=tuple((keys[i], reported_list[i]) for i in order),
         propensity=propensity,
-        explored=bool(mean_scores[chosen] < mean_scores[greedy]),
+        explored=chosen not in set(greedy.tolist()),
         propensities=tuple(zip(keys, propensities.tolist(), strict=True)),
+        rule=rule,
     )
 
 

@@ -33,10 +33,10 @@ from metaconnect_router.bundles.ledger import Ledger
 from metaconnect_router.bundles.rows import ItemRow
 from metaconnect_router.bundles.schemas import ItemPayload
 from metaconnect_router.decisions import repository
-from metaconnect_router.decisions.decide import ActiveRoute, Decision, Outcome, decide
+from metaconnect_router.decisions.decide import DEFAULT_TONE_PRIOR, ActiveRoute, Decision, Outcome, decide
 from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.items import new_item
-from metaconnect_router.decisions.ranking import Arm, Posterior
+from metaconnect_router.decisions.ranking import Arm, Posterior, TonePrior
 from metaconnect_router.routes import repository as routes
 from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.spec import STORED_SPEC, Category, RouteSpec
@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.router")
 HISTORY: timedelta = timedelta(days=31)  # the longest cap window
 POSTERIORS_TTL_S = 1.0
-ENGAGED = frozenset({"message.opened", "message.clicked", "message.replied"})
+READ = "message.read"
+ENGAGED = frozenset({"message.opened", "message.clicked", "message.replied", READ})
 ACTED = frozenset({"message.read", "message.opened", "message.clicked", "message.dismissed"})
 # A provider took it: for push and e-mail, whose APIs report no delivery, the last word on it.
 REACHED = frozenset({"message.sent", "message.delivered"})
@@ -102,10 +103,14 @@ class DecisionService:
         *,
         catalog: RouteCatalog | None = None,
         rng: np.random.Generator | None = None,
+        tone_prior: TonePrior = DEFAULT_TONE_PRIOR,
+        read_weight: float = 0.5,
     ) -> None:
         self._sessions = sessions
         self.catalog = catalog or RouteCatalog()
         self._rng = rng or np.random.default_rng()
+        self._tone_prior = tone_prior
+        self._read_weight = read_weight
         self._cached_posteriors: dict[Arm, Posterior] = {}
         self._posteriors_at = -1e9
 
@@ -137,6 +142,7 @@ class DecisionService:
             history=SendHistory(sent_at={}),
             now=now,
             rng=np.random.default_rng(),
+            tone_prior=self._tone_prior,
         )
 
     async def apply(
@@ -213,6 +219,7 @@ class DecisionService:
             now=now,
             rng=self._rng,
             erased=customer_id in batch.erased,
+            tone_prior=self._tone_prior,
         )
         decision_id, outcome = None, decision.outcome.value
         # Most events trigger nothing (no_match): storing each would only fill the table.
@@ -295,19 +302,34 @@ class DecisionService:
             )
         if delivery_id is None or interaction.type not in LEARNS:
             return
-        for item in batch.ledger.delivered(delivery_id):
+        delivered = batch.ledger.delivered(delivery_id)
+        if interaction.type in REACHED:  # every item of the delivery reached the customer
+            for item in delivered:
+                arm = _arm(item)
+                if arm is not None and item.delivered_at is None:
+                    batch.ledger.mark(item, delivered_at=now)
+                    batch.arms.setdefault(arm, [0.0, 0.0])[1] += 1.0
+            return
+        weight = self._read_weight if interaction.type == READ else 1.0
+        for item in credited(delivered, props.get("item_ids")):
             arm = _arm(item)
-            if arm is None:
+            if arm is None or item.engaged_at is not None:
                 continue
+            batch.ledger.mark(item, engaged_at=now)
             counts = batch.arms.setdefault(arm, [0.0, 0.0])
-            if interaction.type in REACHED and item.delivered_at is None:
-                batch.ledger.mark(item, delivered_at=now)
-                counts[1] += 1.0
-            elif interaction.type in ENGAGED and item.engaged_at is None:
-                batch.ledger.mark(item, engaged_at=now)
-                # The delivery counted as a failure until now: it was a success.
-                counts[0] += 1.0
-                counts[1] -= 1.0 if item.delivered_at is not None else 0.0
+            # The delivery counted as a failure until now: (this much of) it was a success.
+            counts[0] += weight
+            counts[1] -= weight if item.delivered_at is not None else 0.0
+
+
+def credited(delivered: Sequence[ItemRow], item_ids: object) -> list[ItemRow]:
+    """The items an engagement receipt credits (pure): those it names in `item_ids`; naming none,
+    the first the customer saw (a bundle's first in reading order, or the one item sent alone):
+    one click on a digest is not a click on every item in it."""
+    if isinstance(item_ids, list) and item_ids:
+        named = {i for i in (_uuid(v) for v in item_ids) if i}
+        return [item for item in delivered if item.id in named]
+    return sorted(delivered, key=lambda i: (-i.priority, i.created_at, i.id))[:1]
 
 
 def _reasons(decision: Decision) -> list[str]:
