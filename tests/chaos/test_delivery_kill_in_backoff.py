@@ -51,7 +51,8 @@ async def test_a_delivery_process_killed_during_backoff_sends_each_delivery_once
             bootstrap=kafka_bootstrap,
             log=tmp_path / log,
             MC_DELIVERY_GROUP_ID=group,
-            MC_DELIVERY_PROVIDERS=providers_env(providers(sandbox)),
+            # A patient provider timeout: under load a slow answer must not use up the attempts.
+            MC_DELIVERY_PROVIDERS=providers_env([p.model_copy(update={"timeout_s": 5.0}) for p in providers(sandbox)]),
             MC_DELIVERY_BACKOFF_BASE_S="8",  # a retry waits up to 8 s: the kill lands in it
             MC_DELIVERY_BACKOFF_CAP_S="8",
             # A retry already under way when the kill lands is taken over after its lease.
@@ -93,10 +94,13 @@ async def test_a_delivery_process_killed_during_backoff_sends_each_delivery_once
             sent = "SELECT count(*) FROM delivery.deliveries WHERE id = ANY(:ids) AND status = 'sent'"
 
             survivor = process("b.log")
-            async with asyncio.timeout(90):
-                while await _scalar(engine, sent, ids=ids) < COUNT:
-                    assert survivor.poll() is None, (tmp_path / "b.log").read_text()  # type: ignore[attr-defined]
-                    await asyncio.sleep(0.2)
+            try:
+                async with asyncio.timeout(90):
+                    while await _scalar(engine, sent, ids=ids) < COUNT:
+                        assert survivor.poll() is None, (tmp_path / "b.log").read_text()  # type: ignore[attr-defined]
+                        await asyncio.sleep(0.2)
+            except TimeoutError:
+                raise AssertionError((tmp_path / "b.log").read_text()[-6000:]) from None
             calls = (await control.get("/messages", params={"provider": "fcm"})).json()["messages"]
         finally:
             stop(victim, kill=True)  # type: ignore[arg-type]

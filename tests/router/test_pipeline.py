@@ -229,7 +229,7 @@ async def _engaged(app: FastAPI, item_ids: list[uuid.UUID]) -> dict[uuid.UUID, b
 async def test_a_click_credits_the_item_it_names_and_a_read_counts_as_engagement(
     router_app: FastAPI, router_client: httpx.AsyncClient, kafka_bootstrap: str
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
+    tag = f"t{uuid.uuid4().hex[:8]}"  # an event type's segment starts with a letter
     for name, priority in (("first", 60), ("second", 40)):  # two routes, one message each
         message = route_spec()["messages"][0] | {"id": f"{name}-{tag}", "collapse_key": None, "priority": priority}
         spec = route_spec(trigger={"event_types": [f"news.{name}.{tag}"]}, messages=[message])
