@@ -118,7 +118,7 @@ class TrafficReport:
     def lines(self) -> list[str]:
         out = [f"Demo traffic (seed {self.seed}): {self.customers} customers, {self.events_posted} app.opened events"]
         out.append(f"  deliveries seen {self.deliveries}, receipts posted {self.receipts} ({self.opens} opened)")
-        out.append("  items opened / items delivered, by tone (as /v1/reports/engagement?group_by=tone counts):")
+        out.append("  items opened / items sent, by tone (as /v1/reports/engagement?group_by=tone counts):")
         for cohort in TONE_COHORTS:
             out.append(_share_line(f"{cohort} tone", self.items_opened[cohort], self.items[cohort]))
         out.append("  customers who opened / customers reached (as /v1/reports/uplift counts):")
