@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -10,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from metaconnect_common.auth import Role
 from metaconnect_router.models import Base, Decision, Item
+from metaconnect_router.reports.stats import stratified_difference
 from tests.router.conftest import operator
 
 VIEWER = operator(Role.VIEWER)
@@ -40,10 +41,12 @@ def decided(
     delivered: bool = False,
     engaged: bool = False,
     sent_channel: str | None = None,
+    customer_id: uuid.UUID | None = None,
 ) -> list[Base]:
-    """A decision and, unless `item` is None, its item: `pending` or `sent` (on `sent_channel`, else `channel`)."""
+    """A decision and, unless `item` is None, its item: `pending`, or in a delivery (on `sent_channel`, else
+    `channel`) as `sent` (with a receipt if `delivered`, else none yet) or `failed` (a `message.failed`)."""
     at = at or datetime.now(UTC)
-    customer_id = uuid.uuid4()
+    customer_id = customer_id or uuid.uuid4()
     decision = Decision(
         id=uuid.uuid4(),
         customer_id=customer_id,
@@ -66,7 +69,7 @@ def decided(
         return [decision]
     assert route is not None
     payload: dict[str, Any] = {"arm": {"pattern": pattern, "tone": tone}}
-    if item == "sent":
+    if item != "pending":
         payload["sent_channel"] = sent_channel or channel
     return [
         decision,
@@ -81,7 +84,7 @@ def decided(
             category="marketing",
             created_at=at,
             payload=payload,
-            delivery_id=uuid.uuid4() if item == "sent" else None,
+            delivery_id=uuid.uuid4() if item != "pending" else None,
             delivered_at=at + timedelta(seconds=5) if delivered else None,
             engaged_at=at + timedelta(minutes=1) if engaged else None,
         ),
@@ -114,7 +117,10 @@ async def test_decisions_by_route_over_the_last_30_days(router_app: FastAPI, rou
         router_app,
         decided(route, outcome="sent", delivered=True, engaged=True),
         decided(route, delivered=True),
-        decided(route, engaged=True),  # receipt lost: the engagement proves delivery
+        decided(route, engaged=True),  # receipt lost: the engagement proves a provider took it
+        decided(route),  # in a delivery, no receipt yet: neither sent nor failed
+        decided(route, item="failed"),
+        decided(route, item="failed", delivered=True),  # accepted, then undelivered: not sent
         decided(route, item="pending"),
         decided(route, at=datetime.now(UTC) - timedelta(days=31), delivered=True),  # before the default window
     )
@@ -125,7 +131,7 @@ async def test_decisions_by_route_over_the_last_30_days(router_app: FastAPI, rou
     until = datetime.fromisoformat(body["until"])
     assert until - datetime.fromisoformat(body["since"]) == timedelta(days=30)
     assert abs(until - datetime.now(UTC)) < timedelta(minutes=1)
-    row = {"group": route, "decisions": 4, "sent": 3, "delivered": 3, "engaged": 2, "engagement_rate": 2 / 3}
+    row = {"group": route, "decisions": 7, "sent": 3, "failed": 2, "engaged": 2, "engagement_rate": 2 / 3}
     assert body["rows"] == [row]
     assert body["total"] == {**row, "group": None}
 
@@ -144,9 +150,9 @@ async def test_decisions_by_outcome_count_dropped_decisions_too(
     body = await report(router_client, "decisions", group_by="outcome", **window(at))
 
     assert body["rows"] == [
-        {"group": "bundled", "decisions": 3, "sent": 3, "delivered": 3, "engaged": 0, "engagement_rate": 0.0},
-        {"group": "dropped", "decisions": 2, "sent": 0, "delivered": 0, "engaged": 0, "engagement_rate": None},
-        {"group": "sent", "decisions": 1, "sent": 1, "delivered": 1, "engaged": 1, "engagement_rate": 1.0},
+        {"group": "bundled", "decisions": 3, "sent": 3, "failed": 0, "engaged": 0, "engagement_rate": 0.0},
+        {"group": "dropped", "decisions": 2, "sent": 0, "failed": 0, "engaged": 0, "engagement_rate": None},
+        {"group": "sent", "decisions": 1, "sent": 1, "failed": 0, "engaged": 1, "engagement_rate": 1.0},
     ]
     assert body["total"]["decisions"] == 6
     assert body["total"]["engagement_rate"] == 0.25
@@ -192,19 +198,20 @@ async def test_engagement_counts_sent_items_by_the_channel_they_went_on(
         decided(route, channel="push", delivered=True),
         # Decided for push, but its bundle went out by email.
         decided(route, channel="push", sent_channel="email", delivered=True, engaged=True),
-        decided(route, channel="push", sent_channel="email"),
+        decided(route, channel="push", sent_channel="email"),  # no receipt yet
+        decided(route, channel="push", sent_channel="email", item="failed"),
         decided(route, channel="push", item="pending"),
     )
 
     by_channel = await report(router_client, "engagement", group_by="channel", route=route)
     assert by_channel["rows"] == [
-        {"group": "push", "sent": 4, "delivered": 4, "engaged": 3, "engagement_rate": 0.75},
-        {"group": "email", "sent": 2, "delivered": 1, "engaged": 1, "engagement_rate": 1.0},
+        {"group": "push", "sent": 4, "failed": 0, "engaged": 3, "engagement_rate": 0.75},
+        {"group": "email", "sent": 1, "failed": 1, "engaged": 1, "engagement_rate": 1.0},
     ]
     by_route = await report(router_client, "engagement", route=route)
     assert (by_route["group_by"], by_route["rows"]) == (
         "route",
-        [{"group": route, "sent": 6, "delivered": 5, "engaged": 4, "engagement_rate": 0.8}],
+        [{"group": route, "sent": 5, "failed": 1, "engaged": 4, "engagement_rate": 0.8}],
     )
 
 
@@ -219,72 +226,139 @@ async def test_engagement_by_tone_and_pattern(router_app: FastAPI, router_client
     by_tone = await report(router_client, "engagement", group_by="tone", route=route)
     assert [(r["group"], r["engagement_rate"]) for r in by_tone["rows"]] == [("red", 1.0), ("neutral", 0.0)]
     by_pattern = await report(router_client, "engagement", group_by="pattern", route=route)
-    assert [(r["group"], r["delivered"], r["engaged"]) for r in by_pattern["rows"]] == [("curious", 3, 2)]
+    assert [(r["group"], r["sent"], r["engaged"]) for r in by_pattern["rows"]] == [("curious", 3, 2)]
 
 
-def wald(s1: int, n1: int, s2: int, n2: int) -> tuple[float, float]:
-    p1, p2 = s1 / n1, s2 / n2
-    margin = 1.959964 * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    return p1 - p2 - margin, p1 - p2 + margin
+def customer(count: int, route: str, *, engaged: int = 0, **kwargs: Any) -> list[list[Base]]:
+    """`count` items of one customer on `route`, all sent, the first `engaged` of them engaged with."""
+    who = uuid.uuid4()
+    return [decided(route, customer_id=who, delivered=True, engaged=n < engaged, **kwargs) for n in range(count)]
 
 
-async def test_uplift_of_treated_over_holdout_overall_and_per_route(
+def customers(count: int, route: str, **kwargs: Any) -> list[list[Base]]:
+    return [rows for _ in range(count) for rows in customer(1, route, **kwargs)]
+
+
+def newcombe(s1: int, n1: int, s2: int, n2: int) -> tuple[float, float]:
+    low, high = confint_proportions_2indep(s1, n1, s2, n2, method="newcomb", compare="diff")
+    return float(low), float(high)
+
+
+async def test_uplift_per_route_counts_customers_and_the_overall_figure_is_stratified(
     router_app: FastAPI, router_client: httpx.AsyncClient
 ) -> None:
     at, route = quiet_hour(), route_name()
     large, small = f"{route}-a", f"{route}-b"  # listed by name
     await store(
         router_app,
-        *many(60, large, at=at, delivered=True, engaged=True),
-        *many(40, large, at=at, delivered=True),
-        *many(40, large, at=at, holdout=True, delivered=True, engaged=True),
-        *many(60, large, at=at, holdout=True, delivered=True),
-        *many(5, large, at=at),  # sent, never delivered: not counted
-        *many(5, small, at=at, delivered=True, engaged=True),
-        *many(5, small, at=at, delivered=True),
-        decided(small, at=at, holdout=True, delivered=True, engaged=True),
-        *many(3, small, at=at, holdout=True, delivered=True),
+        # Route a: 100 treated customers (60 engaged), 100 held out (40 engaged).
+        *customers(59, large, at=at, engaged=1),
+        *customer(12, large, at=at, engaged=12),  # one customer, twelve items engaged with: one engaged customer
+        *customers(40, large, at=at),
+        *customers(40, large, at=at, holdout=True, engaged=1),
+        *customer(9, large, at=at, holdout=True),  # nine items ignored by one customer: one customer
+        *customers(59, large, at=at, holdout=True),
+        *many(5, large, at=at),  # in a delivery, no receipt yet: not reached
+        *many(5, large, at=at, item="failed"),  # never reached
+        # Route b: 50 treated (10 engaged), 10 held out (1 engaged): a different holdout share.
+        *customers(10, small, at=at, engaged=1),
+        *customers(40, small, at=at),
+        *customer(3, small, at=at, holdout=True, engaged=2),
+        *customers(9, small, at=at, holdout=True),
     )
 
     body = await report(router_client, "uplift", **window(at))
 
-    assert (body["confidence"], body["min_delivered"]) == (0.95, 30)
+    assert body["confidence"] == 0.95
     first, second = body["routes"]
     assert first["route"] == large
-    assert first["treated"] == {"delivered": 100, "engaged": 60, "rate": 0.6}
-    assert first["holdout"] == {"delivered": 100, "engaged": 40, "rate": 0.4}
+    assert first["treated"] == {"customers": 100, "engaged": 60, "rate": 0.6}
+    assert first["holdout"] == {"customers": 100, "engaged": 40, "rate": 0.4}
     assert first["uplift"] == pytest.approx(0.2)
-    assert first["relative_lift"] == pytest.approx(1.5)
-    assert first["enough_data"] is True
-    assert (first["interval"]["low"], first["interval"]["high"]) == pytest.approx((0.0642, 0.3358), abs=1e-4)
+    assert first["relative_lift"] == pytest.approx(0.5)
+    assert (first["interval"]["low"], first["interval"]["high"]) == pytest.approx(newcombe(60, 100, 40, 100))
 
     assert second["route"] == small
-    assert (second["treated"]["rate"], second["holdout"]["rate"]) == (0.5, 0.25)
-    assert (second["uplift"], second["relative_lift"]) == (pytest.approx(0.25), pytest.approx(2.0))
-    assert (second["enough_data"], second["interval"]) == (False, None)
+    assert second["treated"] == {"customers": 50, "engaged": 10, "rate": 0.2}
+    assert second["holdout"] == {"customers": 10, "engaged": 1, "rate": 0.1}
+    assert (second["uplift"], second["relative_lift"]) == (pytest.approx(0.1), pytest.approx(1.0))
+    assert (second["interval"]["low"], second["interval"]["high"]) == pytest.approx(newcombe(10, 50, 1, 10))
 
     overall = body["overall"]
-    assert overall["route"] is None
-    assert overall["treated"] == {"delivered": 110, "engaged": 65, "rate": pytest.approx(65 / 110)}
-    assert overall["holdout"] == {"delivered": 104, "engaged": 41, "rate": pytest.approx(41 / 104)}
-    assert overall["enough_data"] is True
-    assert (overall["interval"]["low"], overall["interval"]["high"]) == pytest.approx(wald(65, 110, 41, 104), abs=1e-5)
+    assert (overall["route"], overall["since"], overall["until"]) == (None, body["since"], body["until"])
+    assert overall["routes_compared"] == 2
+    # Weighted by customers, 200 and 60: standardised rates, not the pooled 70/150 and 41/110.
+    treated, holdout = (200 * 0.6 + 60 * 0.2) / 260, (200 * 0.4 + 60 * 0.1) / 260
+    assert overall["treated"] == {"customers": 150, "engaged": 70, "rate": pytest.approx(treated)}
+    assert overall["holdout"] == {"customers": 110, "engaged": 41, "rate": pytest.approx(holdout)}
+    assert overall["uplift"] == pytest.approx(treated - holdout)
+    assert overall["relative_lift"] == pytest.approx((treated - holdout) / holdout)
+    expected = stratified_difference([60, 10], [100, 50], [40, 1], [100, 10])
+    assert (overall["interval"]["low"], overall["interval"]["high"]) == pytest.approx((expected.low, expected.high))
 
     only_small = await report(router_client, "uplift", route=small, **window(at))
     assert [r["route"] for r in only_small["routes"]] == [small]
-    assert only_small["overall"] == {**second, "route": None}
+    assert only_small["route"] == small
+    # Finding 5: the overall figure of a report filtered by route said route null.
+    assert only_small["overall"] == {
+        **{k: v for k, v in second.items() if k != "route"},
+        "route": small,
+        "since": body["since"],
+        "until": body["until"],
+        "routes_compared": 1,
+    }
+
+
+async def test_a_customer_with_many_items_is_one_customer(
+    router_app: FastAPI, router_client: httpx.AsyncClient
+) -> None:
+    """Finding 4: items of one customer are not independent; 200 ignored items of one held-out
+    customer must not make the interval narrow."""
+    route = route_name()
+    await store(
+        router_app,
+        *customers(30, route, engaged=1),
+        *customers(30, route),
+        *customer(200, route, holdout=True),
+    )
+
+    [row] = (await report(router_client, "uplift", route=route))["routes"]
+
+    assert row["treated"] == {"customers": 60, "engaged": 30, "rate": 0.5}
+    assert row["holdout"] == {"customers": 1, "engaged": 0, "rate": 0.0}
+    assert (row["interval"]["low"], row["interval"]["high"]) == pytest.approx(newcombe(30, 60, 0, 1))
+    assert row["interval"]["low"] < 0  # one held-out customer proves nothing
+    assert row["relative_lift"] is None  # the holdout rate is 0
+
+
+async def test_zero_engaged_in_both_cohorts_has_an_interval_of_width(
+    router_app: FastAPI, router_client: httpx.AsyncClient
+) -> None:
+    route = route_name()
+    await store(router_app, *customers(30, route), *customers(30, route, holdout=True))
+
+    [row] = (await report(router_client, "uplift", route=route))["routes"]
+
+    assert (row["uplift"], row["relative_lift"]) == (0.0, None)
+    assert (row["interval"]["low"], row["interval"]["high"]) == pytest.approx((-0.11351, 0.11351), abs=1e-5)
 
 
 async def test_uplift_without_a_holdout_reports_no_comparison(
     router_app: FastAPI, router_client: httpx.AsyncClient
 ) -> None:
     route = route_name()
-    await store(router_app, *many(40, route, delivered=True, engaged=True))
+    await store(router_app, *customers(40, route, engaged=1))
 
-    [row] = (await report(router_client, "uplift", route=route))["routes"]
+    body = await report(router_client, "uplift", route=route)
 
-    assert row["holdout"] == {"delivered": 0, "engaged": 0, "rate": None}
-    assert (row["uplift"], row["relative_lift"], row["interval"], row["enough_data"]) == (None, None, None, False)
+    [row] = body["routes"]
+    assert row["treated"] == {"customers": 40, "engaged": 40, "rate": 1.0}
+    assert row["holdout"] == {"customers": 0, "engaged": 0, "rate": None}
+    assert (row["uplift"], row["relative_lift"], row["interval"]) == (None, None, None)
+    overall = body["overall"]
+    assert (overall["routes_compared"], overall["route"]) == (0, route)
+    assert (overall["uplift"], overall["interval"]) == (None, None)
+    assert overall["treated"] == {"customers": 0, "engaged": 0, "rate": None}
 
 
 async def test_since_and_until_bound_the_decisions(router_app: FastAPI, router_client: httpx.AsyncClient) -> None:

@@ -46,7 +46,10 @@ OPPOSITE: Final = {
 }
 
 
-COHORTS: Final = ("matched", "mismatched", "treated", "holdout")
+# Counted as the router's reports count them: tones per item (`/v1/reports/engagement?group_by=tone`),
+# the holdout comparison per customer (`/v1/reports/uplift`: the holdout is assigned per customer).
+TONE_COHORTS: Final = ("matched", "mismatched")
+HOLDOUT_COHORTS: Final = ("treated", "holdout")
 # Every app.opened the demo posts carries this property, and its route takes only those.
 DEMO_MARK: Final = {"demo": "metaconnect-demo-traffic"}
 DEMO_CONDITION: Final = f'event.properties.demo == "{DEMO_MARK["demo"]}"'
@@ -79,7 +82,12 @@ class Member:
 
 @dataclass
 class TrafficReport:
-    """What a run did: `lines()` for people, `as_dict()` for scripts. Cohorts count deliveries (`COHORTS`)."""
+    """What a run did: `lines()` for people, `as_dict()` for scripts.
+
+    Tones count items (`TONE_COHORTS`): every item of an opened delivery is engaged with, as the
+    router records it. Treated and holdout count customers (`HOLDOUT_COHORTS`): those reached by
+    a delivery, and those who opened at least one, the units of `GET /v1/reports/uplift`.
+    """
 
     seed: int
     customers: int
@@ -89,30 +97,43 @@ class TrafficReport:
     deliveries: int = 0
     receipts: int = 0
     opens: int = 0
-    delivered: Counter[str] = field(default_factory=Counter)
-    opened: Counter[str] = field(default_factory=Counter)
+    items: Counter[str] = field(default_factory=Counter)
+    items_opened: Counter[str] = field(default_factory=Counter)
+    reached: dict[str, set[str]] = field(default_factory=lambda: {c: set() for c in HOLDOUT_COHORTS})
+    engaged: dict[str, set[str]] = field(default_factory=lambda: {c: set() for c in HOLDOUT_COHORTS})
     timed_out: bool = False
     last_delivery: float = 0.0  # time.monotonic()
 
     def as_dict(self) -> dict[str, Any]:
         # Not `asdict`: it rebuilds a Counter from (key, value) pairs, counting the pairs.
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "last_delivery"}
-        return out | {"delivered": dict(self.delivered), "opened": dict(self.opened)}
+        counters = ("items", "items_opened", "reached", "engaged", "last_delivery")
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in counters}
+        return out | {
+            "items": {c: self.items[c] for c in TONE_COHORTS},
+            "items_opened": {c: self.items_opened[c] for c in TONE_COHORTS},
+            "customers_reached": {c: len(self.reached[c]) for c in HOLDOUT_COHORTS},
+            "customers_engaged": {c: len(self.engaged[c]) for c in HOLDOUT_COHORTS},
+        }
 
     def lines(self) -> list[str]:
         out = [f"Demo traffic (seed {self.seed}): {self.customers} customers, {self.events_posted} app.opened events"]
         out.append(f"  deliveries seen {self.deliveries}, receipts posted {self.receipts} ({self.opens} opened)")
-        out.append("  opened / delivered:")
-        for cohort in COHORTS:
-            delivered, opened = self.delivered[cohort], self.opened[cohort]
-            rate = f"{opened / delivered:6.1%}" if delivered else "     -"
-            label = f"{cohort} tone" if cohort.endswith("matched") else cohort
-            out.append(f"    {label:<16} {rate}  ({opened}/{delivered})")
+        out.append("  items opened / items sent, by tone (as /v1/reports/engagement?group_by=tone counts):")
+        for cohort in TONE_COHORTS:
+            out.append(_share_line(f"{cohort} tone", self.items_opened[cohort], self.items[cohort]))
+        out.append("  customers who opened / customers reached (as /v1/reports/uplift counts):")
+        for cohort in HOLDOUT_COHORTS:
+            out.append(_share_line(cohort, len(self.engaged[cohort]), len(self.reached[cohort])))
         if self.timed_out:
             out.append("  stopped at --timeout before the deliveries went quiet")
         out.append(f"What the router learnt: GET {self.uplift_url} (viewer token)")
         out.append(f"One customer's decisions: GET {self.decisions_url}")
         return out
+
+
+def _share_line(label: str, part: int, whole: int) -> str:
+    rate = f"{part / whole:6.1%}" if whole else "     -"
+    return f"    {label:<16} {rate}  ({part}/{whole})"
 
 
 def colour_answers(colour: Colour) -> list[dict[str, str]]:
@@ -204,13 +225,14 @@ def receipts(
     if engaged:
         report.opens += 1
         out.append(_event(who, "message.opened", channel, now, props))
-    cohorts = (
-        "matched" if tone is best_tone(member.simulated) else "mismatched",
-        "holdout" if member.holdout else "treated",
-    )
-    for cohort in cohorts:
-        report.delivered[cohort] += 1
-        report.opened[cohort] += engaged
+    for item in delivery.items:
+        cohort = "matched" if Tone(item.tone) is best_tone(member.simulated) else "mismatched"
+        report.items[cohort] += 1
+        report.items_opened[cohort] += engaged
+    cohort = "holdout" if member.holdout else "treated"
+    report.reached[cohort].add(member.ref)
+    if engaged:
+        report.engaged[cohort].add(member.ref)
     return out
 
 

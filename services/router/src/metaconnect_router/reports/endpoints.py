@@ -23,6 +23,7 @@ from metaconnect_router.reports.schemas import (
     EngagementReport,
     EngagementRow,
     Interval,
+    OverallUplift,
     Uplift,
     UpliftReport,
 )
@@ -118,20 +119,20 @@ async def decisions_report(
             group=c.group,
             decisions=c.decisions,
             sent=c.sent,
-            delivered=c.delivered,
+            failed=c.failed,
             engaged=c.engaged,
-            engagement_rate=stats.rate(c.engaged, c.delivered),
+            engagement_rate=stats.rate(c.engaged, c.sent),
         )
         for c in counts
     ]
-    delivered, engaged = sum(r.delivered for r in rows), sum(r.engaged for r in rows)
+    sent, engaged = sum(r.sent for r in rows), sum(r.engaged for r in rows)
     total = DecisionRow(
         group=None,
         decisions=sum(r.decisions for r in rows),
-        sent=sum(r.sent for r in rows),
-        delivered=delivered,
+        sent=sent,
+        failed=sum(r.failed for r in rows),
         engaged=engaged,
-        engagement_rate=stats.rate(engaged, delivered),
+        engagement_rate=stats.rate(engaged, sent),
     )
     return DecisionsReport(
         since=window.since, until=window.until, route=window.route, group_by=group_by, rows=rows, total=total
@@ -150,48 +151,76 @@ async def engagement_report(
         EngagementRow(
             group=c.group,
             sent=c.sent,
-            delivered=c.delivered,
+            failed=c.failed,
             engaged=c.engaged,
-            engagement_rate=stats.rate(c.engaged, c.delivered),
+            engagement_rate=stats.rate(c.engaged, c.sent),
         )
         for c in counts
     ]
     return EngagementReport(since=window.since, until=window.until, route=window.route, group_by=group_by, rows=rows)
 
 
-@router.get("/v1/reports/uplift", summary="Engagement of treated against holdout decisions, overall and per route")
+@router.get(
+    "/v1/reports/uplift",
+    summary="Engagement of treated against holdout customers, per route and stratified over routes",
+)
 async def uplift_report(session: SessionDep, _: ViewerDep, window: WindowDep) -> UpliftReport:
-    counts = await repository.cohort_counts(session, window)
-    by_route: dict[str, list[CohortCounts]] = defaultdict(list)
-    for c in counts:
-        by_route[c.route].append(c)
+    by_route: dict[str, dict[bool, CohortCounts]] = defaultdict(dict)
+    for c in await repository.cohort_counts(session, window):
+        by_route[c.route][c.holdout] = c
+    cohorts = {route: _cohorts(counts) for route, counts in sorted(by_route.items())}
+    compared = [c for c in cohorts.values() if c.comparable]
+    overall = stats.compare(compared, confidence=CONFIDENCE)
     return UpliftReport(
         since=window.since,
         until=window.until,
         route=window.route,
         confidence=CONFIDENCE,
-        min_delivered=stats.MIN_DELIVERED,
-        overall=_uplift(None, counts),
-        routes=[_uplift(route, cohorts) for route, cohorts in sorted(by_route.items())],
+        overall=OverallUplift(
+            since=window.since,
+            until=window.until,
+            route=window.route,
+            routes_compared=len(compared),
+            treated=Cohort(
+                customers=sum(c.treated for c in compared),
+                engaged=sum(c.treated_engaged for c in compared),
+                rate=overall.treated_rate,
+            ),
+            holdout=Cohort(
+                customers=sum(c.holdout for c in compared),
+                engaged=sum(c.holdout_engaged for c in compared),
+                rate=overall.holdout_rate,
+            ),
+            uplift=overall.uplift,
+            relative_lift=overall.relative_lift,
+            interval=_interval(overall),
+        ),
+        routes=[_uplift(route, c) for route, c in cohorts.items()],
     )
 
 
-def _uplift(route: str | None, counts: list[CohortCounts]) -> Uplift:
-    """Treated against holdout over `counts` (one route's, or every route's for the overall figure)."""
-    treated = [c for c in counts if not c.holdout]
-    holdout = [c for c in counts if c.holdout]
-    treated_delivered, treated_engaged = sum(c.delivered for c in treated), sum(c.engaged for c in treated)
-    holdout_delivered, holdout_engaged = sum(c.delivered for c in holdout), sum(c.engaged for c in holdout)
-    comparison = stats.compare(
-        treated_engaged, treated_delivered, holdout_engaged, holdout_delivered, confidence=CONFIDENCE
+def _cohorts(counts: dict[bool, CohortCounts]) -> stats.Cohorts:
+    treated, holdout = counts.get(False), counts.get(True)
+    return stats.Cohorts(
+        treated_engaged=treated.engaged if treated else 0,
+        treated=treated.customers if treated else 0,
+        holdout_engaged=holdout.engaged if holdout else 0,
+        holdout=holdout.customers if holdout else 0,
     )
-    interval = comparison.interval
+
+
+def _uplift(route: str, cohorts: stats.Cohorts) -> Uplift:
+    comparison = stats.compare([cohorts], confidence=CONFIDENCE)
     return Uplift(
         route=route,
-        treated=Cohort(delivered=treated_delivered, engaged=treated_engaged, rate=comparison.treated_rate),
-        holdout=Cohort(delivered=holdout_delivered, engaged=holdout_engaged, rate=comparison.holdout_rate),
+        treated=Cohort(customers=cohorts.treated, engaged=cohorts.treated_engaged, rate=comparison.treated_rate),
+        holdout=Cohort(customers=cohorts.holdout, engaged=cohorts.holdout_engaged, rate=comparison.holdout_rate),
         uplift=comparison.uplift,
         relative_lift=comparison.relative_lift,
-        interval=Interval(low=interval[0], high=interval[1]) if interval else None,
-        enough_data=comparison.enough_data,
+        interval=_interval(comparison),
     )
+
+
+def _interval(comparison: stats.Comparison) -> Interval | None:
+    interval = comparison.interval
+    return Interval(low=interval[0], high=interval[1]) if interval else None

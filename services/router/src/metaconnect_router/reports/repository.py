@@ -7,10 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from metaconnect_router.models import Decision, Item
+from metaconnect_router.models import Decision, Item, ItemState
 
 
 class DecisionGroup(StrEnum):
@@ -41,7 +41,7 @@ class Window:
 class ItemCounts:
     group: str | None
     sent: int
-    delivered: int
+    failed: int
     engaged: int
 
 
@@ -52,17 +52,20 @@ class DecisionCounts(ItemCounts):
 
 @dataclass(frozen=True)
 class CohortCounts:
+    """One route's customers of one cohort reached by it, and how many engaged at least once."""
+
     route: str
     holdout: bool
-    delivered: int
+    customers: int
     engaged: int
 
 
-_SENT = Item.delivery_id.is_not(None)
-# An engagement proves delivery even when the receipt was lost (the bandit counts it so too);
-# it also keeps engaged <= delivered, so every rate is a proportion.
-_DELIVERED = or_(Item.delivered_at.is_not(None), Item.engaged_at.is_not(None))
-_ENGAGED = Item.engaged_at.is_not(None)
+_FAILED = Item.state == ItemState.FAILED.value
+# Sent: a provider accepted it (`message.sent`, or `message.delivered` where a channel reports
+# delivery). An engagement proves it even when the receipt was lost (the bandit counts it so
+# too). A failed item never reached the customer, whatever came before its `message.failed`.
+_SENT = and_(~_FAILED, or_(Item.delivered_at.is_not(None), Item.engaged_at.is_not(None)))
+_ENGAGED = and_(~_FAILED, Item.engaged_at.is_not(None))  # so engaged <= sent: every rate is a proportion
 # The channel an item went on: a bundle picks it at flush time, so it may differ from the decision's.
 _SENT_CHANNEL = func.coalesce(Item.payload["sent_channel"].astext, Decision.channel)
 
@@ -79,7 +82,7 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 async def decision_counts(session: AsyncSession, window: Window, group_by: DecisionGroup) -> list[DecisionCounts]:
-    """Per group: decisions made, and their items sent, delivered and engaged with."""
+    """Per group: decisions made, and their items sent, failed and engaged with."""
     column: SQLColumnExpression[Any] = {
         DecisionGroup.ROUTE: Decision.route,
         DecisionGroup.CHANNEL: Decision.channel,
@@ -92,7 +95,7 @@ async def decision_counts(session: AsyncSession, window: Window, group_by: Decis
             column,
             func.count(Decision.id.distinct()),
             _count(_SENT),
-            _count(_DELIVERED),
+            _count(_FAILED),
             _count(_ENGAGED),
         )
         .select_from(Decision)
@@ -102,13 +105,13 @@ async def decision_counts(session: AsyncSession, window: Window, group_by: Decis
         .order_by(func.count(Decision.id.distinct()).desc(), column)
     )
     return [
-        DecisionCounts(group=group, sent=sent, delivered=delivered, engaged=engaged, decisions=decisions)
-        for group, decisions, sent, delivered, engaged in rows
+        DecisionCounts(group=group, sent=sent, failed=failed, engaged=engaged, decisions=decisions)
+        for group, decisions, sent, failed, engaged in rows
     ]
 
 
 async def engagement_counts(session: AsyncSession, window: Window, group_by: EngagementGroup) -> list[ItemCounts]:
-    """Per group: items sent, delivered and engaged with."""
+    """Per group: items that went out in a delivery, counted as sent, failed and engaged with."""
     column: SQLColumnExpression[Any] = {
         EngagementGroup.ROUTE: Decision.route,
         EngagementGroup.CHANNEL: _SENT_CHANNEL,
@@ -116,24 +119,42 @@ async def engagement_counts(session: AsyncSession, window: Window, group_by: Eng
         EngagementGroup.PATTERN: Decision.pattern,
     }[group_by]
     rows = await session.execute(
-        select(column, func.count(Item.id), _count(_DELIVERED), _count(_ENGAGED))
+        select(column, _count(_SENT), _count(_FAILED), _count(_ENGAGED))
         .select_from(Item)
         .join(Decision, Decision.id == Item.decision_id)
-        .where(_SENT, *_in_window(window))
+        .where(Item.delivery_id.is_not(None), *_in_window(window))
         .group_by(column)
-        .order_by(func.count(Item.id).desc(), column)
+        .order_by(_count(_SENT).desc(), column)
     )
-    return [ItemCounts(group, sent, delivered, engaged) for group, sent, delivered, engaged in rows]
+    return [ItemCounts(group, sent, failed, engaged) for group, sent, failed, engaged in rows]
 
 
 async def cohort_counts(session: AsyncSession, window: Window) -> list[CohortCounts]:
-    """Per route and cohort (holdout or treated): items delivered and engaged with."""
-    rows = await session.execute(
-        select(Item.route, Decision.holdout, func.count(Item.id), _count(_ENGAGED))
+    """Per route and cohort (holdout or treated): customers with an item sent, and those who engaged.
+
+    A customer is counted once per route and cohort, however many items they got; one held out
+    of a decision by another route's holdout and treated in another counts in both cohorts.
+    """
+    per_customer = (
+        select(
+            Item.route.label("route"),
+            Decision.holdout.label("holdout"),
+            func.bool_or(_ENGAGED).label("engaged"),
+        )
         .select_from(Item)
         .join(Decision, Decision.id == Item.decision_id)
-        .where(_DELIVERED, *_in_window(window))
-        .group_by(Item.route, Decision.holdout)
-        .order_by(Item.route, Decision.holdout)
+        .where(_SENT, *_in_window(window))
+        .group_by(Item.route, Decision.holdout, Item.customer_id)
+        .subquery()
     )
-    return [CohortCounts(route, holdout, delivered, engaged) for route, holdout, delivered, engaged in rows]
+    rows = await session.execute(
+        select(
+            per_customer.c.route,
+            per_customer.c.holdout,
+            func.count(),
+            func.count().filter(per_customer.c.engaged),
+        )
+        .group_by(per_customer.c.route, per_customer.c.holdout)
+        .order_by(per_customer.c.route, per_customer.c.holdout)
+    )
+    return [CohortCounts(route, holdout, customers, engaged) for route, holdout, customers, engaged in rows]

@@ -13,13 +13,22 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+_SENT = (
+    "Items a provider accepted: a `message.sent` receipt (or `message.delivered`, or an engagement, "
+    "which prove it). A failed item is not sent; one in a delivery with no receipt yet is neither."
+)
+_FAILED = "Items that never reached the customer: a `message.failed` receipt, or left out of a delivery."
+_ENGAGED = "Sent items engaged with (opened, clicked, replied)."
+_ENGAGEMENT_RATE = "engaged / sent; null when nothing was sent."
+
+
 class DecisionRow(_Out):
     group: str | None = Field(description="The group's value; null for decisions without one (e.g. dropped).")
     decisions: int
-    sent: int = Field(description="Items of these decisions that went out in a delivery.")
-    delivered: int = Field(description="Items delivered (a receipt, or an engagement, which proves delivery).")
-    engaged: int = Field(description="Items engaged with.")
-    engagement_rate: float | None = Field(description="engaged / delivered; null when nothing was delivered.")
+    sent: int = Field(description=_SENT)
+    failed: int = Field(description=_FAILED)
+    engaged: int = Field(description=_ENGAGED)
+    engagement_rate: float | None = Field(description=_ENGAGEMENT_RATE)
 
 
 class DecisionsReport(_Out):
@@ -33,10 +42,10 @@ class DecisionsReport(_Out):
 
 class EngagementRow(_Out):
     group: str | None = Field(description="The group's value; `channel` is the one the item went out on.")
-    sent: int
-    delivered: int
-    engaged: int
-    engagement_rate: float | None = Field(description="engaged / delivered; null when nothing was delivered.")
+    sent: int = Field(description=_SENT)
+    failed: int = Field(description=_FAILED)
+    engaged: int = Field(description=_ENGAGED)
+    engagement_rate: float | None = Field(description=_ENGAGEMENT_RATE)
 
 
 class EngagementReport(_Out):
@@ -48,9 +57,12 @@ class EngagementReport(_Out):
 
 
 class Cohort(_Out):
-    delivered: int
-    engaged: int
-    rate: float | None = Field(description="engaged / delivered; null when nothing was delivered.")
+    customers: int = Field(description="Customers of the cohort with at least one item of the route sent.")
+    engaged: int = Field(description="Of them, customers who engaged with at least one of those items.")
+    rate: float | None = Field(
+        description="engaged / customers; in `overall`, standardised: the routes' rates weighted by their "
+        "customers (treated + holdout). null without customers."
+    )
 
 
 class Interval(_Out):
@@ -58,16 +70,31 @@ class Interval(_Out):
     high: float
 
 
-class Uplift(_Out):
-    route: str | None = Field(description="null for all routes together.")
-    holdout: Cohort = Field(description="Items of holdout decisions: neutral tone, default channel.")
+class _Comparison(_Out):
+    holdout: Cohort = Field(description="Customers held out: neutral tone, default channel.")
     treated: Cohort
-    uplift: float | None = Field(description="treated rate - holdout rate.")
-    relative_lift: float | None = Field(description="treated rate / holdout rate; null when the holdout rate is 0.")
-    interval: Interval | None = Field(
-        description="Wald confidence interval of the uplift; null without enough data (see `enough_data`)."
+    uplift: float | None = Field(description="treated rate - holdout rate; null unless both cohorts have customers.")
+    relative_lift: float | None = Field(
+        description="(treated rate - holdout rate) / holdout rate; null when the holdout rate is 0 or unknown."
     )
-    enough_data: bool = Field(description="Both cohorts have at least `min_delivered` delivered items.")
+    interval: Interval | None = Field(
+        description="Newcombe's hybrid score interval of the uplift at `confidence`; null when `uplift` is."
+    )
+
+
+class Uplift(_Comparison):
+    route: str
+
+
+class OverallUplift(_Comparison):
+    """Every compared route together: customers summed, rates standardised, the uplift stratified."""
+
+    since: datetime
+    until: datetime
+    route: str | None = Field(description="The `route` filter, as asked; null for every route.")
+    routes_compared: int = Field(
+        description="Routes with customers in both cohorts: the overall figure is stratified over these only."
+    )
 
 
 class UpliftReport(_Out):
@@ -75,6 +102,7 @@ class UpliftReport(_Out):
     until: datetime
     route: str | None
     confidence: float
-    min_delivered: int
-    overall: Uplift
+    overall: OverallUplift = Field(
+        description="Every compared route together, stratified by route (each weighted by its customers), never pooled."
+    )
     routes: list[Uplift] = Field(description="One per route, by name.")
