@@ -46,10 +46,10 @@ def test_pattern_list_is_documented_and_sized() -> None:
 @pytest.mark.parametrize("colour", list(Colour))
 def test_symmetric_cases_land_in_their_quadrant(colour: Colour) -> None:
     d, w = COLOUR_SIGNS[colour]
-    # Colour form z (±2, ±2) -> means ±1.5, variance .25: P = Phi(3)^2 = .9973
+    # Colour form z (±2, ±2) -> means ±sqrt(.75) 2 = ±1.732, variance .25: P = Phi(2 sqrt 3)^2 = .9995
     derived = derive_colour(estimate([colours(2.0 * d, 2.0 * w)], NOW))
     assert derived.colour is colour
-    assert derived.probability == pytest.approx(normal_cdf(3.0) ** 2)
+    assert derived.probability == pytest.approx(normal_cdf(2.0 * math.sqrt(3.0)) ** 2)
     assert derived.angle_deg == pytest.approx({"yellow": 45, "red": 135, "blue": 225, "green": 315}[colour.value])
     assert derived.pattern == f"strong-{colour.value}"  # on the diagonal: pure; radius 2.12: strong
     assert derived.secondary in NEIGHBOURS[colour]
@@ -57,15 +57,15 @@ def test_symmetric_cases_land_in_their_quadrant(colour: Colour) -> None:
 
 
 def test_hand_scored_ipip_answers_give_a_strong_yellow_green() -> None:
-    # dominance N(.439, .4109): z .685, P(active) .753; warmth N(1.080, .4274): z 1.652, P(people) .951
-    # P(yellow) = .753 * .951 = .716 >= .6; secondary green (.247 * .951 = .235) over red (.753 * .049 = .037)
-    # standardised angle atan2(.685, 1.652) = 22.5 deg, 22.5 from the diagonal > 15: blend; radius 1.166: strong
+    # dominance N(.4685, .4109): z .731, P(active) .768; warmth N(1.1847, .4274): z 1.812, P(people) .965
+    # P(yellow) = .768 * .965 = .741 >= .6; secondary green (.232 * .965 = .224) over red (.768 * .035 = .027)
+    # standardised angle atan2(.731, 1.812) = 22.0 deg, 23.0 from the diagonal > 15: blend; radius 1.274: strong
     derived = derive_colour(estimate([score_ipip50(IPIP_ANSWERS).evidence(NOW)], NOW))
     assert derived.colour is Colour.YELLOW
     assert derived.secondary is Colour.GREEN
-    assert derived.probability == pytest.approx(0.716, abs=1e-3)
-    assert derived.angle_deg == pytest.approx(22.5, abs=0.1)
-    assert derived.radius == pytest.approx(1.166, abs=1e-3)
+    assert derived.probability == pytest.approx(0.741, abs=1e-3)
+    assert derived.angle_deg == pytest.approx(22.0, abs=0.1)
+    assert derived.radius == pytest.approx(1.274, abs=1e-3)
     assert derived.pattern == "strong-yellow-green"
 
 
@@ -102,17 +102,21 @@ def test_unknown_from_behaviour_alone_however_much() -> None:
     derived = derive_colour(estimate(flood, NOW))
     assert derived.colour is None
     assert derived.reason == "no_questionnaire"
-    # Even without the rule the threshold would hold: N(±1/3, 2/3) -> P(red) = Phi(.408)^2 = .43
-    assert derived.quadrant_probabilities[Colour.RED] == pytest.approx(normal_cdf((1 / 3) / math.sqrt(2 / 3)) ** 2)
+    # Even without the rule the threshold would hold: the shift cap .5 at precision 1 + P_b (P_b = .064)
+    # gives N(±.5, .94) -> P(red) = Phi(.516)^2 = .49
+    b = estimate(flood, NOW).evidence.behaviour.precision
+    expected = normal_cdf(0.5 / math.sqrt(1 / (1 + b))) ** 2
+    assert derived.quadrant_probabilities[Colour.RED] == pytest.approx(expected)
     assert derived.quadrant_probabilities[Colour.RED] < THRESHOLD
 
 
 def test_unknown_when_the_quadrant_is_uncertain() -> None:
-    # A middling colour form: z (0.5, -0.3) -> means .375, -.225, sd .5: P(red) = Phi(.75) Phi(.45) = .52
+    # A middling colour form: z (0.5, -0.3) -> means .433, -.260, sd .5: P(red) = Phi(.866) Phi(.520) = .56
     derived = derive_colour(estimate([colours(0.5, -0.3)], NOW))
     assert derived.colour is None
     assert derived.reason == "below_threshold"
-    assert derived.quadrant_probabilities[Colour.RED] == pytest.approx(normal_cdf(0.75) * normal_cdf(0.45))
+    r3 = math.sqrt(3.0)
+    assert derived.quadrant_probabilities[Colour.RED] == pytest.approx(normal_cdf(0.5 * r3) * normal_cdf(0.3 * r3))
     # A stricter threshold turns a known colour into unknown, never into another colour.
     clear = estimate([colours(1.0, -1.0)], NOW)
     assert derive_colour(clear).colour is Colour.RED
@@ -120,12 +124,12 @@ def test_unknown_when_the_quadrant_is_uncertain() -> None:
 
 
 def test_intensity_and_blend() -> None:
-    strong = derive_colour(estimate([colours(1.0, 1.0)], NOW))  # means .75, .75: radius 1.06
+    strong = derive_colour(estimate([colours(1.0, 1.0)], NOW))  # means .866, .866: radius 1.22
     assert strong.pattern == "strong-yellow"
-    moderate = derive_colour(estimate([colours(0.9, 0.9)], NOW))  # means .675: radius .95
+    moderate = derive_colour(estimate([colours(0.8, 0.8)], NOW))  # means .693: radius .98
     assert moderate.pattern == "moderate-yellow"
     assert moderate.intensity == "moderate"
-    # means 1.5, .45, sd .5: standardised angle atan2(3, .9) = 73 deg, 28 from yellow's diagonal: towards red
+    # means 1.732, .520, sd .5: standardised angle atan2(2, .6) = 73 deg, 28 from yellow's diagonal: towards red
     leaning = derive_colour(estimate([colours(2.0, 0.6)], NOW))
     assert leaning.pattern == "strong-yellow-red"
 

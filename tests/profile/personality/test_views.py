@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import timedelta
 
 import pytest
@@ -81,10 +82,11 @@ def test_explanation_shows_every_value_with_uncertainty_and_evidence() -> None:
     values = {v.dimension: v for v in exp.dimensions}
     assert set(values) == set(Dimension)  # the data subject sees emotional stability too
     es = values[Dimension.EMOTIONAL_STABILITY]
-    # p = .86 / .14 = 6.143, decayed by 0.5 ** (10 / 1095) = .9937 -> 6.104; mean -6.104 / 7.104 = -.859
+    # p = .86 / .14 = 6.143, decayed by 0.5 ** (10 / 1095) = .9937 -> 6.104, at z / sqrt(.86) = -1.078;
+    # mean -6.104 * 1.078 / 7.104 = -.927
     p = 0.86 / 0.14 * 0.5 ** (10 / 1095)
-    assert es.mean == pytest.approx(-p / (1 + p))
-    assert es.mean == pytest.approx(-0.859, abs=1e-3)
+    assert es.mean == pytest.approx(-p / math.sqrt(0.86) / (1 + p))
+    assert es.mean == pytest.approx(-0.927, abs=1e-3)
     for v in values.values():
         assert v.sd == pytest.approx(est[v.dimension].sd)
         lo, hi = v.interval_90

@@ -94,9 +94,27 @@ def test_uninstall_invalidates_the_push_token() -> None:
 )
 def test_behaviour_signal_with_consent(kind: str, outcome: Outcome) -> None:
     applied = run(EMPTY, BEHAVIOUR, event(kind, {"tone": "green"}, at=T0 + H, channel=Channel.PUSH))
-    signal = BehaviourSignal(tone=Colour.GREEN, outcome=outcome, observed_at=T0 + H)
+    # No outcomes on the channel yet: the baseline is the population rate.
+    signal = BehaviourSignal(tone=Colour.GREEN, outcome=outcome, observed_at=T0 + H, base_rate=0.05)
     assert applied.effects == (signal,)
-    assert signal.evidence() == BehaviourEvidence(tone=Colour.GREEN, outcome=outcome, observed_at=T0 + H)
+    assert signal.evidence() == BehaviourEvidence(
+        tone=Colour.GREEN, outcome=outcome, observed_at=T0 + H, base_rate=0.05
+    )
+
+
+def test_behaviour_signal_carries_the_customers_baseline_on_the_channel() -> None:
+    # Before the signal: 10 engagements (opened 6, clicked 4) and 30 dismissals on push, none on email.
+    # b = (10 + 20 * .05) / (10 + 30 + 20) = 11 / 60, the receipt at hand not counted in its own baseline.
+    history = [
+        *(event("message.opened", at=T0, channel=Channel.PUSH) for _ in range(6)),
+        *(event("message.clicked", at=T0, channel=Channel.PUSH) for _ in range(4)),
+        *(event("message.dismissed", at=T0, channel=Channel.PUSH) for _ in range(30)),
+        event("message.sent", at=T0, channel=Channel.PUSH),  # unanswered sends are not outcomes
+    ]
+    push = run(EMPTY, BEHAVIOUR, *history, event("message.clicked", {"tone": "red"}, at=T0, channel=Channel.PUSH))
+    assert [e.base_rate for e in push.effects if isinstance(e, BehaviourSignal)] == [pytest.approx(11 / 60)]
+    email = run(EMPTY, BEHAVIOUR, *history, event("message.opened", {"tone": "red"}, at=T0, channel=Channel.EMAIL))
+    assert [e.base_rate for e in email.effects if isinstance(e, BehaviourSignal)] == [0.05]
 
 
 @pytest.mark.parametrize(

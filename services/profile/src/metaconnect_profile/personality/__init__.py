@@ -9,7 +9,7 @@ Flow:
     questionnaire(name, lang)                -> what the respondent sees (no scoring key)
     score_questionnaire(name, answers)       -> RatingResult | ColourResult, or AnswerSetError
     result.evidence(observed_at)             -> QuestionnaireEvidence   (store it)
-    BehaviourEvidence(tone, outcome, at)     -> one engagement signal   (store it)
+    BehaviourEvidence(tone, outcome, at, b)  -> one engagement signal   (store it)
     estimate(evidence, now)                  -> PersonalityEstimate     (recompute any time)
     derive_colour(estimate)                  -> ColourDerivation        (primary, secondary, pattern, P)
     routing_view(estimate)                   -> RoutingView             (all the router may see)
@@ -27,8 +27,9 @@ Modules:
   `AnswerSetError` carrying `(field, rule, message)` problems.
 * `evidence` - the records the service stores.
 * `estimate` - Gaussian posteriors in precision form: questionnaires weighted by
-  reliability (mean alpha z, variance 1 - alpha from the prior), behaviour as a weak,
-  correlation-discounted, capped, decaying lean; `estimate(evidence, now)` is pure.
+  reliability (mean sqrt(alpha) z, variance 1 - alpha from the prior), behaviour as a weak,
+  correlation-discounted, capped, decaying likelihood ratio against the customer's baseline
+  engagement rate; `estimate(evidence, now)` is pure.
 * `colour` - `derive_colour`: quadrant probabilities under the posterior, a 0.6
   threshold below which the colour is `unknown`, 24 named patterns.
 * `views` - `RoutingView` (structurally without emotional stability or any trait value)

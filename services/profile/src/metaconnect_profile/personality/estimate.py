@@ -5,13 +5,15 @@ All updates are in precision (inverse variance) form, so they are order-independ
 the estimate can always be recomputed from the evidence rows; evidence observed after
 `now` is ignored (an estimate "as of" a time).
 
-Questionnaires (Kelley's true-score estimate in precision form). A scale with reliability
-alpha observes z with noise variance (1 - alpha) / alpha, i.e. precision
-p = alpha / (1 - alpha). From the prior alone the posterior is then mean alpha * z and
-variance 1 - alpha (alpha = .87: SD .36). Repeated questionnaires add their precisions.
-(On the observed-score scale Kelley's standard error is sqrt(alpha (1 - alpha)); on
-this true-score z scale the variance is 1 - alpha. The mean alpha * z shrinks a little
-more than the strict standardised sqrt(alpha) * z would: a deliberate, conservative choice.)
+Questionnaires (the true-score posterior in precision form). The stated model: a scale
+with reliability alpha observes z = sqrt(alpha) T + e, with T ~ N(0, 1) the standardised
+true score and e ~ N(0, 1 - alpha). So z / sqrt(alpha) observes T with noise variance
+(1 - alpha) / alpha, i.e. precision p = alpha / (1 - alpha), and from the prior alone the
+posterior is N(sqrt(alpha) z, 1 - alpha) (alpha = .87: mean .93 z, SD .36) - exactly what
+conditioning the joint normal of (T, z) gives. Repeated questionnaires add their
+precisions (independent errors). Kelley's alpha z is the estimate on the *observed*-score
+scale; the prior, the posterior and the colour probabilities all live on the true-score
+scale, so alpha z here would be under-confident.
 
 Decay (process noise in discount form). A trait is stable but not fixed, and old
 behaviour says little about today. Each record's precision is discounted by
@@ -25,24 +27,55 @@ through `AXIS_WEIGHTS` (axis = w . B + e, residual variance 1 - |w|^2): mean w .
 variance sum(w_k^2 v_k) + 1 - |w|^2. Without Big Five evidence that is exactly N(0, 1).
 Colour-form answers then update the axes directly, by precision addition.
 
-Behaviour (weak, discounted, capped, relative). Engaging with a message in tone c is a
-signal of validity r = .15 (precision r^2 / (1 - r^2) = .023); ignoring it, r = .075
-(.0057) in the opposite direction. Engagement is confounded by content, timing and
-channel, so it is not read as a measurement of the trait's level but as a *lean*
-relative to what the other evidence says:
+Behaviour (a likelihood ratio against the baseline; weak, discounted, capped). A row says
+the customer engaged with (y = 1) or ignored (y = 0) a message in tone c, and carries b,
+their engagement rate on that channel at the time (`base_rate`; rows without one are read
+at `population_base_rate`, 5 %). The model: the odds of engaging rise with how well the
+tone fits the customer,
 
-    R   = sum of decayed signal precisions
-    n_a = sum(decayed precision * sign on axis a) / R        (net lean, -1..1)
-    P_b = min(R / (1 + rho * max(R / p_engaged - 1, 0)), cap)   rho = .02, cap = .5
-    posterior on axis a: precision P_nb + P_b, mean m_nb + lean * n_a * P_b / (P_nb + P_b)
+    logit P(engage | x, c) = logit b + beta * (s_d x_d + s_w x_w)
 
-where (m_nb, P_nb) is the non-behavioural posterior and lean = 1 z. The middle line
-discounts correlated signals (n equicorrelated signals carry n / (1 + (n - 1) rho)
-signals' worth of information) and caps the total at .5, a sixth of the weakest
-questionnaire's precision (3.0 for the colour form): behaviour alone never gets beyond
-variance 1 / 1.5 = .67 (SD .82) however many signals arrive, while one questionnaire
-reaches variance .13-.25. An extra engaged (ignored) signal in tone c never moves an
-axis away from (towards) c.
+with (s_d, s_w) c's signs on (dominance, warmth) (`COLOUR_SIGNS`) and x the customer's
+position relative to what the other evidence says. beta makes a typical member of
+quadrant c (|x_a| = E|Z| = sqrt(2 / pi) on each axis) engage `matched_lift` times the
+baseline odds: beta = ln(lift) / (2 sqrt(2 / pi)); lift 1.3 (RESEARCH.md: matched tones
+1.2-1.4x, Matz et al. 2017; Joyal-Desmarais et al. 2022) gives beta = .164. A row's
+evidence is its log likelihood ratio log P(y | matched) / P(y | baseline), taken to first
+order at the baseline (the score) with the Fisher information as its precision:
+
+    score on axis a   u_a = s_a * beta * (y - b)     engaged: +beta (1 - b); ignored: -beta b
+    precision         i   = beta^2 * b * (1 - b)     the same for both outcomes
+
+At b = 5 % an engagement scores +.156 and an ignored message -.008: ignoring is nearly as
+likely whatever the tone, so it says almost nothing against it. When the tone makes no
+difference (engagement at rate b matched or not) the expected score is
+b (1 - b) - (1 - b) b = 0: no drift, however many messages of one tone are sent; a customer
+who engages more with tone c than with their usual moves towards c. Each axis is read on
+its own (the cross-axis part of the information is left out, so the axes stay
+independent, as the colour derivation assumes).
+
+Combining the rows, each weighted by its decay w (half-life 90 days):
+
+    n = sum w,   U_a = sum w u_a,   I = sum w i
+    d   = 1 / (1 + rho * max(n - 1, 0))                   rho = .02
+    P_b = min(d * I, cap)                                 cap = .5
+    S_a = U_a * P_b / I
+    posterior on axis a: precision P_nb + P_b,
+                         mean m_nb + clip(S_a / (P_nb + P_b), -shift_cap, shift_cap)    shift_cap = .5
+
+where (m_nb, P_nb) is the non-behavioural posterior. n equicorrelated rows carry
+n / (1 + (n - 1) rho) rows' worth of information, so d discounts correlated signals; the
+discount and the cap scale the score and the precision alike (a tempered likelihood): they
+change how much the rows count, never which way they lean. Without discount or cap this is
+the exact posterior of the linearised likelihood: mean m_nb + U / (P_nb + I). The shift is
+relative to m_nb: engagement is confounded by content, timing and channel, and b is the
+customer's own rate, so the rows say how tone c fares against this customer's usual, not
+where the trait lies. The cap is a sixth of the weakest questionnaire's precision (3.0
+for the colour form): behaviour alone never gets beyond variance 1 / 1.5 = .67 (SD .82)
+however many rows arrive, and never moves an axis by more than shift_cap = .5 z. The
+shift cap only bounds pathological streams (a dozen rows all engaged at a 5 % base rate);
+at realistic rates the shift stays far below it (SD about .12 z after 200 rows at 7 %
+without a questionnaire, .03 z with one).
 """
 
 from __future__ import annotations
@@ -70,34 +103,32 @@ class ModelParameters:
 
     questionnaire_half_life: timedelta = timedelta(days=3 * 365)
     behaviour_half_life: timedelta = timedelta(days=90)
-    engaged_validity: float = 0.15
-    ignored_validity: float = 0.075
+    matched_lift: float = 1.3
+    population_base_rate: float = 0.05
     signal_correlation: float = 0.02
     behaviour_precision_cap: float = 0.5
-    behaviour_lean: float = 1.0
+    behaviour_shift_cap: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.ignored_validity <= self.engaged_validity < 1.0:
-            raise ValueError("validities must satisfy 0 < ignored <= engaged < 1")
+        if not 1.0 < self.matched_lift <= 3.0:
+            raise ValueError("matched_lift must be in (1, 3]")
+        if not 0.0 < self.population_base_rate < 1.0:
+            raise ValueError("population_base_rate must be in (0, 1)")
         if not 0.0 <= self.signal_correlation < 1.0 or self.behaviour_precision_cap <= 0.0:
             raise ValueError("signal_correlation must be in [0, 1) and the cap positive")
+        if self.behaviour_shift_cap <= 0.0:
+            raise ValueError("behaviour_shift_cap must be positive")
         if self.questionnaire_half_life <= timedelta(0) or self.behaviour_half_life <= timedelta(0):
             raise ValueError("half-lives must be positive")
 
     @property
-    def engaged_precision(self) -> float:
-        return _validity_precision(self.engaged_validity)
-
-    @property
-    def ignored_precision(self) -> float:
-        return _validity_precision(self.ignored_validity)
+    def tone_slope(self) -> float:
+        """beta: the log odds ratio of engaging per z of fit along each axis of the tone."""
+        return math.log(self.matched_lift) / (2.0 * MEAN_ABS_Z)
 
 
+MEAN_ABS_Z = math.sqrt(2.0 / math.pi)  # E|Z| for Z ~ N(0, 1): a typical quadrant member's distance per axis
 DEFAULT_PARAMETERS = ModelParameters()
-
-
-def _validity_precision(r: float) -> float:
-    return r * r / (1.0 - r * r)
 
 
 class Posterior(BaseModel):
@@ -132,7 +163,11 @@ class QuestionnaireWeight(BaseModel):
 
 
 class BehaviourSummary(BaseModel):
-    """How the behavioural signals were combined (see the module docstring)."""
+    """How the behavioural rows were combined (see the module docstring).
+
+    `precision_decayed` is I, `precision_discounted` d I, `precision` P_b; `lean` is S_a per
+    axis, the tempered score: the axis moves by S_a / (its total precision), at most .5 z.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -205,36 +240,44 @@ def _posterior(mean: float, precision: float, sources: dict[str, float]) -> Post
     return Posterior(mean=mean, variance=min(1.0, 1.0 / precision), precision_by_source=sources)
 
 
-def behaviour_precision(raw: float, params: ModelParameters = DEFAULT_PARAMETERS) -> tuple[float, float]:
-    """(discounted, capped) behavioural precision from the summed decayed signal precision `raw`."""
-    signals = raw / params.engaged_precision
-    discounted = raw / (1.0 + params.signal_correlation * max(signals - 1.0, 0.0))
+def behaviour_precision(
+    information: float, rows: float, params: ModelParameters = DEFAULT_PARAMETERS
+) -> tuple[float, float]:
+    """(discounted, capped) behavioural precision from the summed decayed information of `rows` decayed rows."""
+    discounted = information / (1.0 + params.signal_correlation * max(rows - 1.0, 0.0))
     return discounted, min(discounted, params.behaviour_precision_cap)
+
+
+def behaviour_score(rec: BehaviourEvidence, params: ModelParameters = DEFAULT_PARAMETERS) -> tuple[float, float]:
+    """(score, information) of one row along its tone: beta (y - b) and beta^2 b (1 - b)."""
+    b = rec.base_rate if rec.base_rate is not None else params.population_base_rate
+    y = 1.0 if rec.outcome is Outcome.ENGAGED else 0.0
+    beta = params.tone_slope
+    return beta * (y - b), beta * beta * b * (1.0 - b)
 
 
 def _summarise_behaviour(
     records: Sequence[BehaviourEvidence], now: datetime, params: ModelParameters
 ) -> BehaviourSummary:
-    raw = 0.0
-    signed = dict.fromkeys(AXES, 0.0)
+    rows = information = 0.0
+    score = dict.fromkeys(AXES, 0.0)
     for rec in records:
-        engaged = rec.outcome is Outcome.ENGAGED
-        p = (params.engaged_precision if engaged else params.ignored_precision) * _decay(
-            now - rec.observed_at, params.behaviour_half_life
-        )
-        direction = 1 if engaged else -1
-        raw += p
+        w = _decay(now - rec.observed_at, params.behaviour_half_life)
+        u, i = behaviour_score(rec, params)
+        rows += w
+        information += w * i
         for axis, sign in zip(AXES, COLOUR_SIGNS[rec.tone], strict=True):
-            signed[axis] += p * sign * direction
-    discounted, capped = behaviour_precision(raw, params)
+            score[axis] += w * sign * u
+    discounted, capped = behaviour_precision(information, rows, params)
+    temper = capped / information if information > 0.0 else 0.0
     return BehaviourSummary(
         engaged=sum(r.outcome is Outcome.ENGAGED for r in records),
         ignored=sum(r.outcome is Outcome.IGNORED for r in records),
-        precision_decayed=raw,
+        precision_decayed=information,
         precision_discounted=discounted,
         precision=capped,
         capped=capped < discounted,
-        lean={axis: (signed[axis] / raw if raw > 0.0 else 0.0) for axis in AXES},
+        lean={axis: score[axis] * temper for axis in AXES},
     )
 
 
@@ -257,8 +300,9 @@ def _axis_posterior(
             acc.add(source, precision, z)
     p_b = behaviour.precision
     total = acc.precision + p_b
-    mean = acc.mean + params.behaviour_lean * behaviour.lean[axis] * p_b / total
-    return _posterior(mean, total, {**acc.sources, BEHAVIOUR: p_b})
+    limit = params.behaviour_shift_cap
+    shift = min(max(behaviour.lean[axis] / total, -limit), limit)
+    return _posterior(acc.mean + shift, total, {**acc.sources, BEHAVIOUR: p_b})
 
 
 def estimate(
@@ -292,9 +336,9 @@ def estimate(
         )
         for dim, obs in q.observations.items():
             if dim in acc:
-                acc[dim].add(q.instrument, obs.precision * w, obs.z)
+                acc[dim].add(q.instrument, obs.precision * w, obs.true_score)
             else:
-                axis_obs.append((q.instrument, dim, obs.precision * w, obs.z))
+                axis_obs.append((q.instrument, dim, obs.precision * w, obs.true_score))
     dims = {d: _posterior(acc[d].mean, acc[d].precision, {PRIOR: 1.0, **acc[d].sources}) for d in BIG_FIVE}
 
     # 2. The axes: what the Big Five imply, the colour form, then behaviour.

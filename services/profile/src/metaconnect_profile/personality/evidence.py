@@ -8,7 +8,10 @@ profiling is "delete every `BehaviourEvidence` row and recompute", and erasure i
 * `QuestionnaireEvidence` - one completed questionnaire, already scored: per dimension
   the observed z score and the instrument's reliability for it. Purpose: questionnaire.
 * `BehaviourEvidence` - a customer engaged with, or ignored, a message variant written in
-  one colour tone. Purpose: behavioural profiling (a separate consent).
+  one colour tone, and the customer's baseline engagement rate on that channel at the time
+  (`base_rate`), which the evidence is weighed against. Purpose: behavioural profiling (a
+  separate consent). Rows stored before `base_rate` existed load with `None` and are read
+  at the population rate (`ModelParameters.population_base_rate`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ class Observation(BaseModel):
         """Precision alpha / (1 - alpha): the observation noise variance is (1 - alpha) / alpha."""
         return self.reliability / (1.0 - self.reliability)
 
+    @property
+    def true_score(self) -> float:
+        """z / sqrt(alpha): what z says of the true score T when z = sqrt(alpha) T + e, e ~ N(0, 1 - alpha)."""
+        return self.z / math.sqrt(self.reliability)
+
 
 class QuestionnaireEvidence(BaseModel):
     """One scored questionnaire (see `scoring`); `observations` hold a z score per dimension."""
@@ -63,7 +71,11 @@ class Outcome(StrEnum):
 
 
 class BehaviourEvidence(BaseModel):
-    """A customer engaged with, or ignored, a message variant written in `tone`."""
+    """A customer engaged with, or ignored, a message variant written in `tone`.
+
+    `base_rate` is P(engage | baseline): the customer's share of engagements among their
+    outcomes on the channel when this one happened (see `profiles.engagement.base_rate`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -71,6 +83,7 @@ class BehaviourEvidence(BaseModel):
     tone: Colour
     outcome: Outcome
     observed_at: AwareDatetime
+    base_rate: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
 
 
 Evidence = Annotated[QuestionnaireEvidence | BehaviourEvidence, Field(discriminator="kind")]

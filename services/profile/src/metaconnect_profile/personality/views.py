@@ -91,22 +91,28 @@ def explain(estimate: PersonalityEstimate, params: ModelParameters = DEFAULT_PAR
     b = ev.behaviour
     steps = [
         "every dimension starts at the prior N(0, 1) on a z scale",
-        "a questionnaire scale with reliability alpha adds precision alpha / (1 - alpha), "
-        f"discounted by 0.5 ** (age / {_days(params.questionnaire_half_life)})",
+        "a questionnaire scale with reliability alpha observes z = sqrt(alpha) T + noise: it adds precision "
+        f"alpha / (1 - alpha) at z / sqrt(alpha), discounted by 0.5 ** (age / {_days(params.questionnaire_half_life)})",
     ]
     steps += [
         f"{w.instrument} of {w.observed_at.isoformat()}: weight {w.weight:.3f} after {w.age_days:.0f} days"
         for w in ev.questionnaire_weights
     ]
+    beta = params.tone_slope
     steps += [
         *(f"{axis.value} starts from what the Big Five imply: {_formula(axis)}" for axis in AXES),
         "the colour form adds its precision to dominance and warmth",
-        f"behaviour: {b.engaged} engaged and {b.ignored} ignored signals, precision {b.precision_decayed:.4f} "
+        f"behaviour is weighed against the customer's baseline engagement rate b on the channel (a matched tone "
+        f"assumed to lift the odds {params.matched_lift:g}x, beta {beta:.3f}): an engaged message scores "
+        f"+beta (1 - b), an ignored one -beta b (at b = 5 %: +{beta * 0.95:.3f} / -{beta * 0.05:.4f}), "
+        "each with precision beta^2 b (1 - b)",
+        f"behaviour: {b.engaged} engaged and {b.ignored} ignored messages, precision {b.precision_decayed:.4f} "
         f"after decay (half-life {_days(params.behaviour_half_life)}), {b.precision_discounted:.4f} after the "
         f"correlation discount, {b.precision:.4f} used (cap {params.behaviour_precision_cap})"
         + (" - capped" if b.capped else ""),
-        "behaviour leans the axes relative to the other evidence: "
-        + ", ".join(f"{axis.value} {lean:+.3f}" for axis, lean in b.lean.items()),
+        "behaviour moves each axis by its score / the axis' total precision (at most "
+        f"{params.behaviour_shift_cap:g} z), relative to the other evidence: "
+        + ", ".join(f"{axis.value} score {lean:+.4f}" for axis, lean in b.lean.items()),
     ]
     if ev.future_records:
         steps.append(f"{ev.future_records} record(s) observed after {estimate.as_of.isoformat()} left out")

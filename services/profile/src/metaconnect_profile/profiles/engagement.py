@@ -17,6 +17,17 @@ so the result does not depend on the order events arrive in. Reading never grows
 a read at or before `at` returns the stored value.
 
 Engagement: per channel, one `Decayed` per receipt kind (`Receipt`); absent = 0.
+Base rate (`base_rate`): the customer's share of engagements among their outcomes on a
+channel, what behavioural personality evidence is weighed against (see
+`personality.estimate`):
+
+    b = (E + n0 * b0) / (E + D + n0)
+
+E = opened + clicked + replied, D = dismissed (decayed, before the outcome at hand), b0 the
+population rate (5 %) and n0 = 20 outcomes of prior weight. It counts the same thing the
+evidence rows count - one row per engaged or dismissed receipt with a tone - so when tones
+make no difference a row is an engagement with probability b, however many messages go
+unanswered (those carry no tone back and leave no row).
 Active hours: 24 buckets indexed by the customer's local hour (0-23), `None` = empty.
 """
 
@@ -85,6 +96,18 @@ def add(count: Decayed | None, when: datetime, half_life: timedelta, amount: flo
     if when >= count.at:
         return Decayed(value=value_at(count, when, half_life) + amount, at=when)
     return Decayed(value=count.value + amount * decay_factor(count.at - when, half_life), at=count.at)
+
+
+BASE_RATE_PRIOR_OUTCOMES: Final = 20.0
+ENGAGEMENTS: Final = (Receipt.OPENED, Receipt.CLICKED, Receipt.REPLIED)
+
+
+def base_rate(counts: Mapping[Receipt, Decayed], when: datetime, half_life: timedelta, population: float) -> float:
+    """The customer's engagement rate on one channel at `when`, shrunk towards `population` (see above)."""
+    engaged = sum(value_at(counts.get(r), when, half_life) for r in ENGAGEMENTS)
+    dismissed = value_at(counts.get(Receipt.DISMISSED), when, half_life)
+    n0 = BASE_RATE_PRIOR_OUTCOMES
+    return (engaged + n0 * population) / (engaged + dismissed + n0)
 
 
 Engagement = Mapping[Channel, Mapping[Receipt, Decayed]]

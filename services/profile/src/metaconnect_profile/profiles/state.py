@@ -24,8 +24,10 @@ Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_a
     `InvalidateAddress(channel, reason)`: the address with that SHA-256 only (one device token of
     several), else every address of the channel;
   - `message.opened|clicked|replied` `{"tone": "red"|"yellow"|"green"|"blue"}` ->
-    `BehaviourSignal(tone, "engaged", t)`, `message.dismissed` with a tone -> `"ignored"`; only if
-    `profiling_behaviour` was granted at or before `t`, else nothing (no profiling without consent).
+    `BehaviourSignal(tone, "engaged", t, base_rate)`, `message.dismissed` with a tone -> `"ignored"`;
+    only if `profiling_behaviour` was granted at or before `t`, else nothing (no profiling without
+    consent). `base_rate` is the customer's engagement rate on the channel before this receipt
+    (`engagement.base_rate`), the baseline the estimate weighs the outcome against.
 * `app.uninstalled` -> `InvalidateAddress(push, "app uninstalled")`.
 * app presence: on channel `in_app`, `app.*` (not `app.uninstalled`), `inbox.*` and
   `message.read|opened|clicked|replied|dismissed` set `app_seen_at` (the newest wins): the
@@ -70,6 +72,7 @@ from metaconnect_common.schemas.interaction import Channel, Interaction
 from metaconnect_common.schemas.profiled import Purpose
 from metaconnect_profile.config import ProfileSettings
 from metaconnect_profile.personality.dimensions import Colour
+from metaconnect_profile.personality.estimate import DEFAULT_PARAMETERS
 from metaconnect_profile.personality.evidence import BehaviourEvidence, Outcome
 from metaconnect_profile.personality.instruments import INSTRUMENT_NAMES
 from metaconnect_profile.profiles.attributes import parse_profile_update
@@ -87,6 +90,7 @@ from metaconnect_profile.profiles.engagement import (
     SYSTEM_RECEIPTS,
     Decayed,
     Receipt,
+    base_rate,
     count_active_hour,
     count_receipt,
 )
@@ -140,9 +144,12 @@ class BehaviourSignal(_Effect):
     tone: Colour
     outcome: Outcome
     observed_at: AwareDatetime
+    base_rate: Annotated[float, Field(gt=0.0, lt=1.0)]
 
     def evidence(self) -> BehaviourEvidence:
-        return BehaviourEvidence(tone=self.tone, outcome=self.outcome, observed_at=self.observed_at)
+        return BehaviourEvidence(
+            tone=self.tone, outcome=self.outcome, observed_at=self.observed_at, base_rate=self.base_rate
+        )
 
 
 class QuestionnaireSubmitted(_Effect):
@@ -267,9 +274,11 @@ def apply(state: ProfileState, interaction: Interaction, *, now: datetime, polic
             return Applied(state=state, effects=(submitted,))
         effects.append(submitted)
     elif (receipt := _receipt(kind)) is not None:
+        before = state.engagement.get(interaction.channel, {})
+        baseline = base_rate(before, when, policy.half_life, DEFAULT_PARAMETERS.population_base_rate)
         engagement = count_receipt(state.engagement, interaction.channel, receipt, when, policy.half_life)
         state = state.model_copy(update={"engagement": engagement})
-        effects.extend(_receipt_effects(state, interaction, receipt, when))
+        effects.extend(_receipt_effects(state, interaction, receipt, when, baseline))
     elif kind == "app.uninstalled":
         effects.append(InvalidateAddress(channel=Channel.PUSH, reason="app uninstalled", at=when))
 
@@ -311,7 +320,9 @@ def _customer_initiated(kind: str) -> bool:
     return True
 
 
-def _receipt_effects(state: ProfileState, interaction: Interaction, receipt: Receipt, when: datetime) -> list[Effect]:
+def _receipt_effects(
+    state: ProfileState, interaction: Interaction, receipt: Receipt, when: datetime, baseline: float
+) -> list[Effect]:
     props = interaction.properties
     effects: list[Effect] = []
     if receipt is Receipt.BOUNCED and props.get("bounce") == "hard":
@@ -330,7 +341,7 @@ def _receipt_effects(state: ProfileState, interaction: Interaction, receipt: Rec
         and granted_at(state.consent, Purpose.PROFILING_BEHAVIOUR, when)
     ):
         outcome = Outcome.ENGAGED if receipt in ENGAGED else Outcome.IGNORED
-        effects.append(BehaviourSignal(tone=Colour(tone), outcome=outcome, observed_at=when))
+        effects.append(BehaviourSignal(tone=Colour(tone), outcome=outcome, observed_at=when, base_rate=baseline))
     return effects
 
 
