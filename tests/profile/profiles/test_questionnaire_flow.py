@@ -98,17 +98,17 @@ async def test_ipip50_is_scored_as_computed_by_hand(
     }
     assert row.answers == {"answers": IPIP_ANSWERS}, "the raw answers are kept for export and re-scoring"
 
-    # Posteriors alpha * z with variance 1 - alpha: E .87/.13, A .82/.18, C -.79/.21. The axes:
-    #   dominance = .7 E - .4 A - .2 C = .439,  variance .31 + .49*.13 + .16*.18 + .04*.21 = .4109
-    #   warmth    = .4 E + .7 A - .2 C = 1.080, variance .31 + .16*.13 + .49*.18 + .04*.21 = .4274
-    # P(yellow) = Phi(.439 / .6410) * Phi(1.080 / .6538) = Phi(.6849) * Phi(1.6519) = .7532 * .9507 = .7162;
+    # Posteriors sqrt(alpha) * z with variance 1 - alpha: E .9327/.13, A .9055/.18, C -.8888/.21. The axes:
+    #   dominance = .7 E - .4 A - .2 C = .4685, variance .31 + .49*.13 + .16*.18 + .04*.21 = .4109
+    #   warmth    = .4 E + .7 A - .2 C = 1.1847, variance .31 + .16*.13 + .49*.18 + .04*.21 = .4274
+    # P(yellow) = Phi(.4685 / .6410) * Phi(1.1847 / .6538) = Phi(.7308) * Phi(1.8122) = .7676 * .9650 = .7407;
     # green (.2346) beats red (.0371) as secondary; the angle 22.5 deg is > 15 deg off yellow's 45 deg
     # diagonal (a blend), and the radius 1.17 >= 1 is strong.
     personality = (await _snapshot(kafka_bootstrap, form)).personality
     assert personality.colour is Colour.YELLOW
     assert personality.secondary is Colour.GREEN
     assert personality.pattern == "strong-yellow-green"
-    assert personality.probability == pytest.approx(0.7162, abs=1e-4)
+    assert personality.probability == pytest.approx(0.7407, abs=1e-4)
 
 
 async def test_colour_form_in_german_is_scored_as_computed_by_hand(
@@ -134,14 +134,15 @@ async def test_colour_form_in_german_is_scored_as_computed_by_hand(
     stored = score_colours24(row.answers["answers"])
     assert (stored.most, stored.least, stored.composite) == (COLOUR_MOST, COLOUR_LEAST, COLOUR_COMPOSITE)
 
-    # Prior N(0, 1) on both axes (no Big Five), precision 1 + .75 / .25 = 4: dominance N(1.40625, .25),
-    # warmth N(-.5625, .25). P(red) = Phi(2.8125) * Phi(1.125) = .99754 * .86971 = .8676; yellow (.1300)
-    # beats blue (.0021) as secondary; angle 111.8 deg is 23.2 deg off red's 135 (a blend); radius 1.51: strong.
+    # Prior N(0, 1) on both axes (no Big Five), precision 1 + .75 / .25 = 4: dominance N(sqrt(.75) * 1.875,
+    # .25) = N(1.6238, .25), warmth N(-.6495, .25). P(red) = Phi(3.2476) * Phi(1.2990) = .99942 * .90303
+    # = .9025; yellow beats blue as secondary; the angle is off red's 135 deg diagonal (a blend); radius
+    # 1.75: strong.
     personality = (await _snapshot(kafka_bootstrap, form)).personality
     assert personality.colour is Colour.RED
     assert personality.secondary is Colour.YELLOW
     assert personality.pattern == "strong-red-yellow"
-    assert personality.probability == pytest.approx(0.8676, abs=1e-4)
+    assert personality.probability == pytest.approx(0.9025, abs=1e-4)
 
 
 def _balanced_answers() -> list[dict[str, str]]:
