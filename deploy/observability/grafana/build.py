@@ -506,8 +506,15 @@ def ingest() -> Dashboard:
     return Dashboard(
         "mc-ingest",
         "Metaconnect / Ingest",
-        "The event API and provider webhooks: requests, events by outcome, database pool.",
-        (summary_row("ingest", None), http_row("ingest"), events, storage_row("ingest", outbox=False)),
+        "The event API and provider webhooks: requests, events by outcome, the customer refs consumer "
+        "(inbox tokens), database pool.",
+        (
+            summary_row("ingest", None),
+            http_row("ingest"),
+            events,
+            consumer_row("mc.customers.v1"),
+            storage_row("ingest", outbox=False),
+        ),
     )
 
 
