@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from metaconnect_cli.learning import (
     NO_PRIOR,
@@ -38,6 +39,7 @@ from metaconnect_cli.learning import (
     run,
     summarise,
 )
+from metaconnect_cli.main import app
 from metaconnect_cli.personas import (
     axis_scores,
     colour_choices,
@@ -204,3 +206,16 @@ def test_the_report_prints_every_policy_and_seed() -> None:
     lines = report(1, 200, customers=100, block=100).lines()
     assert any("production" in line and "uplift" in line for line in lines)
     assert sum(line.startswith("mean") for line in lines) == 3
+
+
+def test_the_command_prints_the_report_and_refuses_an_unknown_policy() -> None:
+    runner = CliRunner()
+    args = ["demo", "learning", "--seeds", "1", "--events", "100", "--customers", "50", "--block", "50"]
+    done = runner.invoke(app, [*args, "--policy", "prior-500", "--policy", "production"])
+    assert done.exit_code == 0, done.output
+    assert [line.split(":")[0] for line in done.output.splitlines() if line.startswith("mean")] == [
+        "mean      prior-500",
+        "mean     production",
+    ]
+    refused = runner.invoke(app, [*args, "--policy", "nope"])
+    assert refused.exit_code == 2

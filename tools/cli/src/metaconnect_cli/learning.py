@@ -83,7 +83,10 @@ PRODUCTION: Final = Policy("production")  # the defaults: cap 0.2, a quarter of 
 NO_PRIOR: Final = Policy("no-prior", tone_prior=TonePrior(matched_lift=1.0))  # every tone starts alike
 # One draw per arm, the highest wins: cap 1 leaves Thompson sampling unbounded, floor 0 removes the uniform part.
 PLAIN_THOMPSON: Final = Policy("plain-thompson", exploration_cap=1.0, floor_share=0.0)
+# The production rule with a personality prior worth 500 receipts instead of 20 (docs/router.md).
+STRONG_PRIOR: Final = Policy("prior-500", tone_prior=TonePrior(strength=500.0))
 POLICIES: Final = (PRODUCTION, NO_PRIOR, PLAIN_THOMPSON)
+POLICIES_BY_NAME: Final = {p.name: p for p in (*POLICIES, STRONG_PRIOR)}
 
 
 @dataclass(frozen=True)

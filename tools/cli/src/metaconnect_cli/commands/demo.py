@@ -84,6 +84,10 @@ def demo_learning(
     ipip_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share answering the IPIP-50.")] = 0.2,
     colour_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share answering the colour form.")] = 0.4,
     holdout_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share held out.")] = 0.1,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Policies to compare (repeat): {', '.join(learning.POLICIES_BY_NAME)}."),
+    ] = None,
 ) -> None:
     """Offline, nothing sent: how the router learns tones from realistic customers.
 
@@ -92,6 +96,10 @@ def demo_learning(
     Production ranking, ranking without the personality prior and plain Thompson sampling run on
     the same customers and draws. Takes about 0.25 ms per event and policy.
     """
+    names = policy or [p.name for p in learning.POLICIES]
+    unknown = [n for n in names if n not in learning.POLICIES_BY_NAME]
+    if unknown:
+        fail(f"unknown policy {', '.join(unknown)}; choose from {', '.join(learning.POLICIES_BY_NAME)}", code=2)
     result = learning.report(
         seeds,
         events,
@@ -101,6 +109,7 @@ def demo_learning(
         ipip_share=ipip_share,
         colour_share=colour_share,
         holdout_share=holdout_share,
+        policies=[learning.POLICIES_BY_NAME[n] for n in names],
     )
     for line in result.lines():
         typer.echo(line)
