@@ -29,7 +29,16 @@ from metaconnect_router.decisions.eligibility import (
     SendHistory,
     eligibility,
 )
-from metaconnect_router.decisions.ranking import UNKNOWN_PATTERN, Arm, Option, Posterior, Ranked, TonePrior, rank
+from metaconnect_router.decisions.ranking import (
+    FLOOR_SHARE,
+    UNKNOWN_PATTERN,
+    Arm,
+    Option,
+    Posterior,
+    Ranked,
+    TonePrior,
+    rank,
+)
 from metaconnect_router.routes.conditions import Condition
 from metaconnect_router.routes.spec import Category, Message, RouteSpec, Tone, event_type_matches
 
@@ -160,7 +169,10 @@ def decide(
     rng: np.random.Generator,
     erased: bool = False,
     tone_prior: TonePrior = DEFAULT_TONE_PRIOR,
+    floor_share: float = FLOOR_SHARE,
 ) -> Decision:
+    """`floor_share` is `rank`'s: the share of the exploration cap spread uniformly (for off-policy
+    evaluation); simulations pass 0 with an exploration share of 1 to compare plain Thompson sampling."""
     pattern = profile.personality.pattern or UNKNOWN_PATTERN
     matched = matching(routes, event, profile, now)
     explanation: dict[str, Any] = {
@@ -237,7 +249,7 @@ def decide(
     else:
         # Routes deciding together explore no more than the most careful of them allows.
         cap = min(c.route.spec.policy.exploration_share for c in eligible)
-        ranked = rank(options, posteriors, rng, exploration_cap=cap, priors=priors)
+        ranked = rank(options, posteriors, rng, exploration_cap=cap, floor_share=floor_share, priors=priors)
         best = next(i for i, o in enumerate(options) if o is ranked.chosen)
     option = options[best]
     candidate, tone, channel_choice = entries[best]

@@ -22,9 +22,11 @@ from metaconnect_router.routes.spec import Tone
 
 UNKNOWN_PATTERN: Final = "unknown"
 DEFAULT_PRIOR: Final = (1.0, 1.0)
-# The share of the exploration cap spread evenly over all options (see `rank`). On the simulated
-# population a quarter learned faster than half (more spent on arms already known) and than none
-# (an unlucky best tone can starve): tests/router/decisions/test_learning.py.
+# The share of the exploration cap spread evenly over all options (see `rank`). On the idealised
+# simulation a quarter learned faster than half (more spent on arms already known) and than none
+# (an unlucky best tone can starve): tests/router/decisions/test_learning.py. It is kept for
+# off-policy evaluation (every propensity >= 0.05 / n); it costs ~0.0006 engagements per treated
+# decision for ever, not measurable on realistic customers (docs/router.md, "What the router learns").
 FLOOR_SHARE: Final = 0.25
 
 
