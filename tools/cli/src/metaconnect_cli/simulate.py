@@ -101,8 +101,11 @@ def describe(outcome: Mapping[str, Any], *, customer_id: uuid.UUID, ref: str) ->
     if outcome.get("route"):
         lines.append(f"route:     {outcome['route']} {_version(chosen.get('version'))}")
         lines.append(f"message:   {outcome['message_id']}")
-        explored = f", explored, propensity {chosen['propensity']}" if chosen.get("explored") else ""
-        lines.append(f"tone:      {outcome['tone']}{explored}")
+        explored = ", explored" if chosen.get("explored") else ""
+        chance = f", propensity {chosen['propensity']}" if chosen.get("propensity") is not None else ""
+        lines.append(f"tone:      {outcome['tone']}{explored}{chance}")
+        if chosen.get("why"):
+            lines.append(f"           {chosen['why']}")
         reason = f" ({channel['reason']})" if channel.get("reason") else ""
         lines.append(f"channels:  {', '.join(outcome['channels'])}{reason}")
         if outcome.get("not_before"):
@@ -122,14 +125,16 @@ def describe(outcome: Mapping[str, Any], *, customer_id: uuid.UUID, ref: str) ->
         lines.append(
             f"  message {c['route']}/{c['message']} (priority {c['priority']}): {c['verdict']}{channels}{reasons}"
         )
-    # An option's key is route/message/tone; its score is this decision's draw (priority x a sampled
-    # engagement rate), its chance how likely the router was to choose it (its propensity).
+    # An option's key is route/message/tone; its score is what the rule that chose weighed (priority x
+    # the expected engagement, or x a sampled one for a Thompson draw), its chance how likely the
+    # router was to choose it (its propensity).
     chances = {p["key"]: p["p"] for p in why.get("propensities", [])}
     picked = f"{chosen.get('route')}/{chosen.get('message')}/{chosen.get('tone')}"
+    scored = "sampled score" if why.get("scored_by") == "draw" else "expected score"
     for option in why.get("options", []):
         chance = f", chance {chances[option['key']]}" if option["key"] in chances else ""
         mark = " <- chosen" if option["key"] == picked else ""
-        lines.append(f"  option {option['key']}: sampled score {option['score']}{chance}{mark}")
+        lines.append(f"  option {option['key']}: {scored} {option['score']}{chance}{mark}")
     for ranked in channel.get("ranked", []):
         lines.append(f"  channel {ranked['channel']}: score {ranked['score']}")
     return lines
