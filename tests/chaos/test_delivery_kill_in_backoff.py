@@ -100,7 +100,20 @@ async def test_a_delivery_process_killed_during_backoff_sends_each_delivery_once
                         assert survivor.poll() is None, (tmp_path / "b.log").read_text()  # type: ignore[attr-defined]
                         await asyncio.sleep(0.2)
             except TimeoutError:
-                raise AssertionError((tmp_path / "b.log").read_text()[-6000:]) from None
+                async with engine.connect() as conn:
+                    stuck = (
+                        await conn.execute(
+                            text(
+                                "SELECT d.id, d.status, d.reason, d.lease_until, d.next_attempt_at,"
+                                " array_agg(a.outcome || ':' || a.reason ORDER BY a.number) AS attempts"
+                                " FROM delivery.deliveries d LEFT JOIN delivery.attempts a ON a.delivery_id = d.id"
+                                " WHERE d.id = ANY(:ids) AND d.status <> 'sent' GROUP BY d.id"
+                            ),
+                            {"ids": ids},
+                        )
+                    ).all()
+                logs = "".join((tmp_path / f).read_text()[-3000:] for f in ("a.log", "b.log"))
+                raise AssertionError(f"not sent: {stuck}\n{logs}") from None
             calls = (await control.get("/messages", params={"provider": "fcm"})).json()["messages"]
         finally:
             stop(victim, kill=True)  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ EACH = 250
 
 @asynccontextmanager
 async def running(
-    database_url: str, bootstrap: str, sandbox: Sandbox, *, push_timeout_s: float
+    database_url: str, bootstrap: str, sandbox: Sandbox, *, push_timeout_s: float, attempts: int = 3
 ) -> AsyncIterator[FastAPI]:
     group = f"delivery-slow-{uuid.uuid4().hex[:8]}"
     kafka = KafkaSettings(bootstrap=bootstrap, topic_partitions=PARTITIONS)
@@ -49,7 +49,12 @@ async def running(
         for p in providers(sandbox)
     ]
     settings = DeliverySettings(
-        common=common_settings(database_url, bootstrap), group_id=group, providers=configured, attempts=1
+        common=common_settings(database_url, bootstrap),
+        group_id=group,
+        providers=configured,
+        attempts=attempts,
+        backoff_base_s=0.05,
+        backoff_cap_s=0.2,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -116,7 +121,7 @@ async def test_an_answer_just_inside_the_timeout_is_sent_once(
     async with (
         Sandbox(SANDBOX) as sandbox,
         httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control,
-        running(database_url, kafka_bootstrap, sandbox, push_timeout_s=5.0),
+        running(database_url, kafka_bootstrap, sandbox, push_timeout_s=5.0, attempts=1),
     ):
         await control.post("/faults", json={"provider": "fcm", "responses": [{"delay_s": 4.9}] * 3})
         patient = [delivery(Channel.PUSH) for _ in range(3)]

@@ -51,7 +51,16 @@ async def serving(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, grace
     Requests still running `graceful_s` after the stop (a scripted delay, a long poll) are cancelled.
     """
     sock = bind(host, port)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=graceful_s)
+    # Keep-alive longer than clients keep idle connections (httpx: 5 s), as providers do: a client
+    # never reuses a connection the server has just closed (a ReadError on the next request).
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=graceful_s,
+        timeout_keep_alive=75,
+    )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
