@@ -24,16 +24,12 @@ from metaconnect_common.schemas import Channel
 from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS
 from metaconnect_sandbox.server import Sandbox
+from tests.chaos.test_delivery_kill import _scalar
 from tests.delivery.test_service import SANDBOX, delivery, providers
 from tests.support import providers_env, start_service
 
 pytestmark = pytest.mark.timeout(240)
 COUNT = 20
-
-
-async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> int:
-    async with engine.connect() as conn:
-        return int(await conn.scalar(text(sql), params) or 0)
 
 
 async def test_a_delivery_process_killed_during_backoff_sends_each_delivery_once(
