@@ -114,3 +114,15 @@ def test_nonsense_settings_are_refused() -> None:
         TokenBucket(0)
     with pytest.raises(ValueError, match="attempts"):
         Backoff().delay(0, random.Random(0))
+
+
+def test_the_circuit_says_how_long_until_a_call_may_go() -> None:
+    circuit = CircuitBreaker(failure_threshold=1, open_s=10.0)
+    assert circuit.wait_s(0.0) == 0.0
+    circuit.failure(0.0)
+    assert circuit.wait_s(4.0) == 6.0  # the rest of the open period
+    assert circuit.wait_s(10.0) == 0.0  # half-open: the trial may go
+    assert circuit.allow(10.0)
+    assert circuit.wait_s(10.5) == 1.0  # a trial runs: come back soon, its answer decides
+    circuit.success()
+    assert circuit.wait_s(10.6) == 0.0

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from metaconnect_delivery.providers.base import SendResult, Verdict
 from metaconnect_delivery.reliability import Backoff
-from metaconnect_delivery.schedule import Failed, FailOver, Progress, Retry, RetryPolicy, Sent, after
+from metaconnect_delivery.schedule import Failed, FailOver, Progress, Retry, RetryPolicy, Sent, after, held
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 POLICY = RetryPolicy(
@@ -92,3 +92,39 @@ def test_every_step_moves_forward_and_never_past_the_deadline(
             assert now < T0 + POLICY.deadline
         case Failed():
             assert channel_index + 1 == p.channels or now >= T0 + POLICY.deadline
+
+
+DEADLINE = T0 + timedelta(minutes=15)
+
+
+def test_a_provider_that_cannot_be_called_sends_the_delivery_on_to_its_next_channel() -> None:
+    assert held(progress(), "circuit_open", wait_s=20.0, now=T0, deadline=DEADLINE) == FailOver(1)
+
+
+def test_on_the_last_channel_the_delivery_waits_for_the_provider_until_its_deadline() -> None:
+    last = progress(channel_index=1)
+    assert held(last, "circuit_open", wait_s=20.0, now=T0, deadline=DEADLINE) == Retry(T0 + timedelta(seconds=20))
+    late = T0 + timedelta(minutes=14, seconds=50)
+    assert held(last, "circuit_open", wait_s=20.0, now=late, deadline=DEADLINE) == Failed("circuit_open")
+    assert held(last, "circuit_open", wait_s=0.0, now=DEADLINE, deadline=DEADLINE) == Failed("deadline")
+
+
+@given(
+    index=st.integers(0, 3),
+    channels=st.integers(1, 4),
+    wait_s=st.floats(0, 3600),
+    elapsed_s=st.floats(0, 1800),
+)
+def test_a_held_delivery_fails_only_when_no_channel_is_left_and_the_wait_outlasts_its_deadline(
+    index: int, channels: int, wait_s: float, elapsed_s: float
+) -> None:
+    p = progress(channel_index=min(index, channels - 1), channels=channels)
+    now = T0 + timedelta(seconds=elapsed_s)
+    step = held(p, "circuit_open", wait_s=wait_s, now=now, deadline=DEADLINE)
+    if isinstance(step, Failed):
+        assert now >= DEADLINE or (p.channel_index == channels - 1 and now + timedelta(seconds=wait_s) >= DEADLINE)
+    elif isinstance(step, Retry):
+        assert p.channel_index == channels - 1
+        assert step.at < DEADLINE
+    else:
+        assert step == FailOver(p.channel_index + 1)

@@ -390,6 +390,32 @@ async def test_the_circuit_opens_after_consecutive_failures_and_closes_after_a_g
     assert await attempts(engine, trial.id) == [("push", "sent", "accepted")]
 
 
+async def test_an_open_circuit_on_the_last_channel_holds_the_delivery_until_a_trial_may_go(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """A provider's outage opens its circuit; a push-only message waits for it instead of failing."""
+    service = make(attempts=1, circuit_failures=1, circuit_open_s=0.5)
+    await fault(control, "fcm", {"status": 500})
+    assert await send(service, delivery(Channel.PUSH, Channel.SMS)) == "sent"  # by SMS; the circuit opens
+    held = delivery(Channel.PUSH)
+    await service.accept([(held, None)])
+    started = time.monotonic()
+    assert await attempt_until_done(service, held.id) == "sent"
+    assert time.monotonic() - started >= 0.3  # it waited for the open period, then went as the trial
+    assert await attempts(engine, held.id) == [("push", "sent", "accepted")]  # the wait is no attempt
+
+
+async def test_a_push_round_to_several_devices_is_one_attempt(
+    make: Make, control: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    tokens = [f"device-{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    await fault(control, "fcm", *[{"status": 503}] * 6)  # every device refuses twice
+    d = delivery(Channel.PUSH, Channel.SMS, contact=Contact(push_tokens=tokens, phone="+4915112345678"))
+    assert await send(make(attempts=3, circuit_failures=100), d) == "sent"
+    channels = [c for c, _, _ in await attempts(engine, d.id)]
+    assert channels == ["push"] * 9  # three rounds of three calls, the third round taken: no fail-over
+
+
 # --- once, and failures that are not the provider's --------------------------------------------
 
 

@@ -94,6 +94,17 @@ class CircuitBreaker:
         self._trial_running = True
         return True
 
+    def wait_s(self, now: float) -> float:
+        """Seconds until a call may go: the rest of the open period, or while a half-open trial runs a
+        tenth of it (the trial's answer decides); 0 when closed. Nothing is taken."""
+        state = self.state(now)
+        if state is CircuitState.CLOSED:
+            return 0.0
+        assert self._opened_at is not None
+        if state is CircuitState.OPEN:
+            return self._opened_at + self.open_s - now
+        return self.open_s / 10 if self._trial_running else 0.0
+
     def success(self) -> None:
         self._failures = 0
         self._opened_at = None

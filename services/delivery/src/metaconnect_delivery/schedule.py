@@ -6,6 +6,7 @@ step. A retry waits as a row, not as a sleeping task, so a slow provider or a lo
 `Retry-After` holds no partition, a restart loses no wait, and nothing in flight is cancelled.
 
     after(state, result, now=, policy=) -> Retry | FailOver | Sent | Failed
+    held(state, reason, wait_s=, now=, deadline=) -> Retry | FailOver | Failed
 """
 
 from __future__ import annotations
@@ -91,3 +92,18 @@ def next_channel(progress: Progress, reason: str, *, now: datetime, deadline: da
     if progress.channel_index + 1 < progress.channels:
         return FailOver(progress.channel_index + 1)
     return Failed(reason)
+
+
+def held(
+    progress: Progress, reason: str, *, wait_s: float, now: datetime, deadline: datetime
+) -> Retry | FailOver | Failed:
+    """The step when the channel's provider cannot be called for `wait_s` seconds (its circuit is
+    open): the next channel now if there is one; on the last channel, due again when a call may go,
+    if that is before the deadline, else failed with `reason`. A provider's outage never fails a
+    message it could still send in time."""
+    if now >= deadline:
+        return Failed("deadline")
+    if progress.channel_index + 1 < progress.channels:
+        return FailOver(progress.channel_index + 1)
+    at = now + timedelta(seconds=wait_s)
+    return Retry(at) if at < deadline else Failed(reason)

@@ -47,6 +47,12 @@ def combine(tried: Sequence[Tried]) -> SendResult:
     return replace(retry[-1], retry_after_s=max(asked) if asked else None)
 
 
+def rounds(tried: Sequence[Tried]) -> int:
+    """The attempts these entries make on a channel: a round's calls to several device tokens are one
+    attempt, like one call; an interrupted call taken over after a crash is one of its own."""
+    return sum(1 for t in tried if t.token is None) + (1 if any(t.token for t in tried) else 0)
+
+
 def outcome_of(result: SendResult) -> str:
     if result.response.get("skipped"):
         return "skipped"

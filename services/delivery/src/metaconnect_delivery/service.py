@@ -67,9 +67,19 @@ from metaconnect_delivery.schedule import (
     Sent,
     Step,
     after,
+    held,
     next_channel,
 )
-from metaconnect_delivery.sending import Tried, accepted, combine, outcome_of, skipped, token_hash, traced_send
+from metaconnect_delivery.sending import (
+    Tried,
+    accepted,
+    combine,
+    outcome_of,
+    rounds,
+    skipped,
+    token_hash,
+    traced_send,
+)
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.delivery")
@@ -231,13 +241,15 @@ class DeliveryService:
             tried.append(Tried(accepted(), provider="inbox"))
             return await self._record(claimed, tried, Sent(), rendering=rendering)
         if not guarded.circuit.allow(time.monotonic()):
-            tried.append(Tried(skipped("circuit_open"), provider=guarded.provider.name))
-            return await self._record(
-                claimed, tried, next_channel(progress, "circuit_open", now=now, deadline=deadline)
+            waiting = held(
+                progress, "circuit_open", wait_s=guarded.circuit.wait_s(time.monotonic()), now=now, deadline=deadline
             )
+            if not isinstance(waiting, Retry):  # a wait for the circuit is no attempt; leaving the channel is
+                tried.append(Tried(skipped("circuit_open"), provider=guarded.provider.name))
+            return await self._record(claimed, tried, waiting)
         wait = guarded.bucket.take(time.monotonic())
         if wait > 0:  # over the provider's rate: due again when a slot is free, no attempt made
-            return await self._record(claimed, tried, Retry(now + timedelta(seconds=wait)), counts=False)
+            return await self._record(claimed, tried, Retry(now + timedelta(seconds=wait)))
         calls = await self._send(guarded, claimed, rendering)
         for call in calls:
             if call.result.counts_against_provider:
@@ -276,7 +288,6 @@ class DeliveryService:
         *,
         rendering: Rendering | None = None,
         left_out: Sequence[RenderFailure] = (),
-        counts: bool = True,
     ) -> str:
         """The attempt rows and the step, in one transaction: the delivery sent (receipts first a
         `message.failed` for each item left out, then `message.sent` naming the others; the inbox
@@ -309,7 +320,7 @@ class DeliveryService:
                 if t.result.address_invalid:  # the profile stops counting this address reachable
                     records.append(bounce_record(delivery, channel, t, now))
             done = claimed.done_tokens | {t.token for t in tried if t.token and t.result.verdict is not Verdict.RETRY}
-            attempts = claimed.progress.channel_attempts + sum(1 for t in tried if counts)
+            attempts = claimed.progress.channel_attempts + rounds(tried)
             match step:
                 case Sent():
                     sent_by = next((t for t in reversed(tried) if t.result.verdict is Verdict.SENT), tried[-1])
@@ -320,7 +331,7 @@ class DeliveryService:
                         delivery.id,
                         next_attempt_at=at,
                         channel_index=claimed.progress.channel_index,
-                        channel_attempts=attempts if counts else claimed.progress.channel_attempts,
+                        channel_attempts=attempts,
                         attempt_count=number,
                         done_tokens=sorted(done),
                         updated_at=now,
