@@ -78,6 +78,19 @@ class Audit:
         }
         return [f"{name}: {count}" for name, count in checks.items() if count]
 
+    @property
+    def missing(self) -> int:
+        """What is still on its way (a drain waits for it): not applied, decided, delivered or counted yet."""
+        return (
+            self.not_applied
+            + self.timeline_missing
+            + self.decisions_missing
+            + self.items_without_delivery
+            + self.lost
+            + self.receipts_missing
+            + int(self.arm_counts < self.items_delivered)
+        )
+
     def fields(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "examples"}
 

@@ -118,6 +118,7 @@ class Process:
     log: Path
     env: dict[str, str]
     profile_prefix: Path | None = None
+    module: str = ""  # what runs as the service: `metaconnect_<name>` unless a test double is asked for
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -134,7 +135,8 @@ class Process:
         prefix = None
         if self.profile_prefix is not None:  # one profile per start: a restart does not overwrite it
             prefix = self.profile_prefix.with_name(f"{self.profile_prefix.name}{self.starts}-")
-        self.proc = spawn(server_cmd(["-m", f"metaconnect_{self.name}"], prefix), log=self.log, env=self.env)
+        module = self.module or f"metaconnect_{self.name}"
+        self.proc = spawn(server_cmd(["-m", module], prefix), log=self.log, env=self.env)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, whatever was in flight is cut off."""
@@ -175,12 +177,14 @@ def _tail(path: Path, chars: int = 3000) -> str:
 class Stack:
     """Kafka, PostgreSQL, the sandbox and the four services; `async with` starts and stops them.
 
-    `settings` adds environment variables per service (`{"delivery": {"MC_DELIVERY_ATTEMPTS": "8"}}`).
+    `settings` adds environment variables per service (`{"delivery": {"MC_DELIVERY_ATTEMPTS": "8"}}`);
+    `modules` runs another module as a service (a test double with a planted defect).
     """
 
     workdir: Path
     partitions: int = 6
     settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    modules: dict[str, str] = field(default_factory=dict)
     provider_timeout_s: float = 2.0
     profile: bool = False
     keep_data: bool = False
@@ -241,6 +245,7 @@ class Stack:
                 self.logs / f"{name}.log",
                 self._env(name, port, config),
                 self.logs / "prof" / name if self.profile else None,
+                self.modules.get(name, ""),
             )
             self.services[name].start()
         for process in self.services.values():
@@ -311,13 +316,19 @@ class Stack:
 
     # ------------------------------------------------------------------ faults
 
-    async def kill(self, name: str, down_s: float = 0.5) -> None:
-        """SIGKILL one service, wait `down_s`, start it again and wait until it is ready."""
+    async def kill(self, name: str, down_s: float = 0.5, *, wait_ready: bool = True) -> None:
+        """SIGKILL one service, wait `down_s` and start it again (and wait until it is ready: a
+        consumer rejoins its group once the broker gave up on the killed one, ~10 s)."""
         process = self.services[name]
         await asyncio.to_thread(process.kill)
         await asyncio.sleep(down_s)
         process.start()
-        await process.ready()
+        if wait_ready:
+            await process.ready()
+
+    async def ready(self) -> None:
+        """Every service answers `/readyz` with 200."""
+        await asyncio.gather(*(p.ready() for p in self.services.values()))
 
     async def restart_broker(self, down_s: float = 3.0) -> None:
         """Stop the broker (cleanly, as a rolling restart does), wait, start it on the same port."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -214,3 +215,26 @@ async def flat_out(
 async def _all(tasks: set[asyncio.Task[None]]) -> None:
     if tasks:
         await asyncio.gather(*list(tasks))
+
+
+async def steady(poster: Poster, rate: float, *, until: Callable[[], bool], tag: str, seed: int = 1) -> float:
+    """New customers' visits at `rate` events/s (open loop) until `until()` holds after a visit.
+    Returns the seconds it took."""
+    rng = np.random.default_rng(seed)
+    started = time.monotonic()
+    sent = 0
+    tasks: set[asyncio.Task[None]] = set()
+    n = 0
+    while not until():
+        [customer] = customers(1, tag=f"{tag}-{n}", seed=seed + n)
+        n += 1
+        batch = visit(customer, rng)
+        delay = started + sent / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(poster.post(batch, order_ids(batch)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        sent += len(batch)
+    await _all(tasks)
+    return time.monotonic() - started
