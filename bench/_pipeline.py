@@ -138,6 +138,12 @@ class Process:
         module = self.module or f"metaconnect_{self.name}"
         self.proc = spawn(server_cmd(["-m", module], prefix), log=self.log, env=self.env)
 
+    def profile_path(self, number: int) -> Path | None:
+        """Where bench/profiled.py wrote this start's `number`th profile."""
+        if self.profile_prefix is None:
+            return None
+        return self.profile_prefix.with_name(f"{self.profile_prefix.name}{self.starts}-{number}.prof")
+
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, whatever was in flight is cut off."""
         if self.proc is not None and self.proc.poll() is None:
@@ -309,6 +315,11 @@ class Stack:
         assert self.broker._proc is not None
         pids["kafka"] = self.broker._proc.pid
         return pids
+
+    def signal_services(self, signum: int) -> None:
+        for process in self.services.values():
+            if process.proc is not None and process.proc.poll() is None:
+                os.kill(process.proc.pid, signum)
 
     def postmaster_pid(self) -> int:
         assert self.postgres is not None

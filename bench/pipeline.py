@@ -32,6 +32,7 @@ import asyncio
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -48,13 +49,24 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench._audit import Audit, audit
 from bench._harness import default_workdir, log, run_loop, run_main, service_producer
-from bench._measure import CpuMeter, num, print_cpu_table, print_json_line, processes, tree_cpu_s
+from bench._measure import (
+    CpuMeter,
+    load_profile,
+    num,
+    print_cpu_table,
+    print_json_line,
+    print_packages,
+    print_top,
+    processes,
+    tree_cpu_s,
+)
 from bench._pipeline import ORDER_TITLE, SERVICES, Stack
 from bench._traffic import PUSHES_PER_CUSTOMER, Poster, at_rate, customers, flat_out, visit
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.settings import KafkaSettings
 
 PARTIES = (*SERVICES, "kafka", "postgres")
+OPTS_TOP = 25  # rows of each profile's top functions
 EVENTS_PER_VISIT = 9.3  # 9, or 11 with the questionnaire (30% of customers)
 
 
@@ -72,6 +84,8 @@ class Phase:
     lateness_ms: dict[str, float] = field(default_factory=dict)
     cpu_pct: dict[str, float] = field(default_factory=dict)
     us_per_event: dict[str, float] = field(default_factory=dict)
+    number: int = 0  # the phase's profile of each service is its `number`th
+    profiles: dict[str, Path | None] = field(default_factory=dict)
 
     @property
     def achieved(self) -> float:
@@ -111,6 +125,8 @@ async def run_phase(
     before_events = poster.posted.events
     first_wall = time.time()
     cpu_start = meter.sample()
+    if opts.profile:
+        stack.signal_services(signal.SIGUSR1)  # bench/profiled.py: start a profile
     if phase.rate is None:
         phase.post_s = await flat_out(poster, people)
     else:
@@ -127,6 +143,9 @@ async def run_phase(
     last = max((m.received_at.timestamp() for m in arrived), default=time.time())
     phase.end_to_end_s = last - first_wall
     await asyncio.sleep(1.0)  # the last receipts flow back to profile and router
+    if opts.profile:
+        stack.signal_services(signal.SIGUSR2)  # write it
+        phase.profiles = {name: p.profile_path(phase.number) for name, p in stack.services.items()}
     cpu_end = meter.sample()
     usage, seconds = meter.between(cpu_start, cpu_end)
     wall = cpu_end[0] - cpu_start[0]
@@ -263,6 +282,7 @@ async def measure_async(opts: argparse.Namespace) -> Result:
                 else:
                     r = float(rate)
                     phase = Phase(f"{r:g}/s", r, customers=math.ceil(r * opts.duration / EVENTS_PER_VISIT))
+                phase.number = len(phases) + 1
                 await run_phase(stack, poster, meter, idle, phase, opts)
                 phases.append(phase)
                 log(f"{phase.name}: {phase.pushes}/{phase.pushes_expected} pushes, latency {phase.latency_ms}")
@@ -318,6 +338,14 @@ def report(result: Result, elapsed_s: float) -> int:
             "disturbed": disturbed,
         },
     )
+    for phase in result.phases:
+        for service, path in phase.profiles.items():
+            profile = load_profile(path) if path else None
+            if profile is None:
+                continue
+            print(f"\n== {service}, phase {phase.name}: own CPU time by package ({profile.total:.1f}s profiled)")
+            print_packages(profile, phase.events)
+            print_top(profile, OPTS_TOP)
     incomplete = [p.name for p in result.phases if p.pushes < p.pushes_expected]
     if incomplete:
         print(f"pushes missing in {incomplete}")

@@ -12,6 +12,7 @@ from metaconnect_delivery.rendering.limits import (
     UCS2_PART,
     WHATSAPP_PARAMETER_MAX_CHARS,
     Segments,
+    _boundaries,
     email_subject,
     fcm_payload_bytes,
     grapheme_boundaries,
@@ -205,3 +206,11 @@ def test_any_email_subject_is_one_bounded_line(text: str) -> None:
     assert len(subject) <= EMAIL_SUBJECT_MAX_CHARS
     assert len(subject.splitlines()) <= 1
     assert not any(ch in subject for ch in "\r\n\x00")
+
+
+@given(
+    st.text(alphabet=st.characters(max_codepoint=127))
+    | st.lists(st.sampled_from(["a", " ", "\r", "\n", "\r\n"])).map("".join)
+)
+def test_ascii_text_takes_the_short_way_to_the_same_boundaries(text: str) -> None:
+    assert grapheme_boundaries(text) == _boundaries(text)

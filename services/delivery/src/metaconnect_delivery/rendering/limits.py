@@ -178,7 +178,15 @@ def grapheme_boundaries(text: str) -> list[int]:
 
     An approximation of UAX #29 that covers what messages carry: combining marks, variation
     selectors, emoji modifiers, tags, ZWJ sequences, flag pairs and CR LF stay together.
+    ASCII text has none of them but CR LF: every other character is a grapheme of its own.
     """
+    if text.isascii():
+        inner = (i for i in range(1, len(text)) if text[i - 1 : i + 1] != "\r\n")
+        return [0, *inner, len(text)] if text else [0]
+    return _boundaries(text)
+
+
+def _boundaries(text: str) -> list[int]:
     bounds = [0]
     regional = 0
     for index in range(1, len(text)):
