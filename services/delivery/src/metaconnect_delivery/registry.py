@@ -71,12 +71,21 @@ class Registry:
         return [(r.provider.channel.value, r.provider.name, r.circuit) for r in self._providers.values()]
 
     async def refresh(self, sessions: async_sessionmaker[AsyncSession], *, force: bool = False) -> None:
-        """Read the stored providers again when `providers_refresh_s` passed (or `force`)."""
-        if not force and time.monotonic() - self._loaded_at < self._settings.providers_refresh_s:
+        """Read the stored providers again when `providers_refresh_s` passed (or `force`).
+
+        One read at a time: the attempts that find the providers due for a refresh while one is
+        under way go on with those loaded (many attempts start at once under load)."""
+        previous = self._loaded_at
+        if not force and time.monotonic() - previous < self._settings.providers_refresh_s:
             return
+        self._loaded_at = time.monotonic()
         fernet = store.cipher(self._settings)
-        async with sessions() as session:
-            rows = await store.stored(session)
+        try:
+            async with sessions() as session:
+                rows = await store.stored(session)
+        except BaseException:
+            self._loaded_at = previous  # the next attempt tries again
+            raise
         from_db: list[ProviderSettings] = []
         for row in rows:
             try:
