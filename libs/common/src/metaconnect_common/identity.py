@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic_core import PydanticCustomError
 
+# Every event of a customer carries the same address and number, and each service parses them
+# again (ingest, then the profile's and the router's records): the checks are cached by spelling.
+_CACHED = 65_536
 
+
+@functools.lru_cache(maxsize=_CACHED)
 def normalize_email(value: str) -> str:
     """Lower-cased, syntax-checked address (no DNS lookup: ingest never leaves the box)."""
     try:
@@ -16,6 +23,7 @@ def normalize_email(value: str) -> str:
     return info.normalized.lower()
 
 
+@functools.lru_cache(maxsize=_CACHED)
 def normalize_phone(value: str) -> str:
     """E.164 (`+4915112345678`); numbers must carry their country code."""
     try:
