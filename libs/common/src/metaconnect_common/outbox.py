@@ -105,7 +105,8 @@ class OutboxRelay:
         self._failures = OUTBOX_FAILURES.labels(service)
 
     async def flush(self) -> int:
-        """Publish every pending row (oldest first); returns how many were published.
+        """Publish every pending row (oldest first), `batch_size` at a time while batches come back
+        full; returns how many were published.
 
         Raises (leaving rows pending) when the broker does not acknowledge.
         """
@@ -145,6 +146,10 @@ class OutboxRelay:
                         update(t).where(t.c.id.in_([row.id for row in rows])).values(published_at=func.now())
                     )
                     published += len(rows)
+                if len(rows) < self._batch_size:
+                    # Nothing was left when it looked: rows committed since are their committer's
+                    # to flush (or the next tick of `run`), so no second look that finds nothing.
+                    return published
 
     async def prune(self) -> None:
         """Delete rows published longer ago than the retention."""
