@@ -83,7 +83,7 @@ async def test_a_ref_names_whom_the_newest_delivery_listing_it_said(delivery_app
     newer, older = for_customer(b, [ref], later=5), for_customer(a, [ref])
     sessions = delivery_app.state.service.sessions
     async with sessions.begin() as session:
-        await repository.remember_refs(session, newer.customer_id, newer.identities, newer.created_at)
-        await repository.remember_refs(session, older.customer_id, older.identities, older.created_at)  # late
+        await repository.remember_refs(session, [(newer.customer_id, newer.identities, newer.created_at)])
+        await repository.remember_refs(session, [(older.customer_id, older.identities, older.created_at)])  # late
     async with sessions() as session:
         assert await repository.customer_of(session, parse_ref(ref)) == b

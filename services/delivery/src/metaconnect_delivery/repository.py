@@ -6,34 +6,45 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import Table, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.refs import MERGED_KIND, CustomerId, CustomerLookup, stored_ref
 from metaconnect_delivery.models import Attempt, CustomerRefRow, DeliveryRow, InboxMessage
 
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
+_ATTEMPTS = cast(Table, Attempt.__table__)
+_REFS = cast(Table, CustomerRefRow.__table__)
+# The statements of a delivery's every step are built once, on the tables (not the ORM entities):
+# rows are parameters, so nothing is compiled or run through the ORM's bulk layer per batch.
+_NEW_DELIVERY = insert(_DELIVERIES)
+_ACCEPT = _NEW_DELIVERY.on_conflict_do_update(
+    index_elements=[_DELIVERIES.c.id],
+    set_={
+        "status": "pending",
+        "command": _NEW_DELIVERY.excluded.command,
+        "traceparent": _NEW_DELIVERY.excluded.traceparent,
+        "next_attempt_at": _NEW_DELIVERY.excluded.next_attempt_at,
+    },
+    where=and_(_DELIVERIES.c.status == "sending", _DELIVERIES.c.command.is_(None)),
+)
+_NEW_REF = insert(_REFS)
+_REMEMBER = _NEW_REF.on_conflict_do_update(
+    index_elements=[_REFS.c.ref],
+    set_={"customer_id": _NEW_REF.excluded.customer_id, "updated_at": _NEW_REF.excluded.updated_at},
+    where=_REFS.c.updated_at <= _NEW_REF.excluded.updated_at,
+)
+_ADD_ATTEMPT = insert(_ATTEMPTS)
+
 
 async def accept(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Store deliveries as `pending`, one statement. An id stored before keeps its row, except one
     the version before left `sending` without its command: it is scheduled now."""
-    if not rows:
-        return
-    statement = insert(DeliveryRow).values(list(rows))
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[DeliveryRow.id],
-            set_={
-                "status": "pending",
-                "command": statement.excluded.command,
-                "traceparent": statement.excluded.traceparent,
-                "next_attempt_at": statement.excluded.next_attempt_at,
-            },
-            where=and_(DeliveryRow.status == "sending", DeliveryRow.command.is_(None)),
-        )
-    )
+    if rows:
+        await session.execute(_ACCEPT, list(rows))
 
 
 _CLAIM = text(
@@ -71,24 +82,22 @@ async def claim_due(
 
 async def reschedule(session: AsyncSession, delivery_id: uuid.UUID, **values: Any) -> None:
     """The delivery is due again at `next_attempt_at` (on `channel_index`); its lease ends."""
-    await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(lease_until=None, **values))
+    await session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id).values(lease_until=None, **values))
 
 
-async def remember_refs(session: AsyncSession, customer_id: uuid.UUID, refs: Sequence[str], as_of: datetime) -> None:
-    """The refs a delivery listed (`Delivery.identities`) now name its customer, unless a delivery
-    made later (`as_of`: when the router made it) already said otherwise. One statement."""
-    if not refs:
-        return
-    statement = insert(CustomerRefRow).values(
-        [{"ref": ref, "customer_id": customer_id, "updated_at": as_of} for ref in dict.fromkeys(refs)]
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[CustomerRefRow.ref],
-            set_={"customer_id": statement.excluded.customer_id, "updated_at": statement.excluded.updated_at},
-            where=CustomerRefRow.updated_at <= statement.excluded.updated_at,
+async def remember_refs(session: AsyncSession, listed: Sequence[tuple[uuid.UUID, Sequence[str], datetime]]) -> None:
+    """The refs each delivery listed (customer, `Delivery.identities`, when the router made it) now
+    name its customer, unless a delivery made later already said otherwise. One statement."""
+    latest: dict[str, tuple[uuid.UUID, datetime]] = {}
+    for customer_id, refs, as_of in listed:
+        for ref in refs:
+            if ref not in latest or latest[ref][1] <= as_of:
+                latest[ref] = (customer_id, as_of)
+    if latest:
+        await session.execute(
+            _REMEMBER,
+            [{"ref": ref, "customer_id": customer, "updated_at": as_of} for ref, (customer, as_of) in latest.items()],
         )
-    )
 
 
 async def customer_of(session: AsyncSession, ref: CustomerLookup) -> uuid.UUID | None:
@@ -124,15 +133,16 @@ async def attempts(session: AsyncSession, delivery_id: uuid.UUID) -> Sequence[At
     return list(rows)
 
 
-async def add_attempt(session: AsyncSession, attempt: dict[str, Any]) -> None:
-    await session.execute(insert(Attempt).values(**attempt))
+async def add_attempts(session: AsyncSession, attempts: Sequence[dict[str, Any]]) -> None:
+    if attempts:
+        await session.execute(_ADD_ATTEMPT, list(attempts))
 
 
 async def finish(session: AsyncSession, delivery_id: uuid.UUID, **values: Any) -> None:
     """The delivery is done (`status` sent or failed): its command, addresses included, and schedule go."""
     await session.execute(
-        update(DeliveryRow)
-        .where(DeliveryRow.id == delivery_id)
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == delivery_id)
         .values(command=None, next_attempt_at=None, lease_until=None, done_tokens=[], **values)
     )
 

@@ -161,8 +161,9 @@ class DeliveryService:
             )
         async with unit_of_work(self._sessions) as session:
             await repository.accept(session, rows)
-            for delivery in {d.id: d for d, _ in deliveries}.values():
-                await repository.remember_refs(session, delivery.customer_id, delivery.identities, delivery.created_at)
+            await repository.remember_refs(
+                session, [(d.customer_id, d.identities, d.created_at) for d, _ in deliveries]
+            )
 
     async def claim(self, limit: int, *, skip_channels: Sequence[Channel] = ()) -> list[Claimed]:
         """Due deliveries (not on `skip_channels` now), each leased to the caller."""
@@ -297,13 +298,13 @@ class DeliveryService:
         number = claimed.attempt_count
         records: list[OutgoingRecord] = []
         async with unit_of_work(self._sessions) as session:
+            rows = []
             for t in tried:
                 number += 1
                 outcome = outcome_of(t.result)
                 metrics.ATTEMPTS.labels(channel.value, t.provider or "none", outcome).inc()
                 response = dict(t.result.response) | ({"token_sha256": t.token} if t.token else {})
-                await repository.add_attempt(
-                    session,
+                rows.append(
                     {
                         "delivery_id": delivery.id,
                         "number": number,
@@ -315,10 +316,11 @@ class DeliveryService:
                         "response": response,
                         "duration_ms": t.elapsed_ms or None,
                         "started_at": now,
-                    },
+                    }
                 )
                 if t.result.address_invalid:  # the profile stops counting this address reachable
                     records.append(bounce_record(delivery, channel, t, now))
+            await repository.add_attempts(session, rows)
             done = claimed.done_tokens | {t.token for t in tried if t.token and t.result.verdict is not Verdict.RETRY}
             attempts = claimed.progress.channel_attempts + rounds(tried)
             match step:
