@@ -23,7 +23,7 @@ async def test_in_one_batch_the_delivery_made_last_says_whom_a_ref_names(engine:
         )
     named = text("SELECT ref, customer_id FROM delivery.customer_refs WHERE ref = ANY(:refs)")
     async with engine.connect() as conn:
-        rows = dict((await conn.execute(named, {"refs": [ref, f"cid:{later}"]})).all())
+        rows: dict[str, uuid.UUID] = dict((await conn.execute(named, {"refs": [ref, f"cid:{later}"]})).tuples().all())
     assert rows == {ref: later, f"cid:{later}": later}
 
 
