@@ -23,7 +23,8 @@ async def test_in_one_batch_the_delivery_made_last_says_whom_a_ref_names(engine:
         )
     named = text("SELECT ref, customer_id FROM delivery.customer_refs WHERE ref = ANY(:refs)")
     async with engine.connect() as conn:
-        rows: dict[str, uuid.UUID] = dict((await conn.execute(named, {"refs": [ref, f"cid:{later}"]})).tuples().all())
+        result = await conn.execute(named, {"refs": [ref, f"cid:{later}"]})
+        rows = {str(r): uuid.UUID(str(c)) for r, c in result.all()}
     assert rows == {ref: later, f"cid:{later}": later}
 
 
