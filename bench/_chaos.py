@@ -88,7 +88,7 @@ async def run(
     rng = random.Random(seed)
     plan = faults(stack, kills)
     rng.shuffle(plan)
-    poster = Poster(stack.services["ingest"].url, stack.api_key)
+    poster = Poster(stack.urls("ingest"), stack.api_key)
     started = time.monotonic()
     done: list[Fault] = []
     faults_over = False

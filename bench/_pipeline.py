@@ -118,7 +118,8 @@ class Process:
     log: Path
     env: dict[str, str]
     profile_prefix: Path | None = None
-    module: str = ""  # what runs as the service: `metaconnect_<name>` unless a test double is asked for
+    module: str = ""  # what runs: `metaconnect_<service>`, or a test double
+    service: str = ""  # which of SERVICES it is (`name` tells replicas apart: `router-2`)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -135,8 +136,7 @@ class Process:
         prefix = None
         if self.profile_prefix is not None:  # one profile per start: a restart does not overwrite it
             prefix = self.profile_prefix.with_name(f"{self.profile_prefix.name}{self.starts}-")
-        module = self.module or f"metaconnect_{self.name}"
-        self.proc = spawn(server_cmd(["-m", module], prefix), log=self.log, env=self.env)
+        self.proc = spawn(server_cmd(["-m", self.module], prefix), log=self.log, env=self.env)
 
     def profile_path(self, number: int) -> Path | None:
         """Where bench/profiled.py wrote this start's `number`th profile."""
@@ -184,13 +184,15 @@ class Stack:
     """Kafka, PostgreSQL, the sandbox and the four services; `async with` starts and stops them.
 
     `settings` adds environment variables per service (`{"delivery": {"MC_DELIVERY_ATTEMPTS": "8"}}`);
-    `modules` runs another module as a service (a test double with a planted defect).
+    `modules` runs another module as a service (a test double with a planted defect); `replicas`
+    runs more than one process of a service (`{"router": 2}`: `router` and `router-2`, one group).
     """
 
     workdir: Path
     partitions: int = 6
     settings: dict[str, dict[str, str]] = field(default_factory=dict)
     modules: dict[str, str] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
     provider_timeout_s: float = 2.0
     profile: bool = False
     keep_data: bool = False
@@ -243,17 +245,20 @@ class Stack:
         self.sandbox = Sandbox(config, http_port=free_port(), smtp_port=free_port())
         await self.sandbox.__aenter__()
         log(f"Kafka, PostgreSQL and the sandbox up ({time.monotonic() - started:.1f}s)")
-        for name in SERVICES:
-            port = free_port()
-            self.services[name] = Process(
-                name,
-                port,
-                self.logs / f"{name}.log",
-                self._env(name, port, config),
-                self.logs / "prof" / name if self.profile else None,
-                self.modules.get(name, ""),
-            )
-            self.services[name].start()
+        for service in SERVICES:
+            for replica in range(1, self.replicas.get(service, 1) + 1):
+                name = service if replica == 1 else f"{service}-{replica}"
+                port = free_port()
+                self.services[name] = Process(
+                    name,
+                    port,
+                    self.logs / f"{name}.log",
+                    self._env(service, port, config),
+                    self.logs / "prof" / name if self.profile else None,
+                    self.modules.get(service, "") or f"metaconnect_{service}",
+                    service=service,
+                )
+                self.services[name].start()
         for process in self.services.values():
             await process.ready()
         await self._configure()
@@ -307,6 +312,10 @@ class Stack:
                 if response.status_code not in (200, 201):
                     raise RuntimeError(f"route {route['name']}: {response.status_code} {response.text}")
         await asyncio.sleep(1.5)  # the router re-reads active routes every second
+
+    def urls(self, service: str) -> list[str]:
+        """The base URLs of every replica of `service`."""
+        return [p.url for p in self.services.values() if p.service == service]
 
     def pids(self) -> dict[str, int]:
         """The processes to account CPU to: each service, the broker, the postmaster."""

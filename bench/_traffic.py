@@ -20,6 +20,7 @@ timeout or a refused connection, as a channel app should (`event_id` is the idem
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -115,13 +116,13 @@ class Posted:
 class Poster:
     """Posts batches to ingest's batch API, retrying each until it is accepted."""
 
-    def __init__(self, ingest_url: str, api_key: str, *, patience_s: float = 600.0) -> None:
+    def __init__(self, ingest_urls: list[str], api_key: str, *, patience_s: float = 600.0) -> None:
         self._client = httpx.AsyncClient(
-            base_url=ingest_url,
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=httpx.Timeout(30.0, connect=5.0),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
+        self._urls = itertools.cycle([f"{url}/v1/events/batch" for url in ingest_urls])  # replicas in turn
         self.patience_s = patience_s
         self.posted = Posted()
 
@@ -134,7 +135,7 @@ class Poster:
         while True:
             self.posted.requests += 1
             try:
-                response = await self._client.post("/v1/events/batch", json={"events": batch})
+                response = await self._client.post(next(self._urls), json={"events": batch})
             except httpx.TransportError:
                 response = None
             if response is not None and response.status_code == 202:

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -252,17 +254,32 @@ async def floor(stack: Stack, meter: CpuMeter, events: int) -> Phase:
     return phase
 
 
+def _summed(readers: list[Callable[[], float]]) -> float:
+    return sum(read() for read in readers)
+
+
 def _json(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
 async def measure_async(opts: argparse.Namespace) -> Result:
     settings = {"router": {"MC_ROUTER_FLUSH_INTERVAL_S": str(opts.flush_interval)}} if opts.flush_interval else {}
+    replicas = {k: int(v) for k, v in (r.split("=") for r in opts.replicas.split(",") if r)}
     async with Stack(
-        opts.workdir, partitions=opts.partitions, profile=opts.profile, keep_data=opts.keep_data, settings=settings
+        opts.workdir,
+        partitions=opts.partitions,
+        profile=opts.profile,
+        keep_data=opts.keep_data,
+        settings=settings,
+        replicas=replicas,
     ) as stack:
         pids = stack.pids()
-        parties = processes({name: pids[name] for name in (*SERVICES, "kafka")})
+        each = processes(pids)  # every replica, summed per service
+        parties: dict[str, Callable[[], float]] = {
+            service: functools.partial(_summed, [each[p.name] for p in stack.services.values() if p.service == service])
+            for service in SERVICES
+        }
+        parties["kafka"] = each["kafka"]
         postmaster = stack.postmaster_pid()
         parties["postgres"] = lambda: tree_cpu_s(postmaster)
         parties["bench"] = processes({"bench": os.getpid()})["bench"]
@@ -273,7 +290,7 @@ async def measure_async(opts: argparse.Namespace) -> Result:
         log(f"idle CPU, % of one core: {idle}")
         floor_phase = await floor(stack, meter, opts.floor_events)
         log(f"floor: {floor_phase.events} events through three hops in {floor_phase.end_to_end_s:.1f}s")
-        poster = Poster(stack.services["ingest"].url, stack.api_key)
+        poster = Poster(stack.urls("ingest"), stack.api_key)
         phases: list[Phase] = []
         try:
             for rate in opts.rates.split(","):
@@ -378,6 +395,7 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured first (5)")
     parser.add_argument("--drain-timeout", type=float, default=180.0, help="longest wait for a phase's pushes (180)")
     parser.add_argument("--flush-interval", type=float, default=None, help="MC_ROUTER_FLUSH_INTERVAL_S")
+    parser.add_argument("--replicas", default="", help="processes per service, e.g. router=2,profile=2 (1 each)")
     parser.add_argument("--profile", action="store_true", help="services under cProfile (bench/profiled.py)")
     parser.add_argument("--workdir", type=Path, default=None, help="logs and data (default .metaconnect/bench/RUN)")
     parser.add_argument("--keep-data", action="store_true", help="keep Kafka/PostgreSQL data after the run")

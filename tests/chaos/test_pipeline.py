@@ -46,7 +46,7 @@ async def test_every_fault_during_traffic_loses_nothing_and_doubles_nothing(tmp_
 async def test_the_audit_finds_a_loss_a_handler_commits_past(tmp_path: Path) -> None:
     """The same audit fails when a router acknowledges records it never decided on."""
     async with Stack(tmp_path, partitions=3, modules={"router": "tests.chaos.lossy_router"}) as stack:
-        poster = Poster(stack.services["ingest"].url, stack.api_key)
+        poster = Poster(stack.urls("ingest"), stack.api_key)
         try:
             await at_rate(poster, customers(60, tag="lossy"), rate=300)
         finally:
