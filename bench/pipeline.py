@@ -263,7 +263,15 @@ def _json(event: dict[str, Any]) -> bytes:
 
 
 async def measure_async(opts: argparse.Namespace) -> Result:
-    settings = {"router": {"MC_ROUTER_FLUSH_INTERVAL_S": str(opts.flush_interval)}} if opts.flush_interval else {}
+    settings: dict[str, dict[str, str]] = {name: {} for name in SERVICES}
+    if opts.flush_interval:
+        settings["router"]["MC_ROUTER_FLUSH_INTERVAL_S"] = str(opts.flush_interval)
+    if opts.trace_sample is not None:  # the standard sampler an operator sets under load (docs/operations.md)
+        for env in settings.values():
+            env |= {
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": str(opts.trace_sample),
+            }
     replicas = {k: int(v) for k, v in (r.split("=") for r in opts.replicas.split(",") if r)}
     async with Stack(
         opts.workdir,
@@ -395,6 +403,9 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured first (5)")
     parser.add_argument("--drain-timeout", type=float, default=180.0, help="longest wait for a phase's pushes (180)")
     parser.add_argument("--flush-interval", type=float, default=None, help="MC_ROUTER_FLUSH_INTERVAL_S")
+    parser.add_argument(
+        "--trace-sample", type=float, default=None, help="trace this share of new traces (default: every one)"
+    )
     parser.add_argument("--replicas", default="", help="processes per service, e.g. router=2,profile=2 (1 each)")
     parser.add_argument("--profile", action="store_true", help="services under cProfile (bench/profiled.py)")
     parser.add_argument("--workdir", type=Path, default=None, help="logs and data (default .metaconnect/bench/RUN)")
