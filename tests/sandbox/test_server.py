@@ -92,3 +92,21 @@ def test_runs_standalone_until_sigterm(tmp_path: Path) -> None:
             process.kill()
             process.wait()
     assert refuses_connections(http_port)
+
+
+async def test_a_client_hanging_up_mid_body_records_nothing_and_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    async with Sandbox() as sandbox:
+        host, port = sandbox.http_url.removeprefix("http://").split(":")
+        head = (
+            "POST /fcm/v1/projects/metaconnect-dev/messages:send HTTP/1.1\r\n"
+            f"Host: {host}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+        )
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(head.encode() + b'{"message": {"tok')  # and then the client process dies
+        async with httpx.AsyncClient(base_url=sandbox.http_url) as client:
+            for _ in range(50):  # the server has seen the hang-up once a later request is answered
+                if (await client.get("/_sandbox/health")).status_code == 200:
+                    break
+        time.sleep(0.2)
+        assert sandbox.messages() == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
 
 from metaconnect_sandbox import control, page
 from metaconnect_sandbox.config import SandboxConfig
@@ -32,6 +33,13 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sandbox = state
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     for router in (fcm.router, twilio.router, whatsapp.router, webhook.router, control.router, page.router):
         app.include_router(router)
     return app
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """A client that hung up before its body arrived (a delivery process killed mid-call) gets no
+    answer and leaves no traceback: nothing was received, nothing is recorded."""
+    return Response(status_code=499)
