@@ -19,6 +19,14 @@ from metaconnect_router.models import Bundle, BundleStatus, CustomerProfile, Dec
 BUNDLES: Table = Bundle.__table__  # type: ignore[assignment]
 ITEMS: Table = Item.__table__  # type: ignore[assignment]
 SENDS: Table = Send.__table__  # type: ignore[assignment]
+PROFILES: Table = CustomerProfile.__table__  # type: ignore[assignment]
+
+_upsert_profile = insert(PROFILES)
+# Executed for many rows: one statement text, compiled once (`.values([...])` compiles every batch).
+_SAVE_PROFILES = _upsert_profile.on_conflict_do_update(
+    index_elements=[PROFILES.c.customer_id],
+    set_={"profile": _upsert_profile.excluded.profile, "updated_at": _upsert_profile.excluded.updated_at},
+)
 
 
 async def open_bundles(session: AsyncSession, customers: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
@@ -93,14 +101,8 @@ async def save_profiles(session: AsyncSession, profiles: Mapping[uuid.UUID, dict
     """The latest profile of each customer, in one statement."""
     if not profiles:
         return
-    statement = insert(CustomerProfile).values(
-        [{"customer_id": c, "profile": p, "updated_at": now} for c, p in profiles.items()]
-    )
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[CustomerProfile.customer_id],
-            set_={"profile": statement.excluded.profile, "updated_at": statement.excluded.updated_at},
-        )
+        _SAVE_PROFILES, [{"customer_id": c, "profile": p, "updated_at": now} for c, p in profiles.items()]
     )
 
 

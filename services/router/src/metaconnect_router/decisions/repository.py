@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal_column, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import DateTime, Table, Uuid, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.refs import CustomerId, CustomerLookup, stored_ref
@@ -22,17 +22,28 @@ from metaconnect_router.routes.spec import Tone
 # planner uses it: `profile['identities']` would be a subscript with a bound key, which it does not match.
 IDENTITIES = CustomerProfile.profile.op("->", return_type=JSONB)(literal_column("'identities'"))
 
+PROCESSED: Table = Processed.__table__  # type: ignore[assignment]
+# One statement text whatever the batch's size, so SQLAlchemy compiles it once and asyncpg prepares
+# it once per connection (`.values([...])` would be a new statement for every batch).
+_MARK_PROCESSED = (
+    insert(PROCESSED)
+    .from_select(
+        ["record_id", "processed_at"],
+        select(
+            func.unnest(bindparam("record_ids", type_=ARRAY(Uuid()))),
+            bindparam("now", type_=DateTime(timezone=True)),
+        ),
+    )
+    .on_conflict_do_nothing()
+    .returning(PROCESSED.c.record_id)
+)
+
 
 async def mark_processed(session: AsyncSession, record_ids: Sequence[uuid.UUID], now: datetime) -> set[uuid.UUID]:
     """The record ids not decided on before (now marked), in one statement."""
     if not record_ids:
         return set()
-    inserted = await session.execute(
-        insert(Processed)
-        .values([{"record_id": r, "processed_at": now} for r in dict.fromkeys(record_ids)])
-        .on_conflict_do_nothing()
-        .returning(Processed.record_id)
-    )
+    inserted = await session.execute(_MARK_PROCESSED, {"record_ids": list(dict.fromkeys(record_ids)), "now": now})
     return set(inserted.scalars())
 
 
