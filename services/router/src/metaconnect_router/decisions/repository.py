@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.refs import CustomerId, CustomerLookup, stored_ref
 from metaconnect_common.schemas import Channel
+from metaconnect_router.bundles.repository import any_of
 from metaconnect_router.decisions.ranking import Arm, Posterior
 from metaconnect_router.models import ArmStats, CustomerProfile, Decision, Erased, Processed
 from metaconnect_router.routes.spec import Tone
@@ -23,6 +24,8 @@ from metaconnect_router.routes.spec import Tone
 IDENTITIES = CustomerProfile.profile.op("->", return_type=JSONB)(literal_column("'identities'"))
 
 PROCESSED: Table = Processed.__table__  # type: ignore[assignment]
+ERASED: Table = Erased.__table__  # type: ignore[assignment]
+DECISIONS: Table = Decision.__table__  # type: ignore[assignment]
 # One statement text whatever the batch's size, so SQLAlchemy compiles it once and asyncpg prepares
 # it once per connection (`.values([...])` would be a new statement for every batch).
 _MARK_PROCESSED = (
@@ -37,6 +40,9 @@ _MARK_PROCESSED = (
     .on_conflict_do_nothing()
     .returning(PROCESSED.c.record_id)
 )
+_ERASED_AMONG = select(ERASED.c.customer_id).where(any_of(ERASED.c.customer_id, "customers"))
+# The table's insert, not the ORM's bulk insert of `Decision`: the same rows without the ORM's work per row.
+_ADD_DECISIONS = insert(DECISIONS)
 
 
 async def mark_processed(session: AsyncSession, record_ids: Sequence[uuid.UUID], now: datetime) -> set[uuid.UUID]:
@@ -48,7 +54,7 @@ async def mark_processed(session: AsyncSession, record_ids: Sequence[uuid.UUID],
 
 
 async def erased_among(session: AsyncSession, customers: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    rows = await session.scalars(select(Erased.customer_id).where(Erased.customer_id.in_(list(customers))))
+    rows = await session.scalars(_ERASED_AMONG, {"customers": list(customers)})
     return set(rows)
 
 
@@ -94,7 +100,7 @@ async def add_to_arms(session: AsyncSession, counts: Mapping[Arm, Sequence[float
 
 async def add_decisions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(Decision), list(rows))
+        await session.execute(_ADD_DECISIONS, list(rows))
 
 
 async def decisions_of(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> Sequence[Decision]:
