@@ -33,6 +33,7 @@ BUNDLES: Table = Bundle.__table__  # type: ignore[assignment]
 ITEMS: Table = Item.__table__  # type: ignore[assignment]
 SENDS: Table = Send.__table__  # type: ignore[assignment]
 PROFILES: Table = CustomerProfile.__table__  # type: ignore[assignment]
+ERASED_CUSTOMERS: Table = Erased.__table__  # type: ignore[assignment]
 
 
 def any_of(column: Any, name: str) -> ColumnElement[bool]:
@@ -60,6 +61,7 @@ _RECENT_SENDS = (
     .where(any_of(SENDS.c.customer_id, "customers"), SENDS.c.sent_at >= bindparam("since", type_=DateTime(True)))
     .order_by(SENDS.c.sent_at)
 )
+_ERASE = insert(ERASED_CUSTOMERS).on_conflict_do_nothing()
 _PROFILES = select(PROFILES.c.customer_id, PROFILES.c.profile).where(any_of(PROFILES.c.customer_id, "customers"))
 
 _upsert_profile = insert(PROFILES)
@@ -168,9 +170,7 @@ async def erase(session: AsyncSession, customers: Sequence[uuid.UUID], now: date
     if not customers:
         return
     listed = list(dict.fromkeys(customers))
-    await session.execute(
-        insert(Erased).values([{"customer_id": c, "erased_at": now} for c in listed]).on_conflict_do_nothing()
-    )
+    await session.execute(_ERASE, [{"customer_id": c, "erased_at": now} for c in listed])
     await session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(listed)))
     # The items' texts and template data may hold what the customer told a channel app.
     await session.execute(update(Item).where(Item.customer_id.in_(listed)).values(payload=ERASED))

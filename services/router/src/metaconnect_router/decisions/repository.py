@@ -26,6 +26,7 @@ IDENTITIES = CustomerProfile.profile.op("->", return_type=JSONB)(literal_column(
 PROCESSED: Table = Processed.__table__  # type: ignore[assignment]
 ERASED: Table = Erased.__table__  # type: ignore[assignment]
 DECISIONS: Table = Decision.__table__  # type: ignore[assignment]
+ARMS: Table = ArmStats.__table__  # type: ignore[assignment]
 # One statement text whatever the batch's size, so SQLAlchemy compiles it once and asyncpg prepares
 # it once per connection (`.values([...])` would be a new statement for every batch).
 _MARK_PROCESSED = (
@@ -41,6 +42,17 @@ _MARK_PROCESSED = (
     .returning(PROCESSED.c.record_id)
 )
 _ERASED_AMONG = select(ERASED.c.customer_id).where(any_of(ERASED.c.customer_id, "customers"))
+_arm_counts = insert(ARMS)
+# Executed for many arms: one statement text, compiled once (`.values([...])` compiled every batch
+# that carried receipts).
+_ADD_TO_ARMS = _arm_counts.on_conflict_do_update(
+    index_elements=[ARMS.c.pattern, ARMS.c.tone, ARMS.c.channel],
+    set_={
+        "successes": ARMS.c.successes + _arm_counts.excluded.successes,
+        "failures": ARMS.c.failures + _arm_counts.excluded.failures,
+        "updated_at": _arm_counts.excluded.updated_at,
+    },
+)
 # The table's insert, not the ORM's bulk insert of `Decision`: the same rows without the ORM's work per row.
 _ADD_DECISIONS = insert(DECISIONS)
 
@@ -69,11 +81,12 @@ async def posteriors(session: AsyncSession) -> dict[Arm, Posterior]:
 
 
 async def add_to_arms(session: AsyncSession, counts: Mapping[Arm, Sequence[float]], now: datetime) -> None:
-    """Add [successes, failures] to each arm's counts, in one statement. A failure may be taken back
-    (-1): an engagement turns its delivery's failure into a success."""
+    """Add [successes, failures] to each arm's counts, in one statement executed for every arm. A
+    failure may be taken back (-1): an engagement turns its delivery's failure into a success."""
     if not counts:
         return
-    statement = insert(ArmStats).values(
+    await session.execute(
+        _ADD_TO_ARMS,
         [
             {
                 "pattern": arm.pattern,
@@ -84,17 +97,7 @@ async def add_to_arms(session: AsyncSession, counts: Mapping[Arm, Sequence[float
                 "updated_at": now,
             }
             for arm, (successes, failures) in counts.items()
-        ]
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ArmStats.pattern, ArmStats.tone, ArmStats.channel],
-            set_={
-                "successes": ArmStats.successes + statement.excluded.successes,
-                "failures": ArmStats.failures + statement.excluded.failures,
-                "updated_at": statement.excluded.updated_at,
-            },
-        )
+        ],
     )
 
 
