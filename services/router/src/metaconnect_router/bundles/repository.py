@@ -43,10 +43,15 @@ def any_of(column: Any, name: str) -> ColumnElement[bool]:
     return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
 
 
+# Each open bundle with its pending items (oldest first), one row per item (one with no item
+# columns for an empty bundle); the bundles locked, as the flusher's claim locks them.
+_ITEM_LABEL = "item_"
 _OPEN_BUNDLES = (
-    select(BUNDLES)
+    select(BUNDLES, *[c.label(f"{_ITEM_LABEL}{c.name}") for c in ITEMS.c])
+    .outerjoin(ITEMS, (ITEMS.c.bundle_id == BUNDLES.c.id) & (ITEMS.c.state == ItemState.PENDING))
     .where(any_of(BUNDLES.c.customer_id, "customers"), BUNDLES.c.status == BundleStatus.OPEN)
-    .with_for_update()
+    .order_by(ITEMS.c.created_at)
+    .with_for_update(of=BUNDLES)
 )
 _PENDING_ITEMS = (
     select(ITEMS)
@@ -72,10 +77,19 @@ _SAVE_PROFILES = _upsert_profile.on_conflict_do_update(
 )
 
 
-async def open_bundles(session: AsyncSession, customers: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
-    """The customers' open bundles, locked (the flusher skips them meanwhile)."""
-    rows = await session.execute(_OPEN_BUNDLES, {"customers": list(customers)})
-    return rows.mappings().all()
+async def open_bundles(
+    session: AsyncSession, customers: Sequence[uuid.UUID]
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The customers' open bundles, locked (the flusher skips them meanwhile), each with its
+    pending items, oldest first: one statement for both."""
+    found: dict[uuid.UUID, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    for row in (await session.execute(_OPEN_BUNDLES, {"customers": list(customers)})).mappings():
+        held = found.get(row["id"])
+        if held is None:
+            held = found[row["id"]] = ({c: row[c] for c in BUNDLES.c.keys()}, [])
+        if row[f"{_ITEM_LABEL}id"] is not None:
+            held[1].append({c: row[f"{_ITEM_LABEL}{c}"] for c in ITEMS.c.keys()})
+    return list(found.values())
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> Sequence[RowMapping]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Table, Uuid, bindparam, func, literal_column, select
+from sqlalchemy import DateTime, Table, Uuid, bindparam, false, func, literal_column, select, true, union_all
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,16 +53,30 @@ _ADD_TO_ARMS = _arm_counts.on_conflict_do_update(
         "updated_at": _arm_counts.excluded.updated_at,
     },
 )
+# A batch's first read, one round trip: the records it marks as processed (those not seen before)
+# and, flagged, the erased customers among its own.
+_marked = _MARK_PROCESSED.cte("marked")
+_MARK_PROCESSED_AND_ERASED = union_all(
+    select(_marked.c.record_id, false()),
+    select(ERASED.c.customer_id, true()).where(any_of(ERASED.c.customer_id, "customers")),
+)
 # The table's insert, not the ORM's bulk insert of `Decision`: the same rows without the ORM's work per row.
 _ADD_DECISIONS = insert(DECISIONS)
 
 
-async def mark_processed(session: AsyncSession, record_ids: Sequence[uuid.UUID], now: datetime) -> set[uuid.UUID]:
-    """The record ids not decided on before (now marked), in one statement."""
+async def mark_processed(
+    session: AsyncSession, record_ids: Sequence[uuid.UUID], customers: Sequence[uuid.UUID], now: datetime
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """The record ids not decided on before (now marked) and the erased ones among `customers`, in
+    one statement."""
     if not record_ids:
-        return set()
-    inserted = await session.execute(_MARK_PROCESSED, {"record_ids": list(dict.fromkeys(record_ids)), "now": now})
-    return set(inserted.scalars())
+        return set(), await erased_among(session, customers)
+    params = {"record_ids": list(dict.fromkeys(record_ids)), "customers": list(customers), "now": now}
+    new: set[uuid.UUID] = set()
+    erased: set[uuid.UUID] = set()
+    for row_id, is_erased in await session.execute(_MARK_PROCESSED_AND_ERASED, params):
+        (erased if is_erased else new).add(row_id)
+    return new, erased
 
 
 async def erased_among(session: AsyncSession, customers: Sequence[uuid.UUID]) -> set[uuid.UUID]:
