@@ -71,7 +71,8 @@ class Ledger:
         if not wanted:
             return
         self._loaded.update(wanted)
-        await self._hold(session, [BundleRow.loaded(row) for row in await repository.open_bundles(session, wanted)])
+        for bundle, items in await repository.open_bundles(session, wanted):
+            self._keep(BundleRow.loaded(bundle), [ItemRow.loaded(row) for row in items])
         sent = await repository.recent_sends(session, wanted, sends_since)
         for customer in wanted:
             self.sent[customer] = sent.get(customer, {})
@@ -98,15 +99,18 @@ class Ledger:
         for row in await repository.pending_items(session, list(pending)):
             pending[row["bundle_id"]].append(ItemRow.loaded(row))
         for held in bundles:
-            items = pending[held.id]
-            bundle = bundling.Bundle(
-                id=held.id,
-                opened_at=held.opened_at,
-                due_at=held.due_at,
-                max_items=held.max_items,
-                items=tuple(i.pending() for i in items),
-            )
-            self._open[held.customer_id] = _Held(held, bundle, {i.id: i for i in items})
+            self._keep(held, pending[held.id])
+
+    def _keep(self, held: BundleRow, items: Sequence[ItemRow]) -> None:
+        """An open bundle this transaction holds, with its pending items (oldest first)."""
+        bundle = bundling.Bundle(
+            id=held.id,
+            opened_at=held.opened_at,
+            due_at=held.due_at,
+            max_items=held.max_items,
+            items=tuple(i.pending() for i in items),
+        )
+        self._open[held.customer_id] = _Held(held, bundle, {i.id: i for i in items})
 
     # -- changing, in memory ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import types
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -48,7 +48,7 @@ class ItemRow:
     engaged_at: datetime | None = None
 
     @classmethod
-    def loaded(cls, row: RowMapping) -> ItemRow:
+    def loaded(cls, row: Mapping[str, Any] | RowMapping) -> ItemRow:
         return cls(
             **{
                 **row,
@@ -101,7 +101,7 @@ class BundleRow:
     delivery_id: uuid.UUID | None = None
 
     @classmethod
-    def loaded(cls, row: RowMapping) -> BundleRow:
+    def loaded(cls, row: Mapping[str, Any] | RowMapping) -> BundleRow:
         return cls(**{**row, "status": BundleStatus(row["status"])})
 
     def values(self, columns: Iterable[str]) -> dict[str, Any]:

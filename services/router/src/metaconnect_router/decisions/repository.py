@@ -8,12 +8,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal_column, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import DateTime, Table, Uuid, bindparam, false, func, literal_column, select, true, union_all
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_common.refs import CustomerId, CustomerLookup, stored_ref
 from metaconnect_common.schemas import Channel
+from metaconnect_router.bundles.repository import any_of
 from metaconnect_router.decisions.ranking import Arm, Posterior
 from metaconnect_router.models import ArmStats, CustomerProfile, Decision, Erased, Processed
 from metaconnect_router.routes.spec import Tone
@@ -22,22 +23,64 @@ from metaconnect_router.routes.spec import Tone
 # planner uses it: `profile['identities']` would be a subscript with a bound key, which it does not match.
 IDENTITIES = CustomerProfile.profile.op("->", return_type=JSONB)(literal_column("'identities'"))
 
-
-async def mark_processed(session: AsyncSession, record_ids: Sequence[uuid.UUID], now: datetime) -> set[uuid.UUID]:
-    """The record ids not decided on before (now marked), in one statement."""
-    if not record_ids:
-        return set()
-    inserted = await session.execute(
-        insert(Processed)
-        .values([{"record_id": r, "processed_at": now} for r in dict.fromkeys(record_ids)])
-        .on_conflict_do_nothing()
-        .returning(Processed.record_id)
+PROCESSED: Table = Processed.__table__  # type: ignore[assignment]
+ERASED: Table = Erased.__table__  # type: ignore[assignment]
+DECISIONS: Table = Decision.__table__  # type: ignore[assignment]
+ARMS: Table = ArmStats.__table__  # type: ignore[assignment]
+# One statement text whatever the batch's size, so SQLAlchemy compiles it once and asyncpg prepares
+# it once per connection (`.values([...])` would be a new statement for every batch).
+_MARK_PROCESSED = (
+    insert(PROCESSED)
+    .from_select(
+        ["record_id", "processed_at"],
+        select(
+            func.unnest(bindparam("record_ids", type_=ARRAY(Uuid()))),
+            bindparam("now", type_=DateTime(timezone=True)),
+        ),
     )
-    return set(inserted.scalars())
+    .on_conflict_do_nothing()
+    .returning(PROCESSED.c.record_id)
+)
+_ERASED_AMONG = select(ERASED.c.customer_id).where(any_of(ERASED.c.customer_id, "customers"))
+_arm_counts = insert(ARMS)
+# Executed for many arms: one statement text, compiled once (`.values([...])` compiled every batch
+# that carried receipts).
+_ADD_TO_ARMS = _arm_counts.on_conflict_do_update(
+    index_elements=[ARMS.c.pattern, ARMS.c.tone, ARMS.c.channel],
+    set_={
+        "successes": ARMS.c.successes + _arm_counts.excluded.successes,
+        "failures": ARMS.c.failures + _arm_counts.excluded.failures,
+        "updated_at": _arm_counts.excluded.updated_at,
+    },
+)
+# A batch's first read, one round trip: the records it marks as processed (those not seen before)
+# and, flagged, the erased customers among its own.
+_marked = _MARK_PROCESSED.cte("marked")
+_MARK_PROCESSED_AND_ERASED = union_all(
+    select(_marked.c.record_id, false()),
+    select(ERASED.c.customer_id, true()).where(any_of(ERASED.c.customer_id, "customers")),
+)
+# The table's insert, not the ORM's bulk insert of `Decision`: the same rows without the ORM's work per row.
+_ADD_DECISIONS = insert(DECISIONS)
+
+
+async def mark_processed(
+    session: AsyncSession, record_ids: Sequence[uuid.UUID], customers: Sequence[uuid.UUID], now: datetime
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """The record ids not decided on before (now marked) and the erased ones among `customers`, in
+    one statement."""
+    if not record_ids:
+        return set(), await erased_among(session, customers)
+    params = {"record_ids": list(dict.fromkeys(record_ids)), "customers": list(customers), "now": now}
+    new: set[uuid.UUID] = set()
+    erased: set[uuid.UUID] = set()
+    for row_id, is_erased in await session.execute(_MARK_PROCESSED_AND_ERASED, params):
+        (erased if is_erased else new).add(row_id)
+    return new, erased
 
 
 async def erased_among(session: AsyncSession, customers: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    rows = await session.scalars(select(Erased.customer_id).where(Erased.customer_id.in_(list(customers))))
+    rows = await session.scalars(_ERASED_AMONG, {"customers": list(customers)})
     return set(rows)
 
 
@@ -52,11 +95,12 @@ async def posteriors(session: AsyncSession) -> dict[Arm, Posterior]:
 
 
 async def add_to_arms(session: AsyncSession, counts: Mapping[Arm, Sequence[float]], now: datetime) -> None:
-    """Add [successes, failures] to each arm's counts, in one statement. A failure may be taken back
-    (-1): an engagement turns its delivery's failure into a success."""
+    """Add [successes, failures] to each arm's counts, in one statement executed for every arm. A
+    failure may be taken back (-1): an engagement turns its delivery's failure into a success."""
     if not counts:
         return
-    statement = insert(ArmStats).values(
+    await session.execute(
+        _ADD_TO_ARMS,
         [
             {
                 "pattern": arm.pattern,
@@ -67,23 +111,13 @@ async def add_to_arms(session: AsyncSession, counts: Mapping[Arm, Sequence[float
                 "updated_at": now,
             }
             for arm, (successes, failures) in counts.items()
-        ]
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ArmStats.pattern, ArmStats.tone, ArmStats.channel],
-            set_={
-                "successes": ArmStats.successes + statement.excluded.successes,
-                "failures": ArmStats.failures + statement.excluded.failures,
-                "updated_at": statement.excluded.updated_at,
-            },
-        )
+        ],
     )
 
 
 async def add_decisions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(Decision), list(rows))
+        await session.execute(_ADD_DECISIONS, list(rows))
 
 
 async def decisions_of(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> Sequence[Decision]:

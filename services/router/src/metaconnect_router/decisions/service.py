@@ -165,9 +165,10 @@ class DecisionService:
         receipts = [d for d in (_delivery_of(p) for p, _ in records) if d is not None]
         async with unit_of_work(self._sessions) as session:
             ledger = Ledger()
+            new, erased = await repository.mark_processed(session, [p.id for p, _ in records], customers, now)
             batch = _Batch(
-                new=await repository.mark_processed(session, [p.id for p, _ in records], now),
-                erased=await repository.erased_among(session, customers),
+                new=new,
+                erased=erased,
                 ledger=ledger,
                 routes=await self.catalog.active(session),
                 posteriors=await self._posteriors(session),
