@@ -288,6 +288,10 @@ class Stack:
                 "account": sandbox.fcm_project_id,
                 "secret": sandbox.fcm_access_token.get_secret_value(),
                 "timeout_s": self.provider_timeout_s,
+                # FCM's own quota is 600,000 messages a minute per project; the default (50/s) is a
+                # cautious start for a new account, not what a shop at these rates runs with.
+                "rate_per_s": 5000,
+                "burst": 500,
             }
             env["MC_DELIVERY_PROVIDERS"] = json.dumps([fcm])
         return {**env, **self.settings.get(name, {})}

@@ -79,3 +79,18 @@ async def test_full_batches_are_followed_by_another_until_none_is_full(
     await commit(sessions, table, topic, [b"a", b"b", b"c", b"d", b"e"])
     assert await relay.flush() == 5
     assert [r.value for r in await read_topic(kafka_bootstrap, topic)] == [b"a", b"b", b"c", b"d", b"e"]
+
+
+async def test_after_a_batch_that_enqueued_nothing_the_relay_does_not_look(
+    engine: AsyncEngine, table: Table, publisher: KafkaPublisher, topic: str, kafka_bootstrap: str
+) -> None:
+    sessions = session_factory(engine)
+    relay = OutboxRelay(sessions, publisher, table)
+    await commit(sessions, table, topic, [b"x"])
+    looks = selects_of(engine, table)
+    assert await relay.flush_enqueued() == 1
+    assert await relay.flush_enqueued() == 0  # nothing enqueued since: no transaction at all
+    assert len(looks) == 1
+    await commit(sessions, table, topic, [b"y"])
+    assert await relay.flush_enqueued() == 1
+    assert [r.value for r in await read_topic(kafka_bootstrap, topic)] == [b"x", b"y"]

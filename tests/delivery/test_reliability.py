@@ -126,3 +126,13 @@ def test_the_circuit_says_how_long_until_a_call_may_go() -> None:
     assert circuit.wait_s(10.5) == 1.0  # a trial runs: come back soon, its answer decides
     circuit.success()
     assert circuit.wait_s(10.6) == 0.0
+
+
+def test_the_bucket_tells_how_many_calls_may_go_without_taking_one() -> None:
+    bucket = TokenBucket(rate=2.0, burst=2)
+    assert bucket.tokens(0.0) == 2.0
+    assert bucket.take(0.0) == 0.0
+    assert bucket.take(0.0) == 0.0
+    assert bucket.tokens(0.25) == 0.5  # half a call refilled
+    assert bucket.tokens(0.25) == 0.5  # looking takes nothing
+    assert bucket.tokens(10.0) == 2.0  # never more than the burst

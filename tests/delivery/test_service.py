@@ -416,6 +416,23 @@ async def test_a_push_round_to_several_devices_is_one_attempt(
     assert channels == ["push"] * 9  # three rounds of three calls, the third round taken: no fail-over
 
 
+async def test_a_provider_at_its_rate_is_left_out_of_claims_until_a_call_may_go(
+    make: Make, sandbox: Sandbox, control: httpx.AsyncClient
+) -> None:
+    """Claiming deliveries the provider's rate would only put back costs a transaction each."""
+    slow = [p.model_copy(update={"rate_per_s": 2.0, "burst": 1}) for p in providers(sandbox)]
+    service = make(providers=slow)
+    first, second = delivery(Channel.PUSH), delivery(Channel.PUSH)
+    assert service.throttled_channels() == []
+    assert await send(service, first) == "sent"  # the one call the burst allows
+    assert Channel.PUSH in service.throttled_channels()
+    await service.accept([(second, None)])
+    assert await service.claim(10, skip_channels=service.throttled_channels()) == []
+    time.sleep(0.55)  # a call's worth of rate
+    assert service.throttled_channels() == []
+    assert await attempt_until_done(service, second.id) == "sent"
+
+
 # --- once, and failures that are not the provider's --------------------------------------------
 
 

@@ -60,6 +60,12 @@ def outbox_table(metadata: MetaData, *, tombstones: bool = False) -> Table:
     )
 
 
+# Outbox tables this process enqueued into since its relay last looked: a consumed batch that
+# enqueued nothing (a delivery accepted, an event no route matched) needs no look at the table.
+# Rows other processes write are their relays' to publish, and every relay's `run` loop looks anyway.
+_ENQUEUED: set[str] = set()
+
+
 async def enqueue(session: AsyncSession, table: Table, records: Sequence[OutgoingRecord]) -> None:
     """Add records to the outbox inside the caller's transaction, with the current trace context
     (a record that carries a `traceparent` already keeps its own)."""
@@ -80,6 +86,7 @@ async def enqueue(session: AsyncSession, table: Table, records: Sequence[Outgoin
             for r in records
         ],
     )
+    _ENQUEUED.add(table.fullname)
 
 
 class OutboxRelay:
@@ -113,6 +120,7 @@ class OutboxRelay:
         t = self._table
         published = 0
         async with self._lock:
+            _ENQUEUED.discard(t.fullname)  # what is enqueued from now on, the next flush looks for
             while True:
                 async with unit_of_work(self._sessions) as session:
                     rows = (
@@ -150,6 +158,13 @@ class OutboxRelay:
                     # Nothing was left when it looked: rows committed since are their committer's
                     # to flush (or the next tick of `run`), so no second look that finds nothing.
                     return published
+
+    async def flush_enqueued(self) -> int:
+        """`flush()` when this process enqueued rows since the last flush began, else nothing (no
+        transaction): what a consumer calls after each batch."""
+        if self._table.fullname not in _ENQUEUED:
+            return 0
+        return await self.flush()
 
     async def prune(self) -> None:
         """Delete rows published longer ago than the retention."""

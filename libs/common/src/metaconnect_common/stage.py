@@ -77,7 +77,7 @@ class Stage:
             max_records=max_records,
             dead_letters=self.publisher,
             client_id=f"metaconnect-{self.service}",
-            before_commit=self.relay.flush,
+            before_commit=self.relay.flush_enqueued,
         )
 
         async def consume() -> None:

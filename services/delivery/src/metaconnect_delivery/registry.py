@@ -66,6 +66,11 @@ class Registry:
     def for_channel(self, channel: Channel) -> GuardedProvider | None:
         return self._by_channel.get(channel)
 
+    def throttled(self, now: float) -> list[Channel]:
+        """Channels whose provider is at its rate now: claiming their deliveries would only put
+        them back (a transaction each) until a call may go."""
+        return [channel for channel, guarded in self._by_channel.items() if guarded.bucket.tokens(now) < 1.0]
+
     def circuits(self) -> list[tuple[str, str, CircuitBreaker]]:
         """(channel, provider, circuit) of every provider in use, for the circuit-state gauge."""
         return [(r.provider.channel.value, r.provider.name, r.circuit) for r in self._providers.values()]

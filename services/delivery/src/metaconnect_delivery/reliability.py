@@ -134,6 +134,12 @@ class TokenBucket:
         self._tokens = self.burst
         self._at: float | None = None
 
+    def tokens(self, now: float) -> float:
+        """The calls that may go at once now (nothing taken)."""
+        if self._at is None:
+            return self._tokens
+        return min(self.burst, self._tokens + (now - self._at) * self.rate)
+
     def take(self, now: float) -> float:
         """Take one call's token: 0 when there was one, else the seconds until there is one (nothing
         taken: the caller comes back then, and the bucket is never overdrawn)."""

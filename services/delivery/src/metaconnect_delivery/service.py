@@ -165,6 +165,10 @@ class DeliveryService:
                 session, [(d.customer_id, d.identities, d.created_at) for d, _ in deliveries]
             )
 
+    def throttled_channels(self) -> list[Channel]:
+        """Channels not worth claiming for now: their provider is at its rate."""
+        return self._registry.throttled(time.monotonic())
+
     async def claim(self, limit: int, *, skip_channels: Sequence[Channel] = ()) -> list[Claimed]:
         """Due deliveries (not on `skip_channels` now), each leased to the caller."""
         now = datetime.now(UTC)

@@ -1,7 +1,8 @@
 """The workers: claim due deliveries and attempt them, bounded overall and per channel.
 
 One loop per replica claims what is due (`DeliveryService.claim`) as long as attempts are free
-(`concurrency`), leaving out channels already at `channel_concurrency`, and runs each claimed
+(`concurrency`), leaving out channels already at `channel_concurrency` and channels whose provider
+is at its rate (`rate_per_s`), and runs each claimed
 delivery's attempt as its own task. So deliveries to different customers proceed side by side,
 a slow provider holds at most its channel's share, and a customer's deliveries keep their order
 (the claim takes only a customer's oldest pending delivery). `wake()` (a delivery accepted, an
@@ -45,6 +46,7 @@ class DeliveryWorkers:
                 claimed: list[Claimed] = []
                 if free > 0:
                     full = [c for c, n in self._busy.items() if n >= self._per_channel]
+                    full += self._service.throttled_channels()  # the poll comes back when a call may go
                     try:
                         claimed = await self._service.claim(min(free, CLAIM_BATCH), skip_channels=full)
                     except Exception:  # the database is away: try again after a pause

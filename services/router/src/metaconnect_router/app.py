@@ -49,7 +49,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         routes = RouteService(stage.sessions, on_change=decisions.catalog.invalidate)
 
         async def flush() -> None:
-            await flusher.run(stage.relay.flush)
+            await flusher.run(stage.relay.flush_enqueued)
 
         async with stage.running(
             group_id=settings.group_id,
