@@ -145,6 +145,10 @@ class OutboxRelay:
                         update(t).where(t.c.id.in_([row.id for row in rows])).values(published_at=func.now())
                     )
                     published += len(rows)
+                    if len(rows) < self._batch_size:
+                        # A short page left nothing pending behind it (rows committed since are the
+                        # next flush's): no second transaction just to find that out.
+                        return published
 
     async def prune(self) -> None:
         """Delete rows published longer ago than the retention."""
