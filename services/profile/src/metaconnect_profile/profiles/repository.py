@@ -12,7 +12,22 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import BigInteger, Table, Text, Uuid, and_, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    Text,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,16 +72,20 @@ def _ids(ids: Collection[uuid.UUID]) -> Any:
 # compiled form and its prepared statement are the same whatever the batch size.
 _customers, _identities, _processed = _table(Customer), _table(Identity), _table(ProcessedEvent)
 _evidence_rows = _table(Evidence)
-_APPLIED_BEFORE: Final = select(_processed.c.event_id).where(
-    _processed.c.event_id == any_(bindparam("event_ids", type_=_UUIDS))
-)
 _wanted = (
     func.unnest(bindparam("kinds", type_=_TEXTS), bindparam("values", type_=_TEXTS))
     .table_valued("kind", "value")
     .render_derived(name="wanted")
 )
-_OWNERS: Final = select(_identities.c.kind, _identities.c.value, _identities.c.customer_id).join(
-    _wanted, and_(_identities.c.kind == _wanted.c.kind, _identities.c.value == _wanted.c.value)
+# Two lock-free reads in one round trip, as (kind, value, id) rows: an event id applied before
+# comes without kind and value, an identifier with its owner.
+_APPLIED_AND_OWNERS: Final = union_all(
+    select(null().cast(Text).label("kind"), null().cast(Text).label("value"), _processed.c.event_id.label("id")).where(
+        _processed.c.event_id == any_(bindparam("event_ids", type_=_UUIDS))
+    ),
+    select(_identities.c.kind, _identities.c.value, _identities.c.customer_id).join(
+        _wanted, and_(_identities.c.kind == _wanted.c.kind, _identities.c.value == _wanted.c.value)
+    ),
 )
 _LOCK_PROFILES: Final = (
     select(
@@ -121,17 +140,23 @@ _INSERT_PROCESSED: Final = insert(_processed)
 # --- reading what a batch touches ------------------------------------------------------------------------------
 
 
-async def applied_before(session: AsyncSession, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of the event ids were applied before."""
-    return set(await session.scalars(_APPLIED_BEFORE, {"event_ids": list(event_ids)}))
-
-
-async def owners(session: AsyncSession, identifiers: Collection[Identifier]) -> dict[Identifier, uuid.UUID]:
-    """The customer owning each of the identifiers that has one."""
-    if not identifiers:
-        return {}
-    rows = await session.execute(_OWNERS, {"kinds": [k for k, _ in identifiers], "values": [v for _, v in identifiers]})
-    return {(r.kind, r.value): r.customer_id for r in rows}
+async def applied_and_owners(
+    session: AsyncSession, event_ids: Sequence[uuid.UUID], identifiers: Collection[Identifier]
+) -> tuple[set[uuid.UUID], dict[Identifier, uuid.UUID]]:
+    """Which of the event ids were applied before, and the customer owning each of the identifiers that has one."""
+    applied: set[uuid.UUID] = set()
+    owner_of: dict[Identifier, uuid.UUID] = {}
+    parameters = {
+        "event_ids": list(event_ids),
+        "kinds": [k for k, _ in identifiers],
+        "values": [v for _, v in identifiers],
+    }
+    for kind, value, row_id in await session.execute(_APPLIED_AND_OWNERS, parameters):
+        if kind is None:
+            applied.add(row_id)
+        else:
+            owner_of[(kind, value)] = row_id
+    return applied, owner_of
 
 
 async def lock_profiles(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Profile]:
