@@ -138,6 +138,28 @@ async def produce(bootstrap: str, interactions: Sequence[Interaction]) -> float:
     return time.monotonic() - started
 
 
+async def produce_paced(bootstrap: str, interactions: Sequence[Interaction], rate: float) -> float:
+    """Put the records on `mc.interactions.v1` one by one at `rate` per second, as they arrive in
+    production (not as a backlog); returns seconds taken, acknowledgements included."""
+    producer = service_producer(bootstrap)
+    await producer.start()
+    started = time.monotonic()
+    try:
+        futures = []
+        for n, interaction in enumerate(interactions):
+            delay = started + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            record = to_record(interaction)
+            traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode()
+            headers = [*record.headers, ("traceparent", traceparent)]
+            futures.append(await producer.send(record.topic, record.value, key=record.key, headers=headers))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.monotonic() - started
+
+
 # --------------------------------------------------------------------------- compute ceiling
 
 

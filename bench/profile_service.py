@@ -84,6 +84,7 @@ from bench._profile_load import (
     floor_round,
     make_interactions,
     produce,
+    produce_paced,
 )
 from metaconnect_cli.local._proc import free_port, spawn, stop
 from metaconnect_common.topics import INTERACTIONS, PROFILED, dlq_topic
@@ -271,6 +272,147 @@ async def run_service(opts: argparse.Namespace, infra: Infra, target: int) -> Se
     return result
 
 
+# --------------------------------------------------------------------------- paced: real arrival rates
+
+
+# Prometheus series of the consumer runner that tell how big its handler calls were.
+HANDLER_CALLS = {
+    "mc_kafka_handler_seconds_count": "single",  # one record of a partition in a fetch (or a batch's retry)
+    "mc_kafka_batch_handler_seconds_count": "batches",  # a partition's records of a fetch together
+    "mc_kafka_consumer_processed_total": "records",
+}
+
+
+async def handler_calls(http: httpx.AsyncClient, port: int) -> dict[str, float]:
+    """The consumer runner's handler calls and records so far, from the service's `/metrics`."""
+    out = dict.fromkeys(HANDLER_CALLS.values(), 0.0)
+    with contextlib.suppress(httpx.HTTPError):
+        for line in (await http.get(f"http://127.0.0.1:{port}/metrics")).text.splitlines():
+            name, _, rest = line.partition("{")
+            if name in HANDLER_CALLS and "mc.interactions.v1" in rest:
+                out[HANDLER_CALLS[name]] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+@dataclass
+class PacedRun:
+    """The service fed at a fixed rate: CPU per event over the paced window, PostgreSQL's work per event."""
+
+    rate: float
+    warmup_events: int
+    events: int  # paced, measured
+    produce_s: float = 0.0  # producing the paced events
+    seconds: float = 0.0  # from the first paced event to the last one applied
+    lag_s: float = 0.0  # from the last paced event produced to it applied
+    cpu: dict[str, float] = field(default_factory=dict)  # % of one core over the window
+    cpu_us_per_event: dict[str, float] = field(default_factory=dict)
+    handler_calls: dict[str, float] = field(default_factory=dict)  # over the window
+    ready_s: float | None = None
+    exit_code: int | None = None
+    pg_per_event: dict[str, float] = field(default_factory=dict)  # from the paced window to the service's exit
+    pg_events: int = 0  # applied in all
+    outbox_pending: int | None = None
+    profiled_records: int | None = None
+    dead_letters: int | None = None
+
+
+async def _wait_applied(
+    conn: AsyncConnection, target: int, proc: Any, timeout_s: float, poll_s: float = 0.2
+) -> tuple[int, int]:
+    """Poll `processed_events` until it holds `target` events: (the count, short of it on timeout; polls)."""
+    deadline = time.monotonic() + timeout_s
+    polls = 0
+    while True:
+        count = int(await conn.scalar(text("SELECT count(*) FROM profile.processed_events")) or 0)
+        polls += 1
+        if count >= target or time.monotonic() > deadline:
+            return count, polls
+        if proc.poll() is not None:
+            raise StartFailure(f"the service exited with {proc.returncode}")
+        await asyncio.sleep(poll_s)
+
+
+async def run_paced(opts: argparse.Namespace, infra: Infra, interactions: Sequence[Any]) -> PacedRun:
+    """Spawn the service; apply a warm-up backlog; then produce the rest at `--rate` and measure.
+
+    CPU is charged from the first paced record to the last one applied (no polls in between:
+    the bench's own queries would be PostgreSQL CPU too), so per event it includes what the
+    service does while idle between arrivals, as it would in production."""
+    port = free_port()
+    log_file = opts.workdir / "logs" / "profile-service.log"
+    warm, paced = interactions[: opts.warmup_events], interactions[opts.warmup_events :]
+    result = PacedRun(rate=opts.rate, warmup_events=len(warm), events=len(paced))
+    engine = create_async_engine(infra.database_url, pool_size=1, max_overflow=0)
+    queries = 0
+    try:
+        async with engine.connect() as raw, httpx.AsyncClient(timeout=2.0) as http:
+            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+            proc = spawn(service_cmd(opts), log=log_file, env=_service_env(infra, port, opts))
+            started = time.monotonic()
+            try:
+                while result.ready_s is None:
+                    if proc.poll() is not None:
+                        result.exit_code = proc.returncode
+                        raise StartFailure(f"the service exited with {proc.returncode}; see {log_file}")
+                    if time.monotonic() - started > 60:
+                        raise StartFailure(f"the service was not ready within 60 s; see {log_file}")
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                            result.ready_s = round(time.monotonic() - started, 2)
+                    await asyncio.sleep(0.2)
+                if warm:
+                    await produce(infra.bootstrap, warm)
+                    done, polls = await _wait_applied(conn, len(warm), proc, 120)
+                    queries += polls
+                    log(f"warm-up: {done:,}/{len(warm):,} applied ({time.monotonic() - started:.1f}s from spawn)")
+                # Idle backends flush their statistics within 10 s: then the snapshot holds all of the warm-up.
+                await asyncio.sleep(11.0)
+                mid = await pg_stats(conn)
+                queries = 0
+                calls_before = await handler_calls(http, port)
+                meter = CpuMeter(parties(infra, proc.pid))
+                first = meter.sample()
+                if opts.profile:
+                    os.kill(proc.pid, signal.SIGUSR1)
+                result.produce_s = round(await produce_paced(infra.bootstrap, paced, opts.rate), 3)
+                produced_at = time.monotonic()
+                done, polls = await _wait_applied(conn, len(interactions), proc, 60, poll_s=0.05)
+                queries += polls
+                last = meter.sample()
+                if opts.profile:
+                    os.kill(proc.pid, signal.SIGUSR2)
+                result.lag_s = round(last[0] - produced_at, 3)
+                result.seconds = round(last[0] - first[0], 3)
+                result.cpu, cpu_s = meter.between(first, last)
+                applied = done - len(warm)
+                if applied < len(paced):
+                    log(f"only {applied:,} of {len(paced):,} paced events applied within 60 s of the last one")
+                if applied > 0:
+                    result.cpu_us_per_event = {
+                        name: round(1e6 * cpu_s[name] / applied, 1)
+                        for name in cpu_s
+                        if name not in ("machine", "other")
+                    }
+                calls_after = await handler_calls(http, port)
+                result.handler_calls = {k: calls_after[k] - calls_before[k] for k in calls_after}
+            finally:
+                await asyncio.to_thread(stop, proc, timeout=45)
+                if result.exit_code is None:
+                    result.exit_code = proc.returncode
+            await asyncio.sleep(1.0)  # exiting backends flush their statistics
+            result.pg_events = int(await conn.scalar(text("SELECT count(*) FROM profile.processed_events")) or 0)
+            after = await pg_stats(conn)
+            result.pg_per_event = per_event(mid, after, result.pg_events - len(warm), queries + 1)
+            result.outbox_pending = int(
+                await conn.scalar(text("SELECT count(*) FROM profile.outbox WHERE published_at IS NULL")) or 0
+            )
+    finally:
+        await engine.dispose()
+    result.profiled_records = await end_offsets(infra.bootstrap, PROFILED)
+    result.dead_letters = await end_offsets(infra.bootstrap, dlq_topic("profile"))
+    return result
+
+
 # --------------------------------------------------------------------------- cProfile output
 
 
@@ -436,6 +578,99 @@ def report(
     return 0
 
 
+def report_paced(opts: argparse.Namespace, paced: PacedRun, timings: dict[str, float]) -> int:
+    """What the service cost per event at `--rate`: CPU per party, handler calls, PostgreSQL's work."""
+    us = paced.cpu_us_per_event
+    calls = paced.handler_calls
+    handled = calls.get("single", 0.0) + calls.get("batches", 0.0)
+    print()
+    print(
+        f"paced: {paced.events:,} events at {paced.rate:g}/s (produced in {paced.produce_s:.1f}s) after a "
+        f"warm-up backlog of {paced.warmup_events:,}; window {paced.seconds:.1f}s, the last one applied "
+        f"{paced.lag_s:.2f}s after it was produced"
+    )
+    if handled:
+        print(
+            f"handler calls: {calls.get('single', 0):,.0f} of one record, {calls.get('batches', 0):,.0f} batches; "
+            f"{calls.get('records', 0) / handled:.2f} records per call (per partition and fetch)"
+        )
+    print()
+    columns = [(p, p) for p in ("server", "kafka", "postgres", "bench", "other", "machine")]
+    tail = f"   {num(us.get('server'), 16, ',.1f')}  {num(us.get('postgres'), 8, ',.1f')}"
+    disturbed = print_cpu_table(
+        34, columns, "   us/event: server  postgres", [("paced", f"paced at {paced.rate:g}/s", paced.cpu, tail)]
+    )
+    pg = paced.pg_per_event
+    if pg:
+        print(
+            f"\nPostgreSQL per paced event (from its statistics, {paced.pg_events - paced.warmup_events:,} events, "
+            "from the first paced record to the service's exit):"
+        )
+        print(
+            f"  transactions committed {pg.get('xact_commit', 0):.2f}, rolled back {pg.get('xact_rollback', 0):.2f}"
+            f"; WAL fsyncs {num(pg.get('wal_fsyncs'), 0, '.2f')}, WAL records "
+            f"{num(pg.get('wal_records'), 0, '.1f')}, WAL bytes {num(pg.get('wal_bytes'), 0, ',.0f')}"
+        )
+        print(f"  {'table':<22} {'inserted':>9} {'updated':>9} {'deleted':>9} {'scans':>9}")
+        for table in PROFILE_TABLES:
+            cells = [pg.get(f"{table}.{c}") for c in ("ins", "upd", "del", "scans")]
+            print(f"  {table:<22} " + " ".join(num(v, 9, ".2f") for v in cells))
+    print(
+        f"\nservice ready after {num(paced.ready_s, 0, '.1f')}s; exit code {paced.exit_code}; outbox rows "
+        f"unpublished: {paced.outbox_pending}; mc.profiled.v1 records: {paced.profiled_records}; "
+        f"dead letters: {paced.dead_letters}"
+    )
+    if opts.profile:
+        print("(--profile: the service ran under cProfile; its CPU figures are not representative)")
+        print_profile(opts.workdir / "profiles" / "profile-1.prof", paced.events, opts.profile_top)
+    print()
+    fields = {
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "config": {
+            "rate": opts.rate,
+            "paced_seconds": opts.paced_seconds,
+            "warmup_events": opts.warmup_events,
+            "customers": opts.customers,
+            "email_share": opts.email_share,
+            "max_records": opts.max_records,
+            "partitions": PARTITIONS,
+            "profile": opts.profile,
+            "profile_module": opts.profile_module,
+            "seed": opts.seed,
+        },
+        "paced": asdict(paced),
+        "disturbed": disturbed,
+    }
+    print_json_line("profile-paced", timings["elapsed"], fields)
+    if not us:
+        log("no paced event was applied")
+        return 1
+    return 0
+
+
+def bench_paced(opts: argparse.Namespace) -> tuple[PacedRun, dict[str, float]]:
+    """The service fed at `--rate` after a warm-up backlog: (run, timings)."""
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    paced_events = max(1, round(opts.rate * opts.paced_seconds))
+    interactions = make_interactions(opts.warmup_events + paced_events, opts.customers, opts.email_share, opts.seed)
+    with infrastructure(
+        opts.workdir / "data",
+        partitions=PARTITIONS,
+        migrate=SERVICE_MODULE,
+        topics=[INTERACTIONS, PROFILED, dlq_topic("profile")],
+        migrated="profile schema migrated",
+    ) as infra:
+        timings["infrastructure"] = time.monotonic() - started
+        log(f"service: `{' '.join(service_cmd(opts)[1:])}`, {paced_events:,} events at {opts.rate:g}/s")
+        t = time.monotonic()
+        paced: PacedRun = run_loop(run_paced(opts, infra, interactions))
+        timings["service"] = time.monotonic() - t
+        log(f"paced: cpu {paced.cpu}, us/event {paced.cpu_us_per_event}")
+    timings["elapsed"] = time.monotonic() - started
+    return paced, timings
+
+
 Measured = tuple[Run, list[Run], ServiceRun, Compute | None, dict[str, float]]
 
 
@@ -499,7 +734,9 @@ def bench(opts: argparse.Namespace) -> Measured:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Profile service throughput against a raw-consume floor.")
     parser.add_argument("--events", type=int, default=50_000, help="interactions pre-produced (default 50000)")
-    parser.add_argument("--customers", type=int, default=5_000, help="customers they are about (default 5000)")
+    parser.add_argument(
+        "--customers", type=int, default=None, help="customers they are about (default 5000; 500 with --rate)"
+    )
     parser.add_argument(
         "--email-share", type=float, default=0.4, help="share of customers whose e-mail some events carry (0.4)"
     )
@@ -527,6 +764,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between progress polls (default 0.5)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated interactions (default 1)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="instead of a pre-loaded backlog, produce records at this many per second (after a warm-up backlog) "
+        "and report CPU per event at the small batches real arrival rates give (0: the drain, default)",
+    )
+    parser.add_argument(
+        "--paced-seconds", type=float, default=30.0, help="with --rate: seconds of paced records (default 30)"
+    )
+    parser.add_argument(
+        "--warmup-events",
+        type=int,
+        default=2_000,
+        help="with --rate: events applied as a backlog first, so most paced ones find their customer (2000)",
+    )
     add_common_args(
         parser,
         profile_help="run the service under cProfile (bench/profiled.py)",
@@ -534,6 +787,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         module=SERVICE_MODULE,
     )
     opts = parser.parse_args(argv)
+    if opts.customers is None:
+        opts.customers = 500 if opts.rate else 5_000
     if opts.events < 10 or opts.customers < 1:
         parser.error("--events must be at least 10 and --customers at least 1")
     if opts.compute_events < 0:
@@ -542,12 +797,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--duration, --poll, --floor-rounds and --max-records must be positive")
     if not 0.0 <= opts.email_share <= 1.0:
         parser.error("--email-share must be within 0..1")
-    default_workdir(opts, "profile")
+    if opts.rate < 0 or opts.paced_seconds <= 0 or opts.warmup_events < 0:
+        parser.error("--rate and --warmup-events must not be negative, --paced-seconds must be positive")
+    default_workdir(opts, "profile-paced" if opts.rate else "profile")
     return opts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
+    if opts.rate:
+        return run_main(opts, lambda: bench_paced(opts), lambda measured, _elapsed: report_paced(opts, *measured))
     return run_main(opts, lambda: bench(opts), lambda measured, _elapsed: report(opts, *measured))
 
 

@@ -27,7 +27,7 @@ def service(database_url: str, kafka_bootstrap: str, engine: AsyncEngine) -> Pro
     )
 
 
-async def test_owners_answers_for_the_identifiers_asked_about_only(
+async def test_applied_and_owners_answers_for_the_events_and_identifiers_asked_about_only(
     service: ProfileService, engine: AsyncEngine
 ) -> None:
     tag = uuid.uuid4().hex[:8]
@@ -35,11 +35,14 @@ async def test_owners_answers_for_the_identifiers_asked_about_only(
     first = interaction(known)
     await service.apply([TracedInteraction(first)], now=NOW)
     async with unit_of_work(session_factory(engine)) as session:
-        owners = await repository.owners(
-            session, {("cid", known["customer_id"]), ("email", known["email"]), ("cid", f"nobody-{tag}")}
+        applied, owners = await repository.applied_and_owners(
+            session,
+            [first.event_id, uuid.uuid4()],
+            {("cid", known["customer_id"]), ("email", known["email"]), ("cid", f"nobody-{tag}")},
         )
-        assert await repository.applied_before(session, [first.event_id, uuid.uuid4()]) == {first.event_id}
-        assert await repository.owners(session, set()) == {}
+        assert applied == {first.event_id}
+        assert await repository.applied_and_owners(session, [], set()) == (set(), {})
+        assert await repository.applied_and_owners(session, [uuid.uuid4()], set()) == (set(), {})
     assert set(owners) == {("cid", known["customer_id"]), ("email", known["email"])}
     [customer] = set(owners.values())
     async with unit_of_work(session_factory(engine)) as session:
@@ -54,7 +57,7 @@ async def test_a_merged_owner_is_a_conflict_to_retry(service: ProfileService, en
     a, b = {"customer_id": f"gone-{tag}"}, {"email": f"gone-{tag}@example.com"}
     await service.apply([TracedInteraction(interaction(a)), TracedInteraction(interaction(b))], now=NOW)
     async with unit_of_work(session_factory(engine)) as session:
-        owners = await repository.owners(session, {("cid", a["customer_id"]), ("email", b["email"])})
+        _, owners = await repository.applied_and_owners(session, [], {("cid", a["customer_id"]), ("email", b["email"])})
     await service.apply([TracedInteraction(interaction({**a, **b}))], now=NOW)  # merges them
     async with unit_of_work(session_factory(engine)) as session:
         with pytest.raises(IdentityConflict):

@@ -12,7 +12,22 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, Text, Uuid, and_, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    Text,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,33 +65,98 @@ def _ids(ids: Collection[uuid.UUID]) -> Any:
     return bindparam(None, list(ids), type_=_UUIDS)
 
 
+# The statements applying a batch runs, built once: at small batches (a record or two per
+# transaction) building a statement and its cache key costs more than PostgreSQL's work on it.
+# Core statements on the tables (the ORM's result processing is not needed for plain rows);
+# a batch's rows go in as parameters (`= ANY(:ids)`, `unnest`, executemany), so the SQL, its
+# compiled form and its prepared statement are the same whatever the batch size.
+_customers, _identities, _processed = _table(Customer), _table(Identity), _table(ProcessedEvent)
+_evidence_rows = _table(Evidence)
+_wanted = (
+    func.unnest(bindparam("kinds", type_=_TEXTS), bindparam("values", type_=_TEXTS))
+    .table_valued("kind", "value")
+    .render_derived(name="wanted")
+)
+# Two lock-free reads in one round trip, as (kind, value, id) rows: an event id applied before
+# comes without kind and value, an identifier with its owner.
+_APPLIED_AND_OWNERS: Final = union_all(
+    select(null().cast(Text).label("kind"), null().cast(Text).label("value"), _processed.c.event_id.label("id")).where(
+        _processed.c.event_id == any_(bindparam("event_ids", type_=_UUIDS))
+    ),
+    select(_identities.c.kind, _identities.c.value, _identities.c.customer_id).join(
+        _wanted, and_(_identities.c.kind == _wanted.c.kind, _identities.c.value == _wanted.c.value)
+    ),
+)
+_LOCK_PROFILES: Final = (
+    select(
+        _customers.c.id,
+        _customers.c.created_at,
+        *(_customers.c[column] for column in STATE_COLUMNS),
+        _customers.c.personality,
+    )
+    .where(
+        _customers.c.id == any_(bindparam("ids", type_=_UUIDS)),
+        _customers.c.erased_at.is_(None),
+        _customers.c.merged_into.is_(None),
+    )
+    .order_by(_customers.c.id)
+    .with_for_update()
+)
+_IDENTITIES_OF: Final = select(
+    _identities.c.customer_id, _identities.c.kind, _identities.c.value, _identities.c.invalid_at
+).where(_identities.c.customer_id == any_(bindparam("ids", type_=_UUIDS)))
+_EVIDENCE_OF: Final = (
+    select(_evidence_rows.c.customer_id, _evidence_rows.c.id, _evidence_rows.c.kind, _evidence_rows.c.payload)
+    .where(_evidence_rows.c.customer_id == any_(bindparam("ids", type_=_UUIDS)))
+    .order_by(_evidence_rows.c.id)
+)
+_INSERT_CUSTOMERS: Final = insert(_customers)
+_UPDATE_CUSTOMERS: Final = (
+    update(_customers)
+    .where(_customers.c.id == bindparam("b_id"))
+    .values({column: bindparam(f"b_{column}") for column in _MUTABLE})
+)
+_CLAIM_IDENTITIES: Final = pg_insert(_identities).on_conflict_do_nothing().returning(_identities.c.kind)
+_INVALIDATE: Final = (
+    update(_identities)
+    .where(
+        _identities.c.kind == bindparam("b_kind"),
+        _identities.c.value == bindparam("b_value"),
+        _identities.c.invalid_at.is_(None),
+    )
+    .values(invalid_at=bindparam("b_at"), invalid_reason=bindparam("b_reason"))
+)
+_DELETE_EVIDENCE: Final = delete(_evidence_rows).where(
+    _evidence_rows.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger())))
+)
+_INSERT_OWNED: Final = {
+    model: pg_insert(_table(model)).on_conflict_do_nothing() for model in (Evidence, Rejection, TimelineEntry)
+}
+_INSERT_MERGES: Final = insert(_table(Merge))
+# A plain insert: a concurrent duplicate fails the transaction, and its retry sees the row.
+_INSERT_PROCESSED: Final = insert(_processed)
+
+
 # --- reading what a batch touches ------------------------------------------------------------------------------
 
 
-async def applied_before(session: AsyncSession, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of the event ids were applied before."""
-    query = select(ProcessedEvent.event_id).where(ProcessedEvent.event_id == any_(_ids(event_ids)))
-    return set(await session.scalars(query))
-
-
-async def owners(session: AsyncSession, identifiers: Collection[Identifier]) -> dict[Identifier, uuid.UUID]:
-    """The customer owning each of the identifiers that has one."""
-    if not identifiers:
-        return {}
-    wanted = (
-        func.unnest(
-            bindparam("kinds", [k for k, _ in identifiers], type_=_TEXTS),
-            bindparam("values", [v for _, v in identifiers], type_=_TEXTS),
-        )
-        .table_valued("kind", "value")
-        .render_derived(name="wanted")
-    )
-    rows = await session.execute(
-        select(Identity.kind, Identity.value, Identity.customer_id).join(
-            wanted, and_(Identity.kind == wanted.c.kind, Identity.value == wanted.c.value)
-        )
-    )
-    return {(r.kind, r.value): r.customer_id for r in rows}
+async def applied_and_owners(
+    session: AsyncSession, event_ids: Sequence[uuid.UUID], identifiers: Collection[Identifier]
+) -> tuple[set[uuid.UUID], dict[Identifier, uuid.UUID]]:
+    """Which of the event ids were applied before, and the customer owning each of the identifiers that has one."""
+    applied: set[uuid.UUID] = set()
+    owner_of: dict[Identifier, uuid.UUID] = {}
+    parameters = {
+        "event_ids": list(event_ids),
+        "kinds": [k for k, _ in identifiers],
+        "values": [v for _, v in identifiers],
+    }
+    for kind, value, row_id in await session.execute(_APPLIED_AND_OWNERS, parameters):
+        if kind is None:
+            applied.add(row_id)
+        else:
+            owner_of[(kind, value)] = row_id
+    return applied, owner_of
 
 
 async def lock_profiles(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Profile]:
@@ -86,28 +166,12 @@ async def lock_profiles(session: AsyncSession, ids: Collection[uuid.UUID]) -> di
     known = sorted(ids)
     if not known:
         return {}
-    rows = (
-        await session.execute(
-            select(
-                Customer.id,
-                Customer.created_at,
-                *(getattr(Customer, c) for c in STATE_COLUMNS),
-                Customer.personality,
-            )
-            .where(Customer.id == any_(_ids(known)), Customer.erased_at.is_(None), Customer.merged_into.is_(None))
-            .order_by(Customer.id)
-            .with_for_update()
-        )
-    ).all()
+    rows = (await session.execute(_LOCK_PROFILES, {"ids": known})).all()
     if len(rows) < len(known):
         raise IdentityConflict("an owner was erased or merged meanwhile")
     stored: dict[uuid.UUID, set[Identifier]] = {}
     valid: dict[uuid.UUID, set[Identifier]] = {}
-    for customer_id, kind, value, invalid_at in await session.execute(
-        select(Identity.customer_id, Identity.kind, Identity.value, Identity.invalid_at).where(
-            Identity.customer_id == any_(_ids(known))
-        )
-    ):
+    for customer_id, kind, value, invalid_at in await session.execute(_IDENTITIES_OF, {"ids": known}):
         stored.setdefault(customer_id, set()).add((kind, value))
         if invalid_at is None:
             valid.setdefault(customer_id, set()).add((kind, value))
@@ -129,12 +193,7 @@ async def evidence(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uu
     out: dict[uuid.UUID, list[EvidenceEntry]] = {i: [] for i in ids}
     if not ids:
         return out
-    rows = await session.execute(
-        select(Evidence.customer_id, Evidence.id, Evidence.kind, Evidence.payload)
-        .where(Evidence.customer_id == any_(_ids(ids)))
-        .order_by(Evidence.id)
-    )
-    for customer_id, row_id, kind, payload in rows:
+    for customer_id, row_id, kind, payload in await session.execute(_EVIDENCE_OF, {"ids": list(ids)}):
         out[customer_id].append(EvidenceEntry(kind, payload, row_id=row_id))
     return out
 
@@ -147,50 +206,30 @@ async def write(session: AsyncSession, changes: Changes) -> None:
     (`mc.profiled.v1` per step, `mc.customers.v1` per identifier attached or moved).
 
     Raises `IdentityConflict` when another transaction claimed one of the identifiers meanwhile."""
-    # Core statements on the tables: the ORM's bulk paths cost more than the database here.
-    customers = _table(Customer)
     if changes.created:
-        await session.execute(insert(customers), changes.created)  # survivors first: `merged_into` refers to them
+        await session.execute(_INSERT_CUSTOMERS, changes.created)  # survivors first: `merged_into` refers to them
     if changes.changed:
-        await session.execute(
-            update(customers)
-            .where(customers.c.id == bindparam("b_id"))
-            .values({column: bindparam(f"b_{column}") for column in _MUTABLE}),
-            [{f"b_{k}": v for k, v in row.items()} for row in changes.changed],
-        )
-    identities = _table(Identity)
+        await session.execute(_UPDATE_CUSTOMERS, [{f"b_{k}": v for k, v in row.items()} for row in changes.changed])
     if changes.identities:
-        claimed = await session.execute(
-            pg_insert(identities).on_conflict_do_nothing().returning(identities.c.kind), changes.identities
-        )
+        claimed = await session.execute(_CLAIM_IDENTITIES, changes.identities)
         if len(claimed.all()) < len(changes.identities):
             raise IdentityConflict("another transaction claimed an identifier")
     if changes.moved:
         await _move(session, changes.moved)
     if changes.invalidations:
-        await session.execute(
-            update(identities)
-            .where(
-                identities.c.kind == bindparam("b_kind"),
-                identities.c.value == bindparam("b_value"),
-                identities.c.invalid_at.is_(None),
-            )
-            .values(invalid_at=bindparam("b_at"), invalid_reason=bindparam("b_reason")),
-            [{f"b_{k}": v for k, v in row.items()} for row in changes.invalidations],
-        )
+        await session.execute(_INVALIDATE, [{f"b_{k}": v for k, v in row.items()} for row in changes.invalidations])
     if changes.evidence_deleted:
-        await session.execute(delete(Evidence).where(Evidence.id == any_(bindparam(None, changes.evidence_deleted))))
+        await session.execute(_DELETE_EVIDENCE, {"ids": changes.evidence_deleted})
     for model, rows in (
         (Evidence, changes.evidence),
         (Rejection, changes.rejections),
         (TimelineEntry, changes.timeline),
     ):
         if rows:
-            await session.execute(pg_insert(_table(model)).on_conflict_do_nothing(), rows)
+            await session.execute(_INSERT_OWNED[model], rows)
     if changes.merges:
-        await session.execute(insert(_table(Merge)), changes.merges)
-    # A plain insert: a concurrent duplicate fails the transaction, and its retry sees the row.
-    await session.execute(insert(_table(ProcessedEvent)), changes.processed)
+        await session.execute(_INSERT_MERGES, changes.merges)
+    await session.execute(_INSERT_PROCESSED, changes.processed)
     await enqueue(session, OUTBOX, [*changes.records, *changes.customer_refs])
 
 

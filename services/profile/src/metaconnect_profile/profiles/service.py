@@ -41,12 +41,17 @@ class ProfileService:
         """
         now = now or datetime.now(UTC)
         async with unit_of_work(self._sessions) as session:
-            todo = unseen(items, await repository.applied_before(session, [i.interaction.event_id for i in items]))
+            # One read for both: the owners of every item's identifiers, kept for the items not applied before.
+            applied, owner_of = await repository.applied_and_owners(
+                session,
+                [item.interaction.event_id for item in items],
+                {i for item in items for i in identifiers(item.interaction.customer)},
+            )
+            todo = unseen(items, applied)
             if not todo:
                 return 0
-            owner_of = await repository.owners(
-                session, {i for item in todo for i in identifiers(item.interaction.customer)}
-            )
+            wanted = {i for item in todo for i in identifiers(item.interaction.customer)}
+            owner_of = {i: owner for i, owner in owner_of.items() if i in wanted}
             profiles = await repository.lock_profiles(session, set(owner_of.values()))
             steps = resolve_steps(todo, owner_of, profiles, now=now, policy=self._policy)
             if len(steps) < len(todo):
