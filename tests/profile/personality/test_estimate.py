@@ -186,14 +186,20 @@ def test_one_more_signal_never_moves_the_wrong_way(
 ) -> None:
     # The row's own score always points its way; with the correlation discount on, one more row also
     # re-discounts the others (by rho / (1 + rho (n - 1))), which can outweigh an ignored row's -beta b.
-    # So the exact statement is about the likelihood itself: no discount, no binding caps.
+    # So the exact statement is about the likelihood itself: no discount, no binding caps. Then the
+    # row is one more Gaussian observation: what it says alone (`told`) lies its way, and the estimate
+    # moves toward it, so away from its way only when the others already put it further out than
+    # the row says (44 engaged yellow signals put an axis at +6.5; an ignored red one says +0.1).
     plain = ModelParameters(signal_correlation=0.0, behaviour_precision_cap=1e6, behaviour_shift_cap=1e6)
+    row = signal(tone, outcome)
     before = [*qs, *expand([(t, o, age, min(n, 30)) for t, o, age, n in spec])]
-    after = [*before, signal(tone, outcome)]
-    b, a = estimate(before, NOW, params=plain), estimate(after, NOW, params=plain)
+    b, a, alone = (estimate(e, NOW, params=plain) for e in (before, [*before, row], [row]))
     toward = 1 if outcome is Outcome.ENGAGED else -1
     for axis, sign in zip(AXES, COLOUR_SIGNS[tone], strict=True):
-        assert (a[axis].mean - b[axis].mean) * sign * toward >= -1e-12
+        precision = alone[axis].precision_by_source["behaviour"]
+        told = alone[axis].mean * (1 + precision) / precision  # the row's value, undoing the prior's pull
+        assert told * sign * toward >= -1e-12
+        assert (a[axis].mean - b[axis].mean) * (told - b[axis].mean) >= -1e-12
         assert a[axis].variance <= b[axis].variance + 1e-12
 
 
