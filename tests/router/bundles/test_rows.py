@@ -85,7 +85,7 @@ def test_an_erased_customers_payload_loads_and_carries_nothing() -> None:
 def test_a_loaded_row_has_its_states_and_payload_typed() -> None:
     row = item_row(uuid.uuid4(), NOW)
     stored = {**row.values(ITEMS.columns.keys()), "state": "sent", "category": "marketing"}
-    loaded = ItemRow.loaded(stored)  # type: ignore[arg-type]  # a RowMapping is a mapping
+    loaded = ItemRow.loaded(stored)
     assert loaded.state is ItemState.SENT
     assert isinstance(loaded.payload, ItemPayload)
     assert loaded.values(ITEMS.columns.keys()) == {**stored, "state": ItemState.SENT}
