@@ -94,3 +94,35 @@ async def test_after_a_batch_that_enqueued_nothing_the_relay_does_not_look(
     await commit(sessions, table, topic, [b"y"])
     assert await relay.flush_enqueued() == 1
     assert [r.value for r in await read_topic(kafka_bootstrap, topic)] == [b"x", b"y"]
+
+
+async def test_rows_enqueued_but_not_yet_committed_when_a_flush_looks_are_flushed_by_the_next_one(
+    engine: AsyncEngine, table: Table, publisher: KafkaPublisher, topic: str, kafka_bootstrap: str
+) -> None:
+    """A flusher round between another transaction's enqueue and its commit sees no rows; the
+    committer's own flush after its commit must still look."""
+    sessions = session_factory(engine)
+    relay = OutboxRelay(sessions, publisher, table)
+    async with unit_of_work(sessions) as session:
+        await enqueue(session, table, [OutgoingRecord(topic, b"k", b"late")])
+        assert await relay.flush_enqueued() == 0  # another task's flush: nothing committed yet
+    assert await relay.flush_enqueued() == 1  # the committer's, after its commit
+    assert [r.value for r in await read_topic(kafka_bootstrap, topic)] == [b"late"]
+
+
+async def test_rows_rolled_back_leave_nothing_to_flush(
+    engine: AsyncEngine, table: Table, publisher: KafkaPublisher, topic: str
+) -> None:
+    sessions = session_factory(engine)
+    relay = OutboxRelay(sessions, publisher, table)
+    looks = selects_of(engine, table)
+
+    async def changes_its_mind() -> None:
+        async with unit_of_work(sessions) as session:
+            await enqueue(session, table, [OutgoingRecord(topic, b"k", b"never")])
+            raise RuntimeError("the handler changed its mind")
+
+    with pytest.raises(RuntimeError, match="changed its mind"):
+        await changes_its_mind()
+    assert await relay.flush_enqueued() == 0
+    assert looks == []

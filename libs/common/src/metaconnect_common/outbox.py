@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    event,
     func,
     insert,
     select,
@@ -34,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.producer import KafkaPublisher, OutgoingRecord
@@ -60,10 +62,23 @@ def outbox_table(metadata: MetaData, *, tombstones: bool = False) -> Table:
     )
 
 
-# Outbox tables this process enqueued into since its relay last looked: a consumed batch that
+# Outbox tables this process committed rows to since its relay last looked: a consumed batch that
 # enqueued nothing (a delivery accepted, an event no route matched) needs no look at the table.
-# Rows other processes write are their relays' to publish, and every relay's `run` loop looks anyway.
+# Marked at commit, not at enqueue: a flush that begins between the two cannot see the rows, and
+# must not take the mark with it. Rows other processes write are their relays' to publish, and
+# every relay's `run` loop looks anyway.
 _ENQUEUED: set[str] = set()
+_SESSION_KEY = "metaconnect.outbox_tables"
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    _ENQUEUED.update(session.info.pop(_SESSION_KEY, ()))
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_SESSION_KEY, None)
 
 
 async def enqueue(session: AsyncSession, table: Table, records: Sequence[OutgoingRecord]) -> None:
@@ -86,7 +101,7 @@ async def enqueue(session: AsyncSession, table: Table, records: Sequence[Outgoin
             for r in records
         ],
     )
-    _ENQUEUED.add(table.fullname)
+    session.info.setdefault(_SESSION_KEY, set()).add(table.fullname)
 
 
 class OutboxRelay:
@@ -160,8 +175,8 @@ class OutboxRelay:
                     return published
 
     async def flush_enqueued(self) -> int:
-        """`flush()` when this process enqueued rows since the last flush began, else nothing (no
-        transaction): what a consumer calls after each batch."""
+        """`flush()` when this process committed outbox rows since the last flush began, else
+        nothing (no transaction): what a consumer calls after each batch."""
         if self._table.fullname not in _ENQUEUED:
             return 0
         return await self.flush()
