@@ -96,7 +96,13 @@ async def posteriors(session: AsyncSession) -> dict[Arm, Posterior]:
 
 async def add_to_arms(session: AsyncSession, counts: Mapping[Arm, Sequence[float]], now: datetime) -> None:
     """Add [successes, failures] to each arm's counts, in one statement executed for every arm. A
-    failure may be taken back (-1): an engagement turns its delivery's failure into a success."""
+    failure may be taken back (-1): an engagement turns its delivery's failure into a success.
+
+    Arms are shared by every customer, and each partition's batch is a transaction of its own
+    running beside the others: rows go in key order, so two batches lock the arms they share in
+    the same order and one waits for the other. In the order they came, they deadlocked, and
+    PostgreSQL broke the deadlock only after `deadlock_timeout` (1 s), then the batch went record
+    by record: a second's delay for every customer in it."""
     if not counts:
         return
     await session.execute(
@@ -110,7 +116,9 @@ async def add_to_arms(session: AsyncSession, counts: Mapping[Arm, Sequence[float
                 "failures": failures,
                 "updated_at": now,
             }
-            for arm, (successes, failures) in counts.items()
+            for arm, (successes, failures) in sorted(
+                counts.items(), key=lambda kv: (kv[0].pattern, kv[0].tone.value, kv[0].channel.value)
+            )
         ],
     )
 
