@@ -52,6 +52,7 @@ class ChaosResult:
     traffic_s: float
     faults: list[Fault]
     drain_s: float  # from the end of the last fault until the audit found nothing missing
+    drain_after_traffic_s: float  # from the last accepted post until then
     audit: Audit
     accepted_per_s: float = 0.0
     timeline: list[str] = field(default_factory=list)
@@ -92,9 +93,10 @@ async def run(
     started = time.monotonic()
     done: list[Fault] = []
     faults_over = False
+    faults_ended = 0.0
 
     async def inflict() -> None:
-        nonlocal faults_over
+        nonlocal faults_over, faults_ended
         try:
             for name, action in plan:
                 await asyncio.sleep(rng.uniform(*gap_s))
@@ -105,6 +107,7 @@ async def run(
                 log(f"chaos: {name} at {fault.started}s, back after {fault.took_s}s")
         finally:
             faults_over = True
+            faults_ended = time.monotonic()
 
     try:
         inflicting = asyncio.create_task(inflict())
@@ -112,11 +115,11 @@ async def run(
             poster, rate, until=lambda: faults_over and poster.posted.events >= min_events, tag=f"chaos{seed}"
         )
         await inflicting
-        last_fault = time.monotonic()
+        traffic_ended = time.monotonic()
         await stack.ready()
         log(f"chaos: {poster.posted.events} events accepted in {traffic_s:.0f}s; draining")
         result = await drain(stack, poster, drain_timeout_s)
-        drain_s = time.monotonic() - last_fault
+        drained = time.monotonic()
     finally:
         await poster.close()
     return ChaosResult(
@@ -124,7 +127,8 @@ async def run(
         posts_retried=poster.posted.retries,
         traffic_s=traffic_s,
         faults=done,
-        drain_s=round(drain_s, 1),
+        drain_s=round(drained - faults_ended, 1),
+        drain_after_traffic_s=round(drained - traffic_ended, 1),
         audit=result,
         accepted_per_s=round(poster.posted.events / traffic_s, 1),
     )

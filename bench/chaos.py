@@ -59,7 +59,10 @@ def report(result: ChaosResult, elapsed_s: float) -> int:
         f"double sends {a.double_sends} ({a.double_sends_explained} after an unknown outcome),"
         f" unknown outcomes {a.unknown_outcomes}, calls after a recorded success {a.calls_after_success}"
     )
-    print(f"dead letters {a.dead_letters}; drained {result.drain_s:.1f}s after the last fault")
+    print(
+        f"dead letters {a.dead_letters}; drained {result.drain_s:.1f}s after the last fault"
+        f" ({result.drain_after_traffic_s:.1f}s after the last post)"
+    )
     for failure in a.failures:
         print(f"FAILED: {failure} {a.examples}")
     print_json_line(
@@ -71,6 +74,7 @@ def report(result: ChaosResult, elapsed_s: float) -> int:
             "posts_retried": result.posts_retried,
             "faults": [f.__dict__ for f in result.faults],
             "drain_s": result.drain_s,
+            "drain_after_traffic_s": result.drain_after_traffic_s,
             "audit": a.fields(),
             "failures": a.failures,
         },
