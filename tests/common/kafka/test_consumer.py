@@ -606,3 +606,32 @@ async def test_a_value_postgres_refuses_is_dead_lettered_at_once_and_quoted_nowh
     written = b"".join(headers.values()).decode() + caplog.text + "".join(capsys.readouterr())
     for planted in (key_hash, email):
         assert planted not in written
+
+
+async def test_with_a_linger_records_that_arrive_just_after_a_fetch_join_its_batch(
+    kafka_settings: KafkaSettings, topic: str, group: str, stage: str
+) -> None:
+    """Under load a short wait makes fewer, larger transactions; the records keep their order."""
+    lingering = kafka_settings.model_copy(update={"consumer_linger_ms": 400})
+    key = b"customer-1"
+    await publish(kafka_settings, [OutgoingRecord(topic, key, b"warm-up")])
+    batches: list[list[bytes]] = []
+
+    async def handle(record: ConsumedRecord) -> None:
+        batches.append([record.value or b""])
+
+    async def handle_batch(records: Sequence[ConsumedRecord]) -> None:
+        batches.append([r.value or b"" for r in records])
+
+    runner = make_runner(lingering, topic, group, stage, handle, batch_handler=handle_batch)
+    async with running(runner) as task:
+        await eventually(lambda: batches == [[b"warm-up"]], task)
+        publisher = KafkaPublisher(kafka_settings)
+        try:
+            for n in range(3):  # one at a time, 50 ms apart: each would be a fetch of its own
+                await publisher.publish([OutgoingRecord(topic, key, f"r{n}".encode())])
+                await asyncio.sleep(0.05)
+        finally:
+            await publisher.stop()
+        await eventually(lambda: sum(len(b) for b in batches) == 4, task)
+    assert batches[1:] == [[b"r0", b"r1", b"r2"]]

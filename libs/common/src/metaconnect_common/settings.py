@@ -27,6 +27,15 @@ class KafkaSettings(BaseSettings):
     compression: Literal["none", "gzip", "lz4", "zstd"] = "lz4"
     linger_ms: int = Field(default=5, ge=0, le=1000)
     request_timeout_ms: int = Field(default=15_000, ge=1000)
+    consumer_linger_ms: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description=(
+            "After a fetch short of a full batch, wait this long and take what arrived meanwhile into the "
+            "same batch: fewer, larger transactions under load, for up to this much latency per hop. 0: off."
+        ),
+    )
     # How long an HTTP request waits for the broker's acknowledgement before 503.
     publish_timeout_s: float = Field(default=5.0, gt=0)
     topic_partitions: int = Field(default=12, ge=1)

@@ -194,6 +194,8 @@ class ConsumerRunner:
                     await asyncio.wait({fetch})
                     break
                 batch: dict[TopicPartition, list[Any]] = fetch.result()
+                if batch and self._settings.consumer_linger_ms:
+                    await self._linger(consumer, batch)
                 if batch:
                     await self._process_batch(consumer, batch)
                 if time.monotonic() - lag_recorded_at >= LAG_EVERY_S:
@@ -202,6 +204,19 @@ class ConsumerRunner:
                     lag_recorded_at = time.monotonic()
         finally:
             stop_wait.cancel()
+
+    async def _linger(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
+        """Short of a full batch: wait `consumer_linger_ms`, then add what arrived meanwhile (after
+        each partition's records, so their order holds)."""
+        room = self._max_records - sum(len(records) for records in batch.values())
+        deadline = time.monotonic() + self._settings.consumer_linger_ms / 1000
+        while room > 0 and (left := deadline - time.monotonic()) > 0:
+            more: dict[TopicPartition, list[Any]] = await consumer.getmany(
+                timeout_ms=max(1, int(left * 1000)), max_records=room
+            )
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+                room -= len(records)
 
     async def _process_batch(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
         self._idle.clear()
