@@ -266,6 +266,9 @@ async def measure_async(opts: argparse.Namespace) -> Result:
     settings: dict[str, dict[str, str]] = {name: {} for name in SERVICES}
     if opts.flush_interval:
         settings["router"]["MC_ROUTER_FLUSH_INTERVAL_S"] = str(opts.flush_interval)
+    if opts.linger_ms:  # every consumer waits this long to fill a short batch
+        for env in settings.values():
+            env["MC_KAFKA_CONSUMER_LINGER_MS"] = str(opts.linger_ms)
     if opts.trace_sample is not None:  # the standard sampler an operator sets under load (docs/operations.md)
         for env in settings.values():
             env |= {
@@ -406,6 +409,7 @@ def main() -> int:
     parser.add_argument(
         "--trace-sample", type=float, default=None, help="trace this share of new traces (default: every one)"
     )
+    parser.add_argument("--linger-ms", type=int, default=0, help="MC_KAFKA_CONSUMER_LINGER_MS of every service (0)")
     parser.add_argument("--replicas", default="", help="processes per service, e.g. router=2,profile=2 (1 each)")
     parser.add_argument("--profile", action="store_true", help="services under cProfile (bench/profiled.py)")
     parser.add_argument("--workdir", type=Path, default=None, help="logs and data (default .metaconnect/bench/RUN)")
