@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from typing import Any, Self
 import httpx
 
 from bench._harness import BENCH_DIR, log, server_cmd
-from metaconnect_cli.local._proc import free_port, spawn
+from metaconnect_cli.local._proc import free_port, log_tail, spawn, stop
 from metaconnect_cli.local.kafka import KafkaBroker
 from metaconnect_cli.local.postgres import EmbeddedPostgres
 from metaconnect_common.auth import Role, issue_token
@@ -146,37 +145,22 @@ class Process:
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, whatever was in flight is cut off."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=20)
+        stop(self.proc, kill=True)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop(self.proc, timeout=30)  # SIGTERM, SIGKILL after 30 s
 
     async def ready(self, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=2) as client:
             while time.monotonic() < deadline:
                 if self.proc is None or self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited:\n{_tail(self.log)}")
+                    raise RuntimeError(f"{self.name} exited:\n{log_tail(self.log, 40)}")
                 with contextlib.suppress(httpx.TransportError):
                     if (await client.get(f"{self.url}/readyz")).status_code == 200:
                         return
                 await asyncio.sleep(0.2)
-        raise TimeoutError(f"{self.name} not ready after {timeout_s}s:\n{_tail(self.log)}")
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
+        raise TimeoutError(f"{self.name} not ready after {timeout_s}s:\n{log_tail(self.log, 40)}")
 
 
 @dataclass

@@ -23,7 +23,7 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -172,7 +172,7 @@ def order_ids(batch: list[dict[str, Any]]) -> dict[str, str]:
     return {e["event_id"]: e["customer"]["device_token"] for e in batch if e["type"] == "order.confirmed"}
 
 
-async def at_rate(poster: Poster, people: list[Customer], rate: float, *, seed: int = 1) -> float:
+async def at_rate(poster: Poster, people: Iterable[Customer], rate: float, *, seed: int = 1) -> float:
     """Post each customer's visit as one request, paced so events go at `rate` per second on
     average (open loop: a slow answer does not slow the offered rate). Returns the seconds it took."""
     rng = np.random.default_rng(seed)
@@ -181,15 +181,15 @@ async def at_rate(poster: Poster, people: list[Customer], rate: float, *, seed: 
     tasks: set[asyncio.Task[None]] = set()
     for customer in people:
         batch = visit(customer, rng)
-        due = started + sent / rate
-        delay = due - time.monotonic()
+        delay = started + sent / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         task = asyncio.create_task(poster.post(batch, order_ids(batch)))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         sent += len(batch)
-    await _all(tasks)
+    if tasks:
+        await asyncio.gather(*list(tasks))
     return time.monotonic() - started
 
 
@@ -213,29 +213,14 @@ async def flat_out(
     return time.monotonic() - started
 
 
-async def _all(tasks: set[asyncio.Task[None]]) -> None:
-    if tasks:
-        await asyncio.gather(*list(tasks))
-
-
 async def steady(poster: Poster, rate: float, *, until: Callable[[], bool], tag: str, seed: int = 1) -> float:
     """New customers' visits at `rate` events/s (open loop) until `until()` holds after a visit.
     Returns the seconds it took."""
-    rng = np.random.default_rng(seed)
-    started = time.monotonic()
-    sent = 0
-    tasks: set[asyncio.Task[None]] = set()
-    n = 0
-    while not until():
-        [customer] = customers(1, tag=f"{tag}-{n}", seed=seed + n)
-        n += 1
-        batch = visit(customer, rng)
-        delay = started + sent / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        task = asyncio.create_task(poster.post(batch, order_ids(batch)))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        sent += len(batch)
-    await _all(tasks)
-    return time.monotonic() - started
+
+    def new_customers() -> Iterator[Customer]:
+        n = 0
+        while not until():
+            yield from customers(1, tag=f"{tag}-{n}", seed=seed + n)
+            n += 1
+
+    return await at_rate(poster, new_customers(), rate, seed=seed)

@@ -512,15 +512,7 @@ def report(
     pg = service.pg_per_event
     if pg:
         print("\nPostgreSQL per applied event (whole service run, from its statistics):")
-        print(
-            f"  transactions committed {pg.get('xact_commit', 0):.2f}, rolled back {pg.get('xact_rollback', 0):.2f}"
-            f" (pool pre-pings); WAL fsyncs {num(pg.get('wal_fsyncs'), 0, '.2f')}, WAL records "
-            f"{num(pg.get('wal_records'), 0, '.1f')}, WAL bytes {num(pg.get('wal_bytes'), 0, ',.0f')}"
-        )
-        print(f"  {'table':<22} {'inserted':>9} {'updated':>9} {'deleted':>9} {'scans':>9}")
-        for table in PROFILE_TABLES:
-            cells = [pg.get(f"{table}.{c}") for c in ("ins", "upd", "del", "scans")]
-            print(f"  {table:<22} " + " ".join(num(v, 9, ".2f") for v in cells))
+        print_pg_work(pg, rollbacks=" (pool pre-pings)")
     print(
         f"\nservice ready after {num(service.ready_s, 0, '.1f')}s; exit code {service.exit_code}; "
         f"{service.applied_after_stop:,} events applied after SIGTERM (the batch in flight); "
@@ -606,15 +598,7 @@ def report_paced(opts: argparse.Namespace, paced: PacedRun, timings: dict[str, f
             f"\nPostgreSQL per paced event (from its statistics, {paced.pg_events - paced.warmup_events:,} events, "
             "from the first paced record to the service's exit):"
         )
-        print(
-            f"  transactions committed {pg.get('xact_commit', 0):.2f}, rolled back {pg.get('xact_rollback', 0):.2f}"
-            f"; WAL fsyncs {num(pg.get('wal_fsyncs'), 0, '.2f')}, WAL records "
-            f"{num(pg.get('wal_records'), 0, '.1f')}, WAL bytes {num(pg.get('wal_bytes'), 0, ',.0f')}"
-        )
-        print(f"  {'table':<22} {'inserted':>9} {'updated':>9} {'deleted':>9} {'scans':>9}")
-        for table in PROFILE_TABLES:
-            cells = [pg.get(f"{table}.{c}") for c in ("ins", "upd", "del", "scans")]
-            print(f"  {table:<22} " + " ".join(num(v, 9, ".2f") for v in cells))
+        print_pg_work(pg)
     print(
         f"\nservice ready after {num(paced.ready_s, 0, '.1f')}s; exit code {paced.exit_code}; outbox rows "
         f"unpublished: {paced.outbox_pending}; mc.profiled.v1 records: {paced.profiled_records}; "
@@ -801,6 +785,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--rate and --warmup-events must not be negative, --paced-seconds must be positive")
     default_workdir(opts, "profile-paced" if opts.rate else "profile")
     return opts
+
+
+def print_pg_work(pg: dict[str, float], rollbacks: str = "") -> None:
+    """PostgreSQL's work per event: transactions, WAL, and rows and scans per profile table."""
+    print(
+        f"  transactions committed {pg.get('xact_commit', 0):.2f}, rolled back {pg.get('xact_rollback', 0):.2f}"
+        f"{rollbacks}; WAL fsyncs {num(pg.get('wal_fsyncs'), 0, '.2f')}, WAL records "
+        f"{num(pg.get('wal_records'), 0, '.1f')}, WAL bytes {num(pg.get('wal_bytes'), 0, ',.0f')}"
+    )
+    print(f"  {'table':<22} {'inserted':>9} {'updated':>9} {'deleted':>9} {'scans':>9}")
+    for table in PROFILE_TABLES:
+        cells = [pg.get(f"{table}.{c}") for c in ("ins", "upd", "del", "scans")]
+        print(f"  {table:<22} " + " ".join(num(v, 9, ".2f") for v in cells))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
