@@ -25,7 +25,8 @@ from tests.cli.test_dev_mode import _child_env, _free_ports, _port_flags, _wait_
 
 @pytest.mark.timeout(300)
 def test_demo_traffic_closes_the_loop_on_the_dev_stack(tmp_path: Path, dev_dir: Path) -> None:
-    state_file, output = tmp_path / "dev.json", tmp_path / "dev.out"
+    dev_dir.mkdir(parents=True)
+    state_file, output = tmp_path / "dev.json", dev_dir / "dev.out"  # printed if the test fails
     command = [sys.executable, "-m", "metaconnect_cli.main", "dev", "--data-dir", str(dev_dir)]
     command += ["--state-file", str(state_file), *_port_flags(_free_ports())]
     with output.open("wb") as out:

@@ -173,7 +173,8 @@ def _check_delivery_reaches_the_sandbox(state: DevState, data_dir: Path) -> None
 
 
 def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path, dev_dir: Path) -> None:
-    state_file, output = tmp_path / "dev.json", tmp_path / "dev.out"
+    dev_dir.mkdir(parents=True)
+    state_file, output = tmp_path / "dev.json", dev_dir / "dev.out"  # printed if the test fails
     ports = _free_ports()
     ingest_port = ports["ingest"]
     command = [sys.executable, "-m", "metaconnect_cli.main", "dev", "--data-dir", str(dev_dir)]

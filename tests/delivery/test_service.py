@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +23,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from metaconnect_cli.local._proc import free_port
 from metaconnect_common.db import session_factory
 from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.delivery import Delivery, DeliveryItem, ItemContent
@@ -55,9 +55,7 @@ async def control(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()  # nothing listens there
 
 
 def providers(sandbox: Sandbox, **overrides: str) -> list[ProviderSettings]:

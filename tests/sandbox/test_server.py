@@ -13,14 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from metaconnect_cli.local._proc import free_port
 from metaconnect_sandbox import Sandbox
 from metaconnect_sandbox.server import bind
-
-
-def free_port() -> int:
-    with bind("127.0.0.1", 0) as sock:
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def refuses_connections(port: int) -> bool:

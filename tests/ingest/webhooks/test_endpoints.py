@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 import uuid
 from typing import Any
@@ -16,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from pydantic import SecretStr
 from starlette.requests import Request
 
+from metaconnect_cli.local._proc import free_port
 from metaconnect_common.schemas import Channel
 from metaconnect_common.settings import CommonSettings
 from metaconnect_common.signatures import META_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER
@@ -570,15 +570,8 @@ def test_blank_secrets_count_as_unset() -> None:
     assert settings.public_url is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def test_broker_down_answers_503_so_the_provider_retries(database_url: str) -> None:
-    common = common_settings(database_url, f"127.0.0.1:{_free_port()}", publish_timeout_s=1.0)
+    common = common_settings(database_url, f"127.0.0.1:{free_port()}", publish_timeout_s=1.0)
     settings = IngestSettings(
         common=common,
         twilio_auth_token=SecretStr(TWILIO_TOKEN),

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -24,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from metaconnect_cli.local._proc import free_port
 from metaconnect_common.db import session_factory
 from metaconnect_common.kafka.admin import ensure_topics
 from metaconnect_common.kafka.producer import Acknowledged, BrokerUnavailable, KafkaPublisher, OutgoingRecord
@@ -98,9 +98,7 @@ def _consumed(event: Interaction) -> ConsumedRecord:
 
 
 def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()  # nothing listens there
 
 
 async def _reported(bootstrap: str, events: Sequence[Interaction]) -> dict[str, list[str]]:
@@ -259,12 +257,6 @@ async def test_two_replicas_applying_the_same_record_at_once_apply_it_once(
 CUSTOMERS, PER_CUSTOMER = 3, 80
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _worker(group: str, database_url: str, bootstrap: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The profile service's own entry point (`python -m metaconnect_profile`) as a separate process."""
@@ -272,7 +264,7 @@ def _worker(group: str, database_url: str, bootstrap: str, log: Path) -> Iterato
         "MC_ENV": "test",
         "MC_PROFILE_GROUP_ID": group,
         "MC_PROFILE_HOST": "127.0.0.1",
-        "MC_PROFILE_PORT": str(_free_port()),
+        "MC_PROFILE_PORT": str(free_port()),
         "MC_KAFKA_BOOTSTRAP": bootstrap,
         "MC_KAFKA_TOPIC_PARTITIONS": "3",
         "MC_DATABASE_URL": database_url,

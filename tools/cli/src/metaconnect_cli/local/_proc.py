@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,11 +12,32 @@ from pathlib import Path
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nobody listens on right now, below the kernel's ephemeral range.
+
+    A port the kernel hands out for `bind(0)` comes from the range it also gives every
+    outgoing connection, so between this call and the server's bind a client (a Kafka or
+    PostgreSQL connection of any process) may take it. Ports below that range are never
+    taken that way; one is drawn at random and checked free.
+    """
+    low, high = _PORT_BELOW_EPHEMERAL
+    for _ in range(200):
+        port = random.randint(low, high)
+        if port not in _HANDED_OUT and not port_in_use(port):
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError(f"no free loopback port in {low}-{high}")
+
+
+def _ports_below_ephemeral() -> tuple[int, int]:
+    try:
+        first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32768
+    return 10_000, max(first_ephemeral - 1, 10_000 + 1_000)
+
+
+_PORT_BELOW_EPHEMERAL = _ports_below_ephemeral()
+_HANDED_OUT: set[int] = set()  # a port handed out is not handed out again by this process
 
 
 def wait_for_port(port: int, *, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
