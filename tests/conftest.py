@@ -7,6 +7,7 @@ so the same suite runs against both. Nothing is mocked.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import uuid
@@ -62,7 +63,13 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
-SERVICES = ("metaconnect_ingest", "metaconnect_profile", "metaconnect_router", "metaconnect_delivery")
+SERVICES = (
+    "metaconnect_ingest",
+    "metaconnect_profile",
+    "metaconnect_router",
+    "metaconnect_delivery",
+    "metaconnect_console",
+)
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +121,10 @@ def _admin(url: str, statement: str) -> None:
         finally:
             await connection.close()
 
-    asyncio.run(run())
+    # In a thread of its own: a browser test module's Playwright keeps an event loop running
+    # in the main thread while its module's fixtures are set up.
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture(scope="module", autouse=True)

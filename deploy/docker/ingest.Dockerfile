@@ -19,6 +19,7 @@ COPY services/ingest/pyproject.toml services/ingest/
 COPY services/profile/pyproject.toml services/profile/
 COPY services/router/pyproject.toml services/router/
 COPY services/delivery/pyproject.toml services/delivery/
+COPY services/console/pyproject.toml services/console/
 COPY tools/sandbox/pyproject.toml tools/sandbox/
 COPY tools/cli/pyproject.toml tools/cli/
 RUN --mount=type=cache,target=/root/.cache/uv \

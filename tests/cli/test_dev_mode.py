@@ -193,7 +193,7 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert len(response.json()["accepted"]) == 1
 
         assert state.services == {spec.name: f"http://127.0.0.1:{ports[spec.name]}" for spec in SERVICES}
-        assert list(state.services) == ["ingest", "profile", "router", "delivery"]
+        assert list(state.services) == ["ingest", "profile", "router", "delivery", "console"]
         assert state.ingest_url == state.services["ingest"]
         assert state.sandbox_url == f"http://127.0.0.1:{ports['sandbox']}"
         assert state.sandbox_smtp == f"127.0.0.1:{ports['sandbox-smtp']}"
@@ -205,6 +205,16 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert state.operator_token in printed
         assert not any(secret in printed for secret in SANDBOX_SECRETS)
         assert httpx.get(f"{state.services['delivery']}/readyz", timeout=5).status_code == 200
+        # The banner's one-time link signs in to the console (once) as admin.
+        assert state.console_sign_in_url is not None
+        assert state.console_sign_in_url in printed
+        assert state.console_sign_in_url.startswith(f"{state.services['console']}/auth/link?token=")
+        with httpx.Client() as browser:
+            signed_in = browser.get(state.console_sign_in_url, follow_redirects=True, timeout=10)
+            assert signed_in.status_code == 200
+            assert "admin" in signed_in.text
+            reused = httpx.get(state.console_sign_in_url, timeout=10)
+            assert reused.status_code == 403
         assert httpx.get(f"{state.sandbox_url}/", timeout=5).status_code == 200
         assert httpx.get(f"{state.ingest_url}/docs", timeout=5).status_code == 200
         keys = httpx.get(
@@ -215,7 +225,7 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
         listening = [*ports.values(), _kafka_port(state), _postgres_port(state)]
         assert all(_listening(port) for port in listening)
         pids = [entry["pid"] for entry in json.loads((dev_dir / "pids.json").read_text()).values()]
-        assert len(pids) == 6  # 4 services, the sandbox, Tansu
+        assert len(pids) == 7  # 4 services, the console, the sandbox, Tansu
 
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

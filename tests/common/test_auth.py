@@ -4,7 +4,14 @@ import jwt
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from metaconnect_common.auth import InvalidToken, Role, issue_token, verify_token
+from metaconnect_common.auth import (
+    InvalidToken,
+    Role,
+    issue_sign_in_link_token,
+    issue_token,
+    sign_in_link_grant,
+    verify_token,
+)
 from metaconnect_common.settings import AuthSettings, CommonSettings
 
 
@@ -41,3 +48,17 @@ def test_production_refuses_the_development_secret() -> None:
         CommonSettings(env="production")
     CommonSettings(env="production", auth=AuthSettings(jwt_secret=SecretStr("s" * 40)))
     CommonSettings(env="development")
+
+
+def test_a_sign_in_link_names_its_person_and_role_and_is_no_operator_token() -> None:
+    settings = AuthSettings()
+    link = issue_sign_in_link_token(settings, subject="metaconnect-dev", role=Role.ADMIN)
+    grant = sign_in_link_grant(settings, link)
+    assert (grant.subject, grant.role) == ("metaconnect-dev", Role.ADMIN)
+    assert len(grant.token_id) == 32
+    with pytest.raises(InvalidToken):
+        verify_token(settings, link)  # another audience: never an operator token
+    with pytest.raises(InvalidToken):
+        sign_in_link_grant(settings, issue_token(settings, subject="x", role=Role.ADMIN))
+    with pytest.raises(InvalidToken):
+        sign_in_link_grant(settings, issue_sign_in_link_token(settings, subject="x", role=Role.ADMIN, ttl_s=-60))

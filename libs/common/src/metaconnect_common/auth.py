@@ -2,6 +2,7 @@
 (`MC_AUTH_JWT_SECRET`):
 
 * operator tokens, with roles viewer < editor < admin;
+* console sign-in links: `metaconnect dev` prints one; the console accepts it once;
 * inbox tokens: one customer's device reads that customer's inbox. Ingest mints them for a
   channel app's backend (an API key with the `inbox` scope); delivery accepts them. Their own
   audience keeps an inbox token from ever passing as an operator token.
@@ -136,6 +137,52 @@ def inbox_grant(settings: AuthSettings, token: str) -> InboxGrant:
 def inbox_customer(settings: AuthSettings, token: str) -> uuid.UUID:
     """The customer an inbox token names; raises InvalidToken otherwise."""
     return inbox_grant(settings, token).customer_id
+
+
+SIGN_IN_LINK_AUDIENCE: Final = "metaconnect-console-link"
+SIGN_IN_LINK_TTL_S: Final = 15 * 60
+
+
+def issue_sign_in_link_token(
+    settings: AuthSettings, *, subject: str, role: Role, ttl_s: int = SIGN_IN_LINK_TTL_S
+) -> str:
+    """A token for a one-time console sign-in link (`metaconnect dev` prints one). The console
+    accepts it once, and only when its dev sign-in is switched on; its own audience keeps it
+    from ever passing as an operator token."""
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "role": role.value,
+        "iss": settings.jwt_issuer,
+        "aud": SIGN_IN_LINK_AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_s,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+def sign_in_link_grant(settings: AuthSettings, token: str) -> Operator:
+    """Who a sign-in link signs in, with which role and link id; raises InvalidToken otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=["HS256"],
+            audience=SIGN_IN_LINK_AUDIENCE,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "iat", "sub", "role", "jti"]},
+            leeway=30,
+        )
+        return Operator(
+            subject=str(claims["sub"]),
+            role=Role(claims["role"]),
+            token_id=str(claims["jti"]),
+            expires_at=int(claims["exp"]),
+        )
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise InvalidToken(type(exc).__name__) from None
 
 
 _bearer = HTTPBearer(auto_error=False, description="Operator token (`metaconnect tokens issue --role ROLE`).")

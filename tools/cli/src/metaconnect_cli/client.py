@@ -43,6 +43,8 @@ class DevState(BaseModel):
     # The provider sandbox delivery sends to: its HTTP URL and its SMTP host:port.
     sandbox_url: str | None = None
     sandbox_smtp: str | None = None
+    # A one-time link that signs in to the console as admin (`metaconnect tokens sign-in-link` makes another).
+    console_sign_in_url: str | None = None
 
 
 def load_state(path: Path = DEFAULT_STATE_FILE) -> DevState | None:

@@ -50,13 +50,20 @@ from metaconnect_cli.local.sandbox import (
 )
 from metaconnect_cli.local.tansu import TansuBroker
 from metaconnect_cli.services import SERVICES, ServiceSpec, upgrade_databases
-from metaconnect_common.auth import Role, issue_token
+from metaconnect_common.auth import Role, issue_sign_in_link_token, issue_token
 from metaconnect_common.settings import AuthSettings
 
 DEFAULT_DATA_DIR = Path(".metaconnect") / "dev"
 # Relative to where `metaconnect dev` runs: `./scripts/dev` runs it at the repository's root.
 EXAMPLE_ROUTES = Path("examples") / "routes"
 OPERATOR_TOKEN_TTL_S = 24 * 3600
+SIGN_IN_LINK_TTL_S = 12 * 3600
+
+
+def console_sign_in_url(console_url: str, auth: AuthSettings, *, role: Role = Role.ADMIN) -> str:
+    """A one-time link that signs the developer in to the dev stack's console."""
+    token = issue_sign_in_link_token(auth, subject="metaconnect-dev", role=role, ttl_s=SIGN_IN_LINK_TTL_S)
+    return f"{console_url}/auth/link?token={token}"
 
 
 SANDBOX = "sandbox"
@@ -185,6 +192,8 @@ class DevStack:
         for spec in self.services:
             self.say(f"Starting {spec.name} on port {self.port_of(spec)}")
             own = self._delivery_env(sandbox_url) if spec.name == "delivery" else {}
+            if spec.name == "console":
+                own = self._console_env()
             if spec.name == "ingest" and sandbox_url is not None:
                 own = ingest_webhook_env()  # the sandbox's status callbacks come back signed
             self._spawn(spec.name, [sys.executable, "-m", spec.package], package=spec.package, env=env | own)
@@ -194,6 +203,8 @@ class DevStack:
             self._wait_ready(spec.name, self._urls[spec.name])
 
         token = issue_token(AuthSettings(), subject="metaconnect-dev", role=Role.ADMIN, ttl_s=OPERATOR_TOKEN_TTL_S)
+        console_url = self._urls.get("console")
+        sign_in = console_sign_in_url(console_url, AuthSettings()) if console_url else None
         ingest_url = self._urls.get("ingest", "")
         previous = load_state(self.state_file)
         api_key = self._demo_key(ingest_url, token, previous) if self.demo and ingest_url else None
@@ -207,6 +218,7 @@ class DevStack:
             database_url=database_url,
             services=dict(self._urls),
             sandbox_url=sandbox_url,
+            console_sign_in_url=sign_in,
             sandbox_smtp=f"127.0.0.1:{self.sandbox_smtp_port}" if sandbox_url else None,
         )
         save_state(self.state, self.state_file)
@@ -216,6 +228,11 @@ class DevStack:
         self._procs[name] = spawn(command, log=self.log_dir / f"{name}.log", env=env)
         self._markers[name] = f"-m\0{package}"
         self._record_pids()
+
+    def _console_env(self) -> dict[str, str]:
+        """The console calls the services it runs with; people sign in with the link the banner prints."""
+        env = {f"MC_CONSOLE_{name.upper()}_URL": url for name, url in self._urls.items() if name != "console"}
+        return env | {"MC_CONSOLE_PUBLIC_URL": self._urls["console"], "MC_CONSOLE_DEV_SIGN_IN": "true"}
 
     def _delivery_env(self, sandbox_url: str | None) -> dict[str, str]:
         """Every channel to the sandbox; Twilio's status callbacks to ingest, as in production."""

@@ -42,6 +42,11 @@ def render_banner(
         lines.append(f"  {'sandbox':<11} {state.sandbox_url}    (fake FCM, Twilio, WhatsApp and webhook receiver)")
         lines.append(f"  {'SMTP':<11} {state.sandbox_smtp}    (the sandbox's mail server)")
     lines.append("")
+    if state.console_sign_in_url:
+        lines += [
+            "Open the console (a one-time sign-in link, as admin; `metaconnect tokens sign-in-link` makes another):"
+        ]
+        lines += [f"  {state.console_sign_in_url}", ""]
     lines += ["Operator token (admin, 24 h):", f"  {state.operator_token}", ""]
     if routes is not None:
         folder, loaded = routes

@@ -31,6 +31,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("profile", "metaconnect_profile", 8002),
     ServiceSpec("router", "metaconnect_router", 8003),
     ServiceSpec("delivery", "metaconnect_delivery", 8004),
+    ServiceSpec("console", "metaconnect_console", 8000),
 )
 
 

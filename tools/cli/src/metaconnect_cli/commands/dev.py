@@ -46,6 +46,9 @@ def dev(
     delivery_port: Annotated[
         int | None, typer.Option(envvar="MC_DELIVERY_PORT", show_default="8004", help="The delivery service's port.")
     ] = None,
+    console_port: Annotated[
+        int | None, typer.Option(envvar="MC_CONSOLE_PORT", show_default="8000", help="The console's port.")
+    ] = None,
     sandbox_port: Annotated[
         int | None,
         typer.Option(
@@ -59,12 +62,14 @@ def dev(
     kafka_port: Annotated[int | None, typer.Option(show_default="a free port", help="Embedded broker.")] = None,
     ready_timeout: Annotated[float, typer.Option(help="Seconds each service may take to get ready.")] = 90.0,
 ) -> None:
-    """Run everything locally until Ctrl-C: PostgreSQL, a Kafka-protocol broker, all services, the provider sandbox.
+    """Run everything locally until Ctrl-C: PostgreSQL, a Kafka-protocol broker, all services, the console
+    and the provider sandbox.
 
     Uses MC_DATABASE_URL / MC_KAFKA_BOOTSTRAP instead of the embedded servers when set.
     Delivery's providers are the sandbox's fakes, for every channel (MC_DELIVERY_PROVIDERS is not read).
     """
     chosen = {"ingest": ingest_port, "profile": profile_port, "router": router_port, "delivery": delivery_port}
+    chosen |= {"console": console_port}
     chosen |= {"sandbox": sandbox_port, "sandbox-smtp": sandbox_smtp_port}
     ports = {name: port for name, port in chosen.items() if port}
     stack = DevStack(

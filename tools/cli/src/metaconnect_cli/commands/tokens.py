@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from metaconnect_cli.client import load_state
 from metaconnect_cli.commands.common import fail, say
+from metaconnect_cli.dev import console_sign_in_url
 from metaconnect_common.auth import Role, issue_token
 from metaconnect_common.settings import DEV_JWT_SECRET, AuthSettings
 
@@ -31,3 +33,17 @@ def tokens_issue(
     elif len(secret) < 32:
         fail("MC_AUTH_JWT_SECRET must be at least 32 characters", code=2)
     typer.echo(issue_token(settings, subject=subject or getpass.getuser(), role=role, ttl_s=ttl))
+
+
+@app.command("sign-in-link")
+def tokens_sign_in_link(
+    console: Annotated[
+        str | None, typer.Option(help="The console's URL (default: the dev stack's, else http://127.0.0.1:8000).")
+    ] = None,
+    role: Annotated[Role, typer.Option(help="The role to sign in with.", case_sensitive=False)] = Role.ADMIN,
+) -> None:
+    """Print a one-time link that signs in to a console with dev sign-in on (`metaconnect dev`)."""
+    settings = AuthSettings()
+    state = load_state()
+    url = console or (state.services.get("console") if state else None) or "http://127.0.0.1:8000"
+    typer.echo(console_sign_in_url(url.rstrip("/"), settings, role=role))

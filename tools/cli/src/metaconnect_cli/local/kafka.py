@@ -40,13 +40,18 @@ group.initial.rebalance.delay.ms=0
 
 def kafka_classpath() -> Path:
     """Directory holding the broker's jars, fetched with Maven on first use."""
-    pom = project_root() / "deploy" / "local" / "pom.xml"
+    return maven_classpath(project_root() / "deploy" / "local" / "pom.xml", "kafka")
+
+
+def maven_classpath(pom: Path, name: str) -> Path:
+    """Directory holding the dependencies `pom` names, fetched with Maven on first use and
+    cached under `~/.cache/metaconnect/<name>-<pom hash>`."""
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
     cache = Path(os.environ.get("MC_CACHE_DIR", Path.home() / ".cache" / "metaconnect"))
-    libs = cache / f"kafka-{digest}"
+    libs = cache / f"{name}-{digest}"
     if (libs / ".complete").is_file():
         return libs
-    tmp = libs.with_name(libs.name + ".tmp")
+    tmp = libs.with_name(f"{libs.name}.tmp-{os.getpid()}")  # concurrent test workers each fetch their own
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run(
         ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"],
@@ -54,8 +59,10 @@ def kafka_classpath() -> Path:
         timeout=900,
     )
     (tmp / ".complete").touch()
-    shutil.rmtree(libs, ignore_errors=True)
-    tmp.rename(libs)
+    try:
+        tmp.rename(libs)
+    except OSError:  # another worker finished first: theirs is complete
+        shutil.rmtree(tmp, ignore_errors=True)
     return libs
 
 

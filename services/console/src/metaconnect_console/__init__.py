@@ -1,0 +1,1 @@
+"""The Metaconnect console: pages for marketing ops, support, management and admins."""

@@ -1,0 +1,118 @@
+"""The four services' APIs, called with the signed-in person's operator token.
+
+The console keeps no copy of their data: every page asks the service that owns it, and that
+service enforces the role the token carries.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+
+from metaconnect_common.auth import issue_token
+from metaconnect_console.auth.service import Person
+from metaconnect_console.config import ConsoleSettings
+
+ServiceName = Literal["ingest", "profile", "router", "delivery"]
+
+
+class ServiceUnavailable(Exception):
+    """A service did not answer, or failed (5xx): the page says which."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service}: {detail}")
+        self.service = service
+        self.detail = detail
+
+
+class Refused(Exception):
+    """A service refused the call (4xx): its JSON body names the field and the rule."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+
+    @property
+    def message(self) -> str:
+        detail = self.body.get("detail") if isinstance(self.body, dict) else self.body
+        if isinstance(detail, str):
+            return detail
+        if isinstance(detail, list):
+            return "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in detail)
+        return str(detail)
+
+
+class Services:
+    def __init__(self, settings: ConsoleSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.http = http
+        self.base = {
+            "ingest": settings.ingest_url,
+            "profile": settings.profile_url,
+            "router": settings.router_url,
+            "delivery": settings.delivery_url,
+        }
+
+    def token(self, person: Person) -> str:
+        return issue_token(
+            self.settings.common.auth,
+            subject=person.email or person.subject,
+            role=person.role,
+            ttl_s=self.settings.operator_token_ttl_s,
+        )
+
+    async def call(
+        self,
+        person: Person,
+        method: str,
+        service: ServiceName,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        """The service's answer; a 4xx is returned as is, a 5xx or no answer raises."""
+        try:
+            response = await self.http.request(
+                method,
+                f"{self.base[service]}{path}",
+                params={k: v for k, v in (params or {}).items() if v is not None and v != ""},
+                json=json,
+                headers={"Authorization": f"Bearer {self.token(person)}"},
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(service, f"no answer ({type(exc).__name__})") from None
+        if response.status_code >= 500:
+            raise ServiceUnavailable(service, f"answered {response.status_code}")
+        return response
+
+    async def json(
+        self,
+        person: Person,
+        method: str,
+        service: ServiceName,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """The JSON body of a 2xx answer; `Refused` for a 4xx."""
+        response = await self.call(person, method, service, path, params=params, json=json)
+        body = _body(response)
+        if response.status_code >= 400:
+            raise Refused(response.status_code, body)
+        return body
+
+    async def get(self, person: Person, service: ServiceName, path: str, **params: Any) -> Any:
+        return await self.json(person, "GET", service, path, params=params)
+
+
+def _body(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
