@@ -112,6 +112,7 @@ def test_every_page_forbids_inline_script_and_framing(console_only: ConsoleStack
         assert "unsafe-eval" not in policy
         assert "frame-ancestors 'none'" in policy
         assert response.headers["x-content-type-options"] == "nosniff"
+        assert re.fullmatch(r"app;dur=\d+\.\d", response.headers["server-timing"])
 
 
 def test_the_sign_in_and_start_pages_have_no_serious_accessibility_violations(

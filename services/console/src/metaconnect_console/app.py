@@ -24,6 +24,7 @@ from metaconnect_console.config import ConsoleSettings
 from metaconnect_console.deps import ConsoleState, CsrfRejected, Forbidden, SignInRequired, console_state
 from metaconnect_console.pages.home import router as home_router
 from metaconnect_console.security import SecurityHeadersMiddleware
+from metaconnect_console.timing import ServerTimingMiddleware
 from metaconnect_console.web import page, templates
 
 SERVICE = "console"
@@ -67,6 +68,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         gc_gen0_threshold=common.gc_gen0_threshold,
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ServerTimingMiddleware)
     app.mount("/static", StaticFiles(directory=str(files("metaconnect_console") / "static")), name="static")
     app.include_router(auth_router)
     app.include_router(home_router)
