@@ -34,6 +34,7 @@ COPY services/ingest services/ingest
 COPY services/profile services/profile
 COPY services/router services/router
 COPY services/delivery services/delivery
+COPY services/console services/console
 COPY tools/sandbox tools/sandbox
 COPY tools/cli tools/cli
 RUN --mount=type=cache,target=/root/.cache/uv \

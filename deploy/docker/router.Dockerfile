@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # Metaconnect router. Build from the repository root:
 #   docker build -f deploy/docker/router.Dockerfile -t metaconnect/router:local .
-# Run `serve` (the default), or `migrate` / `topics` as one-shot jobs with the same image.
-# The four service images differ only in their names and port: diff them.
+# Run `serve` (the default), or `migrate` (and, for the four pipeline services, `topics`) as
+# one-shot jobs with the same image. The five service images differ only in their names and
+# port: diff them.
 
 FROM python:3.11.14-slim-bookworm AS builder
 COPY --from=ghcr.io/astral-sh/uv:0.13.8 /uv /bin/uv

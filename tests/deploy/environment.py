@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
-from metaconnect_common.settings import CommonSettings
+from metaconnect_common.settings import CommonSettings, KafkaSettings
+from metaconnect_console.config import ConsoleSettings
 from metaconnect_delivery.config import DeliverySettings
 from metaconnect_ingest.config import IngestSettings
 from metaconnect_profile.config import ProfileSettings
@@ -24,19 +25,29 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "profile": ProfileSettings,
     "router": RouterSettings,
     "delivery": DeliverySettings,
+    "console": ConsoleSettings,
 }
+# The event pipeline: the services that talk to each other over Kafka. The console calls their
+# HTTP APIs and needs no Kafka.
+PIPELINE = ("ingest", "profile", "router", "delivery")
+CONSOLE = "console"
 # Probe and scrape paths every service serves (metaconnect_common.http.add_operational_routes).
 LIVENESS, READINESS, METRICS = "/healthz", "/readyz", "/metrics"
 # Settings whose defaults only suit one machine (loopback addresses, development secrets): a
 # deployment sets them for every service, and the secret ones from a secret store.
-DEPLOYMENT_REQUIRED = frozenset(
-    {"MC_ENV", "MC_KAFKA_BOOTSTRAP", "MC_DATABASE_URL", "MC_AUTH_JWT_SECRET", "OTEL_EXPORTER_OTLP_ENDPOINT"}
-)
+DEPLOYMENT_REQUIRED = frozenset({"MC_ENV", "MC_DATABASE_URL", "MC_AUTH_JWT_SECRET", "OTEL_EXPORTER_OTLP_ENDPOINT"})
 SECRET = frozenset({"MC_DATABASE_URL", "MC_AUTH_JWT_SECRET", "MC_DELIVERY_SECRETS_KEY"})
 # Plain settings whose values hold secrets (provider accounts carry their API keys).
 HOLDS_SECRETS = frozenset({"MC_DELIVERY_PROVIDERS"})
-# Per service, on top of DEPLOYMENT_REQUIRED.
-SERVICE_REQUIRED = {"delivery": frozenset({"MC_DELIVERY_SECRETS_KEY", "MC_DELIVERY_PROVIDERS"})}
+# Per service, on top of DEPLOYMENT_REQUIRED: the pipeline needs its broker; the console where
+# browsers reach it, where the four services are and who signs people in.
+SERVICE_REQUIRED = {
+    **{service: frozenset({"MC_KAFKA_BOOTSTRAP"}) for service in PIPELINE},
+    "delivery": frozenset({"MC_KAFKA_BOOTSTRAP", "MC_DELIVERY_SECRETS_KEY", "MC_DELIVERY_PROVIDERS"}),
+    CONSOLE: frozenset(
+        {"MC_CONSOLE_PUBLIC_URL", "MC_CONSOLE_OIDC_ISSUER", *(f"MC_CONSOLE_{s.upper()}_URL" for s in PIPELINE)}
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,11 @@ def variables(service: str) -> dict[str, Variable]:
     return _variables(SERVICES[service]) | _variables(CommonSettings)
 
 
+def kafka_variables() -> frozenset[str]:
+    """The `MC_KAFKA_*` settings (read by every service's common block, used by the pipeline only)."""
+    return frozenset(_variables(KafkaSettings))
+
+
 def required(service: str) -> frozenset[str]:
     """What a deployment must set for `service`."""
     return DEPLOYMENT_REQUIRED | SERVICE_REQUIRED.get(service, frozenset())
@@ -79,6 +95,6 @@ def port(service: str) -> int:
 
 def credentials(service: str) -> frozenset[str]:
     """What `service` reads that a deployment takes from a secret store, never from plain config:
-    `SECRET`, every `SecretStr` setting (the webhook secrets, say), and `MC_DELIVERY_PROVIDERS`
-    (the provider accounts, their secrets inside)."""
+    `SECRET`, every `SecretStr` setting (the webhook secrets, the console's OIDC client secret),
+    and `MC_DELIVERY_PROVIDERS` (the provider accounts, their secrets inside)."""
     return frozenset(name for name, variable in variables(service).items() if variable.secret)

@@ -43,6 +43,7 @@ GRAFANA_DATASOURCES = "/etc/grafana/provisioning/datasources"
 SANDBOX = "sandbox"
 SANDBOX_HEALTH = "/_sandbox/health"
 SERVICES = tuple(environment.SERVICES)
+CONSOLE = environment.CONSOLE
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 PREFIXES = ("MC_", "OTEL_")
 # Metaconnect's own containers (built from deploy/docker): hardened, run as the images' user.
@@ -310,7 +311,8 @@ def test_jobs_run_the_service_image_with_migrate_or_topics() -> None:
         alembic_config(f"metaconnect_{service}", "postgresql://unused")  # it has migrations to run
         waits = services()[service]["depends_on"]
         assert waits[job]["condition"] == "service_completed_successfully"
-        assert waits["topics"]["condition"] == "service_completed_successfully"
+        if service in environment.PIPELINE:
+            assert waits["topics"]["condition"] == "service_completed_successfully"
     topics = services()["topics"]
     assert image_service("topics") in SERVICES
     assert topics["build"] == services()[image_service("topics")]["build"]
@@ -320,7 +322,7 @@ def test_jobs_run_the_service_image_with_migrate_or_topics() -> None:
 
 def test_topics_come_from_the_job_alone() -> None:
     """Services must not create topics with other settings than the job's."""
-    for service in SERVICES:
+    for service in environment.PIPELINE:
         assert env_of(service).get("MC_KAFKA_CREATE_TOPICS") == "false"
         for key in ("MC_KAFKA_TOPIC_PARTITIONS", "MC_KAFKA_TOPIC_REPLICATION"):
             assert env_of(service).get(key) == env_of("topics").get(key)
@@ -386,6 +388,31 @@ def test_grafana_reads_the_prometheus_service() -> None:
             assert url.hostname == "prometheus"
             assert url.port == 9090
             assert 9090 in {inside for _, _, inside in published("prometheus")}
+
+
+def test_console_calls_the_services_and_needs_no_kafka(clean_env: pytest.MonkeyPatch) -> None:
+    console = env_of(CONSOLE)
+    assert not {key for key in console if key in environment.kafka_variables()}, "the console needs no Kafka"
+    assert "kafka" not in services()[CONSOLE]["depends_on"]
+    assert "topics" not in services()[CONSOLE]["depends_on"]
+    for service in environment.PIPELINE:
+        url = urlsplit(console[f"MC_CONSOLE_{service.upper()}_URL"])
+        assert (url.scheme, url.hostname, url.port) == ("http", service, environment.port(service))
+        assert url.hostname in services()
+        # Started after them, not held back by them: a page whose service is down says so.
+        assert services()[CONSOLE]["depends_on"][service]["condition"] == "service_started"
+    public = urlsplit(console["MC_CONSOLE_PUBLIC_URL"])
+    assert public.hostname in ("localhost", "127.0.0.1")
+    assert str(public.port) in {outside for _, outside, inside in published(CONSOLE) if inside == public.port}
+    for key, value in console.items():
+        clean_env.setenv(key, value)
+    settings: Any = environment.SERVICES[CONSOLE]()
+    assert settings.dev_sign_in is False, "one-time sign-in links are for development only"
+    assert settings.oidc_issuer is None, "a placeholder: the sign-in page says no provider is configured"
+    assert settings.oidc_client_secret is None, "no secret written here: an override sets it"
+    trace = settings.trace_url_template
+    assert trace is not None
+    assert urlsplit(trace.format(trace_id="0" * 32)).port in {int(o or 0) for _, o, _ in published("jaeger")}
 
 
 def delivery_providers() -> list[ProviderSettings]:

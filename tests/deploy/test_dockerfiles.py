@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
+import subprocess
 import tomllib
+import zipfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -22,6 +25,7 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from metaconnect_cli.local.sandbox import SANDBOX_PACKAGE, SANDBOX_PORT, SANDBOX_SMTP_PORT
+from metaconnect_cli.services import SERVICES as CLI_SERVICES
 from tests.deploy import environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -347,6 +351,14 @@ def test_entrypoint(name: str) -> None:
         assert final.all("HEALTHCHECK")[-1].value.strip().upper() == "NONE"
 
 
+def test_cli_installs_every_service_it_migrates() -> None:
+    """`metaconnect db upgrade` and `metaconnect dev` import every service's package (its
+    migrations, its app): the cli image has them only as declared dependencies."""
+    project = tomllib.loads((ROOT / workspace_members()["metaconnect-cli"] / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0] for requirement in project["dependencies"]}
+    assert {spec.package.replace("_", "-") for spec in CLI_SERVICES} <= declared
+
+
 @pytest.mark.parametrize("name", IMAGES)
 def test_labels(name: str) -> None:
     labels = {k: v for i in runtime(name).all("LABEL") for k, v in env_pairs(i.value).items()}
@@ -394,6 +406,46 @@ def test_dockerignore_leaves_out(path: str) -> None:
     assert dockerignore_excludes(path)
 
 
-@pytest.mark.parametrize("path", ["uv.lock", "pyproject.toml", "libs/common/src", "services/router/pyproject.toml"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "uv.lock",
+        "pyproject.toml",
+        "libs/common/src",
+        "services/router/pyproject.toml",
+        "services/console/src/metaconnect_console/templates/base.html",
+        "services/console/src/metaconnect_console/static/vendor",
+    ],
+)
 def test_dockerignore_keeps(path: str) -> None:
     assert not dockerignore_excludes(path)
+
+
+def test_console_wheel_carries_its_pages_and_migrations(tmp_path: Path) -> None:
+    """The image installs the console as a wheel (`--no-editable`): the pages' templates, CSS,
+    JavaScript, vendored htmx and the migrations `migrate` runs must be inside it, not files left
+    in the sources."""
+    uv = shutil.which("uv")
+    assert uv, "uv builds the wheel (scripts/_bootstrap.sh installs it)"
+    package = ROOT / workspace_members()["metaconnect-console"] / "src" / "metaconnect_console"
+    done = subprocess.run(
+        [uv, "build", "--package", "metaconnect-console", "--wheel", "--out-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [wheel] = tmp_path.glob("metaconnect_console-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = set(archive.namelist())
+    data = [
+        path.relative_to(package.parent).as_posix()
+        for folder in ("templates", "static", "migrations")
+        for path in sorted((package / folder).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    ]
+    assert any(name.endswith(".html") for name in data)
+    assert any(name.startswith("metaconnect_console/static/vendor/htmx-") for name in data)
+    assert [name for name in data if name not in packaged] == []

@@ -37,7 +37,15 @@ CONSUMERS = ("profile", "router", "delivery")  # one consumer group each: replic
 GRACEFUL_SHUTDOWN_S = 30  # metaconnect_common.service.serve
 POSTGRES_PORT = 5432
 PROVIDER_PORTS = {443, 587, 465}  # delivery: HTTPS provider APIs, SMTP submission and SMTPS
+OIDC_PORTS = {443}  # the console's identity provider
 INGRESS_FROM = {"ingress-nginx", "monitoring"}  # the only namespaces that may call a service
+CONSOLE = environment.CONSOLE
+# The namespaces of the peers outside Metaconnect's (the placeholders of networkpolicies.yaml).
+DNS_NAMESPACE = "kube-system"
+POSTGRES_NAMESPACE = "postgres"
+OTLP_NAMESPACE = "observability"
+KAFKA_NAMESPACE = "kafka"
+PRIVATE_RANGES = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"}
 
 Manifest = dict[str, Any]
 # What the second step of the rollout applies (`app.kubernetes.io/component: server`).
@@ -111,8 +119,11 @@ class Rendering:
                 yield f"{kind}/{o['metadata']['name']}", o["spec"]["template"]
 
     def config(self) -> dict[str, str]:
-        (config_map,) = self.of_kind("ConfigMap")
-        data: dict[str, str] = config_map["data"]
+        """Every ConfigMap's data together (shared, Kafka's, the console's): no key in two."""
+        data: dict[str, str] = {}
+        for config_map in self.of_kind("ConfigMap"):
+            assert not set(data) & set(config_map["data"]), f"{config_map['metadata']['name']} repeats a key"
+            data |= config_map["data"]
         return data
 
 
@@ -321,6 +332,25 @@ def test_environment_is_complete_secret_and_known(
     environment.SERVICES[service]()
 
 
+def test_console_calls_the_services_signs_tokens_like_them_and_needs_no_kafka(rendering: Rendering) -> None:
+    def env_of(service: str) -> dict[str, Setting]:
+        (container,) = rendering.deployment(service)["spec"]["template"]["spec"]["containers"]
+        return container_env(rendering, container)
+
+    console = env_of(CONSOLE)
+    assert not set(console) & environment.kafka_variables(), "the console needs no Kafka"
+    for service in environment.PIPELINE:
+        url = urlsplit(console[f"MC_CONSOLE_{service.upper()}_URL"].value or "")
+        (port,) = rendering.named("Service", service)["spec"]["ports"]
+        assert (url.scheme, url.hostname, url.port) == ("http", service, port["port"]), "its Service, in-namespace"
+        # Operator tokens the console mints must verify at every service: one signing key.
+        assert env_of(service)["MC_AUTH_JWT_SECRET"] == console["MC_AUTH_JWT_SECRET"]
+    assert console["MC_CONSOLE_OIDC_CLIENT_SECRET"].secret_key is not None
+    assert console["MC_ENV"].value == "production"
+    assert "MC_CONSOLE_DEV_SIGN_IN" not in console, "one-time sign-in links are for development only"
+    assert urlsplit(console["MC_CONSOLE_PUBLIC_URL"].value or "").scheme == "https", "Secure cookies"
+
+
 def test_no_secret_values_in_the_repository(rendering: Rendering) -> None:
     assert not [s["metadata"]["name"] for s in rendering.of_kind("Secret") if s.get("data") or s.get("stringData")]
     every_secret = set().union(*(environment.credentials(s) for s in environment.SERVICES))
@@ -376,15 +406,20 @@ def test_network_policies_deny_by_default(rendering: Rendering) -> None:
         assert all(r.get("ports") for r in egress), f"{where}: an egress rule on any port"
         assert 53 in _ports(egress), f"{where}: no DNS"
         component, name = labels["app.kubernetes.io/component"], labels["app.kubernetes.io/name"]
-        # Only from the ingress controller and Prometheus: never from another pod of the namespace.
+        # From the ingress controller and Prometheus; from the namespace's pods only the console's
+        # calls to the four services.
         for rule in ingress:
             peers = rule.get("from", [])
             assert peers, f"{where}: ingress from anywhere"
-            assert all("namespaceSelector" in peer for peer in peers), f"{where}: ingress from the namespace's pods"
-            namespaces = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in peers}
-            assert namespaces <= INGRESS_FROM, where
+            for peer in peers:
+                if "namespaceSelector" in peer:
+                    namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                    assert namespace in INGRESS_FROM, where
+                    continue
+                assert name in environment.PIPELINE, f"{where}: ingress from the namespace's pods"
+                assert _selected(rendering, peer["podSelector"]) == {CONSOLE}, f"{where}: only the console calls it"
         wanted: set[int | str] = set()
-        if component in ("server", "topics"):
+        if (component == "server" and name in environment.PIPELINE) or component == "topics":
             wanted |= kafka_ports
         if component in ("server", "migration"):
             wanted.add(POSTGRES_PORT)
@@ -397,10 +432,79 @@ def test_network_policies_deny_by_default(rendering: Rendering) -> None:
             assert not ingress, f"{where}: a job takes no connections"
         if name == "delivery":
             wanted |= PROVIDER_PORTS
+        if name == CONSOLE:
+            wanted |= OIDC_PORTS
         assert wanted <= _ports(egress), f"{where}: egress lacks {wanted - _ports(egress)}"
         internet = [r for r in egress if any("ipBlock" in peer for peer in r["to"])]
-        assert name == "delivery" or not internet, f"{where}: internet egress"
-        assert _ports(internet) <= PROVIDER_PORTS, where
+        assert name in ("delivery", CONSOLE) or not internet, f"{where}: internet egress"
+        assert _ports(internet) <= (OIDC_PORTS if name == CONSOLE else PROVIDER_PORTS), where
+        for rule in internet:
+            for peer in rule["to"]:
+                if ":" not in peer["ipBlock"]["cidr"]:
+                    assert PRIVATE_RANGES <= set(peer["ipBlock"]["except"]), f"{where}: the internet only"
+        in_namespace = [peer for rule in egress for peer in rule["to"] if set(peer) == {"podSelector"}]
+        assert name == CONSOLE or not in_namespace, f"{where}: egress to the namespace's pods"
+
+
+def _selected(rendering: Rendering, selector: dict[str, Any]) -> set[str]:
+    """The services (by name) whose pods a podSelector picks in the namespace."""
+    return {
+        service
+        for service in environment.SERVICES
+        if selects(selector, rendering.deployment(service)["spec"]["template"]["metadata"]["labels"])
+    }
+
+
+def _egress_peers(rendering: Rendering, labels: dict[str, str]) -> list[tuple[dict[str, Any], set[int | str]]]:
+    """(peer, ports) of every egress rule of the policies that select a pod with `labels`."""
+    return [
+        (peer, _ports([rule]))
+        for policy in _policies(rendering, labels, "Egress")
+        for rule in policy.get("egress", [])
+        for peer in rule["to"]
+    ]
+
+
+def test_console_reaches_the_services_postgres_telemetry_and_its_identity_provider(rendering: Rendering) -> None:
+    """Its pod may call the four services' HTTP ports, PostgreSQL, the collector, DNS and the identity
+    provider (HTTPS on public addresses): no Kafka, no other pod of the namespace."""
+    labels = rendering.deployment(CONSOLE)["spec"]["template"]["metadata"]["labels"]
+    config = rendering.config()
+    kafka_ports = {int(address.rsplit(":", 1)[1]) for address in config["MC_KAFKA_BOOTSTRAP"].split(",")}
+    otlp_port = urlsplit(config["OTEL_EXPORTER_OTLP_ENDPOINT"]).port
+    assert otlp_port is not None
+    allowed_ports: dict[str, set[int | str]] = {
+        DNS_NAMESPACE: {53},
+        POSTGRES_NAMESPACE: {POSTGRES_PORT},
+        OTLP_NAMESPACE: {otlp_port},
+    }
+    reached: set[str] = set()
+    for peer, ports in _egress_peers(rendering, labels):
+        if "ipBlock" in peer:
+            assert ports == OIDC_PORTS, peer
+        elif "namespaceSelector" in peer:
+            namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            assert namespace != KAFKA_NAMESPACE, "the console needs no Kafka"
+            assert namespace in allowed_ports, f"egress to namespace {namespace}"
+            assert ports <= allowed_ports[namespace], (namespace, ports)
+            reached.add(namespace)
+        else:
+            assert _selected(rendering, peer["podSelector"]) == set(environment.PIPELINE), peer
+            assert ports == {"http"}, "each service's own port, by its name"
+            reached.add("services")
+        assert not ports & kafka_ports
+    assert reached == {*allowed_ports, "services"}
+    # ... and each service takes those calls.
+    for service in environment.PIPELINE:
+        pod = rendering.deployment(service)["spec"]["template"]["metadata"]["labels"]
+        rules = [r for p in _policies(rendering, pod, "Ingress") for r in p.get("ingress", [])]
+        from_console = [
+            rule
+            for rule in rules
+            if any(set(peer) == {"podSelector"} and _selected(rendering, peer["podSelector"]) for peer in rule["from"])
+        ]
+        assert from_console, f"{service} refuses the console's calls"
+        assert _ports(from_console) == {"http"}
 
 
 def test_jobs_migrate_and_create_topics_with_the_service_images(rendering: Rendering) -> None:
@@ -416,7 +520,7 @@ def test_jobs_migrate_and_create_topics_with_the_service_images(rendering: Rende
         assert step["args"] == ["migrate"]
         assert container_env(rendering, step)["MC_DATABASE_URL"].secret_key is not None
     (creator,) = containers(topics["spec"]["template"])
-    assert image_parts(creator["image"])[0] in {f"metaconnect/{s}" for s in environment.SERVICES}
+    assert image_parts(creator["image"])[0] in {f"metaconnect/{s}" for s in environment.PIPELINE}
     assert creator["args"] == ["topics"]
     kafka = container_env(rendering, creator)
     assert {"MC_KAFKA_BOOTSTRAP", "MC_KAFKA_TOPIC_PARTITIONS", "MC_KAFKA_TOPIC_REPLICATION"} <= set(kafka)

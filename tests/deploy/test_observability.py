@@ -41,7 +41,13 @@ METRIC_MODULES = (
     "metaconnect_router.metrics",
     "metaconnect_delivery.metrics",
 )
-SERVICES = {"ingest": "ingest:8001", "profile": "profile:8002", "router": "router:8003", "delivery": "delivery:8004"}
+SERVICES = {
+    "ingest": "ingest:8001",
+    "profile": "profile:8002",
+    "router": "router:8003",
+    "delivery": "delivery:8004",
+    "console": "console:8000",
+}
 # Families of custom collectors: their label names show only on samples, and with no pool or
 # circuit watched there are none.
 CUSTOM_FAMILY_LABELS = {
@@ -359,6 +365,21 @@ def test_prometheus_scrapes_every_service_and_loads_the_rules() -> None:
         assert "labels" not in job["static_configs"][0], "a target label would rename the services' own"
     loaded = [(PROMETHEUS_CONFIG.parent / path).resolve() for path in config["rule_files"]]
     assert loaded == [RULES.resolve()]
+
+
+def test_up_is_watched_for_every_service() -> None:
+    """The target-down alert and the overview's scrape-target panel name every scraped service."""
+
+    def jobs(expr: str) -> list[str]:
+        found = re.search(r'up\{job=~"([^"]+)"\}', expr)
+        assert found, expr
+        return sorted(found.group(1).split("|"))
+
+    (alert,) = [rule for rule in alerts() if rule["alert"] == "MetaconnectTargetDown"]
+    assert jobs(alert["expr"]) == sorted(SERVICES)
+    overview = dashboard(GRAFANA / "dashboards" / "metaconnect-overview.json")
+    (targets,) = [panel for panel in panels(overview) if panel["title"] == "Scrape targets"]
+    assert [jobs(target["expr"]) for target in targets["targets"]] == [sorted(SERVICES)]
 
 
 def test_grafana_provisioning() -> None:

@@ -21,7 +21,7 @@ OUT = Path(__file__).resolve().parent / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
 GRID_WIDTH = 24
-JOBS = "ingest|profile|router|delivery"
+JOBS = "ingest|profile|router|delivery|console"
 
 Json = dict[str, Any]
 
@@ -86,24 +86,19 @@ CIRCUIT_MAPPINGS = ((0, "closed", "green"), (1, "half-open", "orange"), (2, "ope
 # Sections every service dashboard shares.
 
 
-def summary_row(service: str, topic: str | None) -> Row:
-    lag = (
-        stat(
-            "Consumer lag",
-            f"Records of {topic} not yet consumed, all partitions.",
-            f'sum(mc_kafka_consumer_lag{{topic="{topic}"}})',
-            "short",
-            ("orange", 1000),
-            ("red", 5000),
-        )
-        if topic
-        else stat(
-            "Events accepted",
-            "Events accepted from channel apps and provider webhooks.",
-            f'sum(rate(mc_ingest_events_total{{outcome="accepted"}}[{RATE}]))',
-            "ops",
-        )
+def lag_stat(topic: str) -> Panel:
+    return stat(
+        "Consumer lag",
+        f"Records of {topic} not yet consumed, all partitions.",
+        f'sum(mc_kafka_consumer_lag{{topic="{topic}"}})',
+        "short",
+        ("orange", 1000),
+        ("red", 5000),
     )
+
+
+def summary_row(service: str, own: Panel) -> Row:
+    """Instances up, requests, 5xx ratio, p99, the service's `own` figure, its pool's use."""
     return Row(
         "Summary",
         (
@@ -137,7 +132,7 @@ def summary_row(service: str, topic: str | None) -> Row:
                 ("orange", 0.25),
                 ("red", 0.5),
             ),
-            lag,
+            own,
             stat(
                 "DB pool in use",
                 "The busiest instance's pool: connections in use over the pool's limit.",
@@ -509,7 +504,15 @@ def ingest() -> Dashboard:
         "The event API and provider webhooks: requests, events by outcome, the customer refs consumer "
         "(inbox tokens), database pool.",
         (
-            summary_row("ingest", None),
+            summary_row(
+                "ingest",
+                stat(
+                    "Events accepted",
+                    "Events accepted from channel apps and provider webhooks.",
+                    f'sum(rate(mc_ingest_events_total{{outcome="accepted"}}[{RATE}]))',
+                    "ops",
+                ),
+            ),
             http_row("ingest"),
             events,
             consumer_row("mc.customers.v1"),
@@ -524,7 +527,12 @@ def profile() -> Dashboard:
         "mc-profile",
         "Metaconnect / Profile",
         "Profiles built from interactions: requests, the interactions consumer, database pool and outbox.",
-        (summary_row("profile", topic), http_row("profile"), consumer_row(topic), storage_row("profile", outbox=True)),
+        (
+            summary_row("profile", lag_stat(topic)),
+            http_row("profile"),
+            consumer_row(topic),
+            storage_row("profile", outbox=True),
+        ),
     )
 
 
@@ -587,7 +595,7 @@ def router() -> Dashboard:
         "Metaconnect / Router",
         "Routing decisions and bundles: requests, the profiled-events consumer, decisions, database and outbox.",
         (
-            summary_row("router", topic),
+            summary_row("router", lag_stat(topic)),
             http_row("router"),
             consumer_row(topic),
             decisions,
@@ -731,7 +739,7 @@ def delivery() -> Dashboard:
         "Metaconnect / Delivery",
         "Deliveries and providers: requests, the deliveries consumer, outcomes, provider health, database and outbox.",
         (
-            summary_row("delivery", topic),
+            summary_row("delivery", lag_stat(topic)),
             http_row("delivery"),
             consumer_row(topic),
             deliveries,
@@ -743,6 +751,30 @@ def delivery() -> Dashboard:
 
 
 # Grafana's JSON model.
+
+
+def console() -> Dashboard:
+    return Dashboard(
+        "mc-console",
+        "Metaconnect / Console",
+        "The console's pages over the four services' APIs: requests, pages a service did not answer, "
+        "database pool (sessions).",
+        (
+            summary_row(
+                "console",
+                stat(
+                    "Service unavailable",
+                    "Pages answered 502 per second: one of the four services did not answer in time or "
+                    "answered 5xx (the page names it). Look at that service first.",
+                    f'sum(rate(mc_http_requests_total{{service="console", status="502"}}[{RATE}]))',
+                    "reqps",
+                    ("orange", 0.001),
+                ),
+            ),
+            http_row("console"),
+            storage_row("console", outbox=False),
+        ),
+    )
 
 
 def _field_config(panel: Panel) -> Json:
@@ -906,6 +938,7 @@ DASHBOARDS = {
     "metaconnect-profile.json": profile,
     "metaconnect-router.json": router,
     "metaconnect-delivery.json": delivery,
+    "metaconnect-console.json": console,
 }
 
 
