@@ -204,6 +204,16 @@ def test_provider_accounts_show_their_circuit_change_priority_and_state_and_neve
             for secret in (first, replaced, refused):
                 assert secret not in page.content()
 
+        # Changed by someone else after the page was shown: nothing is overwritten.
+        page.goto(f"{console}/admin/providers/{name}")
+        meanwhile = {**account, "secret": None, "priority": 870, "enabled": False}
+        assert httpx.put(f"{delivery}/v1/providers/{name}", json=meanwhile, headers=admin).status_code == 200
+        page.get_by_label(re.compile("^Priority")).fill("10")
+        page.get_by_role("button", name=re.compile("^Save")).click()
+        expect(page.get_by_role("alert")).to_contain_text("changed this account meanwhile")
+        expect(page.get_by_label(re.compile("^Priority"))).to_have_value("870")
+        assert httpx.get(f"{delivery}/v1/providers/{name}", headers=admin).json()["settings"]["priority"] == 870
+
         # A configured account's secret lives in MC_DELIVERY_PROVIDERS: a copy saved here needs it.
         page.goto(f"{console}/admin/providers/sandbox-twilio")
         page.get_by_role("button", name=re.compile("^Save")).click()

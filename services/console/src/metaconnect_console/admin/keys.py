@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from metaconnect_common.schemas import Channel
 from metaconnect_console.admin.forms import KeyForm, service_errors
-from metaconnect_console.api import Refused, Services
+from metaconnect_console.api import Refused, Services, ServiceUnavailable
 from metaconnect_console.auth.service import Person
 from metaconnect_console.deps import AdminChangeDep, AdminDep, ServicesDep
 from metaconnect_console.web import page
@@ -46,10 +46,16 @@ async def create_key(request: Request, person: AdminChangeDep, services: Service
     try:
         created = await services.json(person, "POST", "ingest", "/v1/api-keys", json=typed.request())
     except Refused as exc:
-        if exc.status != 422:
+        if exc.status != 422 and not _htmx(request):
             raise
         message, errors = service_errors(exc.body)
         return await _keys_page(request, person, services, typed=typed, message=message, errors=errors, status_code=422)
+    except ServiceUnavailable as exc:
+        if not _htmx(request):
+            raise
+        # htmx swaps no error page in: the form says it, and that the key may exist.
+        message = f"The ingest service did not answer properly ({exc.detail}): look for the key in the list first."
+        return await _keys_page(request, person, services, typed=typed, message=message)
     # The secret reaches this one answer only: htmx swaps it into the page, the URL stays the
     # list's, so a reload shows the list without it.
     return await _keys_page(request, person, services, created=created)
@@ -73,8 +79,14 @@ async def _keys_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    keys = await services.get(person, "ingest", "/v1/api-keys", include_revoked=revoked)
-    htmx = request.headers.get("HX-Request") == "true"
+    htmx = _htmx(request)
+    try:
+        keys, unlisted = await services.get(person, "ingest", "/v1/api-keys", include_revoked=revoked), None
+    except (Refused, ServiceUnavailable) as exc:
+        if created is None and not htmx:
+            raise
+        # A key just created is shown whatever the list does: its secret is in this answer only.
+        keys, unlisted = [], f"The keys could not be listed ({exc}); reload in a moment."
     return page(
         request,
         "admin/keys_body.html" if htmx else "admin/keys.html",
@@ -84,6 +96,7 @@ async def _keys_page(
         section="admin",
         admin_section="keys",
         keys=keys,
+        unlisted=unlisted,
         revoked=revoked,
         created=created,
         typed=typed or BLANK,
@@ -92,3 +105,7 @@ async def _keys_page(
         scopes=SCOPES,
         channels=[c.value for c in Channel],
     )
+
+
+def _htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"

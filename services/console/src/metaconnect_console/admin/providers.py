@@ -50,6 +50,12 @@ async def save_provider(
     form = await request.form()
     typed = {"priority": str(form.get("priority") or "").strip(), "enabled": form.get("enabled") == "on"}
     secret = str(form.get("secret") or "")
+    if str(form.get("version") or "") != str(account["version"] or ""):
+        # The service replaces the whole account: a change made meanwhile would be overwritten.
+        message = (
+            f"{account['updated_by']} changed this account meanwhile: here it is as it is now; make your change again."
+        )
+        return _account_page(request, person, account, message=message, status_code=409)
     if account["source"] == "configured" and account["secret_set"] and not secret:
         # Saving stores a copy that replaces the configured account: without the secret it would send unauthenticated.
         error = "secret_required: its secret is in MC_DELIVERY_PROVIDERS; saving here stores a copy, so enter it"
