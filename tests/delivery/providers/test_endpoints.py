@@ -13,8 +13,10 @@ from sqlalchemy import text
 
 from metaconnect_common.auth import Role
 from metaconnect_common.schemas import Channel
+from metaconnect_delivery.app import create_app
+from metaconnect_delivery.config import DeliverySettings
 from metaconnect_sandbox.server import Sandbox
-from tests.delivery.test_service import HOOK_SECRET, delivery, through
+from tests.delivery.test_service import HOOK_SECRET, closed_port, delivery, through
 from tests.router.conftest import operator
 
 pytestmark = pytest.mark.timeout(120)
@@ -138,3 +140,35 @@ async def test_a_provider_name_with_nul_is_422_in_every_path(client: httpx.Async
         response = await client.request(method, "/v1/providers/sms%00x", headers=operator(Role.ADMIN), json={})
         assert response.status_code == 422, (method, response.text)
         assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [("path.name", "null_character")]
+
+
+async def test_each_account_shows_its_circuit_and_whether_it_serves_in_this_replica(
+    delivery_settings: DeliverySettings,
+) -> None:
+    """A provider that refuses every connection opens its circuit; the list and the account say so."""
+    settings = delivery_settings.model_copy(update={"attempts": 1, "circuit_failures": 1, "circuit_open_s": 60.0})
+    app = create_app(settings)
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+    down = {"name": name, "kind": "webhook", "channel": "webhook", "base_url": f"http://127.0.0.1:{closed_port()}/x"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://delivery") as client,
+    ):
+        put = await client.put(f"/v1/providers/{name}", json={**down, "priority": 0}, headers=operator(Role.ADMIN))
+        assert (put.json()["circuit"], put.json()["serving"]) == ("closed", True)
+        try:
+            assert await through(app, delivery(Channel.WEBHOOK)) == "failed"
+            one = (await client.get(f"/v1/providers/{name}", headers=operator(Role.ADMIN))).json()
+            assert (one["circuit"], one["serving"]) == ("open", True)
+            listed = {p["name"]: p for p in (await client.get("/v1/providers", headers=operator(Role.ADMIN))).json()}
+            assert (listed[name]["circuit"], listed["hook"]["circuit"]) == ("open", "closed")
+            assert listed["hook"]["serving"] is False  # the stored account at priority 0 serves webhooks
+
+            off = await client.put(
+                f"/v1/providers/{name}", json={**down, "enabled": False}, headers=operator(Role.ADMIN)
+            )
+            assert off.json()["serving"] is False
+            listed = {p["name"]: p for p in (await client.get("/v1/providers", headers=operator(Role.ADMIN))).json()}
+            assert listed["hook"]["serving"] is True
+        finally:
+            await client.delete(f"/v1/providers/{name}", headers=operator(Role.ADMIN))

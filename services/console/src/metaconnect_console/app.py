@@ -16,6 +16,7 @@ from metaconnect_common.db import create_engine, session_factory
 from metaconnect_common.service import service_app
 from metaconnect_common.state import install
 from metaconnect_common.telemetry import setup_telemetry
+from metaconnect_console.admin.endpoints import router as admin_router
 from metaconnect_console.api import Refused, Services, ServiceUnavailable
 from metaconnect_console.auth.endpoints import router as auth_router
 from metaconnect_console.auth.oidc import OidcClient
@@ -72,6 +73,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(files("metaconnect_console") / "static")), name="static")
     app.include_router(auth_router)
     app.include_router(home_router)
+    app.include_router(admin_router)
     _handle_page_errors(app)
     return app
 

@@ -66,6 +66,10 @@ class Registry:
     def for_channel(self, channel: Channel) -> GuardedProvider | None:
         return self._by_channel.get(channel)
 
+    def serving(self) -> list[str]:
+        """The name of the provider serving each channel."""
+        return [guarded.settings.name for guarded in self._by_channel.values()]
+
     def throttled(self, now: float) -> list[Channel]:
         """Channels whose provider is at its rate now: claiming their deliveries would only put
         them back (a transaction each) until a call may go."""

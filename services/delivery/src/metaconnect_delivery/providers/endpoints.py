@@ -15,6 +15,8 @@ from metaconnect_common.http import StrictQueryRoute
 from metaconnect_delivery.config import ProviderSettings
 from metaconnect_delivery.deps import ProvidersDep
 from metaconnect_delivery.models import ProviderRow
+from metaconnect_delivery.providers.service import InUse
+from metaconnect_delivery.reliability import CircuitState
 
 router = APIRouter(
     route_class=StrictQueryRoute,
@@ -33,6 +35,17 @@ class ProviderOut(BaseModel):
     version: int | None
     updated_by: str | None
     updated_at: datetime | None
+    circuit: CircuitState | None = Field(
+        default=None,
+        description="This replica's circuit breaker for the account (closed, half_open, open); null when this "
+        "replica has not loaded it (yet). Each replica keeps its own.",
+    )
+    serving: bool = Field(
+        default=False, description="Whether it serves its channel in this replica (enabled, lowest priority)."
+    )
+
+    def in_use(self, state: InUse) -> ProviderOut:
+        return self.model_copy(update={"circuit": state.circuits.get(self.name), "serving": self.name in state.serving})
 
 
 def _without_userinfo(settings: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +88,9 @@ def _configured(provider: ProviderSettings) -> ProviderOut:
 async def list_providers(_: AdminDep, accounts: ProvidersDep) -> list[ProviderOut]:
     rows = await accounts.stored()
     names = {r.name for r in rows}
-    return [*(_stored(r) for r in rows), *(_configured(p) for p in accounts.configured if p.name not in names)]
+    state = await accounts.in_use()
+    listed = [*(_stored(r) for r in rows), *(_configured(p) for p in accounts.configured if p.name not in names)]
+    return [p.in_use(state) for p in listed]
 
 
 @router.get("/v1/providers/{name}", summary="One provider account")
@@ -83,7 +98,8 @@ async def get_provider(name: str, _: AdminDep, accounts: ProvidersDep) -> Provid
     found = await accounts.one(name)
     if found is None:
         raise ApiError(404, "not_found", f"no provider {name}")
-    return _stored(found) if isinstance(found, ProviderRow) else _configured(found)
+    shown = _stored(found) if isinstance(found, ProviderRow) else _configured(found)
+    return shown.in_use(await accounts.in_use())
 
 
 @router.put(
@@ -103,7 +119,7 @@ async def put_provider(
         )
     row, created = await accounts.put(provider, author=operator.subject)
     response.status_code = 201 if created else 200
-    return _stored(row)
+    return _stored(row).in_use(await accounts.in_use())
 
 
 @router.delete("/v1/providers/{name}", status_code=204, summary="Remove a stored provider account")

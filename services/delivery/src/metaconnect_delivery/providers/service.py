@@ -3,6 +3,8 @@ registry re-read at once so the next send uses the change (other replicas within
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,6 +14,15 @@ from metaconnect_delivery.config import DeliverySettings, ProviderSettings
 from metaconnect_delivery.models import ProviderRow
 from metaconnect_delivery.providers import store
 from metaconnect_delivery.registry import Registry
+from metaconnect_delivery.reliability import CircuitState
+
+
+@dataclass(frozen=True)
+class InUse:
+    """The accounts as this replica's registry holds them: each one's circuit, and those serving."""
+
+    circuits: dict[str, CircuitState]
+    serving: frozenset[str]
 
 
 class ProviderAccounts:
@@ -38,6 +49,15 @@ class ProviderAccounts:
         if row is not None:
             return row
         return next((p for p in self._settings.providers if p.name == name), None)
+
+    async def in_use(self) -> InUse:
+        """This replica's circuits and serving accounts (stored ones read again when due)."""
+        await self._registry.refresh(self._sessions)
+        now = time.monotonic()
+        return InUse(
+            circuits={name: circuit.state(now) for _, name, circuit in self._registry.circuits()},
+            serving=frozenset(self._registry.serving()),
+        )
 
     async def put(self, provider: ProviderSettings, *, author: str) -> tuple[ProviderRow, bool]:
         """Create or replace the account (a missing secret keeps the stored one); True if created."""
