@@ -36,12 +36,25 @@ class Refused(Exception):
 
     @property
     def message(self) -> str:
-        detail = self.body.get("detail") if isinstance(self.body, dict) else self.body
-        if isinstance(detail, str):
-            return detail
-        if isinstance(detail, list):
-            return "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in detail)
-        return str(detail)
+        """The service's own sentence (`message`), with each field error's field and rule."""
+        if not isinstance(self.body, dict):
+            return str(self.body or f"refused ({self.status})")
+        message = str(self.body.get("message") or self.body.get("error") or f"refused ({self.status})")
+        fields = [e for e in self.body.get("errors") or [] if isinstance(e, dict)]
+        details = "; ".join(f"{e.get('field')}: {e.get('message') or e.get('rule')}" for e in fields)
+        return f"{message} ({details})" if details else message
+
+    @property
+    def field_errors(self) -> dict[str, str]:
+        """Each field the service named, with its rule and message: for errors shown at their field."""
+        if not isinstance(self.body, dict):
+            return {}
+        found: dict[str, str] = {}
+        for error in self.body.get("errors") or []:
+            if isinstance(error, dict) and error.get("field"):
+                rule, text = error.get("rule"), error.get("message")
+                found.setdefault(str(error["field"]), f"{text} ({rule})" if rule else str(text))
+        return found
 
 
 class Services:
