@@ -1,5 +1,6 @@
-"""OpenID Connect sign-in: authorization code flow with PKCE (authlib), ID token checked
-against the provider's keys (joserfc): issuer, audience, expiry, nonce."""
+"""OpenID Connect sign-in: authorization code flow with PKCE (authlib builds the request and
+the S256 challenge), ID token checked against the provider's keys (joserfc): issuer,
+audience, expiry, nonce. The token request goes over the console's own httpx client."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -68,45 +70,52 @@ class OidcClient:
         self._provider = _Provider(metadata, KeySet.import_key_set(keys.json()), now)
         return self._provider
 
-    def _client(self, code_verifier: str | None = None) -> AsyncOAuth2Client:
-        secret = self.settings.oidc_client_secret
-        return AsyncOAuth2Client(
-            client_id=self.settings.oidc_client_id,
-            client_secret=secret.get_secret_value() if secret else None,
-            token_endpoint_auth_method="client_secret_basic" if secret else "none",
-            scope=self.settings.oidc_scopes,
-            redirect_uri=self.settings.redirect_uri,
-            code_challenge_method="S256",
-            timeout=self.settings.api_timeout_s,
-        )
-
     async def authorization_url(self, *, state: str, nonce: str, code_verifier: str) -> str:
         provider = await self._discover()
-        async with self._client() as client:
-            url, _ = client.create_authorization_url(
-                provider.metadata["authorization_endpoint"], state=state, nonce=nonce, code_verifier=code_verifier
-            )
-        return str(url)
+        params = [
+            ("response_type", "code"),
+            ("client_id", self.settings.oidc_client_id),
+            ("redirect_uri", self.settings.redirect_uri),
+            ("scope", self.settings.oidc_scopes),
+            ("state", state),
+            ("nonce", nonce),
+            ("code_challenge", create_s256_code_challenge(code_verifier)),
+            ("code_challenge_method", "S256"),
+        ]
+        return str(add_params_to_uri(provider.metadata["authorization_endpoint"], params))
 
     async def identity(self, *, code: str, code_verifier: str, nonce: str) -> Identity:
         """Trade the code for tokens and check the ID token."""
         provider = await self._discover()
-        async with self._client() as client:
-            try:
-                token = await client.fetch_token(
-                    provider.metadata["token_endpoint"], code=code, code_verifier=code_verifier
-                )
-            except Exception as exc:  # authlib raises its own OAuth errors and httpx's
-                raise SignInFailed(f"the identity provider refused the sign-in ({type(exc).__name__})") from None
-        id_token = token.get("id_token")
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.settings.redirect_uri,
+            "code_verifier": code_verifier,
+        }
+        secret = self.settings.oidc_client_secret
+        auth = httpx.BasicAuth(self.settings.oidc_client_id, secret.get_secret_value()) if secret else None
+        if auth is None:
+            form["client_id"] = self.settings.oidc_client_id  # a public client names itself
+        try:
+            response = await self.http.post(
+                provider.metadata["token_endpoint"], data=form, auth=auth or httpx.USE_CLIENT_DEFAULT
+            )
+        except httpx.HTTPError as exc:
+            raise SignInFailed(f"the identity provider did not answer ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise SignInFailed(f"the identity provider refused the sign-in ({response.status_code})")
+        try:
+            id_token = response.json().get("id_token")
+        except ValueError:
+            id_token = None
         if not isinstance(id_token, str):
             raise SignInFailed("the identity provider sent no ID token")
         claims = await self._verified_claims(id_token, nonce)
         email = str(claims.get("email") or "")
         subject = str(claims["sub"])
-        return Identity(
-            subject=subject, email=email.lower(), name=str(claims.get("name") or email or subject), claims=claims
-        )
+        name = str(claims.get("name") or email or subject)
+        return Identity(subject=subject, email=email.lower(), name=name, claims=claims)
 
     async def _verified_claims(self, id_token: str, nonce: str) -> dict[str, Any]:
         provider = await self._discover()
