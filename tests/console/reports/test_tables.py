@@ -68,7 +68,7 @@ def test_the_page_shows_rates_as_percentages_and_durations_readably() -> None:
     assert shown(-0.05, "share") == "-5.0 pp"
     assert shown(None, "rate") == "—"
     assert shown(12345, "count") == "12,345"
-    assert [duration(s) for s in (30, 300, 5400, 172800)] == ["30 s", "5 min", "1.5 h", "2.0 d"]
+    assert [duration(s) for s in (30, 300, 5400, 10800, 172800)] == ["30 s", "5 min", "1.5 h", "3 h", "2 d"]
 
 
 def test_the_csv_file_name_names_the_report_and_filters_and_nothing_else() -> None:

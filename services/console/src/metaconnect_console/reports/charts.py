@@ -131,7 +131,7 @@ def _legend(parts: list[str], names: Sequence[str]) -> None:
             f'<rect class="legend series-{i % SERIES_CLASSES}" x="{x}" y="8" width="10" height="10"/>'
             f'<text class="legend-text" x="{x + 14}" y="17">{_t(text)}</text>'
         )
-        x += 24 + 7 * len(text)
+        x += 24 + 8 * len(text)
 
 
 def bar_chart(title: str, labels: Sequence[str], values: Sequence[float]) -> Markup:
@@ -158,7 +158,7 @@ def stacked_bar_chart(
     parts = _open(title, "bars")
     _y_axis(parts, top)
     slot = PLOT_W / len(categories)
-    width = max(1.0, slot * 0.7)
+    width = min(56.0, max(1.0, slot * 0.7))
     centres = [LEFT + slot * (i + 0.5) for i in range(len(categories))]
     for i, category in enumerate(categories):
         base = 0.0

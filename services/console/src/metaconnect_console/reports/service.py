@@ -21,7 +21,7 @@ from metaconnect_console.reports.tables import Column, Table, duration, table
 Period = Literal["day", "week"]
 PERIODS: tuple[Period, ...] = ("day", "week")
 ENGAGEMENT_GROUPS = ("route", "channel", "tone", "pattern")
-OVERALL = "(all routes, stratified)"
+OVERALL = "(all routes)"
 NO_PROVIDER = "(no provider)"
 
 
