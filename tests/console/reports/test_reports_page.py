@@ -79,6 +79,57 @@ def decided(console_stack: ConsoleStack) -> str:
     return name
 
 
+@pytest.fixture(scope="module")
+def bundled(console_stack: ConsoleStack) -> str:
+    """A marketing route bundling for two seconds, and two consenting customers' views (one views twice):
+    two bundles flushed through the sandbox's FCM. The route's name."""
+    stack = console_stack
+    admin = {"Authorization": f"Bearer {stack.token(Role.ADMIN)}"}
+    editor = {"Authorization": f"Bearer {stack.token(Role.EDITOR)}"}
+    viewer = {"Authorization": f"Bearer {stack.token(Role.VIEWER)}"}
+    name = f"news-{uuid.uuid4().hex[:6]}"
+    with httpx.Client(timeout=15) as client:
+        key = client.post(f"{stack.url('ingest')}/v1/api-keys", json={"name": "reports-news"}, headers=admin)
+        assert key.status_code == 201, key.text
+        app = {"Authorization": f"Bearer {key.json()['key']}"}
+        route = {
+            "name": name,
+            "status": "active",
+            "trigger": {"event_types": ["product.viewed"]},
+            "messages": [
+                {
+                    "id": "news",
+                    "priority": 40,
+                    "category": "marketing",
+                    "channels": ["push"],
+                    "variants": {"neutral": {"push": {"en": {"title": "New in", "body": "Have a look."}}}},
+                }
+            ],
+            "policy": {"bundle_window": "PT2S"},
+        }
+        put = client.put(f"{stack.url('router')}/v1/routes/{name}", json=route, headers=editor)
+        assert put.status_code in (200, 201), put.text
+        for i, views in enumerate((2, 1)):
+            customer = {"customer_id": f"{name}-{i}", "device_token": f"device-{uuid.uuid4().hex}"}
+            consent = {"purpose": "marketing", "granted": True, "channel": "push"}
+            events = [{"type": "consent.changed", "properties": consent}]
+            events += [{"type": "product.viewed", "properties": {"product": f"p{v}"}} for v in range(views)]
+            for event in events:
+                posted = client.post(
+                    f"{stack.url('ingest')}/v1/events",
+                    json={"customer": customer, "channel": "web", **event},
+                    headers=app,
+                )
+                assert posted.status_code == 202, posted.text
+
+        def flushed() -> bool:
+            body = client.get(f"{stack.url('router')}/v1/reports/bundles", params={"route": name}, headers=viewer)
+            return bool(body.json()["bundles"] == 2)
+
+        _wait("both bundles flushed", flushed)
+    return name
+
+
 def api(stack: ConsoleStack, service: str, path: str, **params: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {stack.token(Role.VIEWER)}"}
     response = httpx.get(f"{stack.url(service)}{path}", params=params, headers=headers, timeout=15)
@@ -189,6 +240,43 @@ def test_a_manager_sees_decisions_engagement_uplift_and_deliveries_as_the_apis_r
     _, rows = downloaded(page, section, tmp_path)
     assert rows == [keys, *[[v or "" for v in row] for row in expected]]
 
+    assert axe_violations(page) == []
+
+
+def test_bundle_sizes_and_time_in_bundle_as_the_router_reports_them(
+    console_stack: ConsoleStack, bundled: str, page: Page, tmp_path: Path
+) -> None:
+    stack, route = console_stack, bundled
+    today = datetime.now(UTC).date().isoformat()
+    signed_in(page, stack.console, email="manager@example.com", role="viewer")
+    page.goto(f"{stack.console}/reports?period=week&route={route}&since={today}&until={today}")
+    window = {"since": today, "until": today, "route": route}
+    bundles = api(stack, "router", "/v1/reports/bundles", **window)
+    assert bundles["bundles"] == 2
+
+    section = page.locator("#report-bundle-sizes")
+    expect(section.locator("svg rect.bar")).to_have_count(len(bundles["sizes"]))
+    assert shown_rows(section, ["size", "bundles"]) == [[str(r["size"]), str(r["bundles"])] for r in bundles["sizes"]]
+    expect(section.locator(".report-summary")).to_contain_text(f"Bundles flushed{bundles['bundles']}")
+    filename, rows = downloaded(page, section, tmp_path)
+    assert filename == f"metaconnect-bundle-sizes-{route}-{today}-{today}.csv"
+    assert rows == [["size", "bundles"], *[[str(r["size"]), str(r["bundles"])] for r in bundles["sizes"]]]
+
+    section = page.locator("#report-time-in-bundle")
+    keys = ["at_least_seconds", "under_seconds", "bundles"]
+    expected = [[as_text(r[k]) for k in keys] for r in bundles["time_in_bundle"]]
+    assert shown_rows(section, keys) == expected
+    expect(section.locator("svg rect.bar")).to_have_count(len([r for r in bundles["time_in_bundle"] if r["bundles"]]))
+    _, rows = downloaded(page, section, tmp_path)
+    assert [row[1:] for row in rows] == [keys, *[[v or "" for v in row] for row in expected]]
+
+    # Per week: the decisions' period is the week's Monday, as the router buckets it.
+    decisions = api(stack, "router", "/v1/reports/decisions/over-time", group_by="outcome", period="week", **window)
+    assert decisions["rows"]
+    section = page.locator("#report-decisions")
+    assert shown_rows(section, ["period", "group", "decisions"]) == [
+        [r["period"], r["group"], str(r["decisions"])] for r in decisions["rows"]
+    ]
     assert axe_violations(page) == []
 
 

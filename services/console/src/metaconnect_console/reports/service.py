@@ -64,7 +64,7 @@ def _categories(rows: list[dict[str, Any]], key: str) -> list[str]:
     return list(dict.fromkeys(str(r[key]) for r in rows))
 
 
-def _by_period(
+def by_period(
     rows: list[dict[str, Any]], value: str, *, label: Callable[[Any], str] = str
 ) -> tuple[list[str], list[charts.Series]]:
     """Periods (oldest first, as the API orders them) and a series per group: the API's `value` per cell."""
@@ -75,7 +75,7 @@ def _by_period(
     return periods, series
 
 
-def _group(value: Any) -> str:
+def group_label(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
@@ -98,7 +98,7 @@ async def decisions(services: Services, person: Person, f: Filters) -> Section:
         ],
         rows,
     )
-    periods, series = _by_period(rows, "decisions", label=_group)
+    periods, series = by_period(rows, "decisions", label=group_label)
     return Section(t, charts.stacked_bar_chart(t.caption, periods, series))
 
 
@@ -125,7 +125,7 @@ async def engagement(services: Services, person: Person, f: Filters) -> Section:
         ],
         rows,
     )
-    periods, series = _by_period(rows, "engagement_rate", label=_group)
+    periods, series = by_period(rows, "engagement_rate", label=group_label)
     return Section(t, charts.line_chart(t.caption, periods, series, top=1.0))
 
 
@@ -180,7 +180,7 @@ async def uplift(services: Services, person: Person, f: Filters) -> Section:
     return Section(t, chart, note=note)
 
 
-def _time_label(row: dict[str, Any]) -> str:
+def time_label(row: dict[str, Any]) -> str:
     low, high = row["at_least_seconds"], row["under_seconds"]
     if high is None:
         return f"{duration(low)} or more"
@@ -195,7 +195,7 @@ async def bundles(services: Services, person: Person, f: Filters) -> tuple[Secti
         [Column("size", "Items in the delivery"), Column("bundles", "Bundles")],
         body["sizes"],
     )
-    times = [{**r, "label": _time_label(r)} for r in body["time_in_bundle"]]
+    times = [{**r, "label": time_label(r)} for r in body["time_in_bundle"]]
     time_table = table(
         "time-in-bundle",
         "Bundles by time in bundle (opened to flushed)",
