@@ -291,7 +291,18 @@ def test_a_reversed_range_is_shown_at_the_field_with_the_rule(console_stack: Con
     assert axe_violations(page) == []
 
 
-def test_a_csv_of_no_such_report_is_a_404_and_needs_a_session(console_stack: ConsoleStack) -> None:
+def test_a_csv_is_an_attachment_of_a_report_there_is_and_needs_a_session(
+    console_stack: ConsoleStack, page: Page
+) -> None:
+    signed_in(page, console_stack.console, email="manager@example.com", role="viewer")
+    csv_file = page.request.get(f"{console_stack.console}/reports/providers.csv?since=2026-12-01&until=2026-12-01")
+    assert csv_file.status == 200
+    assert csv_file.headers["content-type"] == "text/csv; charset=utf-8"
+    disposition = csv_file.headers["content-disposition"]
+    assert disposition == 'attachment; filename="metaconnect-providers-2026-12-01-2026-12-01.csv"'
+    assert csv_file.text().splitlines()[0].startswith("provider,deliveries,sent,failed")
+    assert page.request.get(f"{console_stack.console}/reports/nothing.csv").status == 404
+
     anonymous = httpx.get(f"{console_stack.console}/reports/decisions.csv", follow_redirects=False)
     assert anonymous.status_code == 303
     assert anonymous.headers["location"].startswith("/sign-in")
