@@ -24,6 +24,7 @@ from metaconnect_console.auth.service import SignIns
 from metaconnect_console.config import ConsoleSettings
 from metaconnect_console.deps import ConsoleState, CsrfRejected, Forbidden, SignInRequired, console_state
 from metaconnect_console.pages.home import router as home_router
+from metaconnect_console.reports.endpoints import router as reports_router
 from metaconnect_console.security import SecurityHeadersMiddleware
 from metaconnect_console.timing import ServerTimingMiddleware
 from metaconnect_console.web import page, templates
@@ -74,6 +75,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(home_router)
     app.include_router(admin_router)
+    app.include_router(reports_router)
     _handle_page_errors(app)
     return app
 

@@ -24,6 +24,7 @@ from metaconnect_delivery.models import OUTBOX
 from metaconnect_delivery.providers.endpoints import router as providers_router
 from metaconnect_delivery.providers.service import ProviderAccounts
 from metaconnect_delivery.registry import Registry
+from metaconnect_delivery.reports.endpoints import router as reports_router
 from metaconnect_delivery.service import STAGE, DeliveryService
 from metaconnect_delivery.worker import DeliveryWorkers
 
@@ -80,4 +81,5 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
     app.include_router(deliveries_router)
     app.include_router(inbox_router)
     app.include_router(providers_router)
+    app.include_router(reports_router)
     return app

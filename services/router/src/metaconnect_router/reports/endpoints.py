@@ -15,15 +15,29 @@ from metaconnect_common.errors import ERROR_RESPONSES, ApiError, FieldError
 from metaconnect_common.http import StrictQueryRoute
 from metaconnect_common.stage import SessionDep
 from metaconnect_router.reports import repository, stats
-from metaconnect_router.reports.repository import CohortCounts, DecisionGroup, EngagementGroup, Window
+from metaconnect_router.reports.repository import (
+    TIME_IN_BUNDLE_BOUNDS,
+    CohortCounts,
+    DecisionGroup,
+    EngagementGroup,
+    Period,
+    Window,
+)
 from metaconnect_router.reports.schemas import (
+    BundlesReport,
     Cohort,
+    DecisionPeriodRow,
     DecisionRow,
+    DecisionsOverTime,
     DecisionsReport,
+    EngagementOverTime,
+    EngagementPeriodRow,
     EngagementReport,
     EngagementRow,
     Interval,
     OverallUplift,
+    SizeRow,
+    TimeRow,
     Uplift,
     UpliftReport,
 )
@@ -161,6 +175,85 @@ async def engagement_report(
 
 
 @router.get(
+    "/v1/reports/decisions/over-time",
+    summary="Decisions and engagement by outcome, route, channel, tone or pattern per day or week",
+)
+async def decisions_over_time(
+    session: SessionDep,
+    _: ViewerDep,
+    window: WindowDep,
+    group_by: DecisionGroup = DecisionGroup.OUTCOME,
+    period: Period = Period.DAY,
+) -> DecisionsOverTime:
+    counts = await repository.decision_counts(session, window, group_by, period)
+    rows = [
+        DecisionPeriodRow(
+            period=_bucket(c),
+            group=c.group,
+            decisions=c.decisions,
+            sent=c.sent,
+            failed=c.failed,
+            engaged=c.engaged,
+            engagement_rate=stats.rate(c.engaged, c.sent),
+        )
+        for c in counts
+    ]
+    return DecisionsOverTime(
+        since=window.since, until=window.until, route=window.route, group_by=group_by, period=period, rows=rows
+    )
+
+
+@router.get(
+    "/v1/reports/engagement/over-time",
+    summary="Items delivered and engaged with, by route, channel, tone or pattern per day or week",
+)
+async def engagement_over_time(
+    session: SessionDep,
+    _: ViewerDep,
+    window: WindowDep,
+    group_by: EngagementGroup = EngagementGroup.ROUTE,
+    period: Period = Period.DAY,
+) -> EngagementOverTime:
+    counts = await repository.engagement_counts(session, window, group_by, period)
+    rows = [
+        EngagementPeriodRow(
+            period=_bucket(c),
+            group=c.group,
+            sent=c.sent,
+            failed=c.failed,
+            engaged=c.engaged,
+            engagement_rate=stats.rate(c.engaged, c.sent),
+        )
+        for c in counts
+    ]
+    return EngagementOverTime(
+        since=window.since, until=window.until, route=window.route, group_by=group_by, period=period, rows=rows
+    )
+
+
+@router.get("/v1/reports/bundles", summary="Bundles flushed: their sizes and their time in bundle")
+async def bundles_report(session: SessionDep, _: ViewerDep, window: WindowDep) -> BundlesReport:
+    counts = await repository.bundle_counts(session, window)
+    lower = (0, *TIME_IN_BUNDLE_BOUNDS)
+    upper: tuple[int | None, ...] = (*TIME_IN_BUNDLE_BOUNDS, None)
+    return BundlesReport(
+        since=window.since,
+        until=window.until,
+        route=window.route,
+        bundles=counts.bundles,
+        items=counts.items,
+        mean_size=counts.items / counts.bundles if counts.bundles else None,
+        median_seconds=counts.median_seconds,
+        p90_seconds=counts.p90_seconds,
+        sizes=[SizeRow(size=size, bundles=bundles) for size, bundles in counts.by_size],
+        time_in_bundle=[
+            TimeRow(at_least_seconds=low, under_seconds=high, bundles=bundles)
+            for low, high, bundles in zip(lower, upper, counts.by_time, strict=True)
+        ],
+    )
+
+
+@router.get(
     "/v1/reports/uplift",
     summary="Engagement of treated against holdout customers, per route and stratified over routes",
 )
@@ -224,3 +317,9 @@ def _uplift(route: str, cohorts: stats.Cohorts) -> Uplift:
 def _interval(comparison: stats.Comparison) -> Interval | None:
     interval = comparison.interval
     return Interval(low=interval[0], high=interval[1]) if interval else None
+
+
+def _bucket(counts: repository.ItemCounts) -> date:
+    if counts.period is None:  # asked per period, so every row has one
+        raise ValueError("a report over time needs a period on every row")
+    return counts.period

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from metaconnect_router.reports.repository import DecisionGroup, EngagementGroup
+from metaconnect_router.reports.repository import DecisionGroup, EngagementGroup, Period
 
 
 class _Out(BaseModel):
@@ -106,3 +106,60 @@ class UpliftReport(_Out):
         description="Every compared route together, stratified by route (each weighted by its customers), never pooled."
     )
     routes: list[Uplift] = Field(description="One per route, by name.")
+
+
+_PERIOD = "The UTC day, or the ISO week by its Monday (UTC), the decisions were made in."
+
+
+class DecisionPeriodRow(DecisionRow):
+    period: date = Field(description=_PERIOD)
+
+
+class DecisionsOverTime(_Out):
+    since: datetime
+    until: datetime
+    route: str | None
+    group_by: DecisionGroup
+    period: Period
+    rows: list[DecisionPeriodRow] = Field(
+        description="By period (oldest first), then most decisions first; periods without decisions are absent."
+    )
+
+
+class EngagementPeriodRow(EngagementRow):
+    period: date = Field(description=_PERIOD)
+
+
+class EngagementOverTime(_Out):
+    since: datetime
+    until: datetime
+    route: str | None
+    group_by: EngagementGroup
+    period: Period
+    rows: list[EngagementPeriodRow] = Field(
+        description="By period (oldest first), then most items sent first; periods without items are absent."
+    )
+
+
+class SizeRow(_Out):
+    size: int = Field(description="Items that went out in the bundle's delivery (0: nothing was left to send).")
+    bundles: int
+
+
+class TimeRow(_Out):
+    at_least_seconds: int = Field(description="Bundles open at least this long ...")
+    under_seconds: int | None = Field(description="... and less than this (null: no upper bound).")
+    bundles: int
+
+
+class BundlesReport(_Out):
+    since: datetime
+    until: datetime
+    route: str | None = Field(description="The `route` filter: bundles holding at least one item of that route.")
+    bundles: int = Field(description="Bundles flushed in [since, until).")
+    items: int = Field(description="Items that went out in their deliveries.")
+    mean_size: float | None = Field(description="items / bundles; null without bundles.")
+    median_seconds: float | None = Field(description="Median time in bundle, opened to flushed; null without bundles.")
+    p90_seconds: float | None = Field(description="90th percentile of the time in bundle; null without bundles.")
+    sizes: list[SizeRow] = Field(description="Bundles by size, smallest first; sizes no bundle had are absent.")
+    time_in_bundle: list[TimeRow] = Field(description="Bundles by time from opened to flushed, every bucket.")
