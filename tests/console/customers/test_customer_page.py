@@ -56,19 +56,26 @@ def app_key(console_stack: ConsoleStack) -> str:
 
 
 @pytest.fixture(scope="module")
-def ada(console_stack: ConsoleStack, app_key: str) -> Customer:
-    """A customer with an e-mail address and a device, consent to marketing by push, traits carrying
-    markup, and an order the example route confirms by push."""
+def route(console_stack: ConsoleStack) -> str:
+    """The example order confirmation (transactional; push first), applied as marketing ops would."""
     spec = yaml.safe_load((ROOT / "examples" / "routes" / "order-confirmation.yaml").read_text())
     editor = {"Authorization": f"Bearer {console_stack.token(Role.EDITOR)}"}
     applied = httpx.put(f"{console_stack.url('router')}/v1/routes/{spec['name']}", json=spec, headers=editor)
     assert applied.status_code in (200, 201), applied.text
+    name: str = spec["name"]
+    return name
+
+
+@pytest.fixture(scope="module")
+def ada(console_stack: ConsoleStack, app_key: str, route: str) -> Customer:
+    """A customer with an e-mail address and a device, consent to marketing by push, traits carrying
+    markup, and an order the example route confirms by push."""
     email = f"ada.{uuid.uuid4().hex[:8]}@example.com"
     who = {"email": email, "device_token": f"device-{uuid.uuid4().hex}"}
     _post(console_stack, app_key, who, "consent.changed", purpose="marketing", granted=True, channel="push")
     _post(console_stack, app_key, who, "profile.updated", traits={"note": SCRIPT, "nickname": ATTRIBUTE})
     _post(console_stack, app_key, who, "order.placed", order="A-1001")
-    return Customer(email=email, route=spec["name"])
+    return Customer(email=email, route=route)
 
 
 def _until(page: Page, check: Callable[[], None], *, seconds: float = 60) -> None:
@@ -184,7 +191,7 @@ def test_a_forged_erase_from_a_viewer_is_refused_and_the_customer_stays(
 
 
 def test_an_admin_exports_a_customer_and_erases_them_after_confirming(
-    console_stack: ConsoleStack, app_key: str, page: Page
+    console_stack: ConsoleStack, app_key: str, page: Page, context: BrowserContext
 ) -> None:
     console = console_stack.console
     email = f"bo.{uuid.uuid4().hex[:8]}@example.com"
@@ -218,3 +225,64 @@ def test_an_admin_exports_a_customer_and_erases_them_after_confirming(
     assert gone.status_code == 404
     page.goto(f"{console}/customers?q={email}")
     expect(page.get_by_role("status")).to_contain_text("No customer matches")
+    assert axe_violations(page) == []
+    # Erasing again finds nobody: the page says so, no server error.
+    csrf = page.locator("form[action='/sign-out'] input[name=csrf_token]").get_attribute("value")
+    assert csrf
+    with httpx.Client(base_url=console, cookies={"mc_console": _session(context)}) as client:
+        again = client.post(f"{url.removeprefix(console)}/erase", data={"csrf_token": csrf})
+        assert again.status_code == 404
+        assert "No such customer" in again.text
+
+
+def test_long_lists_page_on_in_place_and_each_page_has_its_own_address(
+    console_stack: ConsoleStack, route: str, app_key: str, page: Page
+) -> None:
+    console = console_stack.console
+    email = f"cy.{uuid.uuid4().hex[:8]}@example.com"
+    who = {"email": email, "device_token": f"device-{uuid.uuid4().hex}"}
+    orders = [
+        {"customer": who, "type": "order.placed", "channel": "web", "properties": {"order": f"B-{n}"}}
+        for n in range(12)
+    ]
+    posted = httpx.post(
+        f"{console_stack.url('ingest')}/v1/events/batch",
+        json={"events": orders},
+        headers={"Authorization": f"Bearer {app_key}"},
+        timeout=15,
+    )
+    assert posted.status_code == 202, posted.text
+    signed_in(page, console, email="sam@example.com", role="viewer")
+    _open(page, console, email)
+
+    def all_sent() -> None:
+        expect(page.locator("#deliveries").get_by_role("link", name="Older deliveries")).to_be_visible(timeout=1000)
+        expect(page.locator("#decisions").get_by_role("link", name="Older decisions")).to_be_visible(timeout=1000)
+        expect(page.locator("#timeline").get_by_role("link", name="Older entries")).to_be_visible(timeout=1000)
+
+    _until(page, all_sent)
+    expect(page.locator("#decisions article")).to_have_count(10)
+    expect(page.locator("#timeline tbody tr")).to_have_count(20)
+    newest = page.locator("#decisions article time").first.inner_text()
+
+    # htmx swaps the section alone: the rest of the page stays as it was.
+    page.locator("#decisions").get_by_role("link", name="Older decisions").click()
+    expect(page.locator("#decisions article")).to_have_count(2)
+    expect(page.locator("#decisions").get_by_role("link", name="Newest")).to_be_visible()
+    expect(page.locator("#decisions").get_by_role("link", name="Older decisions")).to_have_count(0)
+    assert newest not in page.locator("#decisions").inner_text()
+    expect(page.locator("#identities")).to_be_visible()
+    page.locator("#decisions").get_by_role("link", name="Newest").click()
+    expect(page.locator("#decisions article")).to_have_count(10)
+
+    page.locator("#deliveries").get_by_role("link", name="Older deliveries").click()
+    expect(page.locator("#deliveries article")).to_have_count(2)
+
+    # A page of its own, as a link opened in a new tab gets it.
+    older = page.locator("#timeline").get_by_role("link", name="Older entries").get_attribute("href")
+    assert older is not None
+    page.goto(f"{console}{older}")
+    expect(page.get_by_role("heading", name="Timeline", exact=True)).to_be_visible()
+    expect(page.locator("#timeline tbody tr")).to_have_count(4)
+    expect(page.get_by_role("link", name="Back to the customer")).to_be_visible()
+    assert axe_violations(page) == []

@@ -47,6 +47,11 @@ def _section(request: Request, person: Person, name: str, customer_id: uuid.UUID
     return page(request, template, person, customer_id=customer_id, fragment=fragment, **_helpers(request), **context)
 
 
+def _no_such_customer(request: Request, person: Person) -> HTMLResponse:
+    reason = "No customer has this id: it is unknown, or the customer was erased."
+    return page(request, "error.html", person, status_code=404, title="No such customer", reason=reason)
+
+
 @router.get("", response_class=HTMLResponse)
 async def search(
     request: Request,
@@ -77,8 +82,7 @@ async def customer(request: Request, customer_id: uuid.UUID, person: ViewerDep, 
     except Refused as exc:
         if exc.status != 404:
             raise
-        reason = "No customer has this id: it is unknown, or the customer was erased."
-        return page(request, "error.html", person, status_code=404, title="No such customer", reason=reason)
+        return _no_such_customer(request, person)
     if str(view.profile["id"]) != str(customer_id):  # a merged customer's old id: the survivor's page
         return RedirectResponse(f"/customers/{view.profile['id']}", status_code=303)
     return page(
@@ -131,8 +135,13 @@ async def deliveries(
 
 
 @router.get("/{customer_id}/export")
-async def export(customer_id: uuid.UUID, person: AdminDep, services: ServicesDep) -> Response:
-    answer = await service.export(services, person, customer_id)
+async def export(request: Request, customer_id: uuid.UUID, person: AdminDep, services: ServicesDep) -> Response:
+    try:
+        answer = await service.export(services, person, customer_id)
+    except Refused as exc:
+        if exc.status != 404:
+            raise
+        return _no_such_customer(request, person)
     log.info("customer exported", extra={"customer_id": str(customer_id), "by": person.email or person.subject})
     disposition = answer.headers.get("content-disposition") or f'attachment; filename="profile-{customer_id}.json"'
     return Response(
@@ -143,7 +152,12 @@ async def export(customer_id: uuid.UUID, person: AdminDep, services: ServicesDep
 
 
 @router.post("/{customer_id}/erase")
-async def erase(customer_id: uuid.UUID, person: AdminChangeDep, services: ServicesDep) -> Response:
-    await service.erase(services, person, customer_id)
+async def erase(request: Request, customer_id: uuid.UUID, person: AdminChangeDep, services: ServicesDep) -> Response:
+    try:
+        await service.erase(services, person, customer_id)
+    except Refused as exc:
+        if exc.status != 404:
+            raise
+        return _no_such_customer(request, person)
     log.info("customer erased", extra={"customer_id": str(customer_id), "by": person.email or person.subject})
     return RedirectResponse("/customers?erased=true", status_code=303)
