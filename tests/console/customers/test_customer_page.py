@@ -62,6 +62,22 @@ def route(console_stack: ConsoleStack) -> str:
     editor = {"Authorization": f"Bearer {console_stack.token(Role.EDITOR)}"}
     applied = httpx.put(f"{console_stack.url('router')}/v1/routes/{spec['name']}", json=spec, headers=editor)
     assert applied.status_code in (200, 201), applied.text
+    note = {
+        "name": "account-note",
+        "status": "active",
+        "trigger": {"event_types": ["account.changed"]},
+        "messages": [
+            {
+                "id": "account-note",
+                "priority": 90,
+                "category": "transactional",
+                "channels": ["in_app"],
+                "variants": {"neutral": {"in_app": {"en": {"title": "Account", "body": "Your address was changed."}}}},
+            }
+        ],
+    }
+    applied = httpx.put(f"{console_stack.url('router')}/v1/routes/account-note", json=note, headers=editor)
+    assert applied.status_code in (200, 201), applied.text
     name: str = spec["name"]
     return name
 
@@ -75,6 +91,7 @@ def ada(console_stack: ConsoleStack, app_key: str, route: str) -> Customer:
     _post(console_stack, app_key, who, "consent.changed", purpose="marketing", granted=True, channel="push")
     _post(console_stack, app_key, who, "profile.updated", traits={"note": SCRIPT, "nickname": ATTRIBUTE})
     _post(console_stack, app_key, who, "order.placed", order="A-1001")
+    _post(console_stack, app_key, who, "account.changed")
     return Customer(email=email, route=route)
 
 
@@ -122,13 +139,14 @@ def test_support_finds_a_customer_by_email_and_reads_everything_on_one_page(
         expect(page.locator("#timeline")).to_contain_text("order.placed", timeout=1000)
         expect(page.locator("#decisions")).to_contain_text(f"order.placed: sent by {ada.route} v1", timeout=1000)
         expect(page.locator("#deliveries")).to_contain_text("sent on push via sandbox-fcm", timeout=1000)
+        expect(page.locator("#inbox")).to_contain_text("Account: Your address was changed.", timeout=1000)
 
     _until(page, everything_arrived)
-    decision = page.locator("#decisions article").first
+    decision = page.locator("#decisions article", has_text="order.placed")
     decision.get_by_text("Why").click()
     expect(decision).to_contain_text(f"matched routes: {ada.route} v1")
     expect(decision).to_contain_text("message order-confirmation/order-confirmation (priority 100): send on push")
-    attempt = page.locator("#deliveries article").first.locator("tbody tr").first
+    attempt = page.locator("#deliveries article", has_text="on push").locator("tbody tr").first
     expect(attempt).to_contain_text("sandbox-fcm")
     expect(attempt).to_contain_text("sent")
     # A trace link per decision and delivery, from MC_CONSOLE_TRACE_URL_TEMPLATE.
@@ -136,7 +154,9 @@ def test_support_finds_a_customer_by_email_and_reads_everything_on_one_page(
         href = page.locator(section).get_by_role("link", name=re.compile("^Trace")).first.get_attribute("href")
         assert href is not None
         assert re.fullmatch(re.escape(TRACES) + "[0-9a-f]{32}", href)
-    expect(page.locator("#timeline").get_by_role("link", name=re.compile("^Trace"))).to_have_count(1)
+    expect(page.locator("#timeline").get_by_role("link", name=re.compile("^Trace"))).to_have_count(2)
+    expect(page.locator("#inbox")).to_contain_text("1 unread")
+    expect(page.locator("#inbox").get_by_role("link", name=re.compile("^Trace"))).to_have_count(1)
 
     # The address itself is nowhere in the page; the traits' markup is text, and never ran.
     assert ada.email not in page.content()
@@ -165,6 +185,11 @@ def test_an_identifier_nobody_has_says_so_and_a_malformed_one_names_the_rule(
     missing = page.goto(f"{console}/customers/{uuid.uuid4()}")
     assert missing is not None
     assert missing.status == 404
+    # A cursor no service made is refused with its rule, never a server error.
+    forged = page.goto(f"{console}/customers/{uuid.uuid4()}/timeline?before=not-a-cursor")
+    assert forged is not None
+    assert forged.status == 422
+    expect(page.get_by_role("alert")).to_contain_text("cursor")
 
 
 def _session(context: BrowserContext) -> str:

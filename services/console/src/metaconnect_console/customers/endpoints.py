@@ -52,6 +52,15 @@ def _no_such_customer(request: Request, person: Person) -> HTMLResponse:
     return page(request, "error.html", person, status_code=404, title="No such customer", reason=reason)
 
 
+def _refused(request: Request, person: Person, exc: Refused) -> HTMLResponse:
+    """A page the service would not give (a cursor it never made): its rule, not a server error."""
+    if exc.status == 404:
+        return _no_such_customer(request, person)
+    reason = "; ".join(service.problems(exc))
+    status = exc.status if exc.status in (403, 422) else 400
+    return page(request, "error.html", person, status_code=status, title="Refused", reason=reason)
+
+
 @router.get("", response_class=HTMLResponse)
 async def search(
     request: Request,
@@ -99,6 +108,7 @@ async def customer(request: Request, customer_id: uuid.UUID, person: ViewerDep, 
         deliveries=view.deliveries,
         inbox=view.inbox,
         decided=_decided_events(view.decisions.items),
+        delivered={str(d["id"]): d["trace_id"] for d in view.deliveries.items if d.get("trace_id")},
         **_helpers(request),
     )
 
@@ -112,7 +122,10 @@ def _decided_events(decisions: list[dict[str, Any]]) -> dict[str, str]:
 async def timeline(
     request: Request, customer_id: uuid.UUID, person: ViewerDep, services: ServicesDep, before: Cursor = None
 ) -> HTMLResponse:
-    listing = await service.timeline(services, person, customer_id, before)
+    try:
+        listing = await service.timeline(services, person, customer_id, before)
+    except Refused as exc:
+        return _refused(request, person, exc)
     return _section(
         request, person, "timeline", customer_id, timeline=listing, decided={}, current=before, title="Timeline"
     )
@@ -122,7 +135,10 @@ async def timeline(
 async def decisions(
     request: Request, customer_id: uuid.UUID, person: ViewerDep, services: ServicesDep, after: Cursor = None
 ) -> HTMLResponse:
-    listing = await service.decisions(services, person, customer_id, after)
+    try:
+        listing = await service.decisions(services, person, customer_id, after)
+    except Refused as exc:
+        return _refused(request, person, exc)
     return _section(request, person, "decisions", customer_id, decisions=listing, current=after, title="Decisions")
 
 
@@ -130,7 +146,10 @@ async def decisions(
 async def deliveries(
     request: Request, customer_id: uuid.UUID, person: ViewerDep, services: ServicesDep, after: Cursor = None
 ) -> HTMLResponse:
-    listing = await service.deliveries(services, person, customer_id, after)
+    try:
+        listing = await service.deliveries(services, person, customer_id, after)
+    except Refused as exc:
+        return _refused(request, person, exc)
     return _section(request, person, "deliveries", customer_id, deliveries=listing, current=after, title="Deliveries")
 
 

@@ -44,7 +44,8 @@ def _path(ref: str) -> str:
     return quote(ref, safe=":@+")
 
 
-def _errors(exc: Refused) -> list[str]:
+def problems(exc: Refused) -> list[str]:
+    """What a refusal names: each field's rule and message, else the service's message."""
     body = exc.body if isinstance(exc.body, dict) else {}
     found = [f"{e.get('rule')}: {e.get('message')}" for e in body.get("errors") or [] if isinstance(e, dict)]
     return found or [str(body.get("message") or exc.message)]
@@ -57,16 +58,16 @@ async def find(services: Services, person: Person, query: str) -> Search:
         *(services.call(person, "GET", "profile", f"/v1/profiles/{_path(ref)}") for ref in refs)
     )
     customers: dict[str, dict[str, Any]] = {}
-    problems: list[str] = []
+    refusals: list[str] = []
     for response in answers:
         if response.status_code == 200:
             profile = response.json()
             customers.setdefault(str(profile["id"]), profile)
         elif response.status_code == 422:
-            problems += _errors(Refused(422, response.json()))
+            refusals += problems(Refused(422, response.json()))
         elif response.status_code != 404:
             raise Refused(response.status_code, _json(response))
-    return Search(query=query, customers=list(customers.values()), problems=[] if customers else problems)
+    return Search(query=query, customers=list(customers.values()), problems=[] if customers else refusals)
 
 
 def _json(response: httpx.Response) -> Any:
