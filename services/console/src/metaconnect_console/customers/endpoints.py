@@ -87,19 +87,19 @@ async def search(
 @router.get("/{customer_id}", response_class=HTMLResponse)
 async def customer(request: Request, customer_id: uuid.UUID, person: ViewerDep, services: ServicesDep) -> Response:
     try:
-        view = await service.customer(services, person, customer_id)
+        found = await service.profile(services, person, customer_id)
     except Refused as exc:
         if exc.status != 404:
             raise
         return _no_such_customer(request, person)
-    if str(view.profile["id"]) != str(customer_id):  # a merged customer's old id: the survivor's page
-        return RedirectResponse(f"/customers/{view.profile['id']}", status_code=303)
+    if str(found["id"]) != str(customer_id):  # a merged customer's old id: the survivor's page
+        return RedirectResponse(f"/customers/{found['id']}", status_code=303)
+    view = await service.customer(services, person, found)
     return page(
         request,
         "customers/customer.html",
         person,
         customer_id=customer_id,
-        view=view,
         profile=view.profile,
         personality=plain_personality(view.personality),
         consent=consent_rows(view.profile.get("consent") or {}),

@@ -144,10 +144,10 @@ class CustomerView:
     inbox: dict[str, Any]
 
 
-async def customer(services: Services, person: Person, customer_id: uuid.UUID) -> CustomerView:
-    """Everything on the customer's page, asked of the three services at once."""
-    found = await profile(services, person, customer_id)
-    customer_id = uuid.UUID(str(found["id"]))  # a merged id: the survivor's
+async def customer(services: Services, person: Person, found: dict[str, Any]) -> CustomerView:
+    """Everything else on the page of the customer whose profile is `found`, asked of the three
+    services at once."""
+    customer_id = uuid.UUID(str(found["id"]))
     personality_, timeline_, decisions_, deliveries_, inbox_ = await asyncio.gather(
         personality(services, person, customer_id),
         timeline(services, person, customer_id, None),
