@@ -87,3 +87,34 @@ async def test_a_ref_names_whom_the_newest_delivery_listing_it_said(delivery_app
         await repository.remember_refs(session, [(older.customer_id, older.identities, older.created_at)])  # late
     async with sessions() as session:
         assert await repository.customer_of(session, parse_ref(ref)) == b
+
+
+async def test_a_customers_deliveries_page_on_after_the_last_id_of_the_page_before(
+    delivery_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    customer = uuid.uuid4()
+    made = [for_customer(customer, [f"cid:p-{tag}"], later=i) for i in range(5)]
+    stranger = for_customer(uuid.uuid4(), [f"cid:q-{tag}"])
+    for d in (*made, stranger):
+        assert await through(delivery_app, d) == "sent"
+
+    async def page(after: str | None) -> httpx.Response:
+        params = {"customer": f"cid:p-{tag}", "limit": "2"} | ({"after": after} if after else {})
+        return await client.get("/v1/deliveries", params=params, headers=operator(Role.VIEWER))
+
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        response = await page(after)
+        assert response.status_code == 200, response.text
+        ids = [d["id"] for d in response.json()]
+        seen += ids
+        if len(ids) < 2:
+            break
+        after = ids[-1]
+    assert seen == [str(d.id) for d in reversed(made)]
+    for foreign in (str(stranger.id), str(uuid.uuid4())):  # another customer's delivery, or none, is no cursor
+        refused = await page(foreign)
+        assert refused.status_code == 422
+        assert [(e["field"], e["rule"]) for e in refused.json()["errors"]] == [("query.after", "cursor")]

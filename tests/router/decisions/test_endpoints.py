@@ -134,3 +134,38 @@ async def test_a_ref_is_looked_up_by_the_identities_index(router_app: FastAPI, e
         await conn.execute(text("SET LOCAL enable_seqscan = off"))  # an empty table: make the planner show its hand
         plan = "\n".join(r[0] for r in await conn.exec_driver_sql(f"EXPLAIN {sql}", ('["cid:c-1"]',)))
     assert "ix_customer_profiles_identities" in plan
+
+
+async def test_a_customers_decisions_page_on_after_the_last_id_of_the_page_before(
+    router_app: FastAPI, router_client: httpx.AsyncClient
+) -> None:
+    spec = route_spec(trigger={"event_types": ["paged.on"]})
+    await router_client.post("/v1/routes", json=spec, headers=operator())
+    decisions = router_app.state.service.decisions
+    decisions.catalog.invalidate()
+    customer, other = uuid.uuid4(), uuid.uuid4()
+    for _ in range(5):
+        await decisions.apply(profiled(customer, "paged.on", value=30), now=datetime.now(UTC))
+    other_id = await decisions.apply(profiled(other, "paged.on", value=30), now=datetime.now(UTC))
+
+    async def page(after: str | None) -> httpx.Response:
+        params = {"customer": str(customer), "limit": "2"} | ({"after": after} if after else {})
+        return await router_client.get("/v1/decisions", params=params, headers=operator(Role.VIEWER))
+
+    whole = await router_client.get("/v1/decisions", params={"customer": str(customer)}, headers=operator(Role.VIEWER))
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        response = await page(after)
+        assert response.status_code == 200, response.text
+        ids = [d["id"] for d in response.json()]
+        seen += ids
+        if len(ids) < 2:
+            break
+        after = ids[-1]
+    assert seen == [d["id"] for d in whole.json()]
+    assert len(seen) == 5
+    for foreign in (str(other_id), str(uuid.uuid4())):  # another customer's decision, or none, is no cursor
+        refused = await page(foreign)
+        assert refused.status_code == 422
+        assert [(e["field"], e["rule"]) for e in refused.json()["errors"]] == [("query.after", "cursor")]

@@ -22,6 +22,7 @@ from metaconnect_console.auth.endpoints import router as auth_router
 from metaconnect_console.auth.oidc import OidcClient
 from metaconnect_console.auth.service import SignIns
 from metaconnect_console.config import ConsoleSettings
+from metaconnect_console.customers.endpoints import router as customers_router
 from metaconnect_console.deps import ConsoleState, CsrfRejected, Forbidden, SignInRequired, console_state
 from metaconnect_console.pages.home import router as home_router
 from metaconnect_console.reports.endpoints import router as reports_router
@@ -76,6 +77,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(home_router)
     app.include_router(admin_router)
     app.include_router(reports_router)
+    app.include_router(customers_router)
     _handle_page_errors(app)
     return app
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from metaconnect_common.http import StrictQueryRoute
-from metaconnect_common.refs import parse_ref
+from metaconnect_common.refs import invalid, parse_ref
 from metaconnect_common.stage import SessionDep
 from metaconnect_delivery import repository
 from metaconnect_delivery.models import Attempt, DeliveryRow
@@ -70,6 +70,7 @@ def _out(row: DeliveryRow, attempts: list[Attempt] | None = None) -> DeliveryOut
 @router.get(
     "/v1/deliveries",
     summary="A customer's deliveries, newest first",
+    description="Newest first by (created_at, id); page on with `after`, the last id of the page before.",
     responses={404: {"model": ErrorBody, "description": "Nothing was delivered to a customer by this ref."}},
 )
 async def list_deliveries(
@@ -84,6 +85,10 @@ async def list_deliveries(
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    after: Annotated[
+        uuid.UUID | None,
+        Query(description="The cursor: the id of the previous page's last delivery; the page goes on after it."),
+    ] = None,
 ) -> list[DeliveryOut]:
     ref = parse_ref(customer, field="query.customer")
     customer_id = await repository.customer_of(session, ref)
@@ -92,7 +97,10 @@ async def list_deliveries(
             404, "customer_not_found", f"no customer known to the delivery service by this {ref.ref_kind} ref"
         )
     customers = await repository.with_merged(session, customer_id)
-    return [_out(r) for r in await repository.deliveries_of(session, customers, limit)]
+    last = await repository.delivery(session, after) if after is not None else None
+    if after is not None and (last is None or last.customer_id not in customers):
+        raise invalid("query.after", "cursor", "not a delivery of this customer")
+    return [_out(r) for r in await repository.deliveries_of(session, customers, limit, after=last)]
 
 
 @router.get("/v1/deliveries/{delivery_id}", summary="One delivery with every attempt")

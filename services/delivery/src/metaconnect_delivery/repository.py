@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, select, text, update
+from sqlalchemy import Table, and_, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -151,13 +151,14 @@ async def add_to_inbox(session: AsyncSession, message: dict[str, Any]) -> None:
     await session.execute(insert(InboxMessage).values(**message).on_conflict_do_nothing())
 
 
-async def deliveries_of(session: AsyncSession, customers: Sequence[uuid.UUID], limit: int) -> Sequence[DeliveryRow]:
-    rows = await session.scalars(
-        select(DeliveryRow)
-        .where(DeliveryRow.customer_id.in_(list(customers)))
-        .order_by(DeliveryRow.created_at.desc())
-        .limit(limit)
-    )
+async def deliveries_of(
+    session: AsyncSession, customers: Sequence[uuid.UUID], limit: int, *, after: DeliveryRow | None = None
+) -> Sequence[DeliveryRow]:
+    """Newest first by (created_at, id); with `after`, only the deliveries listed after it."""
+    statement = select(DeliveryRow).where(DeliveryRow.customer_id.in_(list(customers)))
+    if after is not None:
+        statement = statement.where(tuple_(DeliveryRow.created_at, DeliveryRow.id) < (after.created_at, after.id))
+    rows = await session.scalars(statement.order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc()).limit(limit))
     return list(rows)
 
 

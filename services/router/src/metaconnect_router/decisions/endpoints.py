@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from metaconnect_common.http import StrictQueryRoute
-from metaconnect_common.refs import parse_ref
+from metaconnect_common.refs import invalid, parse_ref
 from metaconnect_common.schemas import Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_common.stage import SessionDep
@@ -58,6 +58,7 @@ def _out(row: Decision) -> DecisionOut:
 @router.get(
     "/v1/decisions",
     summary="A customer's decisions, newest first",
+    description="Newest first by (created_at, id); page on with `after`, the last id of the page before.",
     responses={404: {"model": ErrorBody, "description": "The router knows no customer by this ref."}},
 )
 async def list_decisions(
@@ -72,12 +73,19 @@ async def list_decisions(
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    after: Annotated[
+        uuid.UUID | None,
+        Query(description="The cursor: the id of the previous page's last decision; the page goes on after it."),
+    ] = None,
 ) -> list[DecisionOut]:
     ref = parse_ref(customer, field="query.customer")
     customer_id = await repository.customer_of(session, ref)
     if customer_id is None:  # the ref's kind only: its value may be an address
         raise ApiError(404, "customer_not_found", f"no customer known to the router by this {ref.ref_kind} ref")
-    return [_out(r) for r in await repository.decisions_of(session, customer_id, limit)]
+    last = await repository.decision(session, after) if after is not None else None
+    if after is not None and (last is None or last.customer_id != customer_id):
+        raise invalid("query.after", "cursor", "not a decision of this customer")
+    return [_out(r) for r in await repository.decisions_of(session, customer_id, limit, after=last)]
 
 
 @router.get("/v1/decisions/{decision_id}", summary="One decision with its explanation")

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Table, Uuid, bindparam, false, func, literal_column, select, true, union_all
+from sqlalchemy import DateTime, Table, Uuid, bindparam, false, func, literal_column, select, true, tuple_, union_all
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -128,10 +128,14 @@ async def add_decisions(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
         await session.execute(_ADD_DECISIONS, list(rows))
 
 
-async def decisions_of(session: AsyncSession, customer_id: uuid.UUID, limit: int) -> Sequence[Decision]:
-    rows = await session.scalars(
-        select(Decision).where(Decision.customer_id == customer_id).order_by(Decision.created_at.desc()).limit(limit)
-    )
+async def decisions_of(
+    session: AsyncSession, customer_id: uuid.UUID, limit: int, *, after: Decision | None = None
+) -> Sequence[Decision]:
+    """Newest first by (created_at, id); with `after`, only the decisions listed after it."""
+    statement = select(Decision).where(Decision.customer_id == customer_id)
+    if after is not None:
+        statement = statement.where(tuple_(Decision.created_at, Decision.id) < (after.created_at, after.id))
+    rows = await session.scalars(statement.order_by(Decision.created_at.desc(), Decision.id.desc()).limit(limit))
     return list(rows)
 
 

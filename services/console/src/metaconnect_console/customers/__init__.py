@@ -1,0 +1,1 @@
+"""The customer pages: find a customer by any identifier, then everything about them on one page."""
