@@ -23,6 +23,7 @@ from metaconnect_console.auth.service import SignIns
 from metaconnect_console.config import ConsoleSettings
 from metaconnect_console.deps import ConsoleState, CsrfRejected, Forbidden, SignInRequired, console_state
 from metaconnect_console.pages.home import router as home_router
+from metaconnect_console.routes.endpoints import router as routes_router
 from metaconnect_console.security import SecurityHeadersMiddleware
 from metaconnect_console.web import page, templates
 
@@ -70,6 +71,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(files("metaconnect_console") / "static")), name="static")
     app.include_router(auth_router)
     app.include_router(home_router)
+    app.include_router(routes_router)
     _handle_page_errors(app)
     return app
 

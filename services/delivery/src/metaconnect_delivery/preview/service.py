@@ -177,6 +177,6 @@ def _shortened(rendered: str | None, sent: str | None) -> bool:
 
 
 def _failure(failure: RenderFailure) -> PreviewFailure:
-    return PreviewFailure(
-        reason=failure.reason.value, message=failure.message, field=failure.field, variable=failure.variable
-    )
+    # The item is made up for the preview: its id names nothing the person knows.
+    message = failure.message.removeprefix(f"item {failure.item_id} ") if failure.item_id else failure.message
+    return PreviewFailure(reason=failure.reason.value, message=message, field=failure.field, variable=failure.variable)

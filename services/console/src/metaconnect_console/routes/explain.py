@@ -1,0 +1,113 @@
+"""The router's simulated decision, as a person reads it (pure).
+
+The router explains a decision in codes and scores (`docs/router.md`, `decide.py`); this says
+the same in sentences: what would go out, then why, step by step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+REASONS: Final = {
+    "erased": "the customer was erased",
+    "expired": "the message expired before it could go",
+    "no_consent": "the customer has not consented to it",
+    "unreachable": "the customer has no address on its channels",
+    "no_channel": "none of its channels is left",
+    "cap_reached": "a frequency cap is reached",
+    "quiet_hours": "it is quiet hours for the customer",
+    "collapsed": "a newer message with the same collapse key replaces it",
+}
+VERDICTS: Final = {"send": "may go now", "defer": "would wait", "drop": "would not go"}
+CHANNEL_REASONS: Final = {
+    "only_channel": "it is the only channel the customer can get it on",
+    "holdout_default": "holdout customers get the route's first channel",
+    "transactional": "transactional messages go on the first channel that reaches the customer",
+    "in_app_active": "the customer is in the app now",
+    "default_order": "the route's channel order puts it first",
+    "affinity": "the customer engages most on it",
+}
+
+
+@dataclass(frozen=True)
+class ToneOption:
+    key: str
+    tone: str
+    score: float
+    chance: float | None
+    chosen: bool
+
+
+@dataclass(frozen=True)
+class Explained:
+    headline: str
+    steps: list[str]
+    options: list[ToneOption]
+
+
+def _version(version: Any) -> str:
+    return f"version {version}" if version else "the edited version (not saved)"
+
+
+def explain(outcome: Mapping[str, Any]) -> Explained:
+    why: Mapping[str, Any] = outcome.get("explanation") or {}
+    chosen: Mapping[str, Any] = why.get("chosen") or {}
+    channel: Mapping[str, Any] = why.get("channel") or {}
+    result = outcome.get("outcome")
+    if result == "chosen":
+        channels = list(outcome.get("channels") or [])
+        headline = (
+            f"Message “{outcome.get('message_id')}” of route “{outcome.get('route')}” would go out "
+            f"in the {outcome.get('tone')} tone on {channels[0] if channels else 'no channel'}"
+        )
+        if outcome.get("not_before"):
+            headline += f", not before {outcome['not_before']}"
+        headline += "."
+    elif result == "dropped":
+        headline = "Routes matched the event, but no message would go out."
+    else:
+        headline = "No active route takes this event: nothing would go out."
+
+    personality = why.get("personality") or {}
+    steps = [
+        f"The event is “{why.get('event_type')}”. The customer's personality pattern is "
+        f"{personality.get('pattern', 'unknown')} (probability {personality.get('probability', 0)})."
+    ]
+    matched = [f"“{m.get('route')}” ({_version(m.get('version'))})" for m in why.get("matched", [])]
+    steps.append(
+        f"Routes whose trigger and condition matched: {', '.join(matched)}." if matched else "No route matched."
+    )
+    for c in why.get("candidates", []):
+        verdict = VERDICTS.get(str(c.get("verdict")), str(c.get("verdict")))
+        sentence = f"Message “{c.get('message')}” (priority {c.get('priority')}) {verdict}"
+        if c.get("channels"):
+            sentence += f" on {', '.join(c['channels'])}"
+        if c.get("reasons"):
+            sentence += ": " + "; ".join(REASONS.get(r, r) for r in c["reasons"])
+        steps.append(sentence + ".")
+    if outcome.get("holdout"):
+        steps.append("The customer is in a holdout: nothing is personalised, the neutral tone goes.")
+    if chosen.get("why"):
+        explored = " (an exploration: the router keeps learning)" if chosen.get("explored") else ""
+        steps.append(f"The tone was chosen by {chosen['why']}{explored}.")
+    if channel.get("chosen"):
+        reason = CHANNEL_REASONS.get(str(channel.get("reason")), str(channel.get("reason") or "its score"))
+        steps.append(f"The channel is {channel['chosen']}: {reason}.")
+        if channel.get("inbox_copy"):
+            steps.append("A copy goes to the customer's in-app inbox.")
+
+    chances = {p.get("key"): p.get("p") for p in why.get("propensities", [])}
+    picked = f"{chosen.get('route')}/{chosen.get('message')}/{chosen.get('tone')}"
+    options = [
+        ToneOption(
+            key=str(o.get("key")),
+            tone=str(o.get("key", "")).rsplit("/", 1)[-1],
+            score=float(o.get("score", 0.0)),
+            chance=chances.get(o.get("key")),
+            chosen=o.get("key") == picked,
+        )
+        for o in why.get("options", [])
+    ]
+    return Explained(headline=headline, steps=steps, options=options)
