@@ -140,9 +140,12 @@ def test_yaml_mode_shows_the_same_route_and_its_errors(console_stack: ConsoleSta
     console = console_stack.console
     signed_in(page, console, email="yusuf@example.com", role="editor")
     page.goto(f"{console}/routes/new")
+    # The preview follows the typing (htmx posts the form as it is; nothing is saved).
+    _field(page, "messages.0.variants.neutral.push.en.body").fill("Hello {{ customer.first_name }}")
+    expect(page.get_by_role("article", name="message-1: neutral tone, push, en")).to_contain_text("Hello Ada")
     page.get_by_role("button", name="Edit as YAML").click()
     yaml_box = page.get_by_label("The route as YAML")
-    expect(yaml_box).to_contain_text("message-1")
+    expect(yaml_box).to_contain_text("Hello {{ customer.first_name }}")
     yaml_box.fill("name: [unclosed")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("#f-spec-yaml")).to_have_attribute("aria-invalid", "true")

@@ -97,4 +97,5 @@ def test_an_sms_preview_never_exceeds_the_maximum_segments(text: str) -> None:
     ).previews
     if shown.failure is None:
         assert shown.body is not None
+        assert shown.sms_segments is not None
         assert sms_segments(shown.body).count == shown.sms_segments <= 3

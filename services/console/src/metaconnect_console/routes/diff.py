@@ -97,7 +97,7 @@ class DiffLine:
 def diff_lines(old: str, new: str, *, context: int = 3) -> list[DiffLine]:
     """`new` against `old` line by line: unchanged lines near a change, additions, removals, and
     a gap where unchanged lines are left out."""
-    if old == new:
+    if old.splitlines() == new.splitlines():
         return []
     lines: list[DiffLine] = []
     for tag, a1, a2, b1, b2 in _grouped(old.splitlines(), new.splitlines(), context):

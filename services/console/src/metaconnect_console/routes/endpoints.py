@@ -302,8 +302,8 @@ async def _edited(request: Request, person: Person, services: ServicesDep, *, na
     if mode == "yaml":
         try:
             spec = parse_spec_yaml((fields.get("spec_yaml") or [""])[0])
-        except YamlProblem as problem:
-            error = Problem("spec_yaml", "yaml_syntax", problem.message)
+        except YamlProblem as unreadable:
+            error = Problem("spec_yaml", "yaml_syntax", unreadable.message)
             yaml_text = (fields.get("spec_yaml") or [""])[0]
             return _editor(
                 request,
@@ -324,9 +324,11 @@ async def _edited(request: Request, person: Person, services: ServicesDep, *, na
     if action == "refresh":
         return _editor(request, person, spec=spec, mode=mode, **context)
     if action == "preview":
-        sample, problem = _sample(fields)
+        sample, sample_problem = _sample(fields)
         previews = await service.preview(services, person, spec, sample)
-        return _editor(request, person, spec=spec, mode=mode, previews=previews, sample_problem=problem, **context)
+        return _editor(
+            request, person, spec=spec, mode=mode, previews=previews, sample_problem=sample_problem, **context
+        )
     if action == "diff":
         try:
             plan = await services.json(person, "POST", "router", "/v1/routes/plan", json=spec)

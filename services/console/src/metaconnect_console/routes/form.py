@@ -211,8 +211,8 @@ def _message_of(fields: Fields, index: int, one: Any) -> dict[str, Any]:
                 }
                 if fallback := _json(one(f"{path}.fallback")):
                     content["fallback"] = fallback
-                if content:
-                    by_locale[locale] = content
+                # Kept when blank: its inputs stay on the page, and the router names the missing body there.
+                by_locale[locale] = content
             by_channel[channel] = by_locale
         variants[tone] = by_channel
     message["variants"] = variants

@@ -4,7 +4,7 @@ previews, the profile service knows customers. Every call carries the person's o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -37,7 +37,7 @@ class RoutesPage:
 
 
 def page_after(
-    routes: list[Mapping[str, Any]], after: str | None, size: int = PAGE_SIZE
+    routes: Sequence[Mapping[str, Any]], after: str | None, size: int = PAGE_SIZE
 ) -> tuple[list[Mapping[str, Any]], str | None]:
     """One page of routes in name order after the name `after` (the router lists all of them at
     once, ordered by name: the name is the cursor), and the cursor of the next page."""
@@ -90,8 +90,8 @@ async def preview(
         message = raw if isinstance(raw, Mapping) else {}
         shown = MessagePreview(str(message.get("id") or "(no id)"))
         messages.append(shown)
-        variants = message.get("variants") if isinstance(message.get("variants"), Mapping) else {}
-        for tone, by_channel in variants.items():
+        variants = message.get("variants")
+        for tone, by_channel in variants.items() if isinstance(variants, Mapping) else ():
             for channel, by_locale in (by_channel or {}).items() if isinstance(by_channel, Mapping) else ():
                 for locale, content in (by_locale or {}).items() if isinstance(by_locale, Mapping) else ():
                     cell = PreviewCell(str(tone), str(channel), str(locale))
