@@ -157,23 +157,48 @@ def test_yaml_mode_shows_the_same_route_and_its_errors(console_stack: ConsoleSta
     expect(_field(page, "name")).to_have_value("yaml-route")
 
 
-def _customer(stack: ConsoleStack, cid: str) -> None:
+def _customer(stack: ConsoleStack, cid: str, *, first_event: str = "app.opened") -> dict[str, str]:
+    """A customer made the way a channel app makes one: an event posted to ingest. Answers the app's headers."""
     admin = {"Authorization": f"Bearer {stack.token(Role.ADMIN)}"}
     key = httpx.post(f"{stack.url('ingest')}/v1/api-keys", json={"name": "routes-test"}, headers=admin)
     assert key.status_code == 201, key.text
-    event = {
-        "customer": {"customer_id": cid, "device_token": f"device-{uuid.uuid4().hex}"},
-        "type": "app.opened",
-        "channel": "in_app",
-    }
-    posted = httpx.post(
-        f"{stack.url('ingest')}/v1/events", json=event, headers={"Authorization": f"Bearer {key.json()['key']}"}
-    )
-    assert posted.status_code == 202, posted.text
+    app = {"Authorization": f"Bearer {key.json()['key']}"}
+    _post_event(stack, app, cid, first_event, device_token=f"device-{uuid.uuid4().hex}")
     deadline = time.monotonic() + 60
     while httpx.get(f"{stack.url('profile')}/v1/profiles/cid:{cid}", headers=admin).status_code != 200:
         assert time.monotonic() < deadline, "the profile never appeared"
         time.sleep(0.3)
+    return app
+
+
+def _post_event(stack: ConsoleStack, app: dict[str, str], cid: str, type_: str, **who: str) -> None:
+    event = {"customer": {"customer_id": cid, **who}, "type": type_, "channel": "in_app"}
+    posted = httpx.post(f"{stack.url('ingest')}/v1/events", json=event, headers=app)
+    assert posted.status_code == 202, posted.text
+
+
+def test_the_list_counts_each_routes_decisions_of_the_last_day(console_stack: ConsoleStack, page: Page) -> None:
+    console = console_stack.console
+    name = f"count-{uuid.uuid4().hex[:6]}"
+    event_type = f"basket.left_{uuid.uuid4().hex[:6]}"
+    spec = _route(name, category="transactional")
+    spec["trigger"]["event_types"] = [event_type]
+    _put_route(console_stack, spec)
+    cid = f"c-{uuid.uuid4().hex[:8]}"
+    app = _customer(console_stack, cid)
+    _post_event(console_stack, app, cid, event_type)
+    _post_event(console_stack, app, cid, event_type)
+
+    signed_in(page, console, email="lena@example.com", role="viewer")
+    deadline = time.monotonic() + 60
+    while True:  # the router decides as the events arrive through Kafka
+        page.goto(f"{console}/routes")
+        cells = page.get_by_role("row", name=re.compile(name)).get_by_role("cell")
+        if cells.nth(5).inner_text() == "2":
+            break
+        assert time.monotonic() < deadline, f"decisions never counted: {cells.all_inner_texts()}"
+        time.sleep(0.5)
+    assert axe_violations(page) == []
 
 
 def test_a_route_is_simulated_on_a_real_customer_and_explained(console_stack: ConsoleStack, page: Page) -> None:
@@ -198,8 +223,14 @@ def test_a_route_is_simulated_on_a_real_customer_and_explained(console_stack: Co
     expect(outcome.locator(".headline")).to_contain_text(f"Message “cart-left” of route “{name}” would go out")
     expect(outcome.locator(".headline")).to_contain_text("on push")
     expect(outcome).to_contain_text("The event is “cart.abandoned”")
-    expect(outcome).to_contain_text(f"“{name}” (the edited version (not saved))")
+    expect(outcome).to_contain_text(f"“{name}” (as if active)")
     expect(outcome).to_contain_text("The channel is push")
+    assert axe_violations(page) == []
+
+    page.get_by_label(re.compile("This route as if it were active")).uncheck()
+    page.get_by_role("button", name="Simulate").click()
+    expect(page.locator(".outcome .headline")).to_contain_text("would go out")
+    expect(page.locator(".outcome .headline")).not_to_contain_text(name)  # it is paused: it does not decide
 
 
 def test_nothing_a_person_wrote_runs_as_script(console_stack: ConsoleStack, page: Page) -> None:

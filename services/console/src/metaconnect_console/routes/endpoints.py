@@ -18,28 +18,19 @@ from metaconnect_console.api import Refused
 from metaconnect_console.auth.service import Person
 from metaconnect_console.deps import ChangeDep, EditorChangeDep, EditorDep, ServicesDep, ViewerDep
 from metaconnect_console.routes import service
-from metaconnect_console.routes.diff import YamlProblem, diff_lines, parse_spec_yaml, spec_yaml
+from metaconnect_console.routes.diff import diff_lines, spec_yaml
+from metaconnect_console.routes.editor import edited, editor, fields_of, one, sample_of, spec_from
 from metaconnect_console.routes.explain import explain
 from metaconnect_console.routes.form import (
-    CATEGORIES,
-    CHANNELS,
     STATUSES,
-    TONES,
-    Fields,
     Problem,
     field_id,
-    form_of,
     new_spec,
-    place_errors,
-    spec_of,
-    with_message_added,
-    with_message_removed,
 )
 from metaconnect_console.web import page
 
 router = APIRouter(prefix="/routes", tags=["routes"])
 
-DEFAULT_SAMPLE = {"data": {}, "customer": {"first_name": "Ada", "locale": "en", "traits": {}}}
 EVENT_CHANNELS = ("web", "in_app", "push", "email", "sms", "whatsapp", "store", "call_center")
 
 
@@ -58,20 +49,20 @@ async def list_routes(
 
 @router.get("/new", response_class=HTMLResponse)
 async def new_route(request: Request, person: EditorDep) -> HTMLResponse:
-    return _editor(request, person, name=None, version=None, spec=new_spec())
+    return editor(request, person, name=None, version=None, spec=new_spec())
 
 
 @router.post("/new", response_class=HTMLResponse)
 async def create_route(request: Request, person: EditorChangeDep, services: ServicesDep) -> Response:
-    return await _edited(request, person, services, name=None)
+    return await edited(request, person, services, name=None)
 
 
 @router.post("/preview", response_class=HTMLResponse)
 async def preview_draft(request: Request, person: ChangeDep, services: ServicesDep) -> HTMLResponse:
     """The preview of the form as it is now (htmx swaps it in as the editor types)."""
-    fields = await _fields(request)
-    sample, problem = _sample(fields)
-    spec = _spec_from(fields)
+    fields = await fields_of(request)
+    sample, problem = sample_of(fields)
+    spec = spec_from(fields)
     previews = await service.preview(services, person, spec, sample) if spec is not None else []
     return page(request, "routes/_preview.html", person, previews=previews, sample_problem=problem)
 
@@ -87,7 +78,7 @@ async def show_route(
 ) -> HTMLResponse:
     route = await services.get(person, "router", service.route_path(name))
     fields: dict[str, list[str]] = {"sample.data": [data or "{}"], "sample.first_name": [first_name or "Ada"]}
-    sample, problem = _sample(fields)
+    sample, problem = sample_of(fields)
     previews = await service.preview(services, person, route["spec"], sample)
     return page(
         request,
@@ -106,22 +97,22 @@ async def show_route(
 @router.get("/{name}/edit", response_class=HTMLResponse)
 async def edit_route(request: Request, name: str, person: EditorDep, services: ServicesDep) -> HTMLResponse:
     route = await services.get(person, "router", service.route_path(name))
-    return _editor(request, person, name=name, version=route["version"], spec=route["spec"])
+    return editor(request, person, name=name, version=route["version"], spec=route["spec"])
 
 
 @router.post("/{name}/edit", response_class=HTMLResponse)
 async def save_route(request: Request, name: str, person: EditorChangeDep, services: ServicesDep) -> Response:
-    return await _edited(request, person, services, name=name)
+    return await edited(request, person, services, name=name)
 
 
 @router.post("/{name}/status", response_class=HTMLResponse)
 async def change_status(request: Request, name: str, person: EditorChangeDep, services: ServicesDep) -> Response:
-    fields = await _fields(request)
-    wanted = _one(fields, "status")
+    fields = await fields_of(request)
+    wanted = one(fields, "status")
     route = await services.get(person, "router", service.route_path(name))
     if wanted not in STATUSES:
         return _refused(request, person, "No such status.")
-    if str(route["version"]) != _one(fields, "version"):
+    if str(route["version"]) != one(fields, "version"):
         return _changed_meanwhile(request, person, name, route["version"])
     spec = {**route["spec"], "status": wanted}
     await services.json(person, "PUT", "router", service.route_path(name), json=spec)
@@ -159,12 +150,12 @@ async def history(
 
 @router.post("/{name}/rollback", response_class=HTMLResponse)
 async def roll_back(request: Request, name: str, person: EditorChangeDep, services: ServicesDep) -> Response:
-    fields = await _fields(request)
+    fields = await fields_of(request)
     versions = await services.get(person, "router", f"{service.route_path(name)}/versions")
     current = versions[0]
-    if str(current["version"]) != _one(fields, "current"):
+    if str(current["version"]) != one(fields, "current"):
         return _changed_meanwhile(request, person, name, current["version"])
-    target = next((v for v in versions if str(v["version"]) == _one(fields, "version")), None)
+    target = next((v for v in versions if str(v["version"]) == one(fields, "version")), None)
     if target is None:
         return _refused(request, person, "No such version.")
     # The texts, trigger and policy as they were; the status stays what it is now (rolling back
@@ -181,15 +172,21 @@ async def roll_back(request: Request, name: str, person: EditorChangeDep, servic
 async def simulate_form(request: Request, name: str, person: ViewerDep, services: ServicesDep) -> HTMLResponse:
     route = await services.get(person, "router", service.route_path(name))
     types = [t for t in route["spec"]["trigger"]["event_types"] if "*" not in t]
-    values = {"customer": "", "type": types[0] if types else "", "channel": "web", "properties": "{}"}
+    values = {
+        "customer": "",
+        "type": types[0] if types else "",
+        "channel": "web",
+        "properties": "{}",
+        "as_active": "yes",
+    }
     return _simulation(request, person, route, values, {})
 
 
 @router.post("/{name}/simulate", response_class=HTMLResponse)
 async def simulate(request: Request, name: str, person: ChangeDep, services: ServicesDep) -> HTMLResponse:
     route = await services.get(person, "router", service.route_path(name))
-    fields = await _fields(request)
-    values = {k: _one(fields, k) for k in ("customer", "type", "channel", "properties")}
+    fields = await fields_of(request)
+    values = {k: one(fields, k) for k in ("customer", "type", "channel", "properties", "as_active")}
     errors: dict[str, list[Problem]] = {}
     properties: Any = None
     try:
@@ -205,7 +202,12 @@ async def simulate(request: Request, name: str, person: ChangeDep, services: Ser
     event = {"type": values["type"], "channel": values["channel"], "properties": properties}
     try:
         outcome, profile = await service.simulate(
-            services, person, customer=values["customer"], event=event, route=route["spec"]
+            services,
+            person,
+            customer=values["customer"],
+            event=event,
+            # Ticked: this route decides as if it were active (a draft or paused one too); else the live routes do.
+            route=route["spec"] if values["as_active"] else None,
         )
     except service.CustomerNotFound as missing:
         errors["customer"] = [Problem("customer", missing.rule, missing.message)]
@@ -251,167 +253,6 @@ def _simulation(
         channels=EVENT_CHANNELS,
         fid=field_id,
         **result,
-    )
-
-
-async def _fields(request: Request) -> dict[str, list[str]]:
-    form = await request.form()
-    return {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
-
-
-def _one(fields: Fields, name: str) -> str:
-    return (fields.get(name) or [""])[0].strip()
-
-
-def _sample(fields: Fields) -> tuple[dict[str, Any], str | None]:
-    """The sample event data and customer a preview renders with; a problem with the JSON, if any."""
-    sample: dict[str, Any] = json.loads(json.dumps(DEFAULT_SAMPLE))
-    if first := _one(fields, "sample.first_name"):
-        sample["customer"]["first_name"] = first
-    text = _one(fields, "sample.data")
-    if not text:
-        return sample, None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        return sample, f"The sample data is not JSON ({exc}); previewed without it."
-    if not isinstance(data, dict):
-        return sample, 'The sample data is a JSON object, e.g. {"price": 12}; previewed without it.'
-    sample["data"] = data
-    return sample, None
-
-
-def _spec_from(fields: Fields) -> dict[str, Any] | None:
-    if _one(fields, "mode") == "yaml":
-        try:
-            return parse_spec_yaml((fields.get("spec_yaml") or [""])[0])
-        except YamlProblem:
-            return None
-    return spec_of(fields)
-
-
-async def _edited(request: Request, person: Person, services: ServicesDep, *, name: str | None) -> Response:
-    fields = await _fields(request)
-    action, mode, version = _one(fields, "action") or "save", _one(fields, "mode") or "form", _one(fields, "version")
-    context: dict[str, Any] = {"name": name, "version": version or None, "fields": fields}
-    if action.startswith("remove_message-") and action.removeprefix("remove_message-").isdigit():
-        spec = with_message_removed(fields, int(action.removeprefix("remove_message-")))
-        return _editor(request, person, spec=spec, **context)
-    if action == "add_message":
-        return _editor(request, person, spec=with_message_added(fields), **context)
-    if mode == "yaml":
-        try:
-            spec = parse_spec_yaml((fields.get("spec_yaml") or [""])[0])
-        except YamlProblem as unreadable:
-            error = Problem("spec_yaml", "yaml_syntax", unreadable.message)
-            yaml_text = (fields.get("spec_yaml") or [""])[0]
-            return _editor(
-                request,
-                person,
-                spec=None,
-                mode="yaml",
-                yaml_text=yaml_text,
-                yaml_errors=[error],
-                status_code=422,
-                **context,
-            )
-        if action == "to_form":
-            return _editor(request, person, spec=spec, **context)
-    else:
-        spec = spec_of(fields)
-        if action == "to_yaml":
-            return _editor(request, person, spec=spec, mode="yaml", **context)
-    if action == "refresh":
-        return _editor(request, person, spec=spec, mode=mode, **context)
-    if action == "preview":
-        sample, sample_problem = _sample(fields)
-        previews = await service.preview(services, person, spec, sample)
-        return _editor(
-            request, person, spec=spec, mode=mode, previews=previews, sample_problem=sample_problem, **context
-        )
-    if action == "diff":
-        try:
-            plan = await services.json(person, "POST", "router", "/v1/routes/plan", json=spec)
-        except Refused as refused:
-            return _editor(request, person, spec=spec, mode=mode, refused=refused, status_code=422, **context)
-        diff = diff_lines(spec_yaml(plan["current"]), spec_yaml(plan["proposed"]))
-        return _editor(request, person, spec=spec, mode=mode, diff=diff, plan=plan, **context)
-    # Save: create, or change the version this page was opened at (someone else's change is not overwritten).
-    try:
-        if name is None:
-            saved = await services.json(person, "POST", "router", "/v1/routes", json=spec)
-        else:
-            plan = await services.json(person, "POST", "router", "/v1/routes/plan", json={**spec, "name": name})
-            if version and str(plan["current_version"]) != version:
-                return _editor(
-                    request,
-                    person,
-                    spec=spec,
-                    mode=mode,
-                    top=f"Someone changed this route meanwhile (it is at version {plan['current_version']} now, "
-                    f"you edited version {version}). Open it again to see their change; your text is still here.",
-                    status_code=409,
-                    **context,
-                )
-            saved = await services.json(person, "PUT", "router", service.route_path(name), json=spec)
-    except Refused as refused:
-        if refused.status not in (409, 412, 422):
-            raise
-        return _editor(request, person, spec=spec, mode=mode, refused=refused, status_code=422, **context)
-    return RedirectResponse(f"/routes/{saved['name']}", status_code=303)
-
-
-def _editor(
-    request: Request,
-    person: Person,
-    *,
-    name: str | None,
-    version: Any,
-    spec: Mapping[str, Any] | None,
-    mode: str = "form",
-    refused: Refused | None = None,
-    yaml_text: str | None = None,
-    yaml_errors: list[Problem] | None = None,
-    top: str | None = None,
-    fields: Fields | None = None,
-    status_code: int = 200,
-    **extra: Any,
-) -> HTMLResponse:
-    form = form_of(spec) if spec is not None else form_of(new_spec())
-    body = refused.body if refused is not None and isinstance(refused.body, dict) else {}
-    service_errors = body.get("errors") or []
-    if refused is not None and not service_errors:
-        top = refused.message if not body.get("message") else str(body["message"])
-    if mode == "yaml":
-        placed: dict[str, list[Problem]] = {"spec_yaml": yaml_errors or []}
-        placed["spec_yaml"] += [
-            Problem(str(e.get("field")), str(e.get("rule")), str(e.get("message"))) for e in service_errors
-        ]
-    else:
-        placed = place_errors(service_errors, form.paths())
-    given = fields or {}
-    return page(
-        request,
-        "routes/edit.html",
-        person,
-        status_code=status_code,
-        section="routes",
-        name=name,
-        version=version,
-        mode=mode,
-        form=form,
-        errors=placed,
-        error_count=sum(len(v) for v in placed.values()),
-        top=top,
-        yaml_text=yaml_text if yaml_text is not None else spec_yaml(spec),
-        sample_data=_one(given, "sample.data") or "{}",
-        sample_first_name=_one(given, "sample.first_name") or "Ada",
-        tones=TONES,
-        channels=CHANNELS,
-        statuses=STATUSES,
-        categories=CATEGORIES,
-        fid=field_id,
-        **extra,
     )
 
 

@@ -48,7 +48,8 @@ class Explained:
 
 
 def _version(version: Any) -> str:
-    return f"version {version}" if version else "the edited version (not saved)"
+    # The router numbers a route the simulation was handed (a draft, or one treated as active) 0.
+    return f"version {version}" if version else "as if active"
 
 
 def explain(outcome: Mapping[str, Any]) -> Explained:
