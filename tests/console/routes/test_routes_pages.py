@@ -86,6 +86,7 @@ def test_an_editor_creates_previews_activates_pauses_and_rolls_back_a_route(
     expect(page.get_by_role("alert").first).to_contain_text("Nothing was saved")
     # Everything typed is still there.
     expect(_field(page, "messages.0.variants.blue.push.en.title")).to_have_value("Your cart (blue)")
+    assert axe_violations(page) == []
     priority.fill("60")
     _field(page, "sample.data").fill('{"value": 42}')
     page.get_by_role("button", name="Preview every tone").click()
@@ -105,6 +106,7 @@ def test_an_editor_creates_previews_activates_pauses_and_rolls_back_a_route(
     expect(page.get_by_role("article", name="message-1: red tone, push, en")).to_contain_text("Title 15/65")
     # Without sample data the SMS template cannot render: the preview says so, naming the variable.
     expect(page.get_by_role("article", name="message-1: red tone, sms, en")).to_contain_text("data.value")
+    assert axe_violations(page) == []
 
     page.get_by_role("button", name="Activate").click()
     expect(page.locator("main .badge").first).to_have_text("active")
@@ -123,6 +125,7 @@ def test_an_editor_creates_previews_activates_pauses_and_rolls_back_a_route(
     expect(rows).to_have_count(4)  # created, activated, edited, paused
     rows.nth(1).get_by_text("Diff against version 2").click()
     expect(rows.nth(1).locator(".diff .add")).to_contain_text("Check out now")
+    assert axe_violations(page) == []
     page.get_by_role("button", name="Roll back to version 2").click()
     expect(rows).to_have_count(5)
     page.get_by_role("link", name=name).click()

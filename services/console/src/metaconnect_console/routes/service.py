@@ -144,6 +144,11 @@ async def _render(
     }
     try:
         answer = await services.json(person, "POST", "delivery", "/v1/preview", json=body)
+    except ServiceUnavailable as down:
+        # The route's page stays usable (edit, history, status) while the delivery service is away.
+        for cell, _ in batch:
+            cell.missing = f"No preview: the delivery service did not answer properly ({down.detail})."
+        return
     except Refused as refused:
         # A text the delivery service cannot take at all (too long, a tone it does not know): say so
         # at each cell; the route's own check names the field when it is saved.
