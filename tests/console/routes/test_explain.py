@@ -79,8 +79,7 @@ def test_a_chosen_message_is_said_in_sentences() -> None:
         "Message “price-drops” (priority 60) may go now on email.",
         "Message “sms-nudge” (priority 40) would not go: the customer has not consented to it; "
         "it is quiet hours for the customer.",
-        "The tone was chosen by the tone written for the customer's colour: "
-        "no receipts yet, the personality prior decided.",
+        "The tone is the one written for the customer's colour: with no engagement seen yet, the personality decided.",
         "The channel is email: it is the only channel the customer can get it on.",
     ]
     assert [(o.tone, o.chance, o.chosen) for o in explained.options] == [("blue", 0.8, True), ("red", 0.05, False)]
@@ -98,7 +97,10 @@ def test_no_match_says_nothing_would_go() -> None:
         }
     )
     assert explained.headline == "No active route takes this event: nothing would go out."
-    assert explained.steps[-1] == "No route matched."
+    assert explained.steps == [
+        "The event is “app.opened”. The customer's personality is not known yet.",
+        "No route matched.",
+    ]
     assert explained.options == []
 
 

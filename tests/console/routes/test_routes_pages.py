@@ -72,6 +72,7 @@ def test_an_editor_creates_previews_activates_pauses_and_rolls_back_a_route(
     page.locator('input[name="messages.0.channels"][value="sms"]').check()
     page.get_by_role("button", name="Update the text fields").first.click()
     # Five tones x two channels: each with its own inputs now.
+    expect(_field(page, "messages.0.variants.blue.sms.en.body")).to_be_visible()
     for tone in TONES:
         _field(page, f"messages.0.variants.{tone}.push.en.title").fill(f"Your cart ({tone})")
         _field(page, f"messages.0.variants.{tone}.push.en.body").fill(f"{{{{ customer.first_name }}}}, {tone} waits.")
@@ -146,6 +147,10 @@ def test_yaml_mode_shows_the_same_route_and_its_errors(console_stack: ConsoleSta
     # The preview follows the typing (htmx posts the form as it is; nothing is saved).
     _field(page, "messages.0.variants.neutral.push.en.body").fill("Hello {{ customer.first_name }}")
     expect(page.get_by_role("article", name="message-1: neutral tone, push, en")).to_contain_text("Hello Ada")
+    # Ticking a tone brings its inputs at once, and keeps what was typed.
+    page.locator('input[name="messages.0.tones"][value="green"]').check()
+    expect(_field(page, "messages.0.variants.green.push.en.body")).to_be_visible()
+    expect(_field(page, "messages.0.variants.neutral.push.en.body")).to_have_value("Hello {{ customer.first_name }}")
     page.get_by_role("button", name="Edit as YAML").click()
     yaml_box = page.get_by_label("The route as YAML")
     expect(yaml_box).to_contain_text("Hello {{ customer.first_name }}")

@@ -21,6 +21,15 @@ REASONS: Final = {
     "collapsed": "a newer message with the same collapse key replaces it",
 }
 VERDICTS: Final = {"send": "may go now", "defer": "would wait", "drop": "would not go"}
+TONE_RULES: Final = {
+    "prior": "The tone is the one written for the customer's colour: with no engagement seen yet, "
+    "the personality decided.",
+    "greedy": "The tone has the best expected engagement for customers of this personality pattern.",
+    "thompson": "The tone was explored: it drew the highest score from what the router has learnt so far "
+    "(Thompson sampling), so the router keeps learning.",
+    "uniform": "The tone was picked at random, so every tone keeps a chance and the router keeps learning.",
+    "holdout": "The neutral tone, by priority alone: nothing is personalised for a holdout customer.",
+}
 CHANNEL_REASONS: Final = {
     "only_channel": "it is the only channel the customer can get it on",
     "holdout_default": "holdout customers get the route's first channel",
@@ -72,10 +81,13 @@ def explain(outcome: Mapping[str, Any]) -> Explained:
         headline = "No active route takes this event: nothing would go out."
 
     personality = why.get("personality") or {}
-    steps = [
-        f"The event is “{why.get('event_type')}”. The customer's personality pattern is "
-        f"{personality.get('pattern', 'unknown')} (probability {personality.get('probability', 0)})."
-    ]
+    pattern = personality.get("pattern") or "unknown"
+    known = (
+        "The customer's personality is not known yet."
+        if pattern == "unknown"
+        else f"The customer's personality pattern is {pattern} (probability {personality.get('probability', 0)})."
+    )
+    steps = [f"The event is “{why.get('event_type')}”. {known}"]
     matched = [f"“{m.get('route')}” ({_version(m.get('version'))})" for m in why.get("matched", [])]
     steps.append(
         f"Routes whose trigger and condition matched: {', '.join(matched)}." if matched else "No route matched."
@@ -88,11 +100,10 @@ def explain(outcome: Mapping[str, Any]) -> Explained:
         if c.get("reasons"):
             sentence += ": " + "; ".join(REASONS.get(r, r) for r in c["reasons"])
         steps.append(sentence + ".")
-    if outcome.get("holdout"):
+    if outcome.get("holdout") and chosen.get("rule") != "holdout":
         steps.append("The customer is in a holdout: nothing is personalised, the neutral tone goes.")
-    if chosen.get("why"):
-        explored = " (an exploration: the router keeps learning)" if chosen.get("explored") else ""
-        steps.append(f"The tone was chosen by {chosen['why']}{explored}.")
+    if chosen.get("rule") or chosen.get("why"):
+        steps.append(TONE_RULES.get(str(chosen.get("rule")), f"The tone: {chosen.get('why')}."))
     if channel.get("chosen"):
         reason = CHANNEL_REASONS.get(str(channel.get("reason")), str(channel.get("reason") or "its score"))
         steps.append(f"The channel is {channel['chosen']}: {reason}.")
