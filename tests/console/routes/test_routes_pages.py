@@ -308,3 +308,26 @@ def test_a_viewer_reads_routes_and_cannot_change_them(
         assert rolled.status_code == 403
     page.goto(f"{console}/routes/{name}")
     expect(page.locator("main .badge").first).to_have_text("active")  # nothing changed
+
+
+def test_an_edit_never_overwrites_a_change_made_meanwhile(console_stack: ConsoleStack, page: Page) -> None:
+    console = console_stack.console
+    name = f"race-{uuid.uuid4().hex[:6]}"
+    _put_route(console_stack, _route(name))
+    signed_in(page, console, email="maria@example.com", role="editor")
+    page.goto(f"{console}/routes/{name}/edit")
+    _field(page, "messages.0.variants.red.push.en.body").fill("Mine")
+    theirs = _route(name)
+    theirs["messages"][0]["variants"]["red"]["push"]["en"]["body"] = "Theirs"
+    _put_route(console_stack, theirs)  # version 2, written while the page was open
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("alert").first).to_contain_text("Someone changed this route meanwhile")
+    expect(_field(page, "messages.0.variants.red.push.en.body")).to_have_value("Mine")
+    page.goto(f"{console}/routes/{name}")
+    expect(page.get_by_role("article", name="cart-left: red tone, push, en")).to_contain_text("Theirs")
+    # A status change from a page showing an older version is refused the same way.
+    page.on("dialog", lambda dialog: dialog.accept())
+    _put_route(console_stack, _route(name))  # version 3
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("alert")).to_contain_text("Someone changed route")

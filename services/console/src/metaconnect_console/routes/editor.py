@@ -123,21 +123,15 @@ async def edited(request: Request, person: Person, services: ServicesDep, *, nam
         if name is None:
             saved = await services.json(person, "POST", "router", "/v1/routes", json=spec)
         else:
-            plan = await services.json(person, "POST", "router", "/v1/routes/plan", json={**spec, "name": name})
-            if version and str(plan["current_version"]) != version:
-                return editor(
-                    request,
-                    person,
-                    spec=spec,
-                    mode=mode,
-                    top=f"Someone changed this route meanwhile (it is at version {plan['current_version']} now, "
-                    f"you edited version {version}). Open it again to see their change; your text is still here.",
-                    status_code=409,
-                    **context,
-                )
-            saved = await services.json(person, "PUT", "router", service.route_path(name), json=spec)
+            saved = await service.put_route(services, person, name, spec, version=version or None)
     except Refused as refused:
-        if refused.status not in (409, 412, 422):
+        if refused.status == 412:
+            top = (
+                f"Someone changed this route meanwhile (you edited version {version}). Nothing was saved; "
+                "your text is still here. Open the route in another tab to see their change."
+            )
+            return editor(request, person, spec=spec, mode=mode, top=top, status_code=409, **context)
+        if refused.status not in (409, 422):
             raise
         return editor(request, person, spec=spec, mode=mode, refused=refused, status_code=422, **context)
     return RedirectResponse(f"/routes/{saved['name']}", status_code=303)

@@ -112,10 +112,13 @@ async def change_status(request: Request, name: str, person: EditorChangeDep, se
     route = await services.get(person, "router", service.route_path(name))
     if wanted not in STATUSES:
         return _refused(request, person, "No such status.")
-    if str(route["version"]) != one(fields, "version"):
-        return _changed_meanwhile(request, person, name, route["version"])
     spec = {**route["spec"], "status": wanted}
-    await services.json(person, "PUT", "router", service.route_path(name), json=spec)
+    try:
+        await service.put_route(services, person, name, spec, version=one(fields, "version"))
+    except Refused as refused:
+        if refused.status != 412:
+            raise
+        return _changed_meanwhile(request, person, name)
     return RedirectResponse(f"/routes/{name}", status_code=303)
 
 
@@ -153,8 +156,6 @@ async def roll_back(request: Request, name: str, person: EditorChangeDep, servic
     fields = await fields_of(request)
     versions = await services.get(person, "router", f"{service.route_path(name)}/versions")
     current = versions[0]
-    if str(current["version"]) != one(fields, "current"):
-        return _changed_meanwhile(request, person, name, current["version"])
     target = next((v for v in versions if str(v["version"]) == one(fields, "version")), None)
     if target is None:
         return _refused(request, person, "No such version.")
@@ -162,8 +163,10 @@ async def roll_back(request: Request, name: str, person: EditorChangeDep, servic
     # a live route's content must not switch it off, nor a paused one on).
     spec = {**target["spec"], "status": current["status"]}
     try:
-        await services.json(person, "PUT", "router", service.route_path(name), json=spec)
+        await service.put_route(services, person, name, spec, version=one(fields, "current"))
     except Refused as refused:
+        if refused.status == 412:
+            return _changed_meanwhile(request, person, name)
         return _refused(request, person, f"The router refused version {target['version']}: {refused.message}")
     return RedirectResponse(f"/routes/{name}/history", status_code=303)
 
@@ -260,6 +263,6 @@ def _refused(request: Request, person: Person, reason: str) -> HTMLResponse:
     return page(request, "error.html", person, status_code=400, title="Refused", reason=reason)
 
 
-def _changed_meanwhile(request: Request, person: Person, name: str, version: int) -> HTMLResponse:
-    reason = f"Someone changed route {name} meanwhile (it is at version {version} now). Reload the page and try again."
+def _changed_meanwhile(request: Request, person: Person, name: str) -> HTMLResponse:
+    reason = f"Someone changed route {name} meanwhile. Reload the page to see their change, then try again."
     return page(request, "error.html", person, status_code=409, title="Changed meanwhile", reason=reason)

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
+import httpx
+
 from metaconnect_common.schemas.profiled import ProfileUnreadable, snapshot_of
 from metaconnect_console.api import Refused, Services, ServiceUnavailable
 from metaconnect_console.auth.service import Person
@@ -22,6 +24,29 @@ ACTIVITY_WINDOW: Final = timedelta(hours=24)
 
 def route_path(name: str) -> str:
     return f"/v1/routes/{quote(name, safe='')}"
+
+
+async def put_route(
+    services: Services, person: Person, name: str, spec: Mapping[str, Any], *, version: int | str | None
+) -> dict[str, Any]:
+    """Write a new version of the route, refused (412, `Refused`) when it is no longer at `version`:
+    someone else's change in between is never overwritten."""
+    # `Services.call` sends no extra headers; `If-Match` is the router's own check, so ask it directly.
+    headers = {"Authorization": f"Bearer {services.token(person)}"}
+    if version is not None:
+        headers["If-Match"] = f'"{version}"'
+    try:
+        response = await services.http.put(
+            f"{services.base['router']}{route_path(name)}", json=dict(spec), headers=headers
+        )
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailable("router", f"no answer ({type(exc).__name__})") from None
+    if response.status_code >= 500:
+        raise ServiceUnavailable("router", f"answered {response.status_code}")
+    if response.status_code >= 400:
+        raise Refused(response.status_code, response.json() if response.content else None)
+    written: dict[str, Any] = response.json()
+    return written
 
 
 @dataclass(frozen=True)
