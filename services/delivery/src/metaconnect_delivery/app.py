@@ -21,6 +21,7 @@ from metaconnect_delivery.inbox.endpoints import router as inbox_router
 from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.inbox.service import InboxPresence
 from metaconnect_delivery.models import OUTBOX
+from metaconnect_delivery.preview.endpoints import router as preview_router
 from metaconnect_delivery.providers.endpoints import router as providers_router
 from metaconnect_delivery.providers.service import ProviderAccounts
 from metaconnect_delivery.registry import Registry
@@ -82,4 +83,5 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
     app.include_router(inbox_router)
     app.include_router(providers_router)
     app.include_router(reports_router)
+    app.include_router(preview_router)
     return app

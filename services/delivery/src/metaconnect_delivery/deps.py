@@ -28,6 +28,10 @@ class DeliveryState(StageState):
 StateDep = Annotated[DeliveryState, Depends(state_dependency(DeliveryState))]
 
 
+def _deliveries(state: StateDep) -> DeliveryService:
+    return state.deliveries
+
+
 def _providers(state: StateDep) -> ProviderAccounts:
     return state.providers
 
@@ -40,6 +44,7 @@ def _presence(state: StateDep) -> InboxPresence:
     return state.inbox_presence
 
 
+DeliveriesDep = Annotated[DeliveryService, Depends(_deliveries)]
 InboxPresenceDep = Annotated[InboxPresence, Depends(_presence)]
 ProvidersDep = Annotated[ProviderAccounts, Depends(_providers)]
 InboxFeedDep = Annotated[InboxFeed, Depends(_feed)]

@@ -129,6 +129,11 @@ class DeliveryService:
         self._rng = rng or random.Random()
 
     @property
+    def max_sms_segments(self) -> int:
+        """An SMS is shortened to this many parts (a preview holds texts to it too)."""
+        return self._settings.max_sms_segments
+
+    @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
         return self._sessions
 

@@ -2,8 +2,8 @@
 
 The profile read API (`GET /v1/profiles/{ref}`) answers with what the profile service puts in
 the snapshot on `mc.profiled.v1`: the same state, decayed to now, personality as routing sees
-it. `snapshot_of` turns one into the other; the router's `POST /v1/simulate` decides on it
-with the live code and sends nothing.
+it. `snapshot_of` (in `metaconnect_common`, which the console uses too) turns one into the other;
+the router's `POST /v1/simulate` decides on it with the live code and sends nothing.
 """
 
 from __future__ import annotations
@@ -17,46 +17,14 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from metaconnect_common.schemas import Interaction
-from metaconnect_common.schemas.profiled import ProfileSnapshot
+from metaconnect_common.schemas.profiled import ProfileUnreadable, snapshot_of
 
 SOURCE: Final = "metaconnect-simulate"
-_PERSONALITY_FIELDS: Final = ("colour", "secondary", "pattern", "probability")
+__all__ = ["SOURCE", "ProfileUnreadable", "SimulationInputError", "describe", "event_of", "snapshot_of"]
 
 
 class SimulationInputError(Exception):
     """An event the simulation cannot use, said in words."""
-
-
-class ProfileUnreadable(Exception):
-    """The profile service answered a profile of another shape than this CLI reads."""
-
-
-def snapshot_of(profile: Mapping[str, Any]) -> ProfileSnapshot:
-    """The snapshot the router would get for this profile (`ProfileOut`), without contact addresses or
-    identities: deciding never needs them."""
-    try:
-        consent, personality = profile["consent"], profile["personality"]
-        return ProfileSnapshot.model_validate(
-            {
-                "lifecycle_stage": profile["lifecycle_stage"],
-                "locale": profile["locale"],
-                "time_zone": profile["time_zone"],
-                "purposes": consent["purposes"],
-                "channel_consent": consent["channels"],
-                "reachable": profile["reachability"]["channels"],
-                "engagement": profile["engagement"],
-                "active_hours": profile["active_hours"],
-                "personality": {
-                    **{k: personality[k] for k in _PERSONALITY_FIELDS},
-                    # The profile API names an unknown pattern; the snapshot carries none.
-                    "pattern": None if personality["pattern"] == "unknown" else personality["pattern"],
-                },
-                "holdout": profile["holdout"],
-                "traits": profile["traits"],
-            }
-        )
-    except (KeyError, TypeError, ValidationError) as exc:
-        raise ProfileUnreadable(f"the profile service answered a profile this CLI cannot read: {exc}") from None
 
 
 def event_of(text: str, customer_id: uuid.UUID, now: datetime) -> Interaction:

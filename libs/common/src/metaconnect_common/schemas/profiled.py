@@ -6,12 +6,13 @@ ordered from here on whatever identifier the channel app used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from metaconnect_common.schemas.interaction import Channel, Interaction
 
@@ -112,6 +113,43 @@ class ProfileSnapshot(BaseModel):
     personality: PersonalitySnapshot = Field(default_factory=PersonalitySnapshot)
     holdout: bool = False
     traits: dict[str, Any] = Field(default_factory=dict, description="Custom traits for route conditions.")
+
+
+class ProfileUnreadable(Exception):
+    """A profile (`GET /v1/profiles/{ref}`) of another shape than `snapshot_of` reads."""
+
+
+_PERSONALITY_FIELDS: Final = ("colour", "secondary", "pattern", "probability")
+
+
+def snapshot_of(profile: Mapping[str, Any]) -> ProfileSnapshot:
+    """The snapshot the router would get for a profile as the profile read API answers it
+    (`ProfileOut`: the same state, decayed to now), without contact addresses or identities:
+    deciding never needs them. Used to simulate a decision for a real customer (the CLI's
+    `metaconnect simulate`, the console's route pages). Raises `ProfileUnreadable`."""
+    try:
+        consent, personality = profile["consent"], profile["personality"]
+        return ProfileSnapshot.model_validate(
+            {
+                "lifecycle_stage": profile["lifecycle_stage"],
+                "locale": profile["locale"],
+                "time_zone": profile["time_zone"],
+                "purposes": consent["purposes"],
+                "channel_consent": consent["channels"],
+                "reachable": profile["reachability"]["channels"],
+                "engagement": profile["engagement"],
+                "active_hours": profile["active_hours"],
+                "personality": {
+                    **{k: personality[k] for k in _PERSONALITY_FIELDS},
+                    # The profile API names an unknown pattern; the snapshot carries none.
+                    "pattern": None if personality["pattern"] == "unknown" else personality["pattern"],
+                },
+                "holdout": profile["holdout"],
+                "traits": profile["traits"],
+            }
+        )
+    except (KeyError, TypeError, ValidationError) as exc:
+        raise ProfileUnreadable(f"the profile service answered a profile of another shape: {exc}") from None
 
 
 class Profiled(BaseModel):
