@@ -22,6 +22,12 @@ CUSTOMER = {"customer_id": "c-1042", "email": "ada@example.com", "device_token":
 # name, path, what to wait for before the picture (a CSS selector)
 PAGES: list[tuple[str, str, str]] = [
     ("start", "/", "main h1"),
+    ("routes", "/routes", "main table"),
+    ("route", "/routes/price-drops", "article.preview"),
+    ("route-edit", "/routes/price-drops/edit", "form"),
+    ("customer", "/customers?q=ada%40example.com", "#timeline"),
+    ("reports", "/reports", "main svg"),
+    ("api-keys", "/admin/keys", "main table"),
 ]
 
 

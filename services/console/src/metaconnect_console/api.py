@@ -85,15 +85,17 @@ class Services:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """The service's answer; a 4xx is returned as is, a 5xx or no answer raises."""
+        """The service's answer; a 4xx is returned as is, a 5xx or no answer raises.
+        `headers` adds to the operator token (e.g. `If-Match`)."""
         try:
             response = await self.http.request(
                 method,
                 f"{self.base[service]}{path}",
                 params={k: v for k, v in (params or {}).items() if v is not None and v != ""},
                 json=json,
-                headers={"Authorization": f"Bearer {self.token(person)}"},
+                headers={**(headers or {}), "Authorization": f"Bearer {self.token(person)}"},
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(service, f"no answer ({type(exc).__name__})") from None
@@ -110,9 +112,10 @@ class Services:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """The JSON body of a 2xx answer; `Refused` for a 4xx."""
-        response = await self.call(person, method, service, path, params=params, json=json)
+        response = await self.call(person, method, service, path, params=params, json=json, headers=headers)
         body = _body(response)
         if response.status_code >= 400:
             raise Refused(response.status_code, body)

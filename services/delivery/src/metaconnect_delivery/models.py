@@ -27,6 +27,7 @@ class DeliveryRow(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         Index("ix_deliveries_customer_time", "customer_id", "created_at"),
+        Index("ix_deliveries_created_at", "created_at"),  # the providers report reads a window
         Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
         Index("ix_deliveries_pending_customer", "customer_id", "seq", postgresql_where=text("status = 'pending'")),
     )

@@ -116,6 +116,8 @@ class Bundle(Base):
         # One open bundle per customer; the flusher finds due ones by `due_at`.
         Index("uq_bundles_open_customer", "customer_id", unique=True, postgresql_where=_OPEN),
         Index("ix_bundles_open_due", "due_at", postgresql_where=_OPEN),
+        # The bundles report reads the ones flushed in a window.
+        Index("ix_bundles_flushed_at", "flushed_at", postgresql_where=text("flushed_at IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

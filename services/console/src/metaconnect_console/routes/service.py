@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
-import httpx
-
 from metaconnect_common.schemas.profiled import ProfileUnreadable, snapshot_of
 from metaconnect_console.api import Refused, Services, ServiceUnavailable
 from metaconnect_console.auth.service import Person
@@ -31,21 +29,10 @@ async def put_route(
 ) -> dict[str, Any]:
     """Write a new version of the route, refused (412, `Refused`) when it is no longer at `version`:
     someone else's change in between is never overwritten."""
-    # `Services.call` sends no extra headers; `If-Match` is the router's own check, so ask it directly.
-    headers = {"Authorization": f"Bearer {services.token(person)}"}
-    if version is not None:
-        headers["If-Match"] = f'"{version}"'
-    try:
-        response = await services.http.put(
-            f"{services.base['router']}{route_path(name)}", json=dict(spec), headers=headers
-        )
-    except httpx.HTTPError as exc:
-        raise ServiceUnavailable("router", f"no answer ({type(exc).__name__})") from None
-    if response.status_code >= 500:
-        raise ServiceUnavailable("router", f"answered {response.status_code}")
-    if response.status_code >= 400:
-        raise Refused(response.status_code, response.json() if response.content else None)
-    written: dict[str, Any] = response.json()
+    headers = {"If-Match": f'"{version}"'} if version is not None else None
+    written: dict[str, Any] = await services.json(
+        person, "PUT", "router", route_path(name), json=dict(spec), headers=headers
+    )
     return written
 
 
