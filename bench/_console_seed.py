@@ -62,8 +62,7 @@ async def clone_customers(database_url: str, *, customers: int, timeline_per_cus
                     """
                     INSERT INTO profile.identities (kind, value, customer_id, created_at)
                     SELECT i.kind,
-                        CASE WHEN i.kind = 'email'
-                            THEN split_part(i.value, '@', 1) || '.' || :tag || s.n || '@' || split_part(i.value, '@', 2)
+                        CASE WHEN i.kind = 'email' THEN 'customer' || s.n || '@' || :tag || '.example.com'
                             ELSE i.value || '-' || :tag || s.n END,
                         s.id, i.created_at
                     FROM seeded s JOIN profile.identities i ON i.customer_id = s.template
@@ -115,10 +114,20 @@ async def clone_customers(database_url: str, *, customers: int, timeline_per_cus
     return {"customers_s": copied - started, "timeline_s": done - copied}
 
 
-def seeded_email(template_email: str, n: int) -> str:
-    """The e-mail address the seeding gave the `n`th copy of a template with `template_email`."""
-    local, domain = template_email.split("@", 1)
-    return f"{local}.{SEED_TAG}{n}@{domain}"
+def seeded_email(n: int) -> str:
+    """The e-mail address the seeding gave the `n`th new customer."""
+    return f"customer{n}@{SEED_TAG}.example.com"
+
+
+async def sample_customer_ids(database_url: str, count: int) -> list[str]:
+    """Ids of `count` customers, drawn at random."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT id FROM profile.customers ORDER BY random() LIMIT :n"), {"n": count})
+            return [str(row[0]) for row in rows]
+    finally:
+        await engine.dispose()
 
 
 def route_spec(number: int) -> dict[str, Any]:
