@@ -199,6 +199,7 @@ def test_dev_serves_the_printed_curl_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert state.sandbox_smtp == f"127.0.0.1:{ports['sandbox-smtp']}"
         assert f"{state.ingest_url}/docs" in printed
         assert f"{state.services['delivery']}/docs" in printed
+        assert f"{state.services['console']}/docs" not in printed  # pages for people, no API
         assert f"{state.sandbox_url}/\n" in printed  # the sandbox page
         assert "metaconnect sandbox tail" in printed
         assert "Post an event:\n" in printed  # run outside the repository: no example routes to name

@@ -287,3 +287,12 @@ def test_traits_used_names_the_traits_a_template_reads() -> None:
     source = "{{ customer.traits.plan }} {{ customer.traits['tier'] }} {{ customer.first_name }} {{ data.traits.x }}"
     assert traits_used(source) == {"plan", "tier"}
     assert traits_used("{{ broken") == frozenset()
+
+
+def test_a_value_the_customer_does_not_have_prints_nothing_never_none() -> None:
+    # Found by hand: a welcome e-mail said "Welcome aboard, None!" to a customer without a first name.
+    context = {**CONTEXT, "customer": {**CONTEXT.get("customer", {}), "first_name": None}}
+    assert render_template("Welcome aboard, {{ customer.first_name }}!", context) == "Welcome aboard, !"
+    assert render_template("Hello {{ customer.first_name or 'there' }}", context) == "Hello there"
+    assert render_template("<p>{{ customer.first_name }}</p>", context, html=True) == "<p></p>"
+    assert render_template("{{ 0 }} {{ false }}", context) == "0 False"  # only None prints nothing

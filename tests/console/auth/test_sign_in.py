@@ -103,6 +103,14 @@ def test_a_state_change_without_the_csrf_token_or_from_another_origin_is_refused
         assert client.get("/", follow_redirects=False).status_code == 303
 
 
+def test_the_console_serves_pages_not_api_docs(console_only: ConsoleStack) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert httpx.get(f"{console_only.console}{path}").status_code == 404
+    favicon = httpx.get(f"{console_only.console}/static/favicon.svg")
+    assert favicon.status_code == 200
+    assert favicon.headers["content-type"].startswith("image/svg+xml")
+
+
 def test_every_page_forbids_inline_script_and_framing(console_only: ConsoleStack) -> None:
     for path in ("/sign-in", "/", "/static/console.css", "/nowhere"):
         response = httpx.get(f"{console_only.console}{path}", follow_redirects=False)

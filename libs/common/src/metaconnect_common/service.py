@@ -35,6 +35,7 @@ def service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     max_body_bytes: int | None = None,
     gc_gen0_threshold: int = 0,
+    api_docs: bool = True,
 ) -> FastAPI:
     """A service's app: shared error shape, `/healthz` `/readyz` `/metrics`, HTTP telemetry.
 
@@ -42,7 +43,8 @@ def service_app(
     `/readyz` runs the checks that state names, and answers 503 until it is installed.
     `max_body_bytes` refuses larger bodies with 413 (measured by the telemetry, which wraps
     everything). `gc_gen0_threshold` is applied once the lifespan has started (see
-    `settle_heap`). The caller adds its routers.
+    `settle_heap`). `api_docs=False` serves no `/docs` or OpenAPI schema (the console's pages
+    are no API). The caller adds its routers.
     """
 
     @asynccontextmanager
@@ -57,6 +59,9 @@ def service_app(
         summary=summary,
         lifespan=started,
         telemetry=NATIVE_TELEMETRY_OFF,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
     )
     install_error_handlers(app)
     add_operational_routes(app, service=service, checks=lambda: state_of(app, ServiceState).readiness())

@@ -349,6 +349,10 @@ class _Guard(NodeTransformer):
     visit_EvalContextModifier = visit_ScopedEvalContextModifier = _refuse
 
 
+def _nothing_for_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
 class _MessageEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "+"})
 
@@ -359,6 +363,9 @@ class _MessageEnvironment(ImmutableSandboxedEnvironment):
             trim_blocks=True,
             lstrip_blocks=True,
             optimized=False,  # no constant folding: every operation runs under the budget
+            # A value the customer does not have (`customer.first_name` unknown) prints nothing,
+            # as in Liquid, never the word "None" in a message a person reads.
+            finalize=_nothing_for_none,
         )
         self.globals.pop("lipsum", None)  # random text: rendering stays deterministic
         self.globals["range"] = _range

@@ -70,6 +70,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         max_body_bytes=1024 * 1024,
         gc_gen0_threshold=common.gc_gen0_threshold,
+        api_docs=False,
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ServerTimingMiddleware)

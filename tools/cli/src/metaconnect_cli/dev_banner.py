@@ -34,7 +34,10 @@ def render_banner(
     route files loaded at start: their directory, and each route's name and trigger event types."""
     lines = ["", "Metaconnect is running (development mode).", ""]
     for name, url in state.services.items():
-        lines.append(f"  {name:<11} {url}    API docs: {url}/docs")
+        if name == "console":
+            lines.append(f"  {name:<11} {url}/    (pages for people: sign in with the link below)")
+        else:
+            lines.append(f"  {name:<11} {url}    API docs: {url}/docs")
     lines.append(f"  {'Kafka':<11} {state.kafka_bootstrap}    ({kafka})")
     shown_db = make_url(state.database_url).render_as_string(hide_password=True)
     lines.append(f"  {'PostgreSQL':<11} {shown_db}    ({postgres})")
