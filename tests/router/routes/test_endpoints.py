@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +26,30 @@ async def test_create_read_and_list(router_client: httpx.AsyncClient) -> None:
     assert read.json() == body
     listed = await router_client.get("/v1/routes", params={"status": "active"}, headers=operator(Role.VIEWER))
     assert spec["name"] in [r["name"] for r in listed.json()]
+
+
+async def test_routes_page_on_by_name_after_the_last_of_the_page_before(router_client: httpx.AsyncClient) -> None:
+    prefix = f"paged-{uuid.uuid4().hex[:6]}"
+    names = [f"{prefix}-{n}" for n in range(5)]
+    for name in reversed(names):
+        created = await router_client.put(f"/v1/routes/{name}", json=route_spec(name=name), headers=operator())
+        assert created.status_code == 201, created.text
+    viewer = operator(Role.VIEWER)
+    seen: list[str] = []
+    after = f"{prefix}-"  # sorts before every name of this test and after every other test's
+    while True:
+        page = await router_client.get("/v1/routes", params={"after": after, "limit": 2}, headers=viewer)
+        assert page.status_code == 200, page.text
+        got = [r["name"] for r in page.json() if r["name"].startswith(prefix)]
+        seen += got
+        if len(got) < 2:
+            break
+        after = got[-1]
+    assert seen == names
+    for bad in ({"limit": 0}, {"limit": 501}, {"after": "x" * 201}):
+        refused = await router_client.get("/v1/routes", params=bad, headers=viewer)
+        assert refused.status_code == 422, bad
+        assert refused.json()["errors"][0]["field"] in ("query.limit", "query.after")
 
 
 async def test_every_change_is_a_version_and_the_same_spec_is_no_change(router_client: httpx.AsyncClient) -> None:

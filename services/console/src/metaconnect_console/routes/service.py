@@ -51,8 +51,8 @@ class RoutesPage:
 def page_after(
     routes: Sequence[Mapping[str, Any]], after: str | None, size: int = PAGE_SIZE
 ) -> tuple[list[Mapping[str, Any]], str | None]:
-    """One page of routes in name order after the name `after` (the router lists all of them at
-    once, ordered by name: the name is the cursor), and the cursor of the next page."""
+    """One page of routes in name order after the name `after` (the name is the cursor), and the
+    cursor of the next page: there is one when more than `size` routes follow."""
     rest = [r for r in routes if after is None or str(r["name"]) > after]
     shown = rest[:size]
     return shown, (str(shown[-1]["name"]) if len(rest) > size else None)
@@ -61,7 +61,8 @@ def page_after(
 async def routes_page(
     services: Services, person: Person, *, status: str | None, after: str | None, now: datetime | None = None
 ) -> RoutesPage:
-    routes = await services.get(person, "router", "/v1/routes", status=status)
+    # One more than a page: whether another page follows.
+    routes = await services.get(person, "router", "/v1/routes", status=status, after=after, limit=PAGE_SIZE + 1)
     shown, next_after = page_after(sorted(routes, key=lambda r: r["name"]), after)
     until = now or datetime.now(UTC)
     report = await services.get(

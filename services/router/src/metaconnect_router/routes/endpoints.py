@@ -90,8 +90,12 @@ async def list_routes(
     routes: RouteServiceDep,
     status: Annotated[RouteStatus | None, Query(description="Only routes in this status.")] = None,
     include_deleted: Annotated[bool, Query(description="Also list deleted routes.")] = False,
+    after: Annotated[
+        str | None, Query(max_length=200, description="The name of the last route of the page before (by name).")
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, le=500, description="At most this many (all without it).")] = None,
 ) -> list[RouteOut]:
-    return await routes.list_routes(status=status, include_deleted=include_deleted)
+    return await routes.list_routes(status=status, include_deleted=include_deleted, after=after, limit=limit)
 
 
 @router.get("/{name}", summary="One route's current version")

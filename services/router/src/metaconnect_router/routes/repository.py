@@ -25,12 +25,17 @@ async def current(session: AsyncSession, name: str) -> tuple[Route, RouteVersion
     return (row[0], row[1]) if row else None
 
 
-async def listed(session: AsyncSession, *, status: str | None, deleted: bool) -> list[tuple[Route, RouteVersion]]:
+async def listed(
+    session: AsyncSession, *, status: str | None, deleted: bool, after: str | None = None, limit: int | None = None
+) -> list[tuple[Route, RouteVersion]]:
     query = (
         select(Route, RouteVersion)
         .join(RouteVersion, (RouteVersion.route == Route.name) & (RouteVersion.version == Route.version))
         .order_by(Route.name)
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(Route.name > after)
     if status is not None:
         query = query.where(Route.status == status)
     if not deleted:

@@ -138,9 +138,18 @@ class RouteService:
             found = await repository.current(session, name)
         return _out(*found) if found else None
 
-    async def list_routes(self, *, status: RouteStatus | None = None, include_deleted: bool = False) -> list[RouteOut]:
+    async def list_routes(
+        self,
+        *,
+        status: RouteStatus | None = None,
+        include_deleted: bool = False,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[RouteOut]:
         async with self._sessions() as session:
-            rows = await repository.listed(session, status=status.value if status else None, deleted=include_deleted)
+            rows = await repository.listed(
+                session, status=status.value if status else None, deleted=include_deleted, after=after, limit=limit
+            )
         return [_out(r, v) for r, v in rows]
 
     async def versions(self, name: str) -> list[RouteVersionOut]:
