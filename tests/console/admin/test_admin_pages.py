@@ -126,6 +126,27 @@ def test_an_admin_creates_a_scoped_key_sees_it_once_and_revokes_it_after_confirm
     assert secret not in _logs(console_stack)
 
 
+def test_many_keys_page_on_oldest_first(console_stack: ConsoleStack, page: Page) -> None:
+    admin = {"Authorization": f"Bearer {console_stack.token(Role.ADMIN)}"}
+    tag = _uid()
+    for n in range(52):
+        created = httpx.post(
+            f"{console_stack.url('ingest')}/v1/api-keys", json={"name": f"bulk-{tag}-{n:02d}"}, headers=admin
+        )
+        assert created.status_code == 201, created.text
+    signed_in(page, console_stack.console, email=f"ada-{_uid()}@example.com", role="admin")
+    page.goto(f"{console_stack.console}/admin/keys")
+    first = page.locator("tbody tr")
+    expect(first).to_have_count(50)
+    shown = set(first.all_inner_texts())
+    page.get_by_role("link", name="Newer keys").click()
+    expect(page).to_have_url(re.compile(r"/admin/keys\?after="))
+    rest = page.locator("tbody tr").all_inner_texts()
+    assert rest
+    assert not shown & set(rest)  # each key on one page only
+    assert any(f"bulk-{tag}-51" in row for row in rest)
+
+
 def test_a_bad_key_is_refused_at_its_field_naming_the_rule(console_stack: ConsoleStack, page: Page) -> None:
     console = console_stack.console
     signed_in(page, console, email=f"ada-{_uid()}@example.com", role="admin")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from metaconnect_common.auth import Role
@@ -116,3 +118,26 @@ async def test_a_key_posts_events_unless_given_other_scopes(client: httpx.AsyncC
 async def test_unknown_key_id_is_404(client: httpx.AsyncClient) -> None:
     response = await client.delete("/v1/api-keys/00000000-0000-0000-0000-000000000000", headers=operator_headers())
     assert response.status_code == 404
+
+
+async def test_keys_page_on_oldest_first_after_the_last_key_of_the_page_before(client: httpx.AsyncClient) -> None:
+    admin = operator_headers(Role.ADMIN)
+    for n in range(5):
+        created = await client.post("/v1/api-keys", json={"name": f"paged-{n}"}, headers=admin)
+        assert created.status_code == 201, created.text
+    everything = [k["id"] for k in (await client.get("/v1/api-keys", headers=admin)).json()]
+    seen: list[str] = []
+    params: dict[str, str | int] = {"limit": 2}
+    while True:
+        page = (await client.get("/v1/api-keys", params=params, headers=admin)).json()
+        seen += [k["id"] for k in page]
+        if len(page) < 2:
+            break
+        params = {"limit": 2, "after": page[-1]["id"]}
+    assert seen == everything
+    unknown = await client.get("/v1/api-keys", params={"after": str(uuid.uuid4())}, headers=admin)
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"] == [
+        {"field": "query.after", "rule": "cursor", "message": "not the id of an API key"}
+    ]
+    assert (await client.get("/v1/api-keys", params={"limit": 0}, headers=admin)).status_code == 422

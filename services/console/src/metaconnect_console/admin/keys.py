@@ -21,15 +21,20 @@ SCOPES = {
     "inbox": "Mint inbox tokens for the app's signed-in customers (/v1/inbox/tokens)",
 }
 
+KEYS_PAGE = 50
 BLANK = KeyForm(scopes=["events"])
 """A new key's form: posting events is what most keys are for."""
 
 
 @router.get("", response_class=HTMLResponse)
 async def key_list(
-    request: Request, person: AdminDep, services: ServicesDep, revoked: Annotated[bool, Query()] = False
+    request: Request,
+    person: AdminDep,
+    services: ServicesDep,
+    revoked: Annotated[bool, Query()] = False,
+    after: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Response:
-    return await _keys_page(request, person, services, revoked=revoked)
+    return await _keys_page(request, person, services, revoked=revoked, after=after)
 
 
 @router.post("", response_class=HTMLResponse)
@@ -73,6 +78,7 @@ async def _keys_page(
     services: Services,
     *,
     revoked: bool = False,
+    after: uuid.UUID | None = None,
     created: dict[str, Any] | None = None,
     typed: KeyForm | None = None,
     message: str | None = None,
@@ -81,12 +87,17 @@ async def _keys_page(
 ) -> Response:
     htmx = _htmx(request)
     try:
-        keys, unlisted = await services.get(person, "ingest", "/v1/api-keys", include_revoked=revoked), None
+        # One more than a page: whether another page follows.
+        listed = await services.get(
+            person, "ingest", "/v1/api-keys", include_revoked=revoked, after=after, limit=KEYS_PAGE + 1
+        )
+        keys, unlisted = listed[:KEYS_PAGE], None
+        next_after = listed[KEYS_PAGE - 1]["id"] if len(listed) > KEYS_PAGE else None
     except (Refused, ServiceUnavailable) as exc:
         if created is None and not htmx:
             raise
         # A key just created is shown whatever the list does: its secret is in this answer only.
-        keys, unlisted = [], f"The keys could not be listed ({exc}); reload in a moment."
+        keys, unlisted, next_after = [], f"The keys could not be listed ({exc}); reload in a moment.", None
     return page(
         request,
         "admin/keys_body.html" if htmx else "admin/keys.html",
@@ -96,6 +107,7 @@ async def _keys_page(
         section="admin",
         admin_section="keys",
         keys=keys,
+        next_after=next_after,
         unlisted=unlisted,
         revoked=revoked,
         created=created,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from metaconnect_common.auth import AdminDep
-from metaconnect_common.errors import ERROR_RESPONSES, ApiError
+from metaconnect_common.errors import ERROR_RESPONSES, ApiError, FieldError
 from metaconnect_common.http import StrictQueryRoute
 from metaconnect_ingest.deps import KeyServiceDep
 from metaconnect_ingest.keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
@@ -50,8 +50,18 @@ async def list_keys(
     _: AdminDep,
     keys: KeyServiceDep,
     include_revoked: Annotated[bool, Query(description="Also list revoked keys.")] = False,
+    after: Annotated[uuid.UUID | None, Query(description="The id of the last key of the page before.")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=500, description="At most this many (all without it).")] = None,
 ) -> list[ApiKeyOut]:
-    return await keys.list(include_revoked=include_revoked)
+    listed = await keys.list(include_revoked=include_revoked, after=after, limit=limit)
+    if listed is None:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "after names no API key",
+            errors=[FieldError(field="query.after", rule="cursor", message="not the id of an API key")],
+        )
+    return listed
 
 
 @router.get("/{key_id}", summary="One API key")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from metaconnect_ingest.models import ApiKey
@@ -20,8 +20,13 @@ async def get(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:
     return await session.get(ApiKey, key_id)
 
 
-async def list_all(session: AsyncSession, *, include_revoked: bool) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+async def list_all(
+    session: AsyncSession, *, include_revoked: bool, after: ApiKey | None = None, limit: int | None = None
+) -> list[ApiKey]:
+    """Keys oldest first; a page starts after the key `after` (by creation time, then id)."""
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).limit(limit)
+    if after is not None:
+        query = query.where(tuple_(ApiKey.created_at, ApiKey.id) > tuple_(after.created_at, after.id))
     if not include_revoked:
         query = query.where(ApiKey.revoked_at.is_(None))
     return list((await session.scalars(query)).all())

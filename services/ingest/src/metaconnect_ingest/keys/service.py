@@ -110,9 +110,16 @@ class KeyService:
             await repository.add(session, row)
         return ApiKeyCreated(**_out(row).model_dump(), key=f"{PREFIX}{key_id.hex}{secret}")
 
-    async def list(self, *, include_revoked: bool = False) -> list[ApiKeyOut]:
+    async def list(
+        self, *, include_revoked: bool = False, after: uuid.UUID | None = None, limit: int | None = None
+    ) -> list[ApiKeyOut] | None:
+        """Keys oldest first, a page after the key `after`; None when `after` is no key."""
         async with self._sessions() as session:
-            return [_out(k) for k in await repository.list_all(session, include_revoked=include_revoked)]
+            last = await repository.get(session, after) if after is not None else None
+            if after is not None and last is None:
+                return None
+            rows = await repository.list_all(session, include_revoked=include_revoked, after=last, limit=limit)
+            return [_out(k) for k in rows]
 
     async def get(self, key_id: uuid.UUID) -> ApiKeyOut | None:
         async with self._sessions() as session:
