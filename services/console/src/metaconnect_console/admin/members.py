@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from metaconnect_common.auth import Role
@@ -18,8 +20,10 @@ router = APIRouter(prefix="/admin/members", tags=["admin"])
 
 
 @router.get("", response_class=HTMLResponse)
-async def member_list(request: Request, person: AdminDep, state: StateDep) -> HTMLResponse:
-    return await _members_page(request, person, state)
+async def member_list(
+    request: Request, person: AdminDep, state: StateDep, after: Annotated[str | None, Query(max_length=320)] = None
+) -> HTMLResponse:
+    return await _members_page(request, person, state, after=after)
 
 
 @router.post("", response_class=HTMLResponse)
@@ -60,11 +64,13 @@ async def _members_page(
     person: Person,
     state: StateDep,
     *,
+    after: str | None = None,
     typed: dict[str, str] | None = None,
     message: str | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    members, next_after = await service.members(state.sessions, after)
     return page(
         request,
         "admin/members.html",
@@ -72,7 +78,8 @@ async def _members_page(
         status_code=status_code,
         section="admin",
         admin_section="members",
-        members=await service.members(state.sessions),
+        members=members,
+        next_after=next_after,
         admins=state.settings.admins,
         roles=[r.value for r in ROLES],
         typed=typed or {"email": "", "role": Role.VIEWER.value},

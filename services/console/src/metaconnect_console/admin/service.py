@@ -8,10 +8,15 @@ from metaconnect_common.auth import Role
 from metaconnect_console.auth import repository
 from metaconnect_console.models import Member
 
+MEMBERS_PAGE = 50
 
-async def members(sessions: async_sessionmaker[AsyncSession]) -> list[Member]:
+
+async def members(sessions: async_sessionmaker[AsyncSession], after: str | None) -> tuple[list[Member], str | None]:
+    """One page of members after the address `after`, and the cursor of the next page."""
     async with sessions() as db:
-        return await repository.members(db)
+        listed = await repository.members(db, after=after, limit=MEMBERS_PAGE + 1)
+    shown = listed[:MEMBERS_PAGE]
+    return shown, (shown[-1].email if len(listed) > MEMBERS_PAGE else None)
 
 
 async def grant(sessions: async_sessionmaker[AsyncSession], *, email: str, role: Role, by: str) -> int:

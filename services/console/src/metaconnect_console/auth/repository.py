@@ -62,12 +62,18 @@ async def use_link(db: AsyncSession, token_id: str) -> bool:
     return inserted is not None
 
 
-async def members(db: AsyncSession) -> list[Member]:
-    return list(await db.scalars(select(Member).order_by(Member.email)))
+async def members(db: AsyncSession, *, after: str | None = None, limit: int | None = None) -> list[Member]:
+    """Members by e-mail address; a page starts after the address `after`."""
+    query = select(Member).order_by(Member.email).limit(limit)
+    if after is not None:
+        query = query.where(Member.email > after)
+    return list(await db.scalars(query))
 
 
-async def member_roles(db: AsyncSession) -> dict[str, Role]:
-    return {m.email: Role(m.role) for m in await members(db)}
+async def member_roles(db: AsyncSession, email: str) -> dict[str, Role]:
+    """The members page's entry for `email`, if it has one (what `roles.role_for` reads)."""
+    role = await db.scalar(select(Member.role).where(Member.email == email))
+    return {email: Role(role)} if role is not None else {}
 
 
 async def put_member(db: AsyncSession, *, email: str, role: Role, added_by: str) -> None:

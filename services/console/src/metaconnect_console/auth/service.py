@@ -85,7 +85,7 @@ class SignIns:
                 identity.email,
                 identity.claims,
                 role_claim=self.settings.oidc_role_claim,
-                members=await repository.member_roles(db),
+                members=await repository.member_roles(db, identity.email),
                 admins=self.settings.admins,
             )
             if role is None:
