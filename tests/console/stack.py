@@ -51,7 +51,7 @@ class ConsoleStack:
             "MC_KAFKA_TOPIC_PREFIX": self.topic_prefix,
             "MC_KAFKA_TOPIC_PARTITIONS": "3",
             "MC_LOG_JSON": "false",
-            "MC_LOG_LEVEL": "WARNING",
+            "MC_LOG_LEVEL": "INFO",  # as deployed: what reaches the logs is checked (no personal data)
             "OTEL_EXPORTER_OTLP_ENDPOINT": "",
             "PYTHONUNBUFFERED": "1",
         }
@@ -105,6 +105,9 @@ class ConsoleStack:
                 pass
             time.sleep(0.2)
         raise TimeoutError(f"{name} not ready:\n{log_tail(self.workdir / f'{name}.log', 40)}")
+
+    def log_text(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
 
     def logs(self) -> str:
         return "\n".join(f"--- {name} ---\n{log_tail(self.workdir / f'{name}.log', 30)}" for name in self.procs)

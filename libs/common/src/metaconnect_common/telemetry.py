@@ -50,6 +50,10 @@ def setup_logging(service: str, settings: TelemetrySettings) -> None:
     root.setLevel(settings.mc_log_level.upper())
     # aiokafka logs every reconnect attempt at ERROR; warnings are enough.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # httpx and httpcore log every request's full URL at INFO/DEBUG, and a URL can name a customer
+    # (`/v1/profiles/email:…`, a provider's path): personal data must never reach the logs.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 def setup_tracing(service: str, settings: TelemetrySettings) -> None:
