@@ -226,9 +226,9 @@ async def bundle_counts(session: AsyncSession, window: Window) -> BundleCounts:
     by_size = (
         await session.execute(select(flushed.c.size, func.count()).group_by(flushed.c.size).order_by(flushed.c.size))
     ).all()
-    by_bucket: dict[int, int] = dict(
-        (await session.execute(select(bucket, func.count()).group_by(bucket))).tuples().all()
-    )
+    by_bucket: dict[int, int] = {
+        int(row[0]): int(row[1]) for row in await session.execute(select(bucket, func.count()).group_by(bucket))
+    }
     median, p90 = (
         await session.execute(
             select(
