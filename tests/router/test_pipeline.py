@@ -255,7 +255,9 @@ async def test_a_click_credits_the_item_it_names_and_a_read_counts_as_engagement
     )
 
     async def credited() -> bool:
-        return any((await _engaged(router_app, [i.id for i in read.items])).values())
+        # Each customer's receipts may sit on another partition: wait for all three.
+        bundles = (clicked, plain, read)
+        return all([any((await _engaged(router_app, [i.id for i in d.items])).values()) for d in bundles])
 
     deadline = asyncio.get_running_loop().time() + 30
     while not await credited():

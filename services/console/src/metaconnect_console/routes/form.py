@@ -261,8 +261,10 @@ def place_errors(errors: Iterable[Mapping[str, Any]], paths: set[str]) -> dict[s
 
 
 def field_id(path: str) -> str:
-    """An HTML id for an input's path (ids may hold dots, but CSS selectors then need escapes)."""
-    return "f-" + path.replace(".", "-").replace("_", "-") if path else "f-top"
+    """An HTML id for an input's path (ids may hold dots, but CSS selectors then need escapes):
+    a dash doubled, then each dot a dash. Distinct paths get distinct ids, since no part of a
+    path starts or ends with a dash (`en-GB` is one part)."""
+    return "f-" + path.replace("-", "--").replace(".", "-") if path else "f-top"
 
 
 def _put(target: dict[str, Any], key: str, value: str) -> None:
