@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -260,6 +261,18 @@ def test_an_admin_exports_a_customer_and_erases_them_after_confirming(
         assert "No such customer" in again.text
 
 
+def _until_in_timeline(stack: ConsoleStack, email: str, entries: int, seconds: float = 90) -> None:
+    viewer = {"Authorization": f"Bearer {stack.token(Role.VIEWER)}"}
+    url = f"{stack.url('profile')}/v1/profiles/{quote('email:' + email)}/timeline"
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = httpx.get(url, params={"limit": 100}, headers=viewer, timeout=10)
+        if answer.status_code == 200 and len(answer.json()["items"]) >= entries:
+            return
+        assert time.monotonic() < deadline, f"{entries} timeline entries not there: {answer.text[:300]}"
+        time.sleep(0.5)
+
+
 def test_long_lists_page_on_in_place_and_each_page_has_its_own_address(
     console_stack: ConsoleStack, route: str, app_key: str, page: Page
 ) -> None:
@@ -277,6 +290,9 @@ def test_long_lists_page_on_in_place_and_each_page_has_its_own_address(
         timeout=15,
     )
     assert posted.status_code == 202, posted.text
+    # Every order and its `message.sent` receipt in the timeline before any page is read: a
+    # page's cursor is where that page ended when it was drawn.
+    _until_in_timeline(console_stack, email, 2 * len(orders))
     signed_in(page, console, email="sam@example.com", role="viewer")
     _open(page, console, email)
 

@@ -153,7 +153,7 @@ def test_interval_endpoints_are_placed_in_order_around_the_estimate(triples: lis
         if row.low < -1e-6 and row.high > 1e-6:
             assert low <= zero_x <= high
         if row.low > 1e-6:
-            assert low > zero_x
+            assert low >= zero_x  # never left of zero (a low end within a pixel of it is drawn on it)
 
 
 def test_an_interval_plot_lists_routes_it_cannot_estimate() -> None:
