@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 
+from metaconnect_common import periods
 from metaconnect_common.auth import ViewerDep
-from metaconnect_common.errors import ERROR_RESPONSES, ApiError, FieldError
+from metaconnect_common.errors import ERROR_RESPONSES
 from metaconnect_common.http import StrictQueryRoute
+from metaconnect_common.periods import DayOrTime
 from metaconnect_common.stage import SessionDep
 from metaconnect_delivery.reports import repository
 
@@ -43,38 +44,6 @@ class ProvidersReport(BaseModel):
     rows: list[ProviderRow] = Field(description="Most deliveries first; the row without a provider last.")
 
 
-def _day_or_time(value: object) -> date | datetime:
-    # As the router's reports take them: a bare day is a UTC day, a time needs its offset.
-    if isinstance(value, date):
-        return value
-    text = str(value)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise PydanticCustomError(
-            "date_or_datetime", "a day (2026-12-07) or a time with its offset (2026-12-07T08:00:00Z)"
-        ) from None
-    if len(text) == len("2026-12-07"):
-        return parsed.date()
-    if parsed.tzinfo is None:
-        raise PydanticCustomError("timezone_aware", "a time needs its offset, e.g. Z or +01:00")
-    return parsed
-
-
-DayOrTime = Annotated[
-    date | datetime,
-    PlainValidator(_day_or_time),
-    WithJsonSchema({"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}),
-]
-
-
-def _bound(value: date, *, end: bool) -> datetime:
-    """A day (UTC) from its start, or up to its end; a time as given."""
-    if isinstance(value, datetime):
-        return value
-    return datetime.combine(value + timedelta(days=1) if end else value, time.min, tzinfo=UTC)
-
-
 @router.get("/v1/reports/providers", summary="Deliveries and failures by provider")
 async def providers_report(
     session: SessionDep,
@@ -88,15 +57,7 @@ async def providers_report(
         Query(description="Deliveries created before this time, or up to the end of this day (UTC); default: now."),
     ] = None,
 ) -> ProvidersReport:
-    end = _bound(until, end=True) if until is not None else datetime.now(UTC)
-    start = _bound(since, end=False) if since is not None else end - DEFAULT_SPAN
-    if start > end:
-        raise ApiError(
-            422,
-            "validation_failed",
-            "request failed validation",
-            errors=[FieldError(field="since", rule="range", message="since must not be after until")],
-        )
+    start, end = periods.window(since, until, default_span=DEFAULT_SPAN)
     counts = await repository.provider_counts(session, start, end)
     return ProvidersReport(
         since=start,

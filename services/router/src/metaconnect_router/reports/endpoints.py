@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import PlainValidator, WithJsonSchema
-from pydantic_core import PydanticCustomError
 
+from metaconnect_common import periods
 from metaconnect_common.auth import ViewerDep
-from metaconnect_common.errors import ERROR_RESPONSES, ApiError, FieldError
+from metaconnect_common.errors import ERROR_RESPONSES
 from metaconnect_common.http import StrictQueryRoute
+from metaconnect_common.periods import DayOrTime
 from metaconnect_common.stage import SessionDep
 from metaconnect_router.reports import repository, stats
 from metaconnect_router.reports.repository import (
@@ -48,31 +48,6 @@ DEFAULT_SPAN = timedelta(days=30)
 CONFIDENCE = 0.95
 
 
-def _day_or_time(value: object) -> date | datetime:
-    if isinstance(value, date):  # a datetime is a date too
-        return value
-    text = str(value)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise PydanticCustomError(
-            "date_or_datetime", "a day (2026-12-07) or a time with its offset (2026-12-07T08:00:00Z)"
-        ) from None
-    if len(text) == len("2026-12-07"):
-        return parsed.date()
-    if parsed.tzinfo is None:
-        raise PydanticCustomError("timezone_aware", "a time needs its offset, e.g. Z or +01:00")
-    return parsed
-
-
-DayOrTime = Annotated[
-    date | datetime,
-    PlainValidator(_day_or_time),
-    WithJsonSchema({"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}),
-]
-"""A report bound: a day (`2026-12-07`, UTC) or a time with its offset."""
-
-
 async def report_window(
     since: Annotated[
         DayOrTime | None,
@@ -91,30 +66,8 @@ async def report_window(
     ] = None,
     route: Annotated[str | None, Query(min_length=1, max_length=63, description="Only this route's.")] = None,
 ) -> Window:
-    until = window_end(until) if until is not None else datetime.now(UTC)
-    since = window_start(since) if since is not None else until - DEFAULT_SPAN
-    if since > until:
-        raise ApiError(
-            422,
-            "validation_failed",
-            "request failed validation",
-            errors=[FieldError(field="since", rule="range", message="since must not be after until")],
-        )
-    return Window(since=since, until=until, route=route)
-
-
-def window_start(value: datetime | date) -> datetime:
-    """A time as given; a day from its start (UTC)."""
-    if isinstance(value, datetime):
-        return value
-    return datetime.combine(value, time.min, tzinfo=UTC)
-
-
-def window_end(value: datetime | date) -> datetime:
-    """A time as given; a day up to its end (UTC), so `until=2026-12-07` includes that day."""
-    if isinstance(value, datetime):
-        return value
-    return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
+    start, end = periods.window(since, until, default_span=DEFAULT_SPAN)
+    return Window(since=start, until=end, route=route)
 
 
 WindowDep = Annotated[Window, Depends(report_window)]
