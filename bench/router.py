@@ -58,6 +58,7 @@ from bench._harness import (
 )
 from bench._measure import CpuMeter, load_profile, print_packages, print_top, processes, tree_cpu_s
 from metaconnect_cli.local._proc import free_port, spawn, stop
+from metaconnect_common.conditions import parse_condition
 from metaconnect_common.db import session_factory
 from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.profiled import Profiled, ProfileSnapshot
@@ -67,7 +68,6 @@ from metaconnect_common.topics import DELIVERIES, PROFILED, dlq_topic
 from metaconnect_router.decisions.decide import ActiveRoute, decide
 from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.ranking import Arm, Posterior
-from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.service import RouteService
 from metaconnect_router.routes.spec import RouteSpec, Tone
 

@@ -11,12 +11,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metaconnect_common.conditions import parse_condition
 from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_router.decisions.decide import ActiveRoute, Outcome, decide, in_route_holdout
 from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.ranking import Arm, Posterior
-from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.spec import RouteSpec, Tone
 from tests.router.conftest import route_spec
 

@@ -23,12 +23,12 @@ from uuid import UUID
 
 import numpy as np
 
+from metaconnect_common.conditions import parse_condition
 from metaconnect_common.schemas import Channel, CustomerRef, Interaction
 from metaconnect_common.schemas.profiled import Colour, PersonalitySnapshot, ProfileSnapshot
 from metaconnect_router.decisions.decide import ActiveRoute, decide
 from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.ranking import Arm, Posterior, update
-from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.spec import RouteSpec, Tone
 
 COLOURS: Final = (Colour.RED, Colour.YELLOW, Colour.GREEN, Colour.BLUE)

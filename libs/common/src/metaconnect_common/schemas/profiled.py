@@ -90,7 +90,10 @@ class Contact(BaseModel):
 class ProfileSnapshot(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lifecycle_stage: str
+    lifecycle_stage: str = Field(description="The customer's stage in the lifecycle (`GET /v1/lifecycle`).")
+    stage_entered_at: AwareDatetime | None = Field(
+        default=None, description="When the customer entered that stage (their first event's time for the first)."
+    )
     locale: str | None = None
     time_zone: str | None = None
     purposes: dict[Purpose, ConsentState] = Field(default_factory=dict)
@@ -132,6 +135,7 @@ def snapshot_of(profile: Mapping[str, Any]) -> ProfileSnapshot:
         return ProfileSnapshot.model_validate(
             {
                 "lifecycle_stage": profile["lifecycle_stage"],
+                "stage_entered_at": profile.get("stage_entered_at"),
                 "locale": profile["locale"],
                 "time_zone": profile["time_zone"],
                 "purposes": consent["purposes"],
@@ -152,6 +156,16 @@ def snapshot_of(profile: Mapping[str, Any]) -> ProfileSnapshot:
         raise ProfileUnreadable(f"the profile service answered a profile of another shape: {exc}") from None
 
 
+class StageChange(BaseModel):
+    """The lifecycle stage this record's interaction moved the customer into (journeys enter on it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_stage: str | None = Field(description="None for a new customer's first stage.")
+    to_stage: str
+    backward: bool = Field(default=False, description="An earlier stage than the one left.")
+
+
 class Profiled(BaseModel):
     """The record on `mc.profiled.v1`. `kind` says what happened to the customer."""
 
@@ -164,6 +178,7 @@ class Profiled(BaseModel):
     merged_from: list[UUID] = Field(default_factory=list, description="Customers merged into this one by this event.")
     interaction: Interaction | None = None
     profile: ProfileSnapshot | None = None
+    stage_change: StageChange | None = Field(default=None, description="Set when the interaction moved the stage.")
     profiled_at: datetime
 
     def kafka_key(self) -> bytes:

@@ -20,6 +20,7 @@ from uuid import UUID
 
 import numpy as np
 
+from metaconnect_common.conditions import Condition
 from metaconnect_common.schemas import Channel, Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_router.channels import ChannelChoice, choose_channel, local_now
@@ -39,7 +40,6 @@ from metaconnect_router.decisions.ranking import (
     TonePrior,
     rank,
 )
-from metaconnect_router.routes.conditions import Condition
 from metaconnect_router.routes.spec import Category, Message, RouteSpec, Tone, event_type_matches
 
 DEFAULT_TONE_PRIOR: Final = TonePrior()

@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from metaconnect_common.conditions import parse_condition
 from metaconnect_common.db import unit_of_work
 from metaconnect_common.kafka.tracing import context_from, traceparent_of
 from metaconnect_common.schemas import Interaction
@@ -38,7 +39,6 @@ from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.items import new_item
 from metaconnect_router.decisions.ranking import Arm, Posterior, TonePrior
 from metaconnect_router.routes import repository as routes
-from metaconnect_router.routes.conditions import parse_condition
 from metaconnect_router.routes.spec import STORED_SPEC, Category, RouteSpec
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from metaconnect_common.conditions import ConditionError, parse_condition
 from metaconnect_common.schemas import Channel
 from metaconnect_common.templates import template_problems, traits_used
-from metaconnect_router.routes.conditions import ConditionError, parse_condition
 
 SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9\-]{0,62}$"
 # Glob patterns over dotted event types: `purchase.completed`, `message.*`.

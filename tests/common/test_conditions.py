@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from metaconnect_common.conditions import MAX_LENGTH, Condition, ConditionError, parse_condition
 from metaconnect_common.schemas import Channel, CustomerRef, Interaction
 from metaconnect_common.schemas.profiled import ConsentState, ProfileSnapshot, Purpose
-from metaconnect_router.routes.conditions import MAX_LENGTH, Condition, ConditionError, parse_condition
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -49,6 +49,7 @@ INTERACTION = Interaction(
 )
 PROFILE = ProfileSnapshot(
     lifecycle_stage="active",
+    stage_entered_at=datetime(2025, 5, 25, 12, 0, tzinfo=UTC),
     locale="de-DE",
     time_zone="Europe/Berlin",
     purposes={Purpose.MARKETING: _consent(True)},
@@ -141,6 +142,9 @@ TRUTH = [
     ("event.occurred_at within 119m", False),
     ("profile.traits.last_purchase_at within 30d", True),
     ("profile.traits.last_purchase_at within 12d", False),
+    ("profile.stage_entered_at within 7d", True),
+    ("profile.stage_entered_at within 6d", False),
+    ('profile.lifecycle_stage == "active" and not (profile.stage_entered_at within 3d)', True),
     ("event.properties.last_visit within 1d", False),
     ("event.properties.last_visit within 2d", True),
     ("event.properties.next_visit within 366d", False),

@@ -1,4 +1,5 @@
-"""The route condition language: which profiled events a route's trigger takes.
+"""The condition language: which profiled events a route's trigger, a journey's entry, branch or
+goal, or a lifecycle stage's rule takes.
 
 Conditions are parsed and checked on write with a grammar (lark, LALR) and evaluated for every
 profiled event by walking the parsed tree over plain dicts; nothing is ever run as code::
@@ -17,7 +18,7 @@ profiled event by walking the parsed tree over plain dicts; nothing is ever run 
 * `path within 24h`: the field is a timestamp with an offset, not in the future and at most that
   long ago. A duration is a whole number and `s`, `m`, `h` or `d`, at most `366d`.
 * Fields: `event.type`, `.channel`, `.source`, `.occurred_at`, `event.properties.<key>...`,
-  `profile.lifecycle_stage`, `.locale`, `.time_zone`, `profile.traits.<key>...`,
+  `profile.lifecycle_stage`, `.stage_entered_at`, `.locale`, `.time_zone`, `profile.traits.<key>...`,
   `profile.channel_consent.<channel>.granted`, `profile.purposes.<purpose>.granted`, and
   `profile.reachable` in `exists` only. Personality and holdout are refused (`personality_not_allowed`):
   personality steers tone and channel, never who gets a message; so are engagement and active hours.
@@ -44,9 +45,7 @@ from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
 
-from metaconnect_common.schemas import Channel
-from metaconnect_common.schemas.profiled import Purpose
-from metaconnect_router.routes.condition_nodes import (
+from metaconnect_common.condition_nodes import (
     ORDERINGS,
     Facts,
     Junction,
@@ -59,6 +58,8 @@ from metaconnect_router.routes.condition_nodes import (
     member,
     within,
 )
+from metaconnect_common.schemas import Channel
+from metaconnect_common.schemas.profiled import Purpose
 
 MAX_LENGTH: Final = 2000
 MAX_DEPTH: Final = 20
@@ -116,13 +117,15 @@ _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _FIELD_LIST: Final = {
     "event": "type, channel, source, occurred_at, properties.<key>",
-    "profile": "lifecycle_stage, locale, time_zone, reachable, traits.<key>, channel_consent.<channel>.granted"
+    "profile": "lifecycle_stage, stage_entered_at, locale, time_zone, reachable, traits.<key>"
+    ", channel_consent.<channel>.granted"
     ", purposes.<purpose>.granted",
 }
 _SCALAR_FIELDS: Final = {
     "event": frozenset({"type", "channel", "source", "occurred_at"}),
-    "profile": frozenset({"lifecycle_stage", "locale", "time_zone", "reachable"}),
+    "profile": frozenset({"lifecycle_stage", "stage_entered_at", "locale", "time_zone", "reachable"}),
 }
+_TIMESTAMPS: Final = frozenset({"event.occurred_at", "profile.stage_entered_at"})
 _OPEN_FIELDS: Final = frozenset({("event", "properties"), ("profile", "traits")})
 _CONSENT_FIELDS: Final = {"channel_consent": [c.value for c in Channel], "purposes": [p.value for p in Purpose]}
 
@@ -225,8 +228,11 @@ class _Builder(Transformer[Token, Node]):
     def within(self, children: list[Token]) -> Node:
         path, duration = children
         root, head, *_ = path.split(".")
-        if path != "event.occurred_at" and (root, head) not in _OPEN_FIELDS:
-            reason = "not a timestamp; `within` reads event.occurred_at, event.properties.* or profile.traits.*"
+        if path not in _TIMESTAMPS and (root, head) not in _OPEN_FIELDS:
+            reason = (
+                "not a timestamp; `within` reads event.occurred_at, profile.stage_entered_at, "
+                "event.properties.* or profile.traits.*"
+            )
             raise self._error("not_a_timestamp", path, reason)
         valid = _DURATION.fullmatch(duration)
         seconds = int(valid[1]) * _UNITS[valid[2]] if valid else 0
