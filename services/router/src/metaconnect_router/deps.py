@@ -28,9 +28,8 @@ def _decisions(state: StateDep) -> DecisionService:
     return state.decisions
 
 
-def _routes(state: StateDep) -> RouteService:
+def route_service(state: StateDep) -> RouteService:
     return state.routes
 
 
 DecisionServiceDep = Annotated[DecisionService, Depends(_decisions)]
-RouteServiceDep = Annotated[RouteService, Depends(_routes)]

@@ -38,8 +38,9 @@ from metaconnect_router.decisions.decide import DEFAULT_TONE_PRIOR, ActiveRoute,
 from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.items import new_item
 from metaconnect_router.decisions.ranking import Arm, Posterior, TonePrior
-from metaconnect_router.routes import repository as routes
+from metaconnect_router.routes.service import ROUTES
 from metaconnect_router.routes.spec import STORED_SPEC, Category, RouteSpec
+from metaconnect_router.versioning import active_versions
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("metaconnect.router")
@@ -82,7 +83,7 @@ class RouteCatalog:
         if time.monotonic() - self._loaded_at < self._ttl_s:
             return self._routes
         out = []
-        for version in await routes.active_versions(session):
+        for version in await active_versions(session, ROUTES):
             key = (version.route, version.version)
             if key not in self._parsed:
                 spec = RouteSpec.model_validate(version.spec, context=STORED_SPEC)

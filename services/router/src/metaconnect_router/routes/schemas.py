@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import BaseModel, ConfigDict
-
-from metaconnect_router.routes.spec import RouteSpec, RouteStatus
+from metaconnect_router.routes.spec import RouteSpec
+from metaconnect_router.versioning import Answers, SpecOut, SpecPlan, SpecVersionOut
 
 
-class RouteOut(BaseModel):
+class RouteOut(SpecOut[RouteSpec]):
     """A route's current version."""
 
-    model_config = ConfigDict(frozen=True)
 
-    name: str
-    version: int
-    status: RouteStatus
-    spec: RouteSpec
-    author: str
-    created_at: datetime
-    updated_at: datetime
-    deleted: bool = False
-
-
-class RouteVersionOut(BaseModel):
+class RouteVersionOut(SpecVersionOut[RouteSpec]):
     """One version in a route's history."""
 
-    model_config = ConfigDict(frozen=True)
 
-    name: str
-    version: int
-    status: RouteStatus
-    change: str
-    author: str
-    created_at: datetime
-    spec: RouteSpec
+class RoutePlan(SpecPlan[RouteSpec]):
+    """What applying a route would do, computed without writing (routes as code: `plan`, `diff`)."""
 
 
-class RoutePlan(BaseModel):
-    """What applying a spec would do, computed without writing (routes as code: `diff`)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    action: str  # create | update | none
-    current_version: int | None
-    current: RouteSpec | None
-    proposed: RouteSpec
+ROUTE_ANSWERS = Answers(spec=RouteSpec, out=RouteOut, version_out=RouteVersionOut, plan=RoutePlan)

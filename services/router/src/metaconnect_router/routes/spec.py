@@ -411,25 +411,33 @@ def _templates(spec: Mapping[str, Any]) -> list[Problem]:
     messages = spec.get("messages")
     if not isinstance(messages, list):
         return []
-    policy = spec.get("policy")
-    listed = policy.get("template_traits", []) if isinstance(policy, Mapping) else []
-    allowed = {t for t in listed if isinstance(t, str)} if isinstance(listed, list) else set()
-    route = spec.get("name")
+    allowed = template_traits_of(spec)
     problems: list[Problem] = []
     for index, message in enumerate(messages):
-        variants = message.get("variants") if isinstance(message, Mapping) else None
-        if not isinstance(variants, Mapping):
-            continue
-        for tone, content in variants.items():
-            for channel, by_locale in content.items() if isinstance(content, Mapping) else ():
-                for locale, texts in by_locale.items() if isinstance(by_locale, Mapping) else ():
-                    if not isinstance(texts, Mapping):
-                        continue
-                    where = (
-                        f"route {route}, message {message.get('id')}, tone {tone}, channel {channel}, locale {locale}"
-                    )
-                    loc = ("messages", index, "variants", tone, channel, locale)
-                    problems += _content_problems(texts, where, loc, allowed)
+        problems += message_template_problems(message, f"route {spec.get('name')}", ("messages", index), allowed)
+    return problems
+
+
+def template_traits_of(spec: Mapping[str, Any]) -> set[str]:
+    """The traits a raw spec's `policy.template_traits` lets templates read."""
+    policy = spec.get("policy")
+    listed = policy.get("template_traits", []) if isinstance(policy, Mapping) else []
+    return {t for t in listed if isinstance(t, str)} if isinstance(listed, list) else set()
+
+
+def message_template_problems(message: Any, owner: str, loc: tuple[str | int, ...], allowed: set[str]) -> list[Problem]:
+    """The template problems of one raw message at `loc`, named as `owner`'s (a route or a journey's step)."""
+    variants = message.get("variants") if isinstance(message, Mapping) else None
+    if not isinstance(variants, Mapping):
+        return []
+    problems: list[Problem] = []
+    for tone, content in variants.items():
+        for channel, by_locale in content.items() if isinstance(content, Mapping) else ():
+            for locale, texts in by_locale.items() if isinstance(by_locale, Mapping) else ():
+                if not isinstance(texts, Mapping):
+                    continue
+                where = f"{owner}, message {message.get('id')}, tone {tone}, channel {channel}, locale {locale}"
+                problems += _content_problems(texts, where, (*loc, "variants", tone, channel, locale), allowed)
     return problems
 
 
