@@ -17,6 +17,10 @@ class RouterSettings(BaseSettings):
     max_records: int = Field(default=500, ge=1)
     flush_interval_s: float = Field(default=1.0, gt=0, description="How often due bundles are looked for.")
     flush_batch: int = Field(default=200, ge=1, le=5000, description="Due bundles flushed per transaction.")
+    timer_interval_s: float = Field(
+        default=0.25, gt=0, le=10, description="At most this long between two looks for due journey waits."
+    )
+    timer_batch: int = Field(default=200, ge=1, le=5000, description="Due journey waits moved on per transaction.")
     # The personality prior on each tone's engagement (`decisions.ranking.TonePrior`).
     tone_prior_base_rate: float = Field(default=0.05, gt=0, lt=0.5, description="Expected engagement of any tone.")
     tone_prior_matched_lift: float = Field(

@@ -70,6 +70,94 @@ class RouteVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class InstanceStatus(StrEnum):
+    """`journey_instances.status`."""
+
+    ACTIVE = "active"  # walking the journey: at a wait, or between steps in this transaction
+    COMPLETED = "completed"  # reached the end of the graph
+    CONVERTED = "converted"  # reached a goal
+    EXITED = "exited"  # an exit step, erasure, an objection, the journey deleted
+
+
+_ACTIVE = text("status = 'active'")
+
+
+class Journey(Base):
+    """A journey's identity and its current version. A deleted journey keeps its history."""
+
+    __tablename__ = "journeys"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # draft | active | paused (of the current version)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JourneyVersion(Base):
+    """Every change of a journey: its whole spec, who made it and when."""
+
+    __tablename__ = "journey_versions"
+
+    journey: Mapped[str] = mapped_column(ForeignKey("journeys.name"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    change: Mapped[str] = mapped_column(String(16))  # created | updated | deleted
+    author: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JourneyInstance(Base):
+    """One customer's walk through one journey. While active it rests at a step (`step_id`); a
+    wait there is its timer (`due_at`), claimed when due with `FOR UPDATE SKIP LOCKED`."""
+
+    __tablename__ = "journey_instances"
+    __table_args__ = (
+        # One active walk per customer and journey.
+        Index("uq_journey_instances_active", "journey", "customer_id", unique=True, postgresql_where=_ACTIVE),
+        Index("ix_journey_instances_due", "due_at", postgresql_where=text("status = 'active' AND due_at IS NOT NULL")),
+        Index("ix_journey_instances_customer", "customer_id", "journey", "entered_at"),
+        Index("ix_journey_instances_journey_status", "journey", "status", "step_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    journey: Mapped[str] = mapped_column(String(63))
+    version: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[uuid.UUID] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))  # an InstanceStatus
+    step_id: Mapped[str | None] = mapped_column(String(63))  # where it rests (a wait); the last step once ended
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    holdout: Mapped[bool] = mapped_column(Boolean)
+    context: Mapped[dict[str, Any]] = mapped_column()  # the event its conditions and templates read
+    arms: Mapped[dict[str, Any]] = mapped_column()  # split step id -> arm drawn
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(63))  # the goal, the exit reason, `completed`
+
+
+class JourneyStepRun(Base):
+    """A step an instance ran, with what came of it: a journey's history and its per-step counts."""
+
+    __tablename__ = "journey_steps"
+    __table_args__ = (
+        Index("ix_journey_steps_instance", "instance_id", "id"),
+        Index("ix_journey_steps_journey_at", "journey", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("journey_instances.id", ondelete="CASCADE"))
+    journey: Mapped[str] = mapped_column(String(63))
+    version: Mapped[int] = mapped_column(Integer)
+    step_id: Mapped[str] = mapped_column(String(63))  # or a pseudo step: `entry`, a goal's name
+    kind: Mapped[str] = mapped_column(String(16))  # entry | send | wait | branch | ... | goal | end
+    outcome: Mapped[str] = mapped_column(String(32))  # e.g. bundled, held_out, waiting, event, timeout, arm
+    detail: Mapped[dict[str, Any]] = mapped_column()  # no personal data: ids, names, times
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Processed(Base):
     """`mc.profiled.v1` record ids already decided on: a redelivered record decides nothing twice."""
 
@@ -106,6 +194,8 @@ class Decision(Base):
     explanation: Mapped[dict[str, Any]] = mapped_column()
     trace_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    journey: Mapped[str | None] = mapped_column(String(63))  # a journey's send step decided (`route` is None)
+    journey_step: Mapped[str | None] = mapped_column(String(63))
 
 
 class Bundle(Base):

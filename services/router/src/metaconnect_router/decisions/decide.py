@@ -173,10 +173,43 @@ def decide(
 ) -> Decision:
     """`floor_share` is `rank`'s: the share of the exploration cap spread uniformly (for off-policy
     evaluation); simulations pass 0 with an exploration share of 1 to compare plain Thompson sampling."""
-    pattern = profile.personality.pattern or UNKNOWN_PATTERN
     matched = matching(routes, event, profile, now)
+    return choose(
+        matched,
+        event,
+        profile,
+        customer_id,
+        posteriors=posteriors,
+        history=history,
+        now=now,
+        rng=rng,
+        erased=erased,
+        tone_prior=tone_prior,
+        floor_share=floor_share,
+    )
+
+
+def choose(
+    matched: Sequence[ActiveRoute],
+    event: Interaction,
+    profile: ProfileSnapshot,
+    customer_id: UUID,
+    *,
+    posteriors: Mapping[Arm, Posterior],
+    history: SendHistory,
+    now: datetime,
+    rng: np.random.Generator,
+    erased: bool = False,
+    tone_prior: TonePrior = DEFAULT_TONE_PRIOR,
+    floor_share: float = FLOOR_SHARE,
+    explained: Mapping[str, Any] | None = None,
+) -> Decision:
+    """The decision among routes that want this event (a journey's send step is one such route):
+    eligibility, ranking, channel. `explained` opens the explanation (a journey names its step)."""
+    pattern = profile.personality.pattern or UNKNOWN_PATTERN
     explanation: dict[str, Any] = {
         "event_type": event.type,
+        **(explained or {}),
         "matched": [{"route": r.name, "version": r.version} for r in matched],
         "personality": {"pattern": pattern, "probability": round(profile.personality.probability, 4)},
     }

@@ -48,6 +48,8 @@ class DecisionOut(BaseModel):
     bundle_id: uuid.UUID | None
     trace_id: str | None
     created_at: datetime
+    journey: str | None = Field(default=None, description="The journey whose send step decided (route is null).")
+    journey_step: str | None = None
     explanation: dict[str, Any]
 
 

@@ -15,7 +15,6 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,12 +33,15 @@ from metaconnect_router.bundles.ledger import Ledger
 from metaconnect_router.bundles.rows import ItemRow
 from metaconnect_router.bundles.schemas import ItemPayload
 from metaconnect_router.decisions import repository
+from metaconnect_router.decisions.acting import DecisionBatch, record
 from metaconnect_router.decisions.decide import DEFAULT_TONE_PRIOR, ActiveRoute, Decision, Outcome, decide
 from metaconnect_router.decisions.eligibility import SendHistory
-from metaconnect_router.decisions.items import new_item
 from metaconnect_router.decisions.ranking import Arm, Posterior, TonePrior
+from metaconnect_router.journeys.catalog import JourneyCatalog
+from metaconnect_router.journeys.sending import JourneySender
+from metaconnect_router.journeys.walking import Walking
 from metaconnect_router.routes.service import ROUTES
-from metaconnect_router.routes.spec import STORED_SPEC, Category, RouteSpec
+from metaconnect_router.routes.spec import STORED_SPEC, RouteSpec
 from metaconnect_router.versioning import active_versions
 
 log = logging.getLogger(__name__)
@@ -53,21 +55,6 @@ ACTED = frozenset({"message.read", "message.opened", "message.clicked", "message
 REACHED = frozenset({"message.sent", "message.delivered"})
 LEARNS = ENGAGED | REACHED
 FAILED = "message.failed"  # names the items that never reached the customer
-
-
-@dataclass
-class _Batch:
-    """One transaction's decisions: the records not decided on before, the erased customers, the
-    bundles and sends (ledger); the decision rows and arm counts to write at the end."""
-
-    new: set[uuid.UUID]
-    erased: set[uuid.UUID]
-    ledger: Ledger
-    routes: list[ActiveRoute]
-    posteriors: dict[Arm, Posterior]
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    arms: dict[Arm, list[float]] = field(default_factory=dict)  # [successes, failures] to add
-    outcomes: list[tuple[str, str]] = field(default_factory=list)  # (outcome, first reason) per decision
 
 
 class RouteCatalog:
@@ -106,10 +93,13 @@ class DecisionService:
         rng: np.random.Generator | None = None,
         tone_prior: TonePrior = DEFAULT_TONE_PRIOR,
         read_weight: float = 0.5,
+        journeys: JourneyCatalog | None = None,
     ) -> None:
         self._sessions = sessions
         self.catalog = catalog or RouteCatalog()
+        self.journeys = journeys or JourneyCatalog()
         self._rng = rng or np.random.default_rng()
+        self.sender = JourneySender(self._rng, tone_prior)
         self._tone_prior = tone_prior
         self._read_weight = read_weight
         self._cached_posteriors: dict[Arm, Posterior] = {}
@@ -167,13 +157,15 @@ class DecisionService:
         async with unit_of_work(self._sessions) as session:
             ledger = Ledger()
             new, erased = await repository.mark_processed(session, [p.id for p, _ in records], customers, now)
-            batch = _Batch(
+            batch = DecisionBatch(
                 new=new,
                 erased=erased,
                 ledger=ledger,
                 routes=await self.catalog.active(session),
-                posteriors=await self._posteriors(session),
+                posteriors=await self.posteriors(session),
+                walking=Walking(self.journeys),
             )
+            await batch.walking.load(session, customers)  # walks before bundles, as the timer loop locks them
             await ledger.load(session, customers, sends_since=now - HISTORY)
             await ledger.load_delivered(session, receipts)
             # Each record its own microsecond: later records are newer (a collapse key keeps the
@@ -183,30 +175,35 @@ class DecisionService:
                 for i, (p, t) in enumerate(records)
             ]
             await repository.add_decisions(session, batch.decisions)  # before a merge repoints them
+            await batch.walking.write(session)
             await ledger.write(session, now)
             await repository.add_to_arms(session, batch.arms, now)
         for outcome, reason in batch.outcomes:
             metrics.DECISIONS.labels(outcome, reason).inc()
         ledger.observe(now)
+        batch.walking.observe()
         return decided
 
     async def _apply(
-        self, session: AsyncSession, batch: _Batch, profiled: Profiled, *, now: datetime, traceparent: str | None
+        self, session: AsyncSession, batch: DecisionBatch, profiled: Profiled, *, now: datetime, traceparent: str | None
     ) -> uuid.UUID | None:
         if profiled.id not in batch.new:
             return None
         batch.new.discard(profiled.id)  # the same record twice in one batch: decided once
-        ledger, customer_id = batch.ledger, profiled.customer_id
+        ledger, walking, customer_id = batch.ledger, batch.walking, profiled.customer_id
         if profiled.kind == "erased":
             ledger.erase(customer_id)
             batch.erased.add(customer_id)
+            walking.erase(customer_id, now)
             return None
         if profiled.interaction is None or profiled.profile is None:
             return None
         interaction, profile = profiled.interaction, profiled.profile
         if profiled.merged_from:
+            await walking.load(session, profiled.merged_from)
             await ledger.load(session, profiled.merged_from, sends_since=now - HISTORY)
             ledger.merge(customer_id, profiled.merged_from)
+            self.sender.carry_out(batch, walking, walking.merge(customer_id, profiled.merged_from, now), profile, now)
         ledger.save_profile(customer_id, profile)
         self._learn(batch, customer_id, interaction, now)
         # The decision's span, in the trace of the interaction (the runner's batch span only links to it).
@@ -226,17 +223,19 @@ class DecisionService:
         decision_id, outcome = None, decision.outcome.value
         # Most events trigger nothing (no_match): storing each would only fill the table.
         if decision.outcome is not Outcome.NO_MATCH:
-            decision_id, outcome = self._act(
+            decision_id, outcome = record(
                 batch, decision, customer_id, interaction, profile, now, traceparent_of(span.get_span_context())
             )
         reasons = _reasons(decision)
         batch.outcomes.append((outcome, reasons[0] if reasons else "none"))
+        moved = await walking.on_event(session, customer_id, interaction, profile, profiled.stage_change, now)
+        self.sender.carry_out(batch, walking, moved, profile, now, traceparent_of(span.get_span_context()))
         if span.is_recording():  # a sampled-out trace: nothing to describe
             span.set_attributes(_span_attributes(decision, outcome, reasons, decision_id))
         span.end()
         return decision_id
 
-    async def _posteriors(self, session: AsyncSession) -> dict[Arm, Posterior]:
+    async def posteriors(self, session: AsyncSession) -> dict[Arm, Posterior]:
         """The arms' posteriors, read at most every `POSTERIORS_TTL_S`: a bandit loses nothing by
         seeing receipts a moment later, and every decision reading the table would cost a query."""
         if time.monotonic() - self._posteriors_at > POSTERIORS_TTL_S:
@@ -244,52 +243,7 @@ class DecisionService:
             self._posteriors_at = time.monotonic()
         return self._cached_posteriors
 
-    def _act(
-        self,
-        batch: _Batch,
-        decision: Decision,
-        customer_id: uuid.UUID,
-        interaction: Interaction,
-        profile: ProfileSnapshot,
-        now: datetime,
-        traceparent: str | None,
-    ) -> tuple[uuid.UUID, str]:
-        """Record the decision (and its item); its id and stored outcome (dropped, sent or bundled)."""
-        decision_id = uuid.uuid4()
-        choice = decision.choice
-        row: dict[str, Any] = {
-            "id": decision_id,
-            "customer_id": customer_id,
-            "event_id": interaction.event_id,
-            "event_type": interaction.type,
-            "outcome": decision.outcome.value,
-            "route": choice.route.name if choice else None,
-            "route_version": choice.route.version if choice else None,
-            "message_id": choice.message.id if choice else None,
-            "tone": choice.tone.value if choice else None,
-            "channel": choice.channels[0].value if choice else None,
-            "pattern": decision.pattern,
-            "holdout": decision.holdout,
-            "explored": choice.explored if choice else False,
-            "propensity": choice.propensity if choice else None,
-            "bundle_id": None,
-            "explanation": decision.explanation,
-            "trace_id": traceparent.split("-")[1] if traceparent and traceparent.count("-") == 3 else None,
-            "created_at": now,
-        }
-        batch.decisions.append(row)
-        if choice is None:
-            return decision_id, row["outcome"]
-        item = new_item(decision_id, choice, customer_id, interaction, profile, now, traceparent)
-        if choice.message.category is Category.TRANSACTIONAL or choice.message.to_system:
-            row["outcome"] = "sent"
-            batch.ledger.send_now(item, choice.channels, now, inbox_copy=choice.channel_choice.inbox_copy)
-        else:
-            row["outcome"] = "bundled"
-            row["bundle_id"] = batch.ledger.add(item, choice.route.spec.policy, now).id
-        return decision_id, row["outcome"]
-
-    def _learn(self, batch: _Batch, customer_id: uuid.UUID, interaction: Interaction, now: datetime) -> None:
+    def _learn(self, batch: DecisionBatch, customer_id: uuid.UUID, interaction: Interaction, now: datetime) -> None:
         props = interaction.properties
         if interaction.type in ACTED:
             listed = props.get("item_ids")
