@@ -31,11 +31,17 @@ def send(step_id: str, **changes: Any) -> dict[str, Any]:
     return {"id": step_id, "type": "send", "message": message(step_id), **changes}
 
 
+def entry_type(name: str) -> str:
+    """The event type a test journey of this name is entered on (its own: tests share a database)."""
+    return f"lead.{name.replace('-', '_')}"
+
+
 def journey_spec(name: str | None = None, *steps: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    name = name or f"journey-{uuid.uuid4().hex[:8]}"
     spec: dict[str, Any] = {
-        "name": name or f"journey-{uuid.uuid4().hex[:8]}",
+        "name": name,
         "status": "active",
-        "entry": {"event_types": ["lead.created"]},
+        "entry": {"event_types": [entry_type(name)]},
         "policy": {"bundle_window": "PT10M"},
         "steps": list(steps) or [send("welcome")],
     }
