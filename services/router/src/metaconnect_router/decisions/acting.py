@@ -16,7 +16,7 @@ from metaconnect_router.decisions.items import new_item
 from metaconnect_router.decisions.ranking import Arm, Posterior
 from metaconnect_router.journeys.catalog import JourneyCatalog
 from metaconnect_router.journeys.walking import Walking
-from metaconnect_router.routes.spec import Category
+from metaconnect_router.routes.spec import Category, Message
 
 
 @dataclass
@@ -34,6 +34,11 @@ class DecisionBatch:
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (outcome, first reason) per decision
     walking: Walking = field(default_factory=lambda: Walking(JourneyCatalog()))
     """The journey walks of the batch's customers (`load`ed by whoever makes the batch)."""
+
+
+def goes_at_once(message: Message) -> bool:
+    """Sent at once (transactional, or a system's notification), not bundled."""
+    return message.category is Category.TRANSACTIONAL or message.to_system
 
 
 def record(
@@ -77,7 +82,7 @@ def record(
     if choice is None:
         return decision_id, row["outcome"]
     item = new_item(decision_id, choice, customer_id, interaction, profile, now, traceparent)
-    if choice.message.category is Category.TRANSACTIONAL or choice.message.to_system:
+    if goes_at_once(choice.message):
         row["outcome"] = "sent"
         batch.ledger.send_now(item, choice.channels, now, inbox_copy=choice.channel_choice.inbox_copy)
     else:

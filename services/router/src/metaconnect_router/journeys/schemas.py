@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from metaconnect_common.schemas.interaction import EventType
+from metaconnect_common.schemas.profiled import ProfileSnapshot
 from metaconnect_router.journeys.spec import JourneySpec
 from metaconnect_router.versioning import Answers, SpecOut, SpecPlan, SpecVersionOut
 
@@ -76,3 +79,62 @@ class CustomerJourneys(BaseModel):
 
     customer_id: uuid.UUID
     walks: list[WalkOut]
+
+
+class SimulatedEvent(BaseModel):
+    """An event the simulated customer sends, `after` they entered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after: timedelta = Field(default=timedelta(0), description="After the entry (ISO 8601 duration or seconds).")
+    type: EventType
+    properties: dict[str, Any] = Field(default_factory=dict)
+    stage: str | None = Field(default=None, description="The lifecycle stage this event moves the customer into.")
+
+    @field_validator("after")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise PydanticCustomError("duration_not_negative", "must not be negative")
+        return value
+
+
+class JourneySimulateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description="An existing journey (its current version)...")
+    journey: JourneySpec | None = Field(default=None, description="...or a draft, as it would run if it were active.")
+    profile: ProfileSnapshot = Field(description="The customer as the router would see them (`snapshot_of`).")
+    customer_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    entry: SimulatedEvent = Field(description="The event the customer enters on (`after` is ignored).")
+    events: list[SimulatedEvent] = Field(default_factory=list, max_length=50)
+    horizon: timedelta = Field(default=timedelta(days=366), description="Stop a walk still waiting after this long.")
+
+    @model_validator(mode="after")
+    def _one_journey(self) -> JourneySimulateIn:
+        if (self.name is None) == (self.journey is None):
+            raise PydanticCustomError("journey_kind", "name an existing journey or post a draft `journey`, one of them")
+        return self
+
+
+class SimulatedStepOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime = Field(description="On the simulated clock: waits are compressed.")
+    step_id: str
+    kind: str
+    outcome: str
+    detail: dict[str, Any] = Field(description="For a send: the tone, the channels and the decision's explanation.")
+
+
+class JourneySimulateOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    journey: str
+    version: int
+    enters: bool = Field(description="Whether the entry event (and stage) is the journey's entry for this profile.")
+    status: str = Field(description="How the walk ended (completed, converted, exited), or active: still waiting.")
+    end_reason: str | None
+    step_id: str | None
+    holdout: bool
+    steps: list[SimulatedStepOut]

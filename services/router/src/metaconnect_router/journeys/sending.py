@@ -52,16 +52,7 @@ class JourneySender:
         self, batch: DecisionBatch, send: Send, profile: ProfileSnapshot, now: datetime, traceparent: str | None
     ) -> StepRun:
         walk = send.walk
-        event = Interaction(
-            event_id=uuid.uuid5(walk.id, f"{send.step_id}:{now.isoformat()}"),
-            customer=CustomerRef(metaconnect_id=walk.customer_id),
-            type=JOURNEY_EVENT,
-            channel=Channel.WEB,
-            occurred_at=now,
-            received_at=now,
-            source=f"{SOURCE_PREFIX}{walk.journey}",
-            properties=send.event.get("properties") or {},
-        )
+        event = step_event(send, now)
         decision = choose(
             [send.route],
             event,
@@ -85,3 +76,18 @@ class JourneySender:
         if choice is not None:
             detail |= {"tone": choice.tone.value, "channel": choice.channels[0].value}
         return StepRun(walk, send.step_id, send.kind, outcome, detail, now)
+
+
+def step_event(send: Send, now: datetime) -> Interaction:
+    """The event a send step is decided under: its walk's event's properties (the templates' `data`), now."""
+    walk = send.walk
+    return Interaction(
+        event_id=uuid.uuid5(walk.id, f"{send.step_id}:{now.isoformat()}"),
+        customer=CustomerRef(metaconnect_id=walk.customer_id),
+        type=JOURNEY_EVENT,
+        channel=Channel.WEB,
+        occurred_at=now,
+        received_at=now,
+        source=f"{SOURCE_PREFIX}{walk.journey}",
+        properties=send.event.get("properties") or {},
+    )
