@@ -70,7 +70,7 @@ async def test_simulate_walks_a_draft_with_waits_compressed_and_stores_nothing(
     spec: dict[str, Any] = journey_spec(
         "simulated", send("hello"), VISIT, send("remind", next="end"), send("thanks"), entry={"stage": "lead"}
     )
-    body = {
+    body: dict[str, Any] = {
         "journey": spec,
         "profile": snapshot().model_dump(mode="json"),
         "customer_id": str(customer),
