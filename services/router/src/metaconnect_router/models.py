@@ -119,7 +119,8 @@ class JourneyInstance(Base):
         Index("uq_journey_instances_active", "journey", "customer_id", unique=True, postgresql_where=_ACTIVE),
         Index("ix_journey_instances_due", "due_at", postgresql_where=text("status = 'active' AND due_at IS NOT NULL")),
         Index("ix_journey_instances_customer", "customer_id", "journey", "entered_at"),
-        Index("ix_journey_instances_journey_status", "journey", "status", "step_id"),
+        Index("ix_journey_instances_journey_status", "journey", "status", "step_id"),  # where walks rest now
+        Index("ix_journey_instances_journey_entered", "journey", "entered_at"),  # a report's window
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -4,22 +4,26 @@ viewer reads, editor writes)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Path, Query
 
+from metaconnect_common import periods
 from metaconnect_common.auth import ViewerDep
 from metaconnect_common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from metaconnect_common.http import StrictQueryRoute
+from metaconnect_common.periods import DayOrTime
 from metaconnect_common.refs import parse_ref
 from metaconnect_common.schemas import Channel, CustomerRef, Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot, StageChange
 from metaconnect_common.stage import SessionDep
 from metaconnect_router.decisions import repository as decisions
 from metaconnect_router.deps import DecisionServiceDep, JourneyServiceDep, journey_service
+from metaconnect_router.journeys import report
 from metaconnect_router.journeys.engine import CompiledJourney, enters
+from metaconnect_router.journeys.report import JourneyReport
 from metaconnect_router.journeys.schemas import (
     JOURNEY_ANSWERS,
     CustomerJourneys,
@@ -191,3 +195,29 @@ def _stage_change(profile: ProfileSnapshot, event: SimulatedEvent) -> StageChang
     if event.stage is None or event.stage == profile.lifecycle_stage:
         return None
     return StageChange(from_stage=profile.lifecycle_stage, to_stage=event.stage)
+
+
+@walks_router.get(
+    "/v1/reports/journeys/{name}",
+    summary="A journey's report: entered, where they are, each step, conversions by goal, split arm and holdout",
+    tags=["reports"],
+)
+async def journey_report(
+    name: str,
+    session: SessionDep,
+    _: ViewerDep,
+    journeys: JourneyServiceDep,
+    since: Annotated[
+        DayOrTime | None,
+        Query(description="Walks entered at or after this time (or day, UTC); default: 30 days before `until`."),
+    ] = None,
+    until: Annotated[
+        DayOrTime | None, Query(description="Walks entered before this time (or day); default: now.")
+    ] = None,
+) -> JourneyReport:
+    start, end = periods.window(since, until, default_span=timedelta(days=30))
+    current = await journeys.get(name)
+    walks, runs, reached, resting = await report.counts(session, name, start, end)
+    if current is None and not walks:
+        raise ApiError(404, "not_found", f"no journey {name}")
+    return report.assemble(name, current.spec if current else None, start, end, walks, runs, reached, resting)

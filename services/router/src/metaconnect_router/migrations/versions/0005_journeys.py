@@ -91,6 +91,13 @@ def upgrade() -> None:
         schema="router",
     )
     op.create_index(
+        "ix_journey_instances_journey_entered",
+        "journey_instances",
+        ["journey", "entered_at"],
+        unique=False,
+        schema="router",
+    )
+    op.create_index(
         "ix_journey_instances_journey_status",
         "journey_instances",
         ["journey", "status", "step_id"],
@@ -126,6 +133,7 @@ def downgrade() -> None:
     op.drop_index("ix_journey_steps_instance", table_name="journey_steps", schema="router")
     op.drop_table("journey_steps", schema="router")
     op.drop_index("ix_journey_instances_journey_status", table_name="journey_instances", schema="router")
+    op.drop_index("ix_journey_instances_journey_entered", table_name="journey_instances", schema="router")
     op.drop_index("ix_journey_instances_customer", table_name="journey_instances", schema="router")
     op.drop_index("ix_journey_instances_due", table_name="journey_instances", schema="router")
     op.drop_index("uq_journey_instances_active", table_name="journey_instances", schema="router")
