@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from metaconnect_router.journeys.spec import JourneySpec
 from metaconnect_router.routes.spec import STORED_SPEC
 from tests.router.journeys.factory import journey_spec, message, send
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "home-builder" / "journeys"
 
 
 def _errors(spec: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
@@ -135,3 +139,9 @@ def test_a_stored_version_reads_without_the_template_checks() -> None:
     doc = journey_spec("stored", send("a"))
     doc["steps"][0]["message"]["variants"]["neutral"]["push"]["en"]["body"] = "{{ customer.traits.secret }}"
     assert JourneySpec.model_validate(doc, context=STORED_SPEC).steps[0].id == "a"
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_home_builder_journeys_are_valid(path: Path) -> None:
+    spec = JourneySpec.model_validate(yaml.safe_load(path.read_text()))
+    assert spec.name
