@@ -590,15 +590,42 @@ def router() -> Dashboard:
             ),
         ),
     )
+    journeys = Row(
+        "Journeys",
+        (
+            Panel(
+                "Journey steps",
+                "Steps customers' walks ran per second, by kind and outcome (send/bundled, wait/timeout, "
+                "goal/converted, ...).",
+                (
+                    Query(
+                        f"sum by (kind, outcome) (rate(mc_router_journey_steps_total[{RATE}]))",
+                        "{{kind}} {{outcome}}",
+                    ),
+                ),
+                unit="ops",
+                width=12,
+            ),
+            Panel(
+                "Journey timer lateness",
+                "How long after its due time a journey wait was acted on (the timer loop's lateness).",
+                quantiles("mc_router_journey_timer_lateness_seconds", ""),
+                unit="s",
+                width=12,
+            ),
+        ),
+    )
     return Dashboard(
         "mc-router",
         "Metaconnect / Router",
-        "Routing decisions and bundles: requests, the profiled-events consumer, decisions, database and outbox.",
+        "Routing decisions, bundles and journeys: requests, the profiled-events consumer, decisions, journey "
+        "steps and timers, database and outbox.",
         (
             summary_row("router", lag_stat(topic)),
             http_row("router"),
             consumer_row(topic),
             decisions,
+            journeys,
             storage_row("router", outbox=True),
         ),
     )
