@@ -65,6 +65,14 @@ class Stack:
         url = f"{self.target.router_url}/v1/routes/{spec.name}"
         await self._call("PUT", url, headers=self._operator, json=spec.model_dump(mode="json"))
 
+    async def put(self, url: str, document: dict[str, Any]) -> None:
+        """Put a spec (a journey, the lifecycle) with the operator token."""
+        await self._call("PUT", url, headers=self._operator, json=document)
+
+    async def get(self, url: str) -> dict[str, Any]:
+        found: dict[str, Any] = (await self._call("GET", url, headers=self._operator)).json()
+        return found
+
     async def post(self, events: Sequence[dict[str, Any]]) -> int:
         """Post in batches; 429 and 503 are retried with the same event ids after `Retry-After`."""
         accepted, url = 0, f"{self.target.ingest_url}/v1/events/batch"

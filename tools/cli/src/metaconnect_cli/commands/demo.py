@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from metaconnect_cli import demo, learning
+from metaconnect_cli import demo, home_builder, learning
 from metaconnect_cli.client import DEFAULT_STATE_FILE
 from metaconnect_cli.commands.common import JsonOption, fail, say
 from metaconnect_cli.demo_stack import DemoError, resolve_target
@@ -18,8 +19,22 @@ from metaconnect_common.schemas.profiled import Colour
 app = typer.Typer(help="Demo data for the dev stack: simulated customers and their traffic.", no_args_is_help=True)
 
 
+class Scenario(StrEnum):
+    COLOURS = "colours"
+    HOME_BUILDER = "home-builder"
+
+
 @app.command("traffic")
 def demo_traffic(
+    scenario: Annotated[
+        Scenario,
+        typer.Option(
+            help="colours: customers of hidden colours open the app and the router learns their tones. "
+            "home-builder: customers walk the home builder's lifecycle and journeys, lead to aftercare "
+            "(examples/home-builder), with time compressed (--day)."
+        ),
+    ] = Scenario.COLOURS,
+    day: Annotated[float, typer.Option(min=0.1, help="home-builder: seconds a day of the story takes.")] = 1.0,
     customers: Annotated[int, typer.Option(min=1, help="Simulated customers (hidden colours).")] = 100,
     events: Annotated[int, typer.Option(min=0, help="app.opened events to post.")] = 1000,
     rate: Annotated[float, typer.Option(min=0.1, help="Events per second.")] = 50.0,
@@ -35,9 +50,23 @@ def demo_traffic(
     token: Annotated[str | None, typer.Option(help="Editor or admin token (default: the dev stack's).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Simulated customers answer the colour form, open the app and answer deliveries; the router learns."""
+    """Simulated customers answer the colour form, open the app and answer deliveries; the router learns.
+    With `--scenario home-builder` they walk a home builder's lifecycle and journeys instead."""
     flags = {"ingest_url": ingest_url, "profile_url": profile_url, "router_url": router_url}
     flags |= {"api_key": api_key, "kafka": kafka, "token": token}
+    if scenario is Scenario.HOME_BUILDER:
+        try:
+            story = asyncio.run(
+                home_builder.run_scenario(resolve_target(state_file, **flags), customers, day, seed, say)
+            )
+        except DemoError as exc:
+            fail(exc, code=exc.exit_code)
+        if as_json:
+            typer.echo(json.dumps({"stages": story.stages, "journeys": story.journeys}, indent=2))
+            return
+        for line in story.lines():
+            typer.echo(line)
+        return
     plan = demo.TrafficPlan(
         customers=customers, events=events, rate=rate, settle_s=settle, timeout_s=timeout, seed=seed
     )
