@@ -13,32 +13,23 @@ import asyncio
 import dataclasses
 import json
 import math
-import subprocess
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI, Request, Response
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from metaconnect_cli.local._proc import stop
 from metaconnect_common.auth import Role
-from metaconnect_common.kafka.admin import ensure_topics
-from metaconnect_common.settings import KafkaSettings
 from metaconnect_common.topics import DELIVERIES, INTERACTIONS, PROFILED
-from metaconnect_sandbox.server import Sandbox, serving
-from tests.delivery.test_service import SANDBOX, fault, providers
+from tests.delivery.test_service import fault
+from tests.e2e.conftest import ReceivedSpan, Spans, Stack, until
 from tests.profile.personality.answers import COLOUR_ANSWERS
 from tests.router.conftest import operator
-from tests.support import Service, providers_env, ready, start_service, topic_name
+from tests.support import topic_name
 
 pytestmark = pytest.mark.timeout(300)
 TRACE_ID = uuid.uuid4().hex
@@ -50,130 +41,6 @@ RED_BODY = "Still yours, one tap away."
 EMAIL = f"e2e-{TRACE_ID[:12]}@metaconnect-journey.org"
 PHONE = f"+49151{uuid.uuid4().int % 10**8:08d}"
 NEUTRAL_BODY = "Your cart is waiting."
-
-
-@dataclass(frozen=True)
-class ReceivedSpan:
-    service: str
-    name: str
-    trace_id: str
-    span_id: str
-    parent_span_id: str
-    kind: int
-    attributes: dict[str, Any]
-    links: tuple[tuple[str, str], ...]  # (trace id, span id) of each linked span
-
-
-@dataclass
-class Spans:
-    """What the OTLP receiver got."""
-
-    received: list[ReceivedSpan] = field(default_factory=list)
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.post("/v1/traces")
-        async def traces(request: Request) -> Response:
-            export = ExportTraceServiceRequest.FromString(await request.body())
-            for resource_spans in export.resource_spans:
-                service = next(
-                    (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"), "?"
-                )
-                for scope in resource_spans.scope_spans:
-                    for span in scope.spans:
-                        self.received.append(
-                            ReceivedSpan(
-                                service,
-                                span.name,
-                                span.trace_id.hex(),
-                                span.span_id.hex(),
-                                span.parent_span_id.hex(),
-                                span.kind,
-                                {a.key: _value(a.value) for a in span.attributes},
-                                tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
-                            )
-                        )
-            return Response(status_code=200, media_type="application/x-protobuf")
-
-        return app
-
-    def services_in(self, trace_id: str) -> set[str]:
-        return {s.service for s in self.received if s.trace_id == trace_id}
-
-    def named(self, name: str, trace_id: str | None = None) -> list[ReceivedSpan]:
-        return [s for s in self.received if s.name == name and (trace_id is None or s.trace_id == trace_id)]
-
-
-def _value(value: Any) -> Any:
-    kind = value.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(v) for v in value.array_value.values]
-    return getattr(value, kind) if kind else None
-
-
-@dataclass
-class Stack:
-    urls: dict[str, str]
-    procs: dict[str, subprocess.Popen[bytes]]
-    logs: Path
-    sandbox: Sandbox
-    spans: Spans
-    kafka_bootstrap: str
-    groups: dict[str, str]  # service -> its consumer group
-
-
-@pytest.fixture
-async def stack(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Stack]:
-    await ensure_topics(
-        KafkaSettings(bootstrap=kafka_bootstrap, topic_partitions=3), [INTERACTIONS, PROFILED, DELIVERIES]
-    )
-    spans = Spans()
-    tag = uuid.uuid4().hex[:8]
-    async with Sandbox(SANDBOX) as sandbox, serving(spans.app()) as otlp:
-        common = {
-            "MC_LOG_JSON": "true",
-            "MC_LOG_LEVEL": "DEBUG",  # every log line a service can write is searched for personal data
-            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
-            "OTEL_BSP_SCHEDULE_DELAY": "200",
-        }
-        specific = {
-            "ingest": {},
-            # No permanent holdout here: this customer's tone is the point (holdouts get neutral).
-            "profile": {"MC_PROFILE_GROUP_ID": f"profile-e2e-{tag}", "MC_PROFILE_HOLDOUT_SHARE": "0"},
-            "router": {"MC_ROUTER_GROUP_ID": f"router-e2e-{tag}", "MC_ROUTER_FLUSH_INTERVAL_S": "0.2"},
-            "delivery": {
-                "MC_DELIVERY_GROUP_ID": f"delivery-e2e-{tag}",
-                "MC_DELIVERY_PROVIDERS": providers_env(providers(sandbox)),
-            },
-        }
-        groups = {n: specific[n][f"MC_{n.upper()}_GROUP_ID"] for n in ("profile", "router", "delivery")}
-        services: list[Service] = []
-        try:
-            for name, extra in specific.items():
-                log = tmp_path / f"{name}.log"
-                env = {**common, **extra}
-                services.append(
-                    start_service(name, database_url=database_url, bootstrap=kafka_bootstrap, log=log, **env)
-                )
-            for service in services:
-                await ready(service)
-            urls = {s.name: s.url for s in services}
-            procs = {s.name: s.proc for s in services}
-            yield Stack(urls, procs, tmp_path, sandbox, spans, kafka_bootstrap, groups)
-        finally:
-            for service in services:
-                stop(service.proc)
-
-
-async def _until(what: str, check: Any, timeout_s: float = 60.0) -> Any:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            found = await check()
-            if found:
-                return found
-            await asyncio.sleep(0.3)
-    raise AssertionError(what)  # pragma: no cover - asyncio.timeout raises first
 
 
 def _variants(neutral: str, red: str, title: str = "Your cart") -> dict[str, Any]:
@@ -233,7 +100,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
             body: dict[str, Any] = found.json() if found.status_code == 200 else {}
             return body if body.get("personality", {}).get("colour") == "red" else None
 
-        profile = await _until("the questionnaire scored red", red_profile)
+        profile = await until("the questionnaire scored red", red_profile)
         customer = uuid.UUID(profile["id"])
         pattern = profile["personality"]["pattern"]
         # What the router learned from earlier red customers: the red tone engages them.
@@ -266,7 +133,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
             types = [e.get("type") for e in entries]
             return entries if "message.sent" in types and CART in types else None
 
-        timeline = await _until("the receipt reached the timeline", receipt_in_timeline)
+        timeline = await until("the receipt reached the timeline", receipt_in_timeline)
         decisions = await client.get(
             f"{stack.urls['router']}/v1/decisions", params={"customer": str(customer)}, headers=operator(Role.VIEWER)
         )
@@ -304,7 +171,7 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
             )
             return response.json() if response.status_code == 200 else None
 
-        inbox_token = await _until("ingest knows the customer's refs", minted, timeout_s=30)
+        inbox_token = await until("ingest knows the customer's refs", minted, timeout_s=30)
         assert inbox_token["customer_id"] == str(customer)
         inbox = await client.get(
             f"{stack.urls['delivery']}/v1/inbox/{customer}",
@@ -363,9 +230,9 @@ async def test_a_red_customer_gets_one_red_push_the_receipt_returns_one_trace_sp
         services = stack.spans.services_in(TRACE_ID)
         return services if {"ingest", "profile", "router", "delivery"} <= services else None
 
-    await _until("one trace across the four services", whole_trace, timeout_s=30)
+    await until("one trace across the four services", whole_trace, timeout_s=30)
     _assert_one_trace_by_the_conventions(stack.spans, route=str(route["name"]))
-    await _until("the bundle's spans", lambda: _bundle_spans(stack.spans), timeout_s=30)
+    await until("the bundle's spans", lambda: _bundle_spans(stack.spans), timeout_s=30)
     _assert_the_bundle_links_its_items(stack.spans, news_traces)
     await _assert_metrics(stack)
     _assert_nothing_personal(stack, [who["device_token"], cid, EMAIL, PHONE, PHONE.removeprefix("+49")])
