@@ -39,7 +39,7 @@ async def _changes(session: AsyncSession) -> list[Change]:
         .join(Customer, Customer.id == StageChangeRow.customer_id)
         .where(Customer.erased_at.is_(None), Customer.merged_into.is_(None))
     )
-    return [Change(customer_id=c, to_stage=s, changed_at=t, order=i) for c, s, t, i in rows.tuples()]
+    return [Change(customer_id=c, to_stage=s, changed_at=t, order=i) for c, s, t, i in rows]
 
 
 async def _customers_now(session: AsyncSession) -> dict[str, int]:
@@ -48,7 +48,7 @@ async def _customers_now(session: AsyncSession) -> dict[str, int]:
         .where(Customer.erased_at.is_(None), Customer.merged_into.is_(None))
         .group_by(Customer.lifecycle_stage)
     )
-    return dict(rows.tuples())
+    return {row[0]: row[1] for row in rows}
 
 
 @router.get(

@@ -48,4 +48,4 @@ async def customers_outside(session: AsyncSession, stages: Collection[str]) -> d
         .group_by(Customer.lifecycle_stage)
         .order_by(Customer.lifecycle_stage)
     )
-    return dict(rows.tuples())
+    return {row[0]: row[1] for row in rows}
