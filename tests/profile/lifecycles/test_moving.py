@@ -126,6 +126,12 @@ def test_a_new_customer_enters_its_first_stage_at_its_first_event() -> None:
     assert (change.from_stage, change.to_stage, change.backward) == (None, "sales", False)
 
 
+def test_a_new_customer_enters_its_first_stage_even_when_its_first_event_is_refused() -> None:
+    refused = _apply(ProfileState(lifecycle_stage="lead"), "lifecycle.moved", stage="vip")
+    assert refused.state == ProfileState(lifecycle_stage="lead", stage_entered_at=T0)
+    assert [type(e) for e in refused.effects] == [StageEntered, Reject]
+
+
 def test_a_stage_no_longer_configured_ranks_below_every_stage() -> None:
     assert _apply(_in("prospect"), "lead.disqualified").state.lifecycle_stage == "lead"
 

@@ -64,7 +64,8 @@ def without_answers(event_type: str, properties: dict[str, Any]) -> dict[str, An
 
 def refuse_unscorable(applied: Applied, before: ProfileState) -> Applied:
     """An answer set that cannot be scored is refused like any invalid interaction (see `state`):
-    one `Reject` naming every problem, and the state as it was, active hours included."""
+    one `Reject` naming every problem, and the state as it was, active hours included (a new
+    customer's entry into its first stage kept)."""
     for effect in applied.effects:
         if not isinstance(effect, QuestionnaireSubmitted):
             continue
@@ -76,7 +77,9 @@ def refuse_unscorable(applied: Applied, before: ProfileState) -> Applied:
             problems = (Problem("properties.instrument", "unknown_instrument", str(exc)),)
         else:
             continue
-        return Applied(state=before, effects=(Reject(problems=problems, instrument=effect.instrument),))
+        first = [e for e in applied.effects if isinstance(e, StageEntered) and e.from_stage is None]
+        kept = before.model_copy(update={"stage_entered_at": first[0].at}) if first else before
+        return Applied(state=kept, effects=(*first, Reject(problems=problems, instrument=effect.instrument)))
     return applied
 
 

@@ -5,7 +5,8 @@
 `apply` returns the new state and the *effects* the service carries out with I/O
 (store evidence, delete evidence, invalidate an address, record a rejection). An
 interaction whose properties are invalid yields exactly one `Reject` naming every
-`(field, rule, message)` and changes nothing, not even the active hours.
+`(field, rule, message)` and changes nothing, not even the active hours (but a new customer's
+entry into its first stage: the customer exists from its first event on, refused or not).
 
 Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_at`):
 
@@ -43,8 +44,9 @@ Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_a
 * any other type a stage's `enter_on` rule names (pattern, and condition over the event and the
   profile as this interaction left it before the move) - the customer moves into the furthest such
   stage it may enter (the same forward/back rule) -> `StageEntered`.
-* a customer's first event records its entry into its first stage (`stage_entered_at` is unset
-  until then) -> `StageEntered(from_stage=None)`, before any move the same event makes.
+* a customer's first event, whatever it is, records its entry into its first stage
+  (`stage_entered_at` is unset until then) -> `StageEntered(from_stage=None)`, before any
+  move the same event makes.
 * anything else - passes through: active hours only.
 
 Active hours: every customer-initiated event adds 1 (decayed like engagement) to the bucket
@@ -267,6 +269,15 @@ def new_state(customer_id: UUID, policy: ProfilePolicy) -> ProfileState:
 
 def apply(state: ProfileState, interaction: Interaction, *, now: datetime, policy: ProfilePolicy) -> Applied:
     """The state after `interaction`, and the effects the service must carry out."""
+    if state.stage_entered_at is not None:
+        return _apply(state, interaction, now=now, policy=policy)
+    when = min(interaction.occurred_at, interaction.received_at, now)
+    entered = _enter(None, state.lifecycle_stage, when, policy)
+    applied = _apply(state.model_copy(update={"stage_entered_at": when}), interaction, now=now, policy=policy)
+    return Applied(state=applied.state, effects=(entered, *applied.effects))
+
+
+def _apply(state: ProfileState, interaction: Interaction, *, now: datetime, policy: ProfilePolicy) -> Applied:
     when = min(interaction.occurred_at, interaction.received_at, now)
     original = state
     kind = interaction.type
@@ -301,9 +312,6 @@ def apply(state: ProfileState, interaction: Interaction, *, now: datetime, polic
     elif kind == "app.uninstalled":
         effects.append(InvalidateAddress(channel=Channel.PUSH, reason="app uninstalled", at=when))
 
-    if state.stage_entered_at is None:
-        effects.append(_enter(None, state.lifecycle_stage, when, policy))
-        state = state.model_copy(update={"stage_entered_at": when})
     if kind == MOVED:
         target = explicit_target(policy.lifecycle, state.lifecycle_stage, props.get("stage"))
         if isinstance(target, Refusal):
