@@ -127,7 +127,7 @@ class StageChangeRow(Base):
     __tablename__ = "stage_changes"
     __table_args__ = (
         Index("ix_stage_changes_customer", "customer_id", "changed_at"),
-        Index("ix_stage_changes_stage_time", "to_stage", "changed_at"),
+        Index("ix_stage_changes_time", "changed_at", "customer_id"),  # the funnel: who changed in a window
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

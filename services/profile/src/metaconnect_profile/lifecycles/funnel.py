@@ -85,7 +85,10 @@ def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float] |
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 and at every trial the bound is exactly 0 (1); floating point lands a hair off it.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
 
 
 def km_quantile(durations: Sequence[float], observed: Sequence[bool], q: float) -> float | None:
@@ -127,7 +130,8 @@ def funnel(
     interval: Literal["day", "week"] = "day",
     cohorts: bool = False,
 ) -> Funnel:
-    """The report over `changes` (every stage change of the live customers, any time)."""
+    """The report over `changes`: every stage change, at any time, of the live customers (those who
+    changed stage in the window suffice: nobody else counts in it). `customers_now` per stage."""
     rank = {s: i for i, s in enumerate(stages)}
     history: dict[uuid.UUID, list[Change]] = defaultdict(list)
     for change in changes:

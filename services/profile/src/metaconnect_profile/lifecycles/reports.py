@@ -32,12 +32,22 @@ router = APIRouter(route_class=StrictQueryRoute, tags=["reports"], responses=ERR
 DEFAULT_SPAN = timedelta(days=30)
 
 
-async def _changes(session: AsyncSession) -> list[Change]:
-    """Every stage change of the live customers (merged customers' history is their survivor's)."""
+async def _changes(session: AsyncSession, since: datetime, until: datetime) -> list[Change]:
+    """Every stage change, at any time, of the live customers who changed stage in the window
+    (only they count in it; a merged customer's history is its survivor's)."""
+    in_window = (
+        select(StageChangeRow.customer_id)
+        .where(StageChangeRow.changed_at >= since, StageChangeRow.changed_at < until)
+        .distinct()
+    )
     rows = await session.execute(
         select(StageChangeRow.customer_id, StageChangeRow.to_stage, StageChangeRow.changed_at, StageChangeRow.id)
         .join(Customer, Customer.id == StageChangeRow.customer_id)
-        .where(Customer.erased_at.is_(None), Customer.merged_into.is_(None))
+        .where(
+            Customer.erased_at.is_(None),
+            Customer.merged_into.is_(None),
+            StageChangeRow.customer_id.in_(in_window),
+        )
     )
     return [Change(customer_id=c, to_stage=s, changed_at=t, order=i) for c, s, t, i in rows]
 
@@ -87,7 +97,7 @@ async def funnel_report(
     now = datetime.now(UTC)
     computed = funnel(
         lifecycle.stages,
-        await _changes(session),
+        await _changes(session, start, end),
         await _customers_now(session),
         since=start,
         until=end,

@@ -99,7 +99,7 @@ def upgrade() -> None:
         "ix_stage_changes_customer", "stage_changes", ["customer_id", "changed_at"], unique=False, schema="profile"
     )
     op.create_index(
-        "ix_stage_changes_stage_time", "stage_changes", ["to_stage", "changed_at"], unique=False, schema="profile"
+        "ix_stage_changes_time", "stage_changes", ["changed_at", "customer_id"], unique=False, schema="profile"
     )
     op.add_column(
         "customers", sa.Column("stage_entered_at", sa.DateTime(timezone=True), nullable=True), schema="profile"
@@ -120,7 +120,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("customers", "stage_entered_at", schema="profile")
-    op.drop_index("ix_stage_changes_stage_time", table_name="stage_changes", schema="profile")
+    op.drop_index("ix_stage_changes_time", table_name="stage_changes", schema="profile")
     op.drop_index("ix_stage_changes_customer", table_name="stage_changes", schema="profile")
     op.drop_table("stage_changes", schema="profile")
     op.drop_table("lifecycle_versions", schema="profile")
