@@ -52,7 +52,8 @@ Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_a
 Active hours: every customer-initiated event adds 1 (decayed like engagement) to the bucket
 of its local hour in the customer's time zone (UTC if unknown). Not customer-initiated:
 `message.*` other than opened/clicked/replied/dismissed, and `app.uninstalled` (both are
-reported by the platform or a provider at a time of their choosing).
+reported by the platform or a provider at a time of their choosing), and `lifecycle.moved`
+(a journey or a CRM moved the customer).
 
 Decay (see `engagement`): value and timestamp stored, `value * 2 ** (-age / half_life)`
 on read and update, half-life `policy.engagement_half_life_days`.
@@ -279,7 +280,6 @@ def apply(state: ProfileState, interaction: Interaction, *, now: datetime, polic
 
 def _apply(state: ProfileState, interaction: Interaction, *, now: datetime, policy: ProfilePolicy) -> Applied:
     when = min(interaction.occurred_at, interaction.received_at, now)
-    original = state
     kind = interaction.type
     props = interaction.properties
     effects: list[Effect] = []
@@ -316,7 +316,7 @@ def _apply(state: ProfileState, interaction: Interaction, *, now: datetime, poli
         target = explicit_target(policy.lifecycle, state.lifecycle_stage, props.get("stage"))
         if isinstance(target, Refusal):
             problem = Problem("properties.stage", target.rule, target.message)
-            return Applied(state=original, effects=(Reject(problems=(problem,)),))
+            return Applied(state=state, effects=(Reject(problems=(problem,)),))
     else:
         target = rule_target(policy.lifecycle, state, interaction, now)
     if target is not None:
@@ -351,7 +351,7 @@ def _receipt(kind: str) -> Receipt | None:
 
 
 def _customer_initiated(kind: str) -> bool:
-    if kind == "app.uninstalled":
+    if kind in ("app.uninstalled", MOVED):
         return False
     if kind.startswith("message."):
         receipt = _receipt(kind)
