@@ -8,10 +8,12 @@ allowed: they keep its name, which ranks below every configured stage (the plan 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
@@ -20,6 +22,8 @@ from metaconnect_profile.lifecycles import repository
 from metaconnect_profile.lifecycles.schemas import LifecycleOut, LifecyclePlan
 from metaconnect_profile.lifecycles.spec import DEFAULT_LIFECYCLE, Lifecycle, LifecycleSpec, spec_document
 from metaconnect_profile.models import LifecycleVersion
+
+log = logging.getLogger(__name__)
 
 
 def _out(row: LifecycleVersion) -> LifecycleOut:
@@ -105,15 +109,27 @@ class LifecycleCatalog:
         self._ttl_s = ttl_s
         self._checked_at = -1e9
         self._current = Lifecycle.compile(fallback, 0)  # only until a version is stored (migration 0006 stores one)
+        self._unreadable: int | None = None
 
     async def current(self, session: AsyncSession) -> Lifecycle:
         if time.monotonic() - self._checked_at < self._ttl_s:
             return self._current
         number = await repository.current_number(session)
-        if number is not None and number != self._current.version:
+        if number is not None and number not in (self._current.version, self._unreadable):
             row = await repository.version(session, number)
             if row is not None:
-                self._current = Lifecycle.compile(LifecycleSpec.model_validate(row.spec), row.version)
+                try:
+                    self._current = Lifecycle.compile(LifecycleSpec.model_validate(row.spec), row.version)
+                except ValidationError as exc:
+                    # Only a version written around the API can be unreadable (migration 0006 from odd
+                    # settings): keep moving customers by the last readable one, and say so once.
+                    self._unreadable = number
+                    log.error(
+                        "lifecycle version %d is unreadable (%s); still moving by version %d",
+                        number,
+                        exc.error_count(),
+                        self._current.version,
+                    )
         self._checked_at = time.monotonic()
         return self._current
 
