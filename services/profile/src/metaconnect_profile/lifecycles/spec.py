@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Annotated, Any, Final
 
 from pydantic import (
@@ -36,6 +35,7 @@ EVENT_PATTERN: Final = r"^[a-z*][a-z0-9_*]*(\.[a-z*][a-z0-9_*]*)*$"
 MOVED: Final = "lifecycle.moved"
 """The explicit move (journeys' `update` steps, CRMs): `{"stage": "<name>"}`."""
 MAX_STAGES: Final = 30
+MAX_TYPES_REMEMBERED: Final = 4096
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 EventPattern = Annotated[str, StringConstraints(pattern=EVENT_PATTERN, max_length=128)]
@@ -122,7 +122,6 @@ def spec_document(spec: LifecycleSpec) -> dict[str, Any]:
     return spec.model_dump(mode="json")
 
 
-@lru_cache(maxsize=4096)
 def event_type_matches(pattern: str, event_type: str) -> bool:
     """Whether a pattern names this event type: `*` matches within one segment (as routes' triggers)."""
     regex = "^" + re.escape(pattern).replace(r"\*", "[a-z0-9_]*") + "$"
@@ -148,6 +147,8 @@ class Lifecycle:
     stages: tuple[str, ...]
     allow_back: frozenset[str]
     rules: tuple[_Rule, ...]
+    # The rules naming each event type seen, so an interaction costs one lookup (bounded: cleared when full).
+    _by_type: dict[str, tuple[_Rule, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def compile(cls, spec: LifecycleSpec, version: int) -> Lifecycle:
@@ -179,8 +180,8 @@ class Lifecycle:
         """The stage the interaction moves the customer into: of the stages whose rules match (pattern
         and condition) and that it may enter, the furthest; None when it moves nobody."""
         best = -1
-        for rule in self.rules:
-            if rule.rank <= best or not any(event_type_matches(p, event_type) for p in rule.event_types):
+        for rule in self.naming(event_type):
+            if rule.rank <= best:
                 continue
             stage = self.stages[rule.rank]
             if not self.may_enter(current, stage):
@@ -191,10 +192,17 @@ class Lifecycle:
 
     def needs_documents(self, event_type: str) -> bool:
         """Whether a rule with a condition names this event type (the documents are built only then)."""
-        return any(
-            r.condition is not None and any(event_type_matches(p, event_type) for p in r.event_types)
-            for r in self.rules
-        )
+        return any(r.condition is not None for r in self.naming(event_type))
+
+    def naming(self, event_type: str) -> tuple[_Rule, ...]:
+        """The rules whose patterns match this event type."""
+        found = self._by_type.get(event_type)
+        if found is None:
+            found = tuple(r for r in self.rules if any(event_type_matches(p, event_type) for p in r.event_types))
+            if len(self._by_type) >= MAX_TYPES_REMEMBERED:
+                self._by_type.clear()
+            self._by_type[event_type] = found
+        return found
 
 
 def default_spec(stages: Sequence[str], rules: Mapping[str, str]) -> LifecycleSpec:
