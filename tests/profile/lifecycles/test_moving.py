@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from metaconnect_profile.lifecycles.spec import Lifecycle, LifecycleSpec
+from metaconnect_profile.profiles.merge import merge_states
 from metaconnect_profile.profiles.reporting import stage_change_of
 from metaconnect_profile.profiles.state import Applied, ProfilePolicy, ProfileState, Reject, StageEntered, apply
 from tests.profile.profiles.events import T0, event
@@ -153,3 +154,14 @@ def test_only_allow_back_stages_are_entered_backwards(start: str, types: list[st
             assert entered.from_stage == before
         if state.lifecycle_stage != before:
             assert state.stage_entered_at == T0
+
+
+def test_a_merge_keeps_the_further_stage_and_when_it_was_entered() -> None:
+    early, late = T0 - timedelta(days=9), T0 - timedelta(days=2)
+    sales = ProfileState(lifecycle_stage="sales", stage_entered_at=late)
+    lead = ProfileState(lifecycle_stage="lead", stage_entered_at=early)
+    for survivor, other in ((sales, lead), (lead, sales)):
+        merged = merge_states(survivor, [other], POLICY)
+        assert (merged.lifecycle_stage, merged.stage_entered_at) == ("sales", late)
+    both = merge_states(sales, [sales.model_copy(update={"stage_entered_at": early})], POLICY)
+    assert both.stage_entered_at == early  # in it since the earlier of the two
