@@ -7,22 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from metaconnect_common.schemas.interaction import Channel, CustomerRef, Interaction
+from metaconnect_profile.lifecycles.spec import DEFAULT_LIFECYCLE, Lifecycle
 from metaconnect_profile.profiles.state import Applied, ProfilePolicy, ProfileState, apply
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 HALF_LIFE = timedelta(days=30)
 POLICY = ProfilePolicy(
-    stages=("lead", "qualified", "opportunity", "customer", "loyal"),
-    stage_rules={
-        "lead.qualified": "qualified",
-        "opportunity.created": "opportunity",
-        "purchase.completed": "customer",
-        "loyalty.joined": "loyal",
-    },
+    lifecycle=Lifecycle.compile(DEFAULT_LIFECYCLE, 0),  # lead, qualified, opportunity, customer, loyal
     engagement_half_life_days=30.0,
     holdout_share=0.05,
 )
-EMPTY = ProfileState(lifecycle_stage="lead")
+# A customer seen before: its entry into its first stage is recorded already.
+EMPTY = ProfileState(lifecycle_stage="lead", stage_entered_at=T0 - timedelta(days=1))
 
 
 def event(

@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from metaconnect_common.schemas.interaction import Channel, Interaction
 from metaconnect_common.settings import CommonSettings
@@ -259,9 +258,7 @@ def test_unknown_events_pass_through() -> None:
     assert applied.state == EMPTY.model_copy(update={"active_hours": applied.state.active_hours})
 
 
-def test_policy_refuses_rules_to_unknown_stages() -> None:
-    with pytest.raises(ValidationError, match="not in stages"):
-        ProfilePolicy(stages=("lead",), stage_rules={"x.y": "vip"}, engagement_half_life_days=30, holdout_share=0.1)
+def test_the_settings_policy_starts_with_the_default_lifecycle() -> None:
     policy = ProfilePolicy.from_settings(ProfileSettings(common=CommonSettings(env="test")))
     assert policy == POLICY
 

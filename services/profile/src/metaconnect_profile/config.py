@@ -7,15 +7,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metaconnect_common.settings import CommonSettings
 
-# Lifecycle stages in order; an event moves a customer forward, never back.
-DEFAULT_STAGES = ["lead", "qualified", "opportunity", "customer", "loyal"]
-DEFAULT_STAGE_RULES = {
-    "lead.qualified": "qualified",
-    "opportunity.created": "opportunity",
-    "purchase.completed": "customer",
-    "loyalty.joined": "loyal",
-}
-
 
 class ProfileSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MC_PROFILE_", extra="ignore")
@@ -23,8 +14,9 @@ class ProfileSettings(BaseSettings):
     host: str = "0.0.0.0"  # a service listens on its pod's interfaces
     port: int = 8002
     group_id: str = "mc-profile"
-    stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES))
-    stage_rules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STAGE_RULES))
+    lifecycle_reload_s: float = Field(
+        default=2.0, gt=0, description="A changed lifecycle (`PUT /v1/lifecycle`) applies within this many seconds."
+    )
     engagement_half_life_days: float = Field(default=30.0, gt=0)
     holdout_share: float = Field(default=0.05, ge=0, le=0.5, description="Permanent non-personalised holdout.")
     in_app_presence_days: float = Field(

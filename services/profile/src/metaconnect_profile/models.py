@@ -31,6 +31,7 @@ class Customer(Base):
     merged_into: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"))
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lifecycle_stage: Mapped[str] = mapped_column(String(64))
+    stage_entered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     locale: Mapped[str | None] = mapped_column(String(35))
     time_zone: Mapped[str | None] = mapped_column(String(64))
     holdout: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -118,6 +119,38 @@ class Merge(Base):
     merged_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), unique=True)
     event_id: Mapped[uuid.UUID] = mapped_column()
     merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StageChangeRow(Base):
+    """A customer's move into a stage (its first stage at its first event), the stage history funnels read."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (
+        Index("ix_stage_changes_customer", "customer_id", "changed_at"),
+        Index("ix_stage_changes_time", "changed_at", "customer_id"),  # the funnel: who changed in a window
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    from_stage: Mapped[str | None] = mapped_column(String(64))
+    to_stage: Mapped[str] = mapped_column(String(64))
+    lifecycle_version: Mapped[int] = mapped_column()
+    event_id: Mapped[uuid.UUID] = mapped_column()
+    event_type: Mapped[str] = mapped_column(String(128))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the event's time
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LifecycleVersion(Base):
+    """Every version of the deployment's lifecycle; the highest is current."""
+
+    __tablename__ = "lifecycle_versions"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    change: Mapped[str] = mapped_column(String(32))  # created | updated
+    author: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # `mc.customers.v1` forgets an erased customer's identifiers with tombstones.

@@ -268,7 +268,7 @@ class RouterClient(OperatorClient):
 
 
 class ProfileClient(OperatorClient):
-    """Operator calls to the profile service (`/v1/profiles`)."""
+    """Operator calls to the profile service (`/v1/profiles`, `/v1/lifecycle`)."""
 
     url_env = "MC_PROFILE_URL"
 
@@ -281,6 +281,18 @@ class ProfileClient(OperatorClient):
                 return None
             raise
         return found
+
+    def get_lifecycle(self) -> dict[str, Any]:
+        current: dict[str, Any] = self._call("GET", "/v1/lifecycle").json()
+        return current
+
+    def plan_lifecycle(self, spec: dict[str, Any]) -> dict[str, Any]:
+        plan: dict[str, Any] = self._call("POST", "/v1/lifecycle/plan", json=spec).json()
+        return plan
+
+    def put_lifecycle(self, spec: dict[str, Any]) -> dict[str, Any]:
+        written: dict[str, Any] = self._call("PUT", "/v1/lifecycle", json=spec).json()
+        return written
 
 
 def key_id_of(api_key: str) -> str | None:

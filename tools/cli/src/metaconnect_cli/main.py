@@ -1,5 +1,5 @@
-"""The `metaconnect` command: dev mode, migrations, tokens, API keys, routes as code, simulated decisions,
-schemas, the provider sandbox.
+"""The `metaconnect` command: dev mode, migrations, tokens, API keys, routes and the lifecycle as code,
+simulated decisions, schemas, the provider sandbox.
 
 Each group of sub-commands is a module of `metaconnect_cli.commands`; this one only assembles them.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from metaconnect_cli.commands import db, demo, dev, keys, routes, sandbox, schemas, simulate, tokens
+from metaconnect_cli.commands import db, demo, dev, keys, lifecycle, routes, sandbox, schemas, simulate, tokens
 
 app = typer.Typer(
     name="metaconnect",
@@ -21,6 +21,7 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(routes.app, name="routes")
+app.add_typer(lifecycle.app, name="lifecycle")
 app.add_typer(demo.app, name="demo")
 app.add_typer(sandbox.app, name="sandbox")
 app.command()(dev.dev)

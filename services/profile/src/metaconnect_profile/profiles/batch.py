@@ -42,6 +42,8 @@ from metaconnect_profile.profiles.reporting import (
     refuse_unscorable,
     rejection_row,
     report,
+    stage_change_of,
+    stage_change_row,
     timeline_row,
 )
 from metaconnect_profile.profiles.state import (
@@ -53,6 +55,7 @@ from metaconnect_profile.profiles.state import (
     ProfileState,
     QuestionnaireSubmitted,
     Reject,
+    StageEntered,
     apply,
     new_state,
 )
@@ -122,6 +125,7 @@ class Changes:
     evidence_deleted: list[int] = field(default_factory=list)  # stored row ids
     rejections: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    stage_changes: list[dict[str, Any]] = field(default_factory=list)
     processed: list[dict[str, Any]] = field(default_factory=list)
     moved: list[dict[str, Any]] = field(default_factory=list)  # from -> to: a stored merged customer's rows
     merges: list[dict[str, Any]] = field(default_factory=list)
@@ -269,6 +273,7 @@ class _CarryingOut:
                 now=self.now,
                 policy=self.policy,
                 trace_headers=step.item.trace_headers,
+                stage_change=stage_change_of(step.applied.effects),
             )
         )
 
@@ -296,6 +301,8 @@ class _CarryingOut:
                     self.changes.invalidations.extend(
                         {"kind": k, "value": v, "reason": reason, "at": self.now} for k, v in gone
                     )
+            case StageEntered():
+                self.changes.stage_changes.append(stage_change_row(effect, customer.id, interaction, self.now))
             case BehaviourSignal() | QuestionnaireSubmitted():
                 row = evidence_row(effect, customer.id, interaction.event_id)
                 self.changes.evidence.append(row)
@@ -309,7 +316,7 @@ class _CarryingOut:
         identifiers the batch attached or moved name now."""
         changes = self.changes
         final = {p.id: _final(self.profiles, p.id) for p in self.profiles.values()}
-        for rows in (changes.identities, changes.evidence, changes.rejections, changes.timeline):
+        for rows in (changes.identities, changes.evidence, changes.rejections, changes.timeline, changes.stage_changes):
             for row in rows:
                 row["customer_id"] = final[row["customer_id"]]
         for row in changes.merges:

@@ -21,6 +21,7 @@ from metaconnect_profile.profiles.state import ProfilePolicy, ProfileState
 
 STATE_COLUMNS: Final = (
     "lifecycle_stage",
+    "stage_entered_at",
     "locale",
     "time_zone",
     "holdout",
@@ -51,6 +52,7 @@ def to_snapshot(
     profiling = any(s.granted for p, s in state.consent.purposes.items() if p in PROFILING)
     return ProfileSnapshot(
         lifecycle_stage=state.lifecycle_stage,
+        stage_entered_at=state.stage_entered_at,
         locale=state.locale,
         time_zone=state.time_zone,
         purposes=dict(state.consent.purposes),
@@ -69,7 +71,10 @@ def to_snapshot(
 def state_to_columns(state: ProfileState) -> dict[str, Any]:
     """The Customer row's columns (`STATE_COLUMNS`) as plain JSON-ready values."""
     dumped = state.model_dump(mode="json")
-    return {column: dumped[column] for column in STATE_COLUMNS} | {"app_seen_at": state.app_seen_at}
+    return {column: dumped[column] for column in STATE_COLUMNS} | {
+        "app_seen_at": state.app_seen_at,
+        "stage_entered_at": state.stage_entered_at,
+    }
 
 
 def state_from_row(row: Mapping[str, Any]) -> ProfileState:

@@ -29,7 +29,7 @@ from metaconnect_common.http import StrictQueryRoute
 from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import Colour, Purpose
 from metaconnect_common.stage import RelayDep, SessionDep, SessionsDep
-from metaconnect_profile.deps import PolicyDep
+from metaconnect_profile.deps import CatalogDep, PolicyDep
 from metaconnect_profile.models import Customer
 from metaconnect_profile.profiles import erasure, export, queries
 from metaconnect_profile.profiles.refs import decode_before, decode_cursor, invalid, parse_ref
@@ -39,6 +39,7 @@ from metaconnect_profile.profiles.schemas import (
     ProfileOut,
     ProfilePage,
     ReachableChannel,
+    StageChangeOut,
     TimelinePage,
 )
 
@@ -91,6 +92,7 @@ async def search_profiles(
     _: ViewerDep,
     session: SessionDep,
     policy: PolicyDep,
+    catalog: CatalogDep,
     stage: Annotated[str | None, Query(description="A configured lifecycle stage.", examples=["customer"])] = None,
     colour: Annotated[Colour | None, Query(description="The routing colour.")] = None,
     consent: Annotated[Purpose | None, Query(description="A purpose currently granted.")] = None,
@@ -98,8 +100,9 @@ async def search_profiles(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> ProfilePage:
-    if stage is not None and stage not in policy.stages:
-        raise invalid("query.stage", "enum", f"stage must be one of {list(policy.stages)}")
+    stages = (await catalog.current(session)).stages
+    if stage is not None and stage not in stages:
+        raise invalid("query.stage", "enum", f"stage must be one of {list(stages)}")
     after = decode_cursor(cursor, field="query.cursor") if cursor is not None else None
     return await queries.search(
         session,
@@ -164,6 +167,21 @@ async def get_timeline(
     position = decode_before(before) if before is not None else None
     customer = await _customer(session, ref)
     return await queries.timeline(session, customer.id, limit=limit, before=position)
+
+
+@router.get(
+    "/{ref}/stages",
+    responses=_NOT_FOUND,
+    summary="The customer's stage history, oldest first",
+    description=(
+        "Every move between lifecycle stages (the first stage at the first event; `lifecycle.migrated` for "
+        "customers who existed before stage history), with the event type that caused it and the time spent "
+        "in the stage left. Includes the history of customers merged into this one."
+    ),
+)
+async def get_stages(ref: Ref, _: ViewerDep, session: SessionDep) -> list[StageChangeOut]:
+    customer = await _customer(session, ref)
+    return await queries.stage_history(session, [customer.id])
 
 
 @router.get(

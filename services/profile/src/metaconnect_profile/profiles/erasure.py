@@ -45,6 +45,7 @@ ERASED_STAGE: Final = "erased"
 # What an erased row keeps: its id, `created_at`, `holdout` (a hash of the id), `merged_into`.
 ERASED_COLUMNS: Final[dict[str, Any]] = {
     "lifecycle_stage": ERASED_STAGE,
+    "stage_entered_at": None,
     "locale": None,
     "time_zone": None,
     "traits": {},

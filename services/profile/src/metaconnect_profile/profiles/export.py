@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from metaconnect_profile.models import Customer, Evidence, Identity, Merge, ProcessedEvent, Rejection, TimelineEntry
 from metaconnect_profile.personality import estimate, explain
 from metaconnect_profile.personality.evidence import Evidence as EvidenceRecord
-from metaconnect_profile.profiles.queries import merged_into, timeline_item
+from metaconnect_profile.profiles.queries import merged_into, stage_history, timeline_item
 from metaconnect_profile.profiles.schemas import (
     ExportedCustomer,
     ExportedEvidence,
@@ -90,5 +90,6 @@ async def export(session: AsyncSession, customer: Customer, *, now: datetime) ->
             ExportedMerge(survivor_id=m.survivor_id, merged_id=m.merged_id, event_id=m.event_id, merged_at=m.merged_at)
             for m in merges
         ],
+        stage_changes=await stage_history(session, ids),
         processed_event_ids=list(processed),
     )

@@ -1,13 +1,14 @@
 """Combining the profiles of customers found to be one person (pure).
 
-The survivor's own facts win (stage aside); everything counted is added up; every
-consent keeps its newest decision, so a withdrawal given under either identity holds.
+The survivor's own facts win (stage aside: the further one, with when it was entered);
+everything counted is added up; every consent keeps its newest decision, so a withdrawal
+given under either identity holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from metaconnect_profile.profiles.consent import ConsentLedger, supersedes
@@ -15,6 +16,17 @@ from metaconnect_profile.profiles.engagement import Decayed, value_at
 from metaconnect_profile.profiles.state import ProfilePolicy, ProfileState
 
 K = TypeVar("K")
+
+
+def _stage(mine: ProfileState, theirs: ProfileState, rank: Mapping[str, int]) -> tuple[str, datetime | None]:
+    """The further stage of the two (the survivor's on a tie), entered when its holder entered it
+    (the earlier of the two when both are in it)."""
+    if rank.get(theirs.lifecycle_stage, -1) > rank.get(mine.lifecycle_stage, -1):
+        return theirs.lifecycle_stage, theirs.stage_entered_at
+    if theirs.lifecycle_stage == mine.lifecycle_stage:
+        times = [t for t in (mine.stage_entered_at, theirs.stage_entered_at) if t is not None]
+        return mine.lifecycle_stage, min(times, default=None)
+    return mine.lifecycle_stage, mine.stage_entered_at
 
 
 def _sum(a: Decayed | None, b: Decayed | None, half_life: timedelta) -> Decayed | None:
@@ -56,9 +68,11 @@ def merge_states(survivor: ProfileState, merged: Iterable[ProfileState], policy:
                 summed = _sum(mine.get(receipt), count, half_life)
                 if summed is not None:
                     mine[receipt] = summed
+        stage, entered = _stage(state, other, rank)
         state = state.model_copy(
             update={
-                "lifecycle_stage": max((state.lifecycle_stage, other.lifecycle_stage), key=lambda s: rank.get(s, -1)),
+                "lifecycle_stage": stage,
+                "stage_entered_at": entered,
                 "locale": state.locale or other.locale,
                 "time_zone": state.time_zone or other.time_zone,
                 "app_seen_at": max((t for t in (state.app_seen_at, other.app_seen_at) if t is not None), default=None),

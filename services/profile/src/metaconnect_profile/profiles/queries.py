@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -20,7 +21,7 @@ from metaconnect_common.schemas import Channel
 from metaconnect_common.schemas.profiled import Colour as RoutingColour
 from metaconnect_common.schemas.profiled import PersonalitySnapshot, Purpose
 from metaconnect_profile.identity.keys import CHANNEL_ADDRESS, reachable_channels
-from metaconnect_profile.models import Customer, Evidence, Identity, Rejection, TimelineEntry
+from metaconnect_profile.models import Customer, Evidence, Identity, Rejection, StageChangeRow, TimelineEntry
 from metaconnect_profile.personality import estimate, explain, routing_view
 from metaconnect_profile.personality.colour import UNKNOWN as UNKNOWN_PATTERN
 from metaconnect_profile.personality.evidence import Evidence as EvidenceRecord
@@ -39,6 +40,7 @@ from metaconnect_profile.profiles.schemas import (
     Reachability,
     RefusedQuestionnaire,
     RoutingPersonality,
+    StageChangeOut,
     TimelineItem,
     TimelinePage,
 )
@@ -135,6 +137,7 @@ async def profile(session: AsyncSession, customer: Customer, *, policy: ProfileP
     return ProfileOut(
         id=customer.id,
         lifecycle_stage=state.lifecycle_stage,
+        stage_entered_at=state.stage_entered_at,
         locale=state.locale,
         time_zone=state.time_zone,
         consent=ConsentOut(
@@ -345,3 +348,27 @@ async def search(
         )
     last = page[-1] if page else None
     return ProfilePage(items=items, next_cursor=encode_cursor(last.created_at, last.id) if more and last else None)
+
+
+async def stage_history(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[StageChangeOut]:
+    """The customers' stage changes, oldest first, each with the time spent in the stage it left."""
+    rows = await session.scalars(
+        select(StageChangeRow)
+        .where(StageChangeRow.customer_id.in_(list(ids)))
+        .order_by(StageChangeRow.changed_at, StageChangeRow.id)
+    )
+    out: list[StageChangeOut] = []
+    previous: datetime | None = None
+    for row in rows:
+        out.append(
+            StageChangeOut(
+                from_stage=row.from_stage,
+                to_stage=row.to_stage,
+                changed_at=row.changed_at,
+                event_type=row.event_type,
+                lifecycle_version=row.lifecycle_version,
+                time_in_previous_s=(row.changed_at - previous).total_seconds() if previous is not None else None,
+            )
+        )
+        previous = row.changed_at
+    return out

@@ -10,7 +10,7 @@ from typing import Any
 
 from metaconnect_common.kafka.producer import OutgoingRecord
 from metaconnect_common.schemas import Interaction
-from metaconnect_common.schemas.profiled import Profiled
+from metaconnect_common.schemas.profiled import Profiled, StageChange
 from metaconnect_common.topics import PROFILED
 from metaconnect_profile.identity.keys import contact_of, identity_refs, reachable_channels
 from metaconnect_profile.personality import AnswerSetError, UnknownInstrumentError, score_questionnaire
@@ -24,6 +24,7 @@ from metaconnect_profile.profiles.state import (
     ProfileState,
     QuestionnaireSubmitted,
     Reject,
+    StageEntered,
 )
 
 # Record ids on mc.profiled.v1 are derived from what they report, so a re-publish keeps them.
@@ -63,7 +64,8 @@ def without_answers(event_type: str, properties: dict[str, Any]) -> dict[str, An
 
 def refuse_unscorable(applied: Applied, before: ProfileState) -> Applied:
     """An answer set that cannot be scored is refused like any invalid interaction (see `state`):
-    one `Reject` naming every problem, and the state as it was, active hours included."""
+    one `Reject` naming every problem, and the state as it was, active hours included (a new
+    customer's entry into its first stage kept)."""
     for effect in applied.effects:
         if not isinstance(effect, QuestionnaireSubmitted):
             continue
@@ -75,7 +77,9 @@ def refuse_unscorable(applied: Applied, before: ProfileState) -> Applied:
             problems = (Problem("properties.instrument", "unknown_instrument", str(exc)),)
         else:
             continue
-        return Applied(state=before, effects=(Reject(problems=problems, instrument=effect.instrument),))
+        first = [e for e in applied.effects if isinstance(e, StageEntered) and e.from_stage is None]
+        kept = before.model_copy(update={"stage_entered_at": first[0].at}) if first else before
+        return Applied(state=kept, effects=(*first, Reject(problems=problems, instrument=effect.instrument)))
     return applied
 
 
@@ -138,6 +142,7 @@ def report(
     now: datetime,
     policy: ProfilePolicy,
     trace_headers: Sequence[tuple[str, bytes]] = (),
+    stage_change: StageChange | None = None,
 ) -> OutgoingRecord:
     """The `mc.profiled.v1` record of an applied interaction: the profile as it stands after it."""
     snapshot = to_snapshot(
@@ -157,6 +162,36 @@ def report(
         merged_from=list(merged_from),
         interaction=routable(interaction),
         profile=snapshot,
+        stage_change=stage_change,
         profiled_at=now,
     )
     return profiled_record(profiled, trace_headers)
+
+
+def stage_change_of(effects: Sequence[Any]) -> StageChange | None:
+    """What the interaction did to the stage, as `mc.profiled.v1` carries it: from the stage it
+    left (None for a new customer's first) to the one it ended in."""
+    entered = [e for e in effects if isinstance(e, StageEntered)]
+    if not entered:
+        return None
+    first, last = entered[0], entered[-1]
+    return StageChange(
+        from_stage=first.from_stage,
+        to_stage=last.to_stage,
+        backward=first.from_stage is not None and last.backward,
+    )
+
+
+def stage_change_row(
+    effect: StageEntered, customer_id: uuid.UUID, interaction: Interaction, now: datetime
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "from_stage": effect.from_stage,
+        "to_stage": effect.to_stage,
+        "lifecycle_version": effect.lifecycle_version,
+        "event_id": interaction.event_id,
+        "event_type": interaction.type[:128],
+        "changed_at": effect.at,
+        "recorded_at": now,
+    }

@@ -44,6 +44,7 @@ from metaconnect_profile.models import (
     Merge,
     ProcessedEvent,
     Rejection,
+    StageChangeRow,
     TimelineEntry,
 )
 from metaconnect_profile.profiles.batch import Changes, EvidenceEntry, Profile
@@ -54,7 +55,7 @@ _TEXTS: Final = ARRAY(Text())
 # What applying interactions changes in a customers row.
 _MUTABLE: Final = (*STATE_COLUMNS, "personality", "merged_into", "updated_at")
 # The tables whose rows belong to a customer, moved to the survivor by a merge, deleted by an erasure.
-_OWNED: Final = (Identity, TimelineEntry, Evidence, Rejection)
+_OWNED: Final = (Identity, TimelineEntry, Evidence, Rejection, StageChangeRow)
 
 
 def _table(model: type[Base]) -> Table:
@@ -133,6 +134,7 @@ _INSERT_OWNED: Final = {
     model: pg_insert(_table(model)).on_conflict_do_nothing() for model in (Evidence, Rejection, TimelineEntry)
 }
 _INSERT_MERGES: Final = insert(_table(Merge))
+_INSERT_STAGE_CHANGES: Final = insert(_table(StageChangeRow))
 # A plain insert: a concurrent duplicate fails the transaction, and its retry sees the row.
 _INSERT_PROCESSED: Final = insert(_processed)
 
@@ -227,6 +229,8 @@ async def write(session: AsyncSession, changes: Changes) -> None:
     ):
         if rows:
             await session.execute(_INSERT_OWNED[model], rows)
+    if changes.stage_changes:
+        await session.execute(_INSERT_STAGE_CHANGES, changes.stage_changes)
     if changes.merges:
         await session.execute(_INSERT_MERGES, changes.merges)
     await session.execute(_INSERT_PROCESSED, changes.processed)

@@ -135,6 +135,7 @@ class ProfileOut(_Out):
 
     id: uuid.UUID
     lifecycle_stage: str
+    stage_entered_at: datetime | None = Field(description="When the customer entered its stage.")
     locale: str | None
     time_zone: str | None
     consent: ConsentOut
@@ -217,6 +218,19 @@ class ProfilePage(_Out):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 
 
+class StageChangeOut(_Out):
+    """One move in a customer's stage history."""
+
+    from_stage: str | None = Field(description="None for the customer's first stage.")
+    to_stage: str
+    changed_at: datetime = Field(description="The time of the event that moved the customer.")
+    event_type: str = Field(description="`lifecycle.moved`, a stage rule's event, or `lifecycle.migrated`.")
+    lifecycle_version: int
+    time_in_previous_s: float | None = Field(
+        description="Seconds spent in `from_stage` (since the entry before this one); null for the first."
+    )
+
+
 # --- GET /v1/profiles/{ref}/export -----------------------------------------------------------------------------
 
 
@@ -228,6 +242,7 @@ class ExportedCustomer(_Out):
     updated_at: datetime
     merged_into: uuid.UUID | None
     lifecycle_stage: str
+    stage_entered_at: datetime | None
     locale: str | None
     time_zone: str | None
     holdout: bool
@@ -280,4 +295,5 @@ class ProfileExport(_Out):
     personality: Explanation = Field(description="The estimate computed from that evidence, explained.")
     rejections: list[ExportedRejection]
     merges: list[ExportedMerge]
+    stage_changes: list[StageChangeOut] = Field(description="The stage history, oldest first.")
     processed_event_ids: list[uuid.UUID] = Field(description="Every event applied to this customer.")

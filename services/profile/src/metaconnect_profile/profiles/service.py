@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from metaconnect_common.db import unit_of_work
 from metaconnect_profile.identity.keys import identifiers
+from metaconnect_profile.lifecycles.service import LifecycleCatalog
 from metaconnect_profile.profiles import repository
 from metaconnect_profile.profiles.batch import TracedInteraction, carry_out, evidence_needed, resolve_steps, unseen
 from metaconnect_profile.profiles.state import ProfilePolicy
@@ -28,9 +29,12 @@ log = logging.getLogger(__name__)
 
 
 class ProfileService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], policy: ProfilePolicy) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], policy: ProfilePolicy, catalog: LifecycleCatalog | None = None
+    ) -> None:
         self._sessions = sessions
         self._policy = policy
+        self._catalog = catalog  # None: `policy.lifecycle` as it is
 
     async def apply(self, items: Sequence[TracedInteraction], *, now: datetime | None = None) -> int:
         """Apply the interactions in order, in one transaction; returns how many were applied now.
@@ -50,10 +54,13 @@ class ProfileService:
             todo = unseen(items, applied)
             if not todo:
                 return 0
+            policy = self._policy
+            if self._catalog is not None:
+                policy = policy.model_copy(update={"lifecycle": await self._catalog.current(session)})
             wanted = {i for item in todo for i in identifiers(item.interaction.customer)}
             owner_of = {i: owner for i, owner in owner_of.items() if i in wanted}
             profiles = await repository.lock_profiles(session, set(owner_of.values()))
-            steps = resolve_steps(todo, owner_of, profiles, now=now, policy=self._policy)
+            steps = resolve_steps(todo, owner_of, profiles, now=now, policy=policy)
             if len(steps) < len(todo):
                 log.info("skipped %d interactions naming an unknown customer", len(todo) - len(steps))
             if not steps:
@@ -61,5 +68,5 @@ class ProfileService:
             needed = {i for i in evidence_needed(steps) if profiles[i].evidence is None}
             for customer_id, entries in (await repository.evidence(session, needed)).items():
                 profiles[customer_id].evidence = entries
-            await repository.write(session, carry_out(steps, profiles, now=now, policy=self._policy))
+            await repository.write(session, carry_out(steps, profiles, now=now, policy=policy))
         return len(steps)

@@ -5,7 +5,8 @@
 `apply` returns the new state and the *effects* the service carries out with I/O
 (store evidence, delete evidence, invalidate an address, record a rejection). An
 interaction whose properties are invalid yields exactly one `Reject` naming every
-`(field, rule, message)` and changes nothing, not even the active hours.
+`(field, rule, message)` and changes nothing, not even the active hours (but a new customer's
+entry into its first stage: the customer exists from its first event on, refused or not).
 
 Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_at`):
 
@@ -36,14 +37,23 @@ Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_a
 * `questionnaire.submitted` `{"instrument": "ipip50"|"colours24", "answers": {...}|[...]}` ->
   `QuestionnaireSubmitted(instrument, answers, t)` if `profiling_questionnaire` was granted at or
   before `t`, else `Reject` with rule `consent_required` (the service scores; this code does not).
-* any type in `policy.stage_rules` - the lifecycle stage moves forward to the rule's stage
-  (order: `policy.stages`), never back.
+* `lifecycle.moved` `{"stage": "<name>"}` - the customer moves into that stage of `policy.lifecycle`:
+  forward always, back only into an `allow_back` stage, the stage it is in: nothing. An unknown
+  stage (`enum`) or a refused backward move (`backward_not_allowed`) is a `Reject` naming
+  `properties.stage`.
+* any other type a stage's `enter_on` rule names (pattern, and condition over the event and the
+  profile as this interaction left it before the move) - the customer moves into the furthest such
+  stage it may enter (the same forward/back rule) -> `StageEntered`.
+* a customer's first event, whatever it is, records its entry into its first stage
+  (`stage_entered_at` is unset until then) -> `StageEntered(from_stage=None)`, before any
+  move the same event makes.
 * anything else - passes through: active hours only.
 
 Active hours: every customer-initiated event adds 1 (decayed like engagement) to the bucket
 of its local hour in the customer's time zone (UTC if unknown). Not customer-initiated:
 `message.*` other than opened/clicked/replied/dismissed, and `app.uninstalled` (both are
-reported by the platform or a provider at a time of their choosing).
+reported by the platform or a provider at a time of their choosing), and `lifecycle.moved`
+(a journey or a CRM moved the customer).
 
 Decay (see `engagement`): value and timestamp stored, `value * 2 ** (-age / half_life)`
 on read and update, half-life `policy.engagement_half_life_days`.
@@ -51,7 +61,8 @@ on read and update, half-life `policy.engagement_half_life_days`.
 Rules in `Reject` problems: `required`, `type`, `enum`, `unexpected_field`,
 `objection_true`, `channel_marketing_only` (consent); `locale_format`, `time_zone_unknown`,
 `max_length`, `trait_key`, `max_traits`, `max_bytes` (profile); `consent_required`
-(questionnaire; field `consent.profiling_questionnaire`).
+(questionnaire; field `consent.profiling_questionnaire`); `required`, `type`, `enum`,
+`backward_not_allowed` (lifecycle.moved; field `properties.stage`).
 
 Holdout: `assign_holdout(customer_id, share)` hashes the id into [0, 1); the service calls
 it once when it creates a customer (`new_state`) and the stored flag is permanent.
@@ -66,11 +77,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, InstanceOf, JsonValue
 
 from metaconnect_common.schemas.interaction import Channel, Interaction
 from metaconnect_common.schemas.profiled import Purpose
 from metaconnect_profile.config import ProfileSettings
+from metaconnect_profile.lifecycles.moving import Refusal, explicit_target, rule_target
+from metaconnect_profile.lifecycles.spec import DEFAULT_LIFECYCLE, MOVED, Lifecycle
 from metaconnect_profile.personality.dimensions import Colour
 from metaconnect_profile.personality.estimate import DEFAULT_PARAMETERS
 from metaconnect_profile.personality.evidence import BehaviourEvidence, Outcome
@@ -161,8 +174,19 @@ class QuestionnaireSubmitted(_Effect):
     observed_at: AwareDatetime
 
 
+class StageEntered(_Effect):
+    """The customer entered `to_stage` at `at`: record it in the stage history (`stage_changes`)."""
+
+    kind: Literal["stage_entered"] = "stage_entered"
+    from_stage: str | None = Field(description="None for a new customer's first stage.")
+    to_stage: str
+    backward: bool = False
+    lifecycle_version: int
+    at: AwareDatetime
+
+
 Effect = Annotated[
-    Reject | DeleteBehaviouralEvidence | InvalidateAddress | BehaviourSignal | QuestionnaireSubmitted,
+    Reject | DeleteBehaviouralEvidence | InvalidateAddress | BehaviourSignal | QuestionnaireSubmitted | StageEntered,
     Field(discriminator="kind"),
 ]
 
@@ -175,30 +199,25 @@ class ProfilePolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    stages: tuple[str, ...] = Field(min_length=1)
-    stage_rules: dict[str, str] = Field(default_factory=dict)
+    lifecycle: InstanceOf[Lifecycle] = Field(description="The current lifecycle version (`GET /v1/lifecycle`).")
     engagement_half_life_days: float = Field(gt=0)
     holdout_share: float = Field(ge=0.0, le=1.0)
     in_app_presence_days: float = Field(default=30.0, gt=0)
 
-    @model_validator(mode="after")
-    def _rules_name_stages(self) -> ProfilePolicy:
-        if len(set(self.stages)) != len(self.stages):
-            raise ValueError(f"stages must be unique: {self.stages}")
-        unknown = sorted({s for s in self.stage_rules.values() if s not in self.stages})
-        if unknown:
-            raise ValueError(f"stage_rules name stages not in stages: {unknown}")
-        return self
-
     @classmethod
-    def from_settings(cls, settings: ProfileSettings) -> ProfilePolicy:
+    def from_settings(cls, settings: ProfileSettings, lifecycle: Lifecycle | None = None) -> ProfilePolicy:
+        """The policy of the settings; `lifecycle` defaults to the default lifecycle (version 0), which
+        the service replaces with the stored one for every batch (`LifecycleCatalog`)."""
         return cls(
-            stages=tuple(settings.stages),
-            stage_rules=dict(settings.stage_rules),
+            lifecycle=lifecycle or Lifecycle.compile(DEFAULT_LIFECYCLE, 0),
             engagement_half_life_days=settings.engagement_half_life_days,
             holdout_share=settings.holdout_share,
             in_app_presence_days=settings.in_app_presence_days,
         )
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return self.lifecycle.stages
 
     @property
     def half_life(self) -> timedelta:
@@ -215,6 +234,8 @@ class ProfileState(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     lifecycle_stage: str
+    stage_entered_at: AwareDatetime | None = None
+    """When the customer entered its stage; None for a new customer until its first event is applied."""
     locale: str | None = None
     time_zone: str | None = None
     holdout: bool = False
@@ -249,6 +270,15 @@ def new_state(customer_id: UUID, policy: ProfilePolicy) -> ProfileState:
 
 def apply(state: ProfileState, interaction: Interaction, *, now: datetime, policy: ProfilePolicy) -> Applied:
     """The state after `interaction`, and the effects the service must carry out."""
+    if state.stage_entered_at is not None:
+        return _apply(state, interaction, now=now, policy=policy)
+    when = min(interaction.occurred_at, interaction.received_at, now)
+    entered = _enter(None, state.lifecycle_stage, when, policy)
+    applied = _apply(state.model_copy(update={"stage_entered_at": when}), interaction, now=now, policy=policy)
+    return Applied(state=applied.state, effects=(entered, *applied.effects))
+
+
+def _apply(state: ProfileState, interaction: Interaction, *, now: datetime, policy: ProfilePolicy) -> Applied:
     when = min(interaction.occurred_at, interaction.received_at, now)
     kind = interaction.type
     props = interaction.properties
@@ -282,7 +312,16 @@ def apply(state: ProfileState, interaction: Interaction, *, now: datetime, polic
     elif kind == "app.uninstalled":
         effects.append(InvalidateAddress(channel=Channel.PUSH, reason="app uninstalled", at=when))
 
-    state = _advance_stage(state, kind, policy)
+    if kind == MOVED:
+        target = explicit_target(policy.lifecycle, state.lifecycle_stage, props.get("stage"))
+        if isinstance(target, Refusal):
+            problem = Problem("properties.stage", target.rule, target.message)
+            return Applied(state=state, effects=(Reject(problems=(problem,)),))
+    else:
+        target = rule_target(policy.lifecycle, state, interaction, now)
+    if target is not None:
+        effects.append(_enter(state.lifecycle_stage, target, when, policy))
+        state = state.model_copy(update={"lifecycle_stage": target, "stage_entered_at": when})
     if app_presence(interaction) and (state.app_seen_at is None or when > state.app_seen_at):
         state = state.model_copy(update={"app_seen_at": when})
     if _customer_initiated(kind):
@@ -312,7 +351,7 @@ def _receipt(kind: str) -> Receipt | None:
 
 
 def _customer_initiated(kind: str) -> bool:
-    if kind == "app.uninstalled":
+    if kind in ("app.uninstalled", MOVED):
         return False
     if kind.startswith("message."):
         receipt = _receipt(kind)
@@ -345,15 +384,12 @@ def _receipt_effects(
     return effects
 
 
-def _advance_stage(state: ProfileState, kind: str, policy: ProfilePolicy) -> ProfileState:
-    target = policy.stage_rules.get(kind)
-    if target is None:
-        return state
-    # A stage no longer configured ranks below every configured one.
-    current = policy.stages.index(state.lifecycle_stage) if state.lifecycle_stage in policy.stages else -1
-    if policy.stages.index(target) <= current:
-        return state
-    return state.model_copy(update={"lifecycle_stage": target})
+def _enter(from_stage: str | None, to_stage: str, when: datetime, policy: ProfilePolicy) -> StageEntered:
+    lifecycle = policy.lifecycle
+    backward = from_stage is not None and lifecycle.rank(to_stage) < lifecycle.rank(from_stage)
+    return StageEntered(
+        from_stage=from_stage, to_stage=to_stage, backward=backward, lifecycle_version=lifecycle.version, at=when
+    )
 
 
 def _questionnaire(state: ProfileState, props: Mapping[str, Any], when: datetime) -> QuestionnaireSubmitted | Reject:
