@@ -110,3 +110,10 @@ def test_platform_events_are_not_active_hours(kind: str) -> None:
 )
 def test_customer_events_are_active_hours(kind: str) -> None:
     assert run(EMPTY, event(kind, at=T0)).state.active_hours[12] == Decayed(value=1.0, at=T0)
+
+
+def test_what_a_journey_publishes_is_not_the_customers_active_hour() -> None:
+    update = event("profile.updated", {"traits": {"hot_lead": True}}, at=T0, source="journey:sales-handover")
+    applied = run(EMPTY, update)
+    assert applied.state.traits == {"hot_lead": True}
+    assert applied.state.active_hours == EMPTY.active_hours

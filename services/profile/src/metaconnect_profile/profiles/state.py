@@ -52,8 +52,8 @@ Event vocabulary (`interaction.type`; `t` = `occurred_at`, capped at `received_a
 Active hours: every customer-initiated event adds 1 (decayed like engagement) to the bucket
 of its local hour in the customer's time zone (UTC if unknown). Not customer-initiated:
 `message.*` other than opened/clicked/replied/dismissed, and `app.uninstalled` (both are
-reported by the platform or a provider at a time of their choosing), and `lifecycle.moved`
-(a journey or a CRM moved the customer).
+reported by the platform or a provider at a time of their choosing), `lifecycle.moved`
+(a journey or a CRM moved the customer), and anything a journey published (source `journey:<name>`).
 
 Decay (see `engagement`): value and timestamp stored, `value * 2 ** (-age / half_life)`
 on read and update, half-life `policy.engagement_half_life_days`.
@@ -324,12 +324,14 @@ def _apply(state: ProfileState, interaction: Interaction, *, now: datetime, poli
         state = state.model_copy(update={"lifecycle_stage": target, "stage_entered_at": when})
     if app_presence(interaction) and (state.app_seen_at is None or when > state.app_seen_at):
         state = state.model_copy(update={"app_seen_at": when})
-    if _customer_initiated(kind):
+    if _customer_initiated(kind) and not interaction.source.startswith(JOURNEY_SOURCE):
         hours = count_active_hour(state.active_hours, when, state.time_zone, policy.half_life)
         state = state.model_copy(update={"active_hours": hours})
     return Applied(state=state, effects=tuple(effects))
 
 
+JOURNEY_SOURCE: Final = "journey:"
+"""The source of what a journey's `update` step publishes (`journey:<name>`): the journey's doing, not the customer's."""
 APP_PRESENCE_RECEIPTS: Final = frozenset({"read", "opened", "clicked", "replied", "dismissed"})
 
 
