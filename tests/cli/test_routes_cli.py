@@ -188,3 +188,49 @@ def test_a_missing_field_is_named_at_its_parents_line(tmp_path: Path) -> None:
     assert second.line_of("messages.0.channels") == 6  # missing: the message's line
     assert second.line_of("trigger") == 4  # missing at the top: the document's first line
     assert second.line_of("messages.3") == 5
+
+
+def _journeys(runner: CliRunner, url: str, *args: str) -> Result:
+    return runner.invoke(app, ["journeys", *args, "--url", url])
+
+
+def test_the_home_builders_journeys_apply_then_plan_and_diff_show_a_change(
+    router_url: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "home-builder" / "journeys"
+    applied = _journeys(runner, router_url, "apply", str(examples))
+    assert applied.exit_code == 0, applied.output
+    assert "lead-nurture: " in applied.output
+    assert _journeys(runner, router_url, "plan", str(examples)).exit_code == 0
+    assert _journeys(runner, router_url, "diff", str(examples)).exit_code == 0
+
+    changed = tmp_path / "nurture.yaml"
+    spec = yaml.safe_load((examples / "nurture.yaml").read_text())
+    spec["steps"][1]["event"]["timeout"] = "P5D"
+    changed.write_text(yaml.safe_dump(spec))
+    diff = _journeys(runner, router_url, "diff", str(changed))
+    assert diff.exit_code == 1
+    changed_lines = [line.replace(" ", "") for line in diff.output.splitlines() if "timeout: P" in line]
+    assert changed_lines == ["-timeout:P7D", "+timeout:P5D"], diff.output  # the key order of the file shows nothing
+
+    exported = _journeys(runner, router_url, "export")
+    assert exported.exit_code == 0
+    names = {doc["name"] for doc in yaml.safe_load_all(exported.output)}
+    assert {"lead-nurture", "sales-handover", "construction-updates", "aftercare"} <= names
+
+
+def test_a_broken_journey_file_is_refused_at_its_line(router_url: str, runner: CliRunner, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "name: broken-journey\n"
+        "entry: {event_types: [lead.created]}\n"
+        "steps:\n"
+        "  - id: wait\n"
+        "    type: wait\n"
+        "    duration: PT0S\n"
+        "  - {id: hello, type: exit, next: nowhere}\n"
+    )
+    refused = _journeys(runner, router_url, "apply", str(broken))
+    assert refused.exit_code == 1
+    assert f"{broken}:6: steps.0.duration: wait_duration" in refused.output
+    assert _journeys(runner, router_url, "plan", str(broken)).exit_code == 2

@@ -247,19 +247,26 @@ class RouterClient(OperatorClient):
 
     url_env = "MC_ROUTER_URL"
 
-    def plan_route(self, spec: dict[str, Any]) -> dict[str, Any]:
-        plan: dict[str, Any] = self._call("POST", "/v1/routes/plan", json=spec).json()
+    def plan_spec(self, path: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """What putting a spec (a route, a journey) at `path` (`/v1/routes`) would do."""
+        plan: dict[str, Any] = self._call("POST", f"{path}/plan", json=spec).json()
         return plan
 
-    def put_route(self, spec: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """The route after the put, and whether it was created."""
-        response = self._call("PUT", f"/v1/routes/{spec.get('name', '')}", json=spec)
-        route: dict[str, Any] = response.json()
-        return route, response.status_code == 201
+    def put_spec(self, path: str, spec: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The spec after the put, and whether it was created."""
+        response = self._call("PUT", f"{path}/{spec.get('name', '')}", json=spec)
+        found: dict[str, Any] = response.json()
+        return found, response.status_code == 201
 
-    def list_routes(self) -> list[dict[str, Any]]:
-        routes: list[dict[str, Any]] = self._call("GET", "/v1/routes").json()
-        return routes
+    def list_specs(self, path: str) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = self._call("GET", path).json()
+        return listed
+
+    def plan_route(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self.plan_spec("/v1/routes", spec)
+
+    def put_route(self, spec: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        return self.put_spec("/v1/routes", spec)
 
     def simulate(self, body: dict[str, Any]) -> dict[str, Any]:
         """The decision the live code makes on this event and profile snapshot; sends and stores nothing."""

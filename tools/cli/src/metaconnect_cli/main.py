@@ -1,4 +1,4 @@
-"""The `metaconnect` command: dev mode, migrations, tokens, API keys, routes and the lifecycle as code,
+"""The `metaconnect` command: dev mode, migrations, tokens, API keys, routes, journeys and the lifecycle as code,
 simulated decisions, schemas, the provider sandbox.
 
 Each group of sub-commands is a module of `metaconnect_cli.commands`; this one only assembles them.
@@ -21,6 +21,7 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(routes.app, name="routes")
+app.add_typer(routes.journeys_app, name="journeys")
 app.add_typer(lifecycle.app, name="lifecycle")
 app.add_typer(demo.app, name="demo")
 app.add_typer(sandbox.app, name="sandbox")

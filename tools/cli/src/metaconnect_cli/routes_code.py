@@ -1,14 +1,15 @@
-"""Routes as code: route files (YAML) applied to, compared with and exported from the router.
+"""Routes and journeys as code: YAML files applied to, compared with and exported from the router.
 
-A file holds one route, or several as YAML documents separated by `---`; a directory
-means every `*.yaml` / `*.yml` file in it, in name order (read by `specs_code`). The router
-checks every spec (`POST /v1/routes/plan`) before any is written, so a broken file changes
-nothing, and the errors it names are reported at the line of the file where the field is written.
+A file holds one spec, or several as YAML documents separated by `---`; a directory means
+every `*.yaml` / `*.yml` file in it, in name order (read by `specs_code`). The router checks
+every spec (`POST /v1/routes/plan`, `/v1/journeys/plan`) before any is written, so a broken file
+changes nothing, and the errors it names are reported at the line of the file where the field is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,47 @@ from metaconnect_cli.specs_code import SpecFile as RouteFile
 from metaconnect_cli.specs_code import SpecFileError as RouteFileError
 from metaconnect_cli.specs_code import dump, error_lines
 
-__all__ = ["InvalidRoutes", "RouteFile", "RouteFileError", "apply", "diff", "dump", "error_lines", "export", "load"]
+__all__ = [
+    "JOURNEYS",
+    "ROUTES",
+    "InvalidRoutes",
+    "RouteFile",
+    "RouteFileError",
+    "RouterKind",
+    "apply",
+    "diff",
+    "dump",
+    "error_lines",
+    "export",
+    "load",
+]
 
 
-def load(target: Path) -> list[RouteFile]:
-    """The route documents in a file or a directory's YAML files."""
-    return specs_code.load(target, kind="route")
+@dataclass(frozen=True)
+class RouterKind:
+    """A kind of spec the router keeps: its name and its API's path."""
+
+    label: str
+    path: str
+
+    @property
+    def plural(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+ROUTES = RouterKind("route", "/v1/routes")
+JOURNEYS = RouterKind("journey", "/v1/journeys")
+
+
+def load(target: Path, kind: RouterKind = ROUTES) -> list[RouteFile]:
+    """The documents in a file or a directory's YAML files."""
+    return specs_code.load(target, kind=kind.label)
 
 
 _refused = specs_code.refused
 
 
-def plans(client: RouterClient, files: list[RouteFile]) -> list[dict[str, Any]]:
+def plans(client: RouterClient, files: list[RouteFile], kind: RouterKind = ROUTES) -> list[dict[str, Any]]:
     """What applying each file would do.
 
     Every file is checked; raises `InvalidRoutes` with the errors of all the invalid ones, and
@@ -39,7 +69,7 @@ def plans(client: RouterClient, files: list[RouteFile]) -> list[dict[str, Any]]:
     found, refused = [], []
     for file in files:
         try:
-            found.append(client.plan_route(file.spec))
+            found.append(client.plan_spec(kind.path, file.spec))
         except ApiProblem as problem:
             if not _refused(problem):
                 raise
@@ -49,16 +79,16 @@ def plans(client: RouterClient, files: list[RouteFile]) -> list[dict[str, Any]]:
     return found
 
 
-def apply(client: RouterClient, files: list[RouteFile]) -> Iterator[str]:
-    """Put every file's route, once all are checked; yields one line per route saying what changed.
+def apply(client: RouterClient, files: list[RouteFile], kind: RouterKind = ROUTES) -> Iterator[str]:
+    """Put every file's spec, once all are checked; yields one line per spec saying what changed.
 
-    Putting a route the router already has unchanged gives it no new version, so applying
+    Putting a spec the router already has unchanged gives it no new version, so applying
     the same files again (dev mode does on every start) changes nothing.
     """
-    plans(client, files)  # every file checked before any is written
+    plans(client, files, kind)  # every file checked before any is written
     for file in files:
         try:
-            route, created = client.put_route(file.spec)
+            route, created = client.put_spec(kind.path, file.spec)
         except ApiProblem as problem:
             if not _refused(problem):
                 raise
@@ -68,7 +98,7 @@ def apply(client: RouterClient, files: list[RouteFile]) -> Iterator[str]:
 
 
 def diff(plan: dict[str, Any]) -> str:
-    """A unified diff between the route the router has and the one the file describes."""
+    """A unified diff between the spec the router has and the one the file describes."""
     name = plan["name"]
     version = plan["current_version"]
     return specs_code.unified_diff(
@@ -79,9 +109,9 @@ def diff(plan: dict[str, Any]) -> str:
     )
 
 
-def export(client: RouterClient, out: Path | None) -> list[tuple[str, str]]:
-    """Every route's current spec as YAML, by name; written to `out/<name>.yaml` when given."""
-    exported = [(r["name"], dump(r["spec"])) for r in client.list_routes()]
+def export(client: RouterClient, out: Path | None, kind: RouterKind = ROUTES) -> list[tuple[str, str]]:
+    """Every current spec of the kind as YAML, by name; written to `out/<name>.yaml` when given."""
+    exported = [(r["name"], dump(r["spec"])) for r in client.list_specs(kind.path)]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name, text in exported:

@@ -117,6 +117,10 @@ def refused(problem: ApiProblem) -> bool:
 
 
 def unified_diff(current: dict[str, Any] | None, proposed: dict[str, Any], *, fromfile: str, tofile: str) -> str:
-    """A unified diff between two specs as YAML (empty when they are the same)."""
-    before = dump(current).splitlines(keepends=True) if current else []
-    return "".join(difflib.unified_diff(before, dump(proposed).splitlines(keepends=True), fromfile, tofile))
+    """A unified diff between two specs as YAML (empty when they are the same). Keys are sorted on
+    both sides: the order a file writes them in changes nothing, so it shows nothing."""
+
+    def lines(spec: dict[str, Any]) -> list[str]:
+        return yaml.safe_dump(spec, sort_keys=True, allow_unicode=True).splitlines(keepends=True)
+
+    return "".join(difflib.unified_diff(lines(current) if current else [], lines(proposed), fromfile, tofile))
