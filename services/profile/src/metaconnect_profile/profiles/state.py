@@ -331,7 +331,7 @@ def _apply(state: ProfileState, interaction: Interaction, *, now: datetime, poli
 
 
 JOURNEY_SOURCE: Final = "journey:"
-"""The source of what a journey's `update` step publishes (`journey:<name>`): the journey's doing, not the customer's."""
+"""The source of what a journey's `update` step publishes (`journey:<name>`): not the customer's doing."""
 APP_PRESENCE_RECEIPTS: Final = frozenset({"read", "opened", "clicked", "replied", "dismissed"})
 
 
