@@ -88,7 +88,7 @@ async def edited(request: Request, person: Person, services: Services, *, name: 
                 "your text is still here. Open the journey in another tab to see their change."
             )
             return editor(request, person, top=top, status_code=409, **context)
-        if refused.status not in (409, 422):
+        if refused.status in (403, 404):
             raise
         return editor(request, person, refused=refused, **context)
     return RedirectResponse(f"/journeys/{saved['name']}", status_code=303)
