@@ -14,6 +14,7 @@ from urllib.parse import quote
 from metaconnect_common.schemas.profiled import ProfileUnreadable, snapshot_of
 from metaconnect_console.api import Refused, Services, ServiceUnavailable
 from metaconnect_console.auth.service import Person
+from metaconnect_console.customers.lookup import candidate_refs
 from metaconnect_console.routes.service import CustomerNotFound
 
 PAGE_SIZE: Final = 25  # each row asks for its report: a short page keeps the list quick
@@ -104,13 +105,11 @@ async def simulate(
     events: Sequence[Mapping[str, Any]],
 ) -> tuple[dict[str, Any], Mapping[str, Any]]:
     """The path the customer a ref names would take through the journey's current version, as
-    their profile is now; sends and stores nothing. Answers (outcome, profile)."""
-    response = await services.call(person, "GET", "profile", f"/v1/profiles/{quote(customer, safe=':@+')}")
-    if response.status_code == 404:
-        raise CustomerNotFound("No customer has this identifier.", "customer_not_found")
-    if response.status_code >= 400:
-        raise Refused(response.status_code, response.json())
-    profile = response.json()
+    their profile is now; sends and stores nothing. Answers (outcome, profile).
+
+    The customer is named as support names them anywhere: a ref, or a bare e-mail address,
+    phone number, customer id (the customer search's reading of it)."""
+    profile = await _profile(services, person, customer)
     try:
         snapshot = snapshot_of(profile)
     except ProfileUnreadable as exc:
@@ -124,3 +123,15 @@ async def simulate(
     }
     outcome: dict[str, Any] = await services.json(person, "POST", "router", "/v1/journeys/simulate", json=body)
     return outcome, profile
+
+
+async def _profile(services: Services, person: Person, customer: str) -> dict[str, Any]:
+    for ref in candidate_refs(customer) or [customer]:
+        response = await services.call(person, "GET", "profile", f"/v1/profiles/{quote(ref, safe=':@+')}")
+        if response.status_code == 404:
+            continue
+        if response.status_code >= 400:
+            raise Refused(response.status_code, response.json())
+        profile: dict[str, Any] = response.json()
+        return profile
+    raise CustomerNotFound("No customer has this identifier.", "customer_not_found")
