@@ -3,6 +3,7 @@ end), nothing on top of anything else."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import given
@@ -56,7 +57,7 @@ def test_every_step_is_drawn_once_and_the_end_after_them(steps: list[dict[str, A
     graph = layout(steps)
     assert [b.id for b in graph.boxes] == [s["id"] for s in steps] + [END]
     assert [b.kind for b in graph.boxes[:-1]] == [s["type"] for s in steps]
-    assert all(b.y > a.y for a, b in zip(graph.boxes, graph.boxes[1:], strict=False))
+    assert all(b.y > a.y for a, b in pairwise(graph.boxes))
 
 
 @given(journeys())
@@ -81,7 +82,7 @@ def test_every_edge_joins_two_drawn_boxes(steps: list[dict[str, Any]]) -> None:
 @given(journeys())
 def test_nothing_overlaps(steps: list[dict[str, Any]]) -> None:
     graph = layout(steps)
-    for above, below in zip(graph.boxes, graph.boxes[1:], strict=False):
+    for above, below in pairwise(graph.boxes):
         assert above.bottom < below.y  # one column, a gap between each two
     right = max(b.right for b in graph.boxes)
     laned = [e for e in graph.edges if e.lane is not None]

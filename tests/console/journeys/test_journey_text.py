@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from metaconnect_console.journeys.editing import NEW_JOURNEY
-from metaconnect_console.journeys.text import annotated, journey_yaml, line_of, parse_journey_yaml
+from metaconnect_console.journeys.text import Line, annotated, journey_yaml, line_of, near_problems, parse_journey_yaml
 from metaconnect_console.routes.diff import YamlProblem
 from metaconnect_console.routes.form import Problem
 
@@ -93,3 +95,23 @@ def test_every_written_key_is_found_at_its_own_line(keys: list[str]) -> None:
     for number, key in enumerate(keys):
         assert line_of(text, key) == 2 * number + 1
         assert line_of(text, f"{key}.inner") == 2 * number + 2
+
+
+def test_only_the_lines_near_a_problem_are_shown_with_gaps_between() -> None:
+    wait = Problem("steps.1.duration", "wait_duration", "a wait lies between 1 second and 366 days")
+    name = Problem("name", "string_pattern_mismatch", "a slug")
+    lines, _ = annotated(TEXT, [wait, name])
+    shown = near_problems(lines, context=1)
+    assert [line.number if line else None for line in shown] == [1, 2, None, 10, 11]
+    assert near_problems(lines[2:5], context=1) == [None]  # no problem at all: nothing but a gap
+
+
+@given(st.integers(min_value=1, max_value=30), st.sets(st.integers(min_value=1, max_value=30)), st.integers(0, 3))
+def test_every_problem_line_is_shown_once_in_order(count: int, at: set[int], context: int) -> None:
+    problem = Problem("x", "rule", "message")
+    lines = [Line(n, f"line {n}", (problem,) if n in at else ()) for n in range(1, count + 1)]
+    shown = near_problems(lines, context)
+    numbers = [line.number for line in shown if line is not None]
+    assert numbers == sorted(set(numbers))
+    assert {n for n in at if n <= count} <= set(numbers)
+    assert all(a is not None or b is not None for a, b in itertools.pairwise(shown))  # one gap per run

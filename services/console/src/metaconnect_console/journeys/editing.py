@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from metaconnect_console.api import Refused, Services
 from metaconnect_console.auth.service import Person
 from metaconnect_console.journeys import service
-from metaconnect_console.journeys.text import annotated, journey_yaml, parse_journey_yaml
+from metaconnect_console.journeys.text import annotated, journey_yaml, near_problems, parse_journey_yaml
 from metaconnect_console.routes.diff import YamlProblem, diff_lines
 from metaconnect_console.routes.editor import fields_of, one
 from metaconnect_console.routes.form import Problem, field_id
@@ -126,7 +126,7 @@ def editor(
         version=version,
         yaml_text=yaml_text,
         problems=placed,
-        lines=lines,
+        lines=near_problems(lines),
         unplaced=unplaced,
         top=top,
         fid=field_id,

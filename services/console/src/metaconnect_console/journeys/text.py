@@ -89,3 +89,16 @@ def annotated(text: str, problems: Sequence[Problem]) -> tuple[list[Line], list[
             at.setdefault(number, []).append(problem)
     lines = [Line(n, line, tuple(at.get(n, ()))) for n, line in enumerate(text.splitlines(), start=1)]
     return lines, nowhere
+
+
+def near_problems(lines: Sequence[Line], context: int = 2) -> list[Line | None]:
+    """The lines with a problem and `context` lines either side, in order; None for each run of
+    lines left out between them (or before, or after)."""
+    wanted = {n for line in lines if line.problems for n in range(line.number - context, line.number + context + 1)}
+    shown: list[Line | None] = []
+    for line in lines:
+        if line.number in wanted:
+            shown.append(line)
+        elif not shown or shown[-1] is not None:
+            shown.append(None)
+    return shown
