@@ -24,6 +24,7 @@ from metaconnect_console.auth.service import SignIns
 from metaconnect_console.config import ConsoleSettings
 from metaconnect_console.customers.endpoints import router as customers_router
 from metaconnect_console.deps import ConsoleState, CsrfRejected, Forbidden, SignInRequired, console_state
+from metaconnect_console.journeys.endpoints import router as journeys_router
 from metaconnect_console.pages.home import router as home_router
 from metaconnect_console.reports.endpoints import router as reports_router
 from metaconnect_console.routes.endpoints import router as routes_router
@@ -81,6 +82,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(customers_router)
     app.include_router(routes_router)
+    app.include_router(journeys_router)
     _handle_page_errors(app)
     return app
 

@@ -21,6 +21,7 @@ from metaconnect_console.customers.masking import mask, mask_ref
 from metaconnect_console.customers.personality import plain_personality
 from metaconnect_console.customers.presenting import compact_json, consent_rows, decision_lines, trace_url
 from metaconnect_console.deps import AdminChangeDep, AdminDep, ServicesDep, ViewerDep, console_state
+from metaconnect_console.journeys import service as journeys
 from metaconnect_console.web import page
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ async def customer(request: Request, customer_id: uuid.UUID, person: ViewerDep, 
     if str(found["id"]) != str(customer_id):  # a merged customer's old id: the survivor's page
         return RedirectResponse(f"/customers/{found['id']}", status_code=303)
     view = await service.customer(services, person, found)
+    walks = await journeys.walks_of(services, person, customer_id)
     return page(
         request,
         "customers/customer.html",
@@ -107,6 +109,7 @@ async def customer(request: Request, customer_id: uuid.UUID, person: ViewerDep, 
         decisions=view.decisions,
         deliveries=view.deliveries,
         inbox=view.inbox,
+        walks=walks,
         decided=_decided_events(view.decisions.items),
         delivered={str(d["id"]): d["trace_id"] for d in view.deliveries.items if d.get("trace_id")},
         **_helpers(request),
