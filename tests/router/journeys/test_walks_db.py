@@ -351,3 +351,21 @@ async def test_a_send_step_meets_the_routes_eligibility_consent_and_quiet_hours(
         c=unconsented,
     )
     assert reasons == ["no_consent"]
+
+
+async def test_two_walks_messages_both_wait_in_the_bundle_where_a_routes_would_collapse(
+    router_app: FastAPI, router_client: httpx.AsyncClient
+) -> None:
+    name = f"milestones-{uuid.uuid4().hex[:6]}"
+    await _put(router_client, router_app, journey_spec(name, send("milestone")))
+    customer = uuid.uuid4()
+    await router_app.state.service.decisions.apply_all(
+        [(profiled(customer, entry_type(name), milestone=m), None) for m in ("foundation", "walls")],
+        now=datetime.now(UTC),
+    )
+    items = await _rows(
+        router_app, "SELECT state, bundle_id, collapse_key FROM router.items WHERE customer_id = :c", c=customer
+    )
+    assert [state for state, _, _ in items] == ["pending", "pending"]
+    assert len({bundle for _, bundle, _ in items}) == 1
+    assert all(key.startswith("walk:") and key.endswith("/milestone") for _, _, key in items)

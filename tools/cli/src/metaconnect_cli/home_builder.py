@@ -171,8 +171,17 @@ def _seconds(value: timedelta) -> str:
     return f"PT{max(1.0, round(value.total_seconds(), 3)):g}S"
 
 
+DEFAULT_BUNDLE_WINDOW: Final = timedelta(minutes=30)
+"""A policy's bundle window when it names none (`routes.spec.Policy`): compressed as well."""
+
+
 def example_journeys(day_s: float) -> list[dict[str, Any]]:
-    return [compress(yaml.safe_load(p.read_text()), day_s) for p in sorted((EXAMPLE / "journeys").glob("*.yaml"))]
+    out = []
+    for path in sorted((EXAMPLE / "journeys").glob("*.yaml")):
+        spec: dict[str, Any] = yaml.safe_load(path.read_text())
+        spec.setdefault("policy", {}).setdefault("bundle_window", _seconds(DEFAULT_BUNDLE_WINDOW))
+        out.append(compress(spec, day_s))
+    return out
 
 
 def example_lifecycle() -> dict[str, Any]:

@@ -51,9 +51,11 @@ def record(
     traceparent: str | None,
     *,
     journey: tuple[str, str] | None = None,
+    collapse_key: str | None = None,
 ) -> tuple[uuid.UUID, str]:
     """Record the decision (and its item); its id and stored outcome (dropped, sent or bundled).
-    `journey` names the journey and step whose send step decided (the decision names no route)."""
+    `journey` names the journey and step whose send step decided (the decision names no route);
+    `collapse_key` is the item's when its message names none (`items.new_item`)."""
     decision_id = uuid.uuid4()
     choice = decision.choice
     row: dict[str, Any] = {
@@ -81,7 +83,7 @@ def record(
     batch.decisions.append(row)
     if choice is None:
         return decision_id, row["outcome"]
-    item = new_item(decision_id, choice, customer_id, interaction, profile, now, traceparent)
+    item = new_item(decision_id, choice, customer_id, interaction, profile, now, traceparent, collapse_key=collapse_key)
     if goes_at_once(choice.message):
         row["outcome"] = "sent"
         batch.ledger.send_now(item, choice.channels, now, inbox_copy=choice.channel_choice.inbox_copy)

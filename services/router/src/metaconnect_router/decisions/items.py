@@ -54,8 +54,11 @@ def new_item(
     profile: ProfileSnapshot,
     now: datetime,
     traceparent: str | None,
+    *,
+    collapse_key: str | None = None,
 ) -> ItemRow:
-    """The item a decision sends or bundles, in the customer's locale; `traceparent` is the decision's."""
+    """The item a decision sends or bundles, in the customer's locale; `traceparent` is the decision's.
+    `collapse_key` stands in for the message's own when it has none (a journey's walk gives one)."""
     message = choice.message
     locale, content = localized(message.variants[choice.tone], profile.locale)
     item_id = uuid.uuid4()
@@ -86,7 +89,7 @@ def new_item(
         message_id=message.id,
         priority=message.priority,
         category=message.category,
-        collapse_key=message.collapse_key,
+        collapse_key=message.collapse_key or collapse_key,
         created_at=now,
         expires_at=expires_at,
         not_before=choice.not_before,

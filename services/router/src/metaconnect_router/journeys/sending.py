@@ -67,7 +67,15 @@ class JourneySender:
             explained={"journey": {"name": walk.journey, "version": walk.version, "step": send.step_id}},
         )
         decision_id, outcome = record(
-            batch, decision, walk.customer_id, event, profile, now, traceparent, journey=(walk.journey, send.step_id)
+            batch,
+            decision,
+            walk.customer_id,
+            event,
+            profile,
+            now,
+            traceparent,
+            journey=(walk.journey, send.step_id),
+            collapse_key=walk_key(walk.id, send.route.spec.messages[0].id),
         )
         reasons = [r for c in decision.explanation.get("candidates", ()) for r in c["reasons"]]
         batch.outcomes.append((outcome, reasons[0] if reasons else "none"))
@@ -76,6 +84,14 @@ class JourneySender:
         if choice is not None:
             detail |= {"tone": choice.tone.value, "channel": choice.channels[0].value}
         return StepRun(walk, send.step_id, send.kind, outcome, detail, now)
+
+
+def walk_key(walk_id: uuid.UUID, message_id: str) -> str:
+    """What a journey's message without a collapse key collapses by: its walk and message. A
+    route's items collapse by route and message (the newer of two alike wins); a journey's only
+    within their walk, so two walks' messages (two construction milestones, each a walk of its
+    own) both arrive, side by side in one bundle."""
+    return f"walk:{walk_id}/{message_id}"
 
 
 def step_event(send: Send, now: datetime) -> Interaction:
