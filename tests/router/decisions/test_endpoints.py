@@ -60,7 +60,8 @@ async def test_simulate_refuses_a_broken_draft(router_client: httpx.AsyncClient)
 async def test_a_stored_decision_reads_back_with_its_explanation(
     router_app: FastAPI, router_client: httpx.AsyncClient
 ) -> None:
-    spec = route_spec(trigger={"event_types": ["read.back"]})
+    # No quiet hours: the verdict must not depend on the hour the test runs at.
+    spec = route_spec(trigger={"event_types": ["read.back"]}, policy={"bundle_window": "PT30M"})
     await router_client.post("/v1/routes", json=spec, headers=operator())
     router_app.state.service.decisions.catalog.invalidate()
     customer = uuid.uuid4()
