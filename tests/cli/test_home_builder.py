@@ -37,7 +37,8 @@ def test_a_third_of_the_customers_walk_each_story_in_every_colour() -> None:
     assert Counter(c.story for c in customers) == {Story.BUYER: 4, Story.VISITOR: 4, Story.DROP_OUT: 4}
     assert len({c.colour for c in customers}) == 4
     assert customers == home_builder.population(12, seed=3)
-    assert all(250_000 <= c.budget < 800_000 for c in customers)
+    assert all(500_000 <= c.budget < 800_000 for c in customers if c.story is Story.BUYER)
+    assert all(250_000 <= c.budget < 500_000 for c in customers if c.story is Story.VISITOR)
 
 
 def test_a_buyers_story_reports_two_milestones_together_and_ends_at_the_handover() -> None:

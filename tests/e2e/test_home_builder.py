@@ -83,6 +83,10 @@ async def test_customers_walk_the_home_builders_lifecycle_and_journeys(stack: St
                 assert [w["journey"] for w in walks[customer.ref]] == ["lead-nurture"]
             else:
                 assert (nurture["status"], nurture["end_reason"]) == ("converted", "visit-booked")
+            if customer.story is not Story.DROP_OUT:
+                # The budget the qualifying event named decides who is a hot lead for sales.
+                branch = dict(path(walk(customer.ref, "sales-handover")))["budget"]
+                assert branch == ("hot-lead" if customer.budget >= 500_000 else "tell-sales"), customer
             if customer.story is Story.VISITOR:
                 handover = walk(customer.ref, "sales-handover")
                 assert ("wait-for-offer", "timeout") in path(handover)

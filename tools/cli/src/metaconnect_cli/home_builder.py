@@ -97,19 +97,27 @@ class Customer:
         return {"customer_id": self.ref, "email": f"{self.ref}@example.com", "device_token": f"{self.ref}-push-token"}
 
 
+BUDGETS: Final = {Story.BUYER: (500, 800), Story.VISITOR: (250, 500), Story.DROP_OUT: (250, 800)}
+"""Budgets in thousands, per story: buyers are the sales team's hot leads (500k and more)."""
+
+
 def population(count: int, seed: int) -> list[Customer]:
-    """`count` customers: colours evenly, a third of each story (buyers first), budgets 250k-800k."""
+    """`count` customers: colours evenly, a third of each story (buyers first), budgets by story."""
     rng = np.random.default_rng(seed)
     stories = (Story.BUYER, Story.VISITOR, Story.DROP_OUT)
-    return [
-        Customer(
-            ref=f"home-{seed}-{n}",
-            colour=COLOURS[n % len(COLOURS)],
-            story=stories[n % len(stories)],
-            budget=int(rng.integers(250, 800)) * 1000,
+    out = []
+    for n in range(count):
+        story = stories[n % len(stories)]
+        low, high = BUDGETS[story]
+        out.append(
+            Customer(
+                ref=f"home-{seed}-{n}",
+                colour=COLOURS[n % len(COLOURS)],
+                story=story,
+                budget=int(rng.integers(low, high)) * 1000,
+            )
         )
-        for n in range(count)
-    ]
+    return out
 
 
 def onboarding(customer: Customer, at: datetime) -> list[dict[str, Any]]:
