@@ -235,7 +235,11 @@ async def run_scenario(
         await stack.put(f"{target.profile_url}/v1/lifecycle", example_lifecycle())
         for journey in journeys:
             await stack.put(f"{target.router_url}/v1/journeys/{journey['name']}", journey)
-        say(f"The home builder's lifecycle and {len(journeys)} journeys are active ({day_s:g} s a day)")
+        say(
+            f"The home builder's lifecycle and {len(journeys)} journeys are active, compressed to {day_s:g} s a day "
+            "(they replace journeys of the same names; `metaconnect journeys apply examples/home-builder/journeys` "
+            "puts the real durations back)"
+        )
         start_at = datetime.now(UTC)
         report.events_posted += await stack.post([e for c in population_ for e in onboarding(c, start_at)])
         await asyncio.sleep(2.0)  # consent and colour first, then the stories
