@@ -369,3 +369,27 @@ async def test_two_walks_messages_both_wait_in_the_bundle_where_a_routes_would_c
     assert [state for state, _, _ in items] == ["pending", "pending"]
     assert len({bundle for _, bundle, _ in items}) == 1
     assert all(key.startswith("walk:") and key.endswith("/milestone") for _, _, key in items)
+
+
+async def test_a_wait_until_a_local_time_falls_due_then_on_the_customers_clock(
+    router_app: FastAPI, router_client: httpx.AsyncClient
+) -> None:
+    name = f"morning-{uuid.uuid4().hex[:6]}"
+    wait = {"id": "morning", "type": "wait", "until": {"at": "09:30", "weekdays": ["mon", "tue", "wed", "thu", "fri"]}}
+    await _put(router_client, router_app, journey_spec(name, wait, send("good-morning")))
+    customer = uuid.uuid4()
+    now = datetime.now(UTC)
+    tokyo = snapshot(time_zone="Asia/Tokyo")
+    await router_app.state.service.decisions.apply_all(
+        [(profiled(customer, entry_type(name), profile=tokyo), None)], now=now
+    )
+    [(due,)] = await _rows(router_app, "SELECT due_at FROM router.journey_instances WHERE customer_id = :c", c=customer)
+    local = due.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert (local.hour, local.minute, local.weekday() < 5) == (9, 30, True)
+    assert now < due <= now + timedelta(days=4)
+    await router_app.state.service.timers.fire_due(due + timedelta(seconds=1))
+    assert (await _history(router_app, customer))[-3:] == [
+        ("morning", "wait", "waited"),
+        ("good-morning", "send", "bundled"),
+        ("good-morning", "end", "completed"),
+    ]
