@@ -7,13 +7,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from metaconnect_common.schemas.profiled import StageChange
 from metaconnect_router.journeys import engine
 from metaconnect_router.journeys.engine import CompiledJourney, Moves, Send, StepRun, Update, Walk
-from metaconnect_router.journeys.spec import JourneySpec, LocalTime, SplitStep, Weekday
+from metaconnect_router.journeys.spec import JourneySpec, SplitStep
 from metaconnect_router.models import InstanceStatus
 from tests.router.journeys.factory import journey_spec, send
 
@@ -178,37 +175,6 @@ def test_leaving_ends_the_walk_and_forgets_its_event() -> None:
     engine.leave(walk, "erased", NOW, moves)
     assert path(moves) == [("pause", "exit", "erased")]
     assert (walk.status, walk.context, walk.due_at) == (InstanceStatus.EXITED, {}, None)
-
-
-def test_a_local_time_wait_lands_on_the_customers_clock_across_the_clock_change() -> None:
-    until = LocalTime(at=datetime.strptime("09:00", "%H:%M").time(), weekdays=[Weekday.MON])
-    # Friday 10:00 UTC -> Monday 30 March 09:00 in Berlin, which is summer time by then (UTC+2).
-    assert engine.next_local_time(NOW, until, "Europe/Berlin") == datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
-    assert engine.next_local_time(NOW, until, "America/New_York") == datetime(2026, 3, 30, 13, 0, tzinfo=UTC)
-    assert engine.next_local_time(NOW, until, "Not/AZone") == datetime(2026, 3, 30, 9, 0, tzinfo=UTC)
-    # A time the clocks skip (02:30 on 29 March in Berlin) is the same span after the change: 03:30.
-    skipped = LocalTime(at=datetime.strptime("02:30", "%H:%M").time(), weekdays=[Weekday.SUN])
-    assert engine.next_local_time(NOW, skipped, "Europe/Berlin") == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
-
-
-@given(
-    now=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)),
-    zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]),
-    hour=st.integers(0, 23),
-    minute=st.sampled_from([0, 15, 30, 45]),
-    days=st.sets(st.sampled_from(list(Weekday)), min_size=1),
-)
-@settings(max_examples=300, deadline=None)
-def test_a_local_time_wait_is_after_now_within_a_week_on_an_allowed_day(
-    now: datetime, zone: str, hour: int, minute: int, days: set[Weekday]
-) -> None:
-    from zoneinfo import ZoneInfo
-
-    until = LocalTime(at=datetime(2000, 1, 1, hour, minute).time(), weekdays=sorted(days))
-    due = engine.next_local_time(now, until, zone)
-    assert now < due <= now + timedelta(days=8)
-    local = due.astimezone(ZoneInfo(zone))
-    assert list(Weekday)[local.weekday()] in days
 
 
 def test_split_arms_follow_their_percentages_and_a_walk_keeps_its_arm() -> None:
