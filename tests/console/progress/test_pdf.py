@@ -26,7 +26,7 @@ def text_of(pdf: bytes) -> tuple[int, str]:
 
 
 def test_the_pdf_is_one_page_with_the_stages_what_comes_next_and_masked_identities() -> None:
-    report = progress_report(PROFILE, CHANGES, [WALK], {"onboarding": SPEC}, T0 + timedelta(days=5))
+    report = progress_report(PROFILE, CHANGES, [WALK], {("onboarding", 2): SPEC}, T0 + timedelta(days=5))
     pdf = progress_pdf(report)
     assert pdf.startswith(b"%PDF")
     pages, text = text_of(pdf)
@@ -42,7 +42,7 @@ def test_the_pdf_is_one_page_with_the_stages_what_comes_next_and_masked_identiti
 def test_a_long_history_still_fits_one_page_and_says_what_is_left_out() -> None:
     history = [change(None, "lead", 0, "app.opened")]
     history += [change(f"s{i}", f"s{i + 1}", i + 1, "lifecycle.moved", 3600) for i in range(300)]
-    report = progress_report(PROFILE, history, [WALK] * 10, {"onboarding": SPEC}, T0 + timedelta(days=30))
+    report = progress_report(PROFILE, history, [WALK] * 10, {("onboarding", 2): SPEC}, T0 + timedelta(days=30))
     pages, text = text_of(progress_pdf(report))
     assert pages == 1
     assert "more lines: see the customer page." in text

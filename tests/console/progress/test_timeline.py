@@ -178,7 +178,7 @@ def test_the_report_holds_masked_identities_and_only_active_walks_have_a_next_st
         "ended_at": "2026-12-03T10:00:00Z",
         "end_reason": "booked",
     }
-    report = progress_report(profile, CHANGES, [WALK, ended], {"onboarding": SPEC}, T0 + timedelta(days=5))
+    report = progress_report(profile, CHANGES, [WALK, ended], {("onboarding", 2): SPEC}, T0 + timedelta(days=5))
     assert report.identifiers == (("email", "a•••@example.com"),)
     assert [n.journey for n in report.next_steps] == ["onboarding"]
     assert [w.ended for w in report.walks] == ["", "ended 2026-12-03 10:00 UTC (booked)"]

@@ -57,11 +57,11 @@ def progress_report(
     profile: Mapping[str, Any],
     changes: Sequence[Mapping[str, Any]],
     walks: Sequence[Mapping[str, Any]],
-    specs: Mapping[str, Mapping[str, Any] | None],
+    specs: Mapping[tuple[str, int], Mapping[str, Any] | None],
     now: datetime,
 ) -> ProgressReport:
     """The report of one customer: `changes` their stage history (oldest first), `walks` the
-    router's walks, `specs` each active walk's journey spec by name (None: gone)."""
+    router's walks, `specs` each active walk's journey spec by name and version (None: gone)."""
     reach = profile.get("reachability") or {}
     identifiers = tuple((str(i["kind"]), mask(str(i["kind"]), str(i["value"]))) for i in reach.get("identifiers") or ())
     active = [w for w in walks if w.get("status") == "active"]
@@ -72,6 +72,6 @@ def progress_report(
         stays=tuple(stays(changes, now)),
         milestones=tuple(milestones(changes, walks)),
         walks=tuple(_walk_line(w) for w in walks),
-        next_steps=tuple(what_comes_next(w, specs.get(str(w["journey"]))) for w in active),
+        next_steps=tuple(what_comes_next(w, specs.get((str(w["journey"]), int(w["version"])))) for w in active),
         made_at=now,
     )

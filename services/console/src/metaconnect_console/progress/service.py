@@ -20,9 +20,14 @@ async def stage_history(services: Services, person: Person, customer_id: uuid.UU
     return changes
 
 
-async def _spec(services: Services, person: Person, name: str) -> dict[str, Any] | None:
+async def _spec(services: Services, person: Person, name: str, version: int) -> dict[str, Any] | None:
+    """The spec of the version a walk runs on (the current one, or an older from the history);
+    None when the journey was deleted."""
     try:
         journey = await services.get(person, "router", journey_path(name))
+        if journey["version"] != version:
+            older = await services.get(person, "router", f"{journey_path(name)}/versions")
+            journey = next((v for v in older if v["version"] == version), journey)
     except Refused as refused:
         if refused.status == 404:
             return None
@@ -44,9 +49,10 @@ async def progress(
     if walks is None:
         walks = await walks_of(services, person, customer_id)
     changes = await stage_history(services, person, customer_id)
-    names = sorted({str(w["journey"]) for w in walks if w.get("status") == "active"})
-    specs = await asyncio.gather(*(_spec(services, person, name) for name in names))
-    return progress_report(profile, changes, walks, dict(zip(names, specs, strict=True)), now or datetime.now(UTC))
+    running = sorted({(str(w["journey"]), int(w["version"])) for w in walks if w.get("status") == "active"})
+    specs = await asyncio.gather(*(_spec(services, person, name, version) for name, version in running))
+    by_version = dict(zip(running, specs, strict=True))
+    return progress_report(profile, changes, walks, by_version, now or datetime.now(UTC))
 
 
 async def lifecycle(services: Services, person: Person) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
