@@ -142,6 +142,15 @@ def walked(console_stack: ConsoleStack) -> dict[str, str]:
         return any(w["journey"] == JOURNEY and w["step_id"] == "wait-visit" for w in walks)
 
     _until(waiting, "the walk never reached its wait")
+    # A newer version without the step the walk waits at: the walk finishes on the version it started.
+    wait_call = {
+        "id": "wait-call",
+        "type": "wait",
+        "event": {"event_types": ["call.booked"], "timeout": "P7D", "on_timeout": "last-call"},
+    }
+    last_call = {"id": "last-call", "type": "send", "message": _message("last-call")}
+    newer = {**SPEC, "steps": [SPEC["steps"][0], wait_call, SPEC["steps"][2], last_call]}
+    _put(console_stack, "router", f"/v1/journeys/{JOURNEY}", newer)
     _post(console_stack, app, cid, "sales.assigned")
     _until(lambda: stages() == STAGES, f"the customer never reached sales: {stages()}")
     customer_id = _get(console_stack, "profile", f"/v1/profiles/cid:{cid}")["id"]
