@@ -282,7 +282,7 @@ def funnel_chart(title: str, stages: Sequence[str], values: Sequence[int], notes
     if not stages or max(values) == 0:
         return no_data(title)
     label_w = 120
-    left, width = LEFT + label_w, PLOT_W - label_w - 96
+    left, width = LEFT + label_w, PLOT_W - label_w - 176  # room on the right for "1,234 · 100.0 % converted"
     row_h = min(40.0, (HEIGHT - TOP - 16) / len(stages))
     largest = max(values)
     middle = left + width / 2
