@@ -171,6 +171,7 @@ def test_support_sees_a_customers_progress_and_exports_it_as_one_page(
     expect(stays.nth(1)).to_contain_text("on lead.qualified · lasted")
     expect(stays.nth(2)).to_contain_text("now")
     expect(stays.nth(2)).to_contain_text("so far")
+    expect(progress.locator(".progress-walks")).to_contain_text(f"{JOURNEY}: active, entered")
     step = progress.locator(f'.next-step[data-journey="{JOURNEY}"]')
     expect(step).to_contain_text("at step wait-visit, waiting for visit.booked until")
     expect(step).to_contain_text(
