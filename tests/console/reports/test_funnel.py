@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from metaconnect_console.reports import charts, funnel
+from metaconnect_console.reports.endpoints import csv_filename
+from metaconnect_console.reports.service import Filters
 from metaconnect_console.reports.tables import csv_text, human_duration, shown
 from tests.console.reports.test_charts import NS, bars, parsed
 
@@ -155,3 +157,9 @@ def test_the_funnel_chart_escapes_names_and_refuses_what_it_cannot_draw() -> Non
         charts.funnel_chart("x", ["a", "b"], [1])
     with pytest.raises(ValueError, match="0 or more"):
         charts.funnel_chart("x", ["a"], [-1])
+
+
+def test_a_funnel_csv_is_named_by_its_window_never_by_a_route() -> None:
+    f = Filters(period="week", since="2026-11-01", until="2026-11-30", route="cart")
+    assert csv_filename("funnel-stages", f) == "metaconnect-funnel-stages-2026-11-01-2026-11-30.csv"
+    assert csv_filename("funnel-entries", f) == "metaconnect-funnel-entries-week-2026-11-01-2026-11-30.csv"
