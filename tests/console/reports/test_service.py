@@ -27,4 +27,10 @@ def test_time_buckets_read_as_ranges() -> None:
 def test_filters_pass_through_as_typed_and_links_keep_only_those_set() -> None:
     f = Filters(period="week", since="2026-12-01", route="cart")
     assert f.window() == {"since": "2026-12-01", "until": "", "route": "cart"}
-    assert f.query() == {"period": "week", "since": "2026-12-01", "route": "cart", "engagement_by": "route"}
+    assert f.query() == {
+        "period": "week",
+        "since": "2026-12-01",
+        "route": "cart",
+        "engagement_by": "route",
+        "cohort": "week",
+    }

@@ -26,6 +26,7 @@ from metaconnect_console.customers.endpoints import router as customers_router
 from metaconnect_console.deps import ConsoleState, CsrfRejected, Forbidden, SignInRequired, console_state
 from metaconnect_console.journeys.endpoints import router as journeys_router
 from metaconnect_console.pages.home import router as home_router
+from metaconnect_console.progress.endpoints import router as progress_router
 from metaconnect_console.reports.endpoints import router as reports_router
 from metaconnect_console.routes.endpoints import router as routes_router
 from metaconnect_console.security import SecurityHeadersMiddleware
@@ -83,6 +84,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(customers_router)
     app.include_router(routes_router)
     app.include_router(journeys_router)
+    app.include_router(progress_router)
     _handle_page_errors(app)
     return app
 

@@ -22,6 +22,7 @@ from metaconnect_console.customers.personality import plain_personality
 from metaconnect_console.customers.presenting import compact_json, consent_rows, decision_lines, trace_url
 from metaconnect_console.deps import AdminChangeDep, AdminDep, ServicesDep, ViewerDep, console_state
 from metaconnect_console.journeys import service as journeys
+from metaconnect_console.progress import service as progress
 from metaconnect_console.web import page
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ async def customer(request: Request, customer_id: uuid.UUID, person: ViewerDep, 
         return RedirectResponse(f"/customers/{found['id']}", status_code=303)
     view = await service.customer(services, person, found)
     walks = await journeys.walks_of(services, person, customer_id)
+    report = await progress.progress(services, person, view.profile, walks=walks)
     return page(
         request,
         "customers/customer.html",
@@ -110,6 +112,7 @@ async def customer(request: Request, customer_id: uuid.UUID, person: ViewerDep, 
         deliveries=view.deliveries,
         inbox=view.inbox,
         walks=walks,
+        progress=report,
         decided=_decided_events(view.decisions.items),
         delivered={str(d["id"]): d["trace_id"] for d in view.deliveries.items if d.get("trace_id")},
         **_helpers(request),

@@ -269,3 +269,37 @@ def interval_plot(title: str, rows: Sequence[Interval]) -> Markup:
             f'<circle class="estimate" cx="{_n(x_of(r.estimate))}" cy="{_n(y)}" r="4.5"/></g>'
         )
     return _close(parts)
+
+
+def funnel_chart(title: str, stages: Sequence[str], values: Sequence[int], notes: Sequence[str] = ()) -> Markup:
+    """A funnel: a row per stage in order, a bar centred on one axis, its width proportional to the
+    stage's (non-negative) count against the largest; `notes` (one per stage, optional) are written
+    beside each bar (e.g. the conversion to the next stage)."""
+    if len(stages) != len(values) or (notes and len(notes) != len(stages)):
+        raise ValueError("one value (and note) per stage")
+    if any(v < 0 for v in values):
+        raise ValueError("a funnel counts 0 or more")
+    if not stages or max(values) == 0:
+        return no_data(title)
+    label_w = 120
+    left, width = LEFT + label_w, PLOT_W - label_w - 176  # room on the right for "1,234 · 100.0 % converted"
+    row_h = min(40.0, (HEIGHT - TOP - 16) / len(stages))
+    largest = max(values)
+    middle = left + width / 2
+    parts = _open(title, "funnel")
+    for i, (stage, value) in enumerate(zip(stages, values, strict=True)):
+        y = TOP + row_h * i
+        bar = width * value / largest
+        label = stage if len(stage) <= 18 else stage[:17] + "…"
+        parts.append(
+            f'<text class="category" x="{left - 8}" y="{_n(y + row_h / 2 + 4)}" text-anchor="end">{_t(label)}</text>'
+        )
+        if value:
+            parts.append(
+                f'<rect class="bar series-{i % SERIES_CLASSES}" x="{_n(middle - bar / 2)}" y="{_n(y + 2)}" '
+                f'width="{_n(bar)}" height="{_n(max(1.0, row_h - 4))}" data-value="{value}">'
+                f"<title>{_t(stage)}: {value}</title></rect>"
+            )
+        note = f"{value}" + (f" · {notes[i]}" if notes and notes[i] else "")
+        parts.append(f'<text class="tick" x="{left + width + 8}" y="{_n(y + row_h / 2 + 4)}">{_t(note)}</text>')
+    return _close(parts)

@@ -10,14 +10,22 @@ from fastapi.responses import HTMLResponse, Response
 from metaconnect_console.api import Refused
 from metaconnect_console.deps import ServicesDep, ViewerDep
 from metaconnect_console.reports import service
-from metaconnect_console.reports.service import ENGAGEMENT_GROUPS, PERIODS, Filters
+from metaconnect_console.reports.service import COHORTS, ENGAGEMENT_GROUPS, PERIODS, Filters
 from metaconnect_console.reports.tables import csv_text, shown
 from metaconnect_console.web import page
 
 router = APIRouter(tags=["reports"])
 
 # The services' query parameters, as the form names them.
-_FIELDS = {"since": "since", "until": "until", "route": "route", "period": "period", "group_by": "engagement_by"}
+_FIELDS = {
+    "since": "since",
+    "until": "until",
+    "route": "route",
+    "period": "period",
+    "interval": "period",
+    "group_by": "engagement_by",
+    "cohort": "cohort",
+}
 
 
 def _filters(
@@ -26,9 +34,15 @@ def _filters(
     until: Annotated[str, Query(max_length=64)] = "",
     route: Annotated[str, Query(max_length=128)] = "",
     engagement_by: Annotated[str, Query(max_length=16)] = "route",
+    cohort: Annotated[str, Query(max_length=16)] = "week",
 ) -> Filters:
     return Filters(
-        period=period, since=since.strip(), until=until.strip(), route=route.strip(), engagement_by=engagement_by
+        period=period,
+        since=since.strip(),
+        until=until.strip(),
+        route=route.strip(),
+        engagement_by=engagement_by,
+        cohort=cohort,
     )
 
 
@@ -59,6 +73,7 @@ async def reports_page(
         "filters": filters,
         "periods": PERIODS,
         "engagement_groups": ENGAGEMENT_GROUPS,
+        "cohorts": COHORTS,
         "sections": [],
         "errors": {},
         "shown": shown,
@@ -92,7 +107,9 @@ async def report_csv(
 
 def csv_filename(name: str, filters: Filters) -> str:
     """metaconnect-<report>[-<route>]-<since>-<until>.csv, only characters safe in a header and a file name."""
-    parts = ["metaconnect", name, filters.route, filters.period if name in ("decisions", "engagement") else ""]
+    per_period = name in ("decisions", "engagement", "funnel-entries")
+    route = "" if name.startswith("funnel-") else filters.route
+    parts = ["metaconnect", name, route, filters.period if per_period else ""]
     parts += [filters.since, filters.until]
     text = "-".join(p for p in parts if p)
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text) + ".csv"

@@ -15,12 +15,13 @@ from markupsafe import Markup
 
 from metaconnect_console.api import Services
 from metaconnect_console.auth.service import Person
-from metaconnect_console.reports import charts
+from metaconnect_console.reports import charts, funnel
 from metaconnect_console.reports.tables import Column, Table, duration, table
 
 Period = Literal["day", "week"]
 PERIODS: tuple[Period, ...] = ("day", "week")
 ENGAGEMENT_GROUPS = ("route", "channel", "tone", "pattern")
+COHORTS = ("week", "none")
 OVERALL = "(all routes)"
 NO_PROVIDER = "(no provider)"
 
@@ -34,6 +35,7 @@ class Filters:
     until: str = ""
     route: str = ""
     engagement_by: str = "route"
+    cohort: str = "week"
 
     def window(self) -> dict[str, str]:
         return {"since": self.since, "until": self.until, "route": self.route}
@@ -46,6 +48,7 @@ class Filters:
             "until": self.until,
             "route": self.route,
             "engagement_by": self.engagement_by,
+            "cohort": self.cohort,
         }
         return {k: v for k, v in values.items() if v}
 
@@ -249,16 +252,43 @@ async def providers(services: Services, person: Person, f: Filters) -> Section:
     return Section(t, charts.stacked_bar_chart(t.caption, names, series), note=note)
 
 
+async def lifecycle_funnel(services: Services, person: Person, f: Filters) -> tuple[Section, Section, Section]:
+    """The profile service's funnel: by stage, by weekly cohort (when asked), entries per day or week."""
+    body = await services.get(
+        person,
+        "profile",
+        "/v1/reports/funnel",
+        since=f.since,
+        until=f.until,
+        interval=f.period,
+        cohort=None if f.cohort == "none" else f.cohort,
+    )
+    note = "From the profile service's stage history; the route filter does not apply here."
+    stages, stage_chart = funnel.stages_table(body)
+    cohorts, cohort_chart = funnel.cohorts_table(body)
+    entries, entries_chart = funnel.entries_table(body)
+    cohort_note = "" if body.get("cohorts") is not None else "Choose cohorts by week to see them."
+    return (
+        Section(stages, stage_chart, note=note),
+        Section(cohorts, cohort_chart, note=cohort_note),
+        Section(entries, entries_chart),
+    )
+
+
+FUNNEL_SECTIONS = ("funnel-stages", "funnel-cohorts", "funnel-entries")
+
+
 async def every_report(services: Services, person: Person, f: Filters) -> list[Section]:
     """Every report of the page, asked of the services side by side."""
-    d, e, u, b, p = await asyncio.gather(
+    d, e, u, b, p, lf = await asyncio.gather(
         decisions(services, person, f),
         engagement(services, person, f),
         uplift(services, person, f),
         bundles(services, person, f),
         providers(services, person, f),
+        lifecycle_funnel(services, person, f),
     )
-    return [d, e, u, *b, p]
+    return [d, e, u, *b, p, *lf]
 
 
 async def one_report(services: Services, person: Person, f: Filters, name: str) -> Section | None:
@@ -271,6 +301,8 @@ async def one_report(services: Services, person: Person, f: Filters, name: str) 
     }
     if name in single:
         return await single[name](services, person, f)
+    if name in FUNNEL_SECTIONS:
+        return (await lifecycle_funnel(services, person, f))[FUNNEL_SECTIONS.index(name)]
     if name in ("bundle-sizes", "time-in-bundle"):
         sizes, times = await bundles(services, person, f)
         return sizes if name == "bundle-sizes" else times

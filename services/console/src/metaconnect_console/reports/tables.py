@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Cell = str | int | float | None
-Kind = Literal["text", "count", "rate", "share", "seconds"]
+Kind = Literal["text", "count", "rate", "share", "seconds", "duration"]
 
 # A spreadsheet takes a text cell starting with one of these for a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -69,6 +69,8 @@ def shown(value: Cell, kind: Kind) -> str:
         return f"{value * 100:+.1f} pp"
     if kind == "seconds":
         return duration(float(value))
+    if kind == "duration":
+        return human_duration(float(value))
     return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
 
 
@@ -81,6 +83,19 @@ def duration(seconds: float) -> str:
     if seconds < 86400:
         return f"{seconds / 3600:.3g} h"
     return f"{seconds / 86400:.3g} d"
+
+
+def human_duration(seconds: float) -> str:
+    """A time span in words: `45 seconds`, `12 minutes`, `3.5 hours`, `3.2 days`."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a duration is 0 or more, got {seconds}")
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            value = seconds / size
+            text = f"{value:.0f}" if round(value, 1) >= 10 or round(value, 1).is_integer() else f"{value:.1f}"
+            return f"{text} {unit}{'' if text == '1' else 's'}"
+    text = f"{seconds:.0f}"
+    return f"{text} second{'' if text == '1' else 's'}"
 
 
 def csv_cell(value: Cell) -> str:
