@@ -79,7 +79,7 @@ async def test_a_webhook_notification_posts_its_json_and_a_failed_call_is_retrie
 ) -> None:
     async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:
         await fault(control, "webhook", {"status": 503})
-    body = {
+    body: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "channel": "webhook",
         "subject": "Metaconnect weekly digest",
