@@ -133,6 +133,8 @@ def test_an_admin_sets_recipients_and_sends_the_digest_now(
         line = f"{stage['stage']}: {counts}"
         assert line in text, (line, text)
     assert "<td>qualified</td>" in mail["payload"]["html"]
+    for service in ("console", "delivery"):  # the addresses went to the provider, never to a log
+        assert "cfo@example.com" not in stack.log_text(service).lower()
 
     # The same preview's form sent again (pressed twice, or resent by the browser) sends nothing more.
     again = page.request.post(f"{stack.console}/admin/digest/send", form=sent_form)
