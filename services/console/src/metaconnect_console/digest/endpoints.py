@@ -4,6 +4,7 @@ a preview of this week's digest and "Send now"."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -96,7 +97,7 @@ def _sent_page(
     *,
     error: str | None = None,
     code: int = 202,
-    notifications: object = (),
+    notifications: Sequence[tuple[str, str, str]] = (),
     config: DigestConfig | None = None,
 ) -> HTMLResponse:
     return page(

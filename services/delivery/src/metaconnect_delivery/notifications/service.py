@@ -135,9 +135,12 @@ class Notifications:
             claimed: list[ClaimedNotification] = []
             try:
                 claimed = await self.claim(CLAIM_BATCH)
-                await asyncio.gather(*(self.attempt(c) for c in claimed))
             except Exception:  # the database is away: try again after a pause
-                log.exception("sending due notifications failed")
+                log.exception("claiming due notifications failed")
+            outcomes = await asyncio.gather(*(self.attempt(c) for c in claimed), return_exceptions=True)
+            for one, outcome in zip(claimed, outcomes, strict=True):
+                if isinstance(outcome, Exception):  # its lease runs out and a later claim tries again
+                    log.error("attempting notification %s failed: %s", one.id, type(outcome).__name__)
             if len(claimed) == CLAIM_BATCH:
                 continue  # there may be more due now
             with contextlib.suppress(TimeoutError):
