@@ -30,6 +30,7 @@ from metaconnect_console.digest.form import DigestConfig
 from metaconnect_console.digest.schedule import DigestSchedule, Outcome
 from tests.console.conftest import axe_violations, signed_in
 from tests.console.stack import ConsoleStack
+from tests.router.journeys.factory import journey_spec, send
 
 pytestmark = pytest.mark.timeout(300)
 CUSTOMERS = 3
@@ -51,9 +52,21 @@ def _mails(stack: ConsoleStack, to: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def funnel(console_stack: ConsoleStack) -> list[dict[str, Any]]:
-    """Customers in the default lifecycle (two of three qualified), through ingest: the funnel's stages
-    as the profile service reports them once every event is in."""
+def journey(console_stack: ConsoleStack) -> str:
+    """An active journey that qualified leads enter: its name."""
+    stack = console_stack
+    editor = {"Authorization": f"Bearer {stack.token(Role.EDITOR)}"}
+    name = f"qualified-{uuid.uuid4().hex[:6]}"
+    spec = journey_spec(name, send("welcome"), entry={"event_types": ["lead.qualified"]})
+    put = httpx.put(f"{stack.url('router')}/v1/journeys/{name}", json=spec, headers=editor, timeout=15)
+    assert put.status_code in (200, 201), put.text
+    return name
+
+
+@pytest.fixture(scope="module")
+def funnel(console_stack: ConsoleStack, journey: str) -> list[dict[str, Any]]:
+    """Customers in the default lifecycle (two of three qualified, entering the journey), through
+    ingest: the funnel's stages as the profile service reports them once every event is in."""
     stack = console_stack
     admin = {"Authorization": f"Bearer {stack.token(Role.ADMIN)}"}
     viewer = {"Authorization": f"Bearer {stack.token(Role.VIEWER)}"}
@@ -72,7 +85,8 @@ def funnel(console_stack: ConsoleStack) -> list[dict[str, Any]]:
         def stages() -> list[dict[str, Any]] | None:
             report = client.get(f"{stack.url('profile')}/v1/reports/funnel", headers=viewer).json()
             now = {s["stage"]: s["customers_now"] for s in report["stages"]}
-            settled = sum(now.values()) == CUSTOMERS and now.get("qualified") == 2
+            walks = client.get(f"{stack.url('router')}/v1/reports/journeys/{journey}", headers=viewer).json()
+            settled = sum(now.values()) == CUSTOMERS and now.get("qualified") == 2 and walks["entered"] == 2
             return list(report["stages"]) if settled else None
 
         found: list[dict[str, Any]] = _wait("every customer in the funnel", stages)
@@ -80,7 +94,7 @@ def funnel(console_stack: ConsoleStack) -> list[dict[str, Any]]:
 
 
 def test_an_admin_sets_recipients_and_sends_the_digest_now(
-    page: Page, console_stack: ConsoleStack, funnel: list[dict[str, Any]]
+    page: Page, console_stack: ConsoleStack, funnel: list[dict[str, Any]], journey: str
 ) -> None:
     stack = console_stack
     signed_in(page, stack.console, email="first-admin@example.com", role="admin")
@@ -132,6 +146,7 @@ def test_an_admin_sets_recipients_and_sends_the_digest_now(
         counts = f"{stage['customers_now']} now, {stage['entered']} entered, {stage['converted']} converted"
         line = f"{stage['stage']}: {counts}"
         assert line in text, (line, text)
+    assert f"  {journey}: 2 entered, 0 converted (0.0% (95% CI " in text
     assert "<td>qualified</td>" in mail["payload"]["html"]
     for service in ("console", "delivery"):  # the addresses went to the provider, never to a log
         assert "cfo@example.com" not in stack.log_text(service).lower()

@@ -29,7 +29,10 @@ from metaconnect_console.digest.compose import (
 from metaconnect_console.digest.form import DigestConfig
 
 log = logging.getLogger(__name__)
-MAX_JOURNEYS: Final = 50
+MAX_JOURNEYS: Final = 100
+"""A digest names at most this many journeys (in name order): it is a summary, not the report."""
+PAGE: Final = 50
+REPORTS_AT_ONCE: Final = 8
 T = TypeVar("T")
 
 SCHEDULER: Final = Person(
@@ -63,12 +66,24 @@ async def _or_missing(call: Awaitable[T], name: str, missing: list[str]) -> T | 
 
 
 async def _active_journeys(services: Services, person: Person, period: Period) -> list[JourneyLine]:
-    listed = await services.get(person, "router", "/v1/journeys", status="active", limit=MAX_JOURNEYS)
-    names = [str(j["name"]) for j in listed]
+    """Every active journey (the router's cursor: the last name), up to `MAX_JOURNEYS`, with its report."""
+    names: list[str] = []
+    after: str | None = None
+    while len(names) < MAX_JOURNEYS:
+        listed = await services.get(person, "router", "/v1/journeys", status="active", after=after, limit=PAGE)
+        names += [str(j["name"]) for j in listed]
+        if len(listed) < PAGE:
+            break
+        after = names[-1]
+    names = names[:MAX_JOURNEYS]
     window = {"since": period.since.isoformat(), "until": period.until.isoformat()}
-    reports = await asyncio.gather(
-        *(services.get(person, "router", f"/v1/reports/journeys/{quote(n, safe='')}", **window) for n in names)
-    )
+    at_once = asyncio.Semaphore(REPORTS_AT_ONCE)
+
+    async def report(name: str) -> Any:
+        async with at_once:
+            return await services.get(person, "router", f"/v1/reports/journeys/{quote(name, safe='')}", **window)
+
+    reports = await asyncio.gather(*(report(n) for n in names))
     return [journey_line(name, report) for name, report in zip(names, reports, strict=True)]
 
 
