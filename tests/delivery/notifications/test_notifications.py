@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from metaconnect_common.auth import Role
 from metaconnect_common.topics import INTERACTIONS
@@ -151,3 +153,21 @@ async def test_only_admins_send_or_read_notifications(client: httpx.AsyncClient,
     assert (await client.post("/v1/notifications", json=body)).status_code == 401
     assert (await client.get(f"/v1/notifications/{body['id']}", headers=operator(role))).status_code == 403
     assert (await client.get(f"/v1/notifications/{body['id']}", headers=ADMIN)).status_code == 404
+
+
+async def test_a_refused_mail_fails_for_good_and_its_addresses_and_text_are_dropped(
+    client: httpx.AsyncClient, sandbox: Sandbox, engine: AsyncEngine
+) -> None:
+    async with httpx.AsyncClient(base_url=f"{sandbox.http_url}/_sandbox") as control:
+        await fault(control, "smtp", {"smtp_code": 554})
+    body = email()
+    assert (await client.post("/v1/notifications", json=body, headers=ADMIN)).status_code == 202
+
+    done = await settled(client, body["id"])
+    assert (done["status"], done["reason"]) == ("failed", "smtp_554")
+    assert [(a["outcome"], a["reason"]) for a in done["attempts"]] == [("permanent", "smtp_554")]
+    async with engine.connect() as conn:
+        content = await conn.scalar(
+            text("SELECT content FROM delivery.notifications WHERE id = :id"), {"id": uuid.UUID(body["id"])}
+        )
+    assert content is None
