@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -24,6 +26,8 @@ from metaconnect_console.auth.service import SignIns
 from metaconnect_console.config import ConsoleSettings
 from metaconnect_console.customers.endpoints import router as customers_router
 from metaconnect_console.deps import ConsoleState, CsrfRejected, Forbidden, SignInRequired, console_state
+from metaconnect_console.digest.endpoints import router as digest_router
+from metaconnect_console.digest.schedule import DigestSchedule
 from metaconnect_console.journeys.endpoints import router as journeys_router
 from metaconnect_console.pages.home import router as home_router
 from metaconnect_console.progress.endpoints import router as progress_router
@@ -48,6 +52,14 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         timeout = httpx.Timeout(settings.api_timeout_s, connect=min(settings.api_timeout_s, 5.0))
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
             oidc = OidcClient(settings, http) if settings.oidc_issuer else None
+            services = Services(settings, http)
+            digest = DigestSchedule(
+                sessions,
+                services,
+                poll_s=settings.digest_poll_s,
+                catch_up_s=settings.digest_catch_up_s,
+                lease_s=settings.digest_lease_s,
+            )
             install(
                 app,
                 ConsoleState(
@@ -56,14 +68,18 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                     engine=engine,
                     sessions=sessions,
                     http=http,
-                    services=Services(settings, http),
+                    services=services,
                     sign_ins=SignIns(settings, sessions, oidc),
                     templates=templates(),
                 ),
             )
+            schedule = asyncio.create_task(digest.run(), name="digest schedule")
             try:
                 yield
             finally:
+                schedule.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await schedule
                 await engine.dispose()
 
     app = service_app(
@@ -85,6 +101,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(routes_router)
     app.include_router(journeys_router)
     app.include_router(progress_router)
+    app.include_router(digest_router)
     _handle_page_errors(app)
     return app
 

@@ -56,6 +56,21 @@ class ConsoleSettings(BaseSettings):
         description="A link per item to its trace, e.g. `http://jaeger:16686/trace/{trace_id}`.",
     )
 
+    # The management digest's schedule (its recipients and cadence are set on the admin page).
+    digest_poll_s: float = Field(
+        default=60.0, gt=0, le=3600, description="How often each replica looks for a due digest."
+    )
+    digest_catch_up_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="A digest whose send time is longer ago than this is skipped (the console was down).",
+    )
+    digest_lease_s: float = Field(
+        default=300.0,
+        ge=10,
+        description="A replica's claim on a period's send; a claim not finished by then is taken over.",
+    )
+
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     @field_validator("admins", mode="before")

@@ -21,6 +21,8 @@ from metaconnect_delivery.inbox.endpoints import router as inbox_router
 from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.inbox.service import InboxPresence
 from metaconnect_delivery.models import OUTBOX
+from metaconnect_delivery.notifications.endpoints import router as notifications_router
+from metaconnect_delivery.notifications.service import Notifications
 from metaconnect_delivery.preview.endpoints import router as preview_router
 from metaconnect_delivery.providers.endpoints import router as providers_router
 from metaconnect_delivery.providers.service import ProviderAccounts
@@ -48,6 +50,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             feed = InboxFeed(common.database.url.get_secret_value())
             providers = ProviderAccounts(stage.sessions, registry, settings)
             workers = DeliveryWorkers(deliveries, settings)
+            notifications = Notifications(stage.sessions, registry, settings)
             handle, handle_batch = deliveries_handlers(deliveries, workers.wake)
             async with stage.running(
                 group_id=settings.group_id,
@@ -56,7 +59,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
                 handler=handle,
                 batch_handler=handle_batch,
                 max_records=settings.max_records,
-                tasks=[feed.run, workers.run],
+                tasks=[feed.run, workers.run, notifications.run],
             ):
                 install(
                     app,
@@ -68,6 +71,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
                         providers=providers,
                         inbox_feed=feed,
                         inbox_presence=InboxPresence(stage.sessions),
+                        notifications=notifications,
                     ),
                 )
                 yield
@@ -84,4 +88,5 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
     app.include_router(providers_router)
     app.include_router(reports_router)
     app.include_router(preview_router)
+    app.include_router(notifications_router)
     return app

@@ -11,6 +11,7 @@ from metaconnect_common.stage import StageState
 from metaconnect_common.state import state_dependency
 from metaconnect_delivery.inbox.feed import InboxFeed
 from metaconnect_delivery.inbox.service import InboxPresence
+from metaconnect_delivery.notifications.service import Notifications
 from metaconnect_delivery.providers.service import ProviderAccounts
 from metaconnect_delivery.service import DeliveryService
 from metaconnect_delivery.worker import DeliveryWorkers
@@ -23,6 +24,7 @@ class DeliveryState(StageState):
     providers: ProviderAccounts
     inbox_feed: InboxFeed
     inbox_presence: InboxPresence
+    notifications: Notifications
 
 
 StateDep = Annotated[DeliveryState, Depends(state_dependency(DeliveryState))]
@@ -44,7 +46,12 @@ def _presence(state: StateDep) -> InboxPresence:
     return state.inbox_presence
 
 
+def _notifications(state: StateDep) -> Notifications:
+    return state.notifications
+
+
 DeliveriesDep = Annotated[DeliveryService, Depends(_deliveries)]
 InboxPresenceDep = Annotated[InboxPresence, Depends(_presence)]
 ProvidersDep = Annotated[ProviderAccounts, Depends(_providers)]
 InboxFeedDep = Annotated[InboxFeed, Depends(_feed)]
+NotificationsDep = Annotated[Notifications, Depends(_notifications)]

@@ -6,7 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -61,12 +73,15 @@ class DeliveryRow(Base):
 
 
 class Attempt(Base):
-    """One call to a provider (or a channel skipped without a call), with what it answered."""
+    """One call to a provider (or a channel skipped without a call), with what it answered: for a
+    customer's delivery or for a notification to staff, never both."""
 
     __tablename__ = "attempts"
+    __table_args__ = (CheckConstraint("num_nonnulls(delivery_id, notification_id) = 1", name="one_owner"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    delivery_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    notification_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("notifications.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... over the whole delivery
     channel: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str | None] = mapped_column(String(63))
@@ -76,6 +91,33 @@ class Attempt(Base):
     response: Mapped[dict[str, Any]] = mapped_column()  # the provider's answer, without secrets or addresses
     duration_ms: Mapped[float | None] = mapped_column()
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationRow(Base):
+    """A message to staff (a digest, an alert), not to a customer: it has no customer, no receipts and no
+    inbox copy. Its id is the caller's idempotency key. While `pending` it keeps what to send
+    (`content`, addresses included); once `sent` or `failed` the content is gone and the row holds no
+    address."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email | webhook
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    subject: Mapped[str] = mapped_column(String(998))
+    recipients: Mapped[int] = mapped_column(Integer)  # how many (the addresses live in `content` while pending)
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # to, text, html, data
+    provider: Mapped[str | None] = mapped_column(String(63))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(String(63))  # why it failed
+    requested_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempt_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class InboxMessage(Base):

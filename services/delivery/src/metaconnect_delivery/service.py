@@ -87,6 +87,19 @@ STAGE = "delivery"
 DONE = frozenset({"sent", "failed"})
 
 
+def retry_policy(settings: DeliverySettings) -> RetryPolicy:
+    """Attempts, backoff and deadline from the settings: deliveries and notifications alike."""
+    return RetryPolicy(
+        attempts=settings.attempts,
+        backoff=Backoff(
+            base_s=settings.backoff_base_s,
+            cap_s=max(settings.backoff_cap_s, settings.backoff_base_s),
+            max_retry_after_s=settings.max_retry_after_s,
+        ),
+        deadline=timedelta(seconds=settings.deadline_s),
+    )
+
+
 @dataclass(frozen=True)
 class Claimed:
     """A due delivery a worker holds the lease of."""
@@ -117,15 +130,7 @@ class DeliveryService:
         self._sessions = sessions
         self._registry = registry
         self._settings = settings
-        self._policy = RetryPolicy(
-            attempts=settings.attempts,
-            backoff=Backoff(
-                base_s=settings.backoff_base_s,
-                cap_s=max(settings.backoff_cap_s, settings.backoff_base_s),
-                max_retry_after_s=settings.max_retry_after_s,
-            ),
-            deadline=timedelta(seconds=settings.deadline_s),
-        )
+        self._policy = retry_policy(settings)
         self._rng = rng or random.Random()
 
     @property

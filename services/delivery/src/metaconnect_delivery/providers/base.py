@@ -52,13 +52,15 @@ class SendResult:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One rendered message on its way to one customer through one provider."""
+    """One rendered message on its way to one customer (or, a notification, to staff) through one provider."""
 
     delivery_id: str
     customer_id: str
     contact: Contact
     message: Any
     """The channel's rendered message (`rendering.render`)."""
+    recipients: tuple[str, ...] = ()
+    """E-mail only, a notification to staff: these addresses (one message to all) instead of the contact's."""
 
 
 class Provider(Protocol):

@@ -27,12 +27,13 @@ class Smtp:
         self._port = url.port or (465 if self._tls else 25)
 
     async def send(self, outgoing: Outgoing) -> SendResult:
-        if not outgoing.contact.email:
+        to = list(outgoing.recipients) or ([outgoing.contact.email] if outgoing.contact.email else [])
+        if not to:
             return no_address(Channel.EMAIL)
         mail = outgoing.message
         message = EmailMessage()
         message["From"] = self.settings.sender or "metaconnect@localhost"
-        message["To"] = outgoing.contact.email
+        message["To"] = ", ".join(to)  # one transaction, a RCPT per address
         message["Subject"] = mail.subject
         message["Date"] = formatdate(localtime=False)
         message_id = make_msgid(idstring=outgoing.delivery_id.replace("-", ""), domain="metaconnect")

@@ -1,0 +1,1 @@
+"""The management digest: settings, the weekly schedule, the builder and "Send now"."""

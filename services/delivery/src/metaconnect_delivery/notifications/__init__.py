@@ -1,0 +1,1 @@
+"""Notifications: messages to staff (digests, alerts) through the providers deliveries use."""
