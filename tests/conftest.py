@@ -16,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -30,6 +31,12 @@ from metaconnect_common.settings import DatabaseSettings, KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".metaconnect" / "test"
+
+# Hypothesis's per-example deadline (200 ms) measures the machine, not the code: under a parallel
+# suite a pure function's example can take longer once and pass the next time ("Unreliable test
+# timings"). Properties are checked without it; speed is the benchmarks' (bench/).
+settings.register_profile("metaconnect", deadline=None)
+settings.load_profile("metaconnect")
 
 
 @pytest.fixture(scope="session")
