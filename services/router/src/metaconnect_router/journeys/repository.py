@@ -82,10 +82,12 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Wa
     return [walk_of(r) for r in rows]
 
 
-async def next_due(session: AsyncSession) -> datetime | None:
-    due: datetime | None = await session.scalar(
-        select(func.min(JourneyInstance.due_at)).where(JourneyInstance.status == _ACTIVE)
-    )
+async def next_due(session: AsyncSession, *, after: datetime | None = None) -> datetime | None:
+    """The earliest due time of a waiting walk (of those due at or after `after`)."""
+    query = select(func.min(JourneyInstance.due_at)).where(JourneyInstance.status == _ACTIVE)
+    if after is not None:
+        query = query.where(JourneyInstance.due_at >= after)
+    due: datetime | None = await session.scalar(query)
     return due
 
 
