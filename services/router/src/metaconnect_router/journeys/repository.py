@@ -116,9 +116,11 @@ async def write(session: AsyncSession, walks: Iterable[Walk], steps: Sequence[St
     """The walks as they are now (new ones inserted, the others updated) and the history entries."""
     rows = [_row(w) for w in walks]
     if rows:
-        statement = insert(INSTANCES).values(rows)
+        # One statement for any number of walks, compiled once (executemany): a VALUES list of
+        # every walk's columns was compiled anew for each batch, most of a timer round's CPU.
+        statement = insert(INSTANCES)
         changing = {c: statement.excluded[c] for c in rows[0] if c not in ("id", "entered_at")}
-        await session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=changing))
+        await session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=changing), rows)
     if steps:
         await session.execute(
             insert(STEPS),
