@@ -22,6 +22,7 @@ Target: p99 <= 1 s at 500 timers/s.
     uv run python bench/journey_timers.py                   # ~3.5 min
     uv run python bench/journey_timers.py --replicas 2
     uv run python bench/journey_timers.py --rate 1000 --seconds 30
+    uv run python bench/journey_timers.py --profile           # where the router's time goes
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 import uuid
@@ -54,7 +56,7 @@ from bench._harness import (
     server_cmd,
     service_env,
 )
-from bench._measure import CpuMeter, processes, tree_cpu_s
+from bench._measure import CpuMeter, load_profile, print_packages, print_top, processes, tree_cpu_s
 from metaconnect_cli.local._proc import free_port, spawn, stop
 from metaconnect_common.db import session_factory
 from metaconnect_common.schemas.profiled import ProfileSnapshot
@@ -283,8 +285,14 @@ async def measure_router(
     log(f"router: {len(due):,} walks due from {first:%H:%M:%S} over {opts.seconds:.0f} s")
     await asyncio.sleep(max(0.0, (first - datetime.now(UTC)).total_seconds()))
     meter.start()
+    if opts.profile:
+        for proc in procs:
+            os.kill(proc.pid, signal.SIGUSR1)
     seen = await watch(engine, due, procs)
-    cpu, _ = meter.stop()
+    if opts.profile:
+        for proc in procs:
+            os.kill(proc.pid, signal.SIGUSR2)
+    cpu, cpu_s = meter.stop()
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -317,6 +325,7 @@ async def measure_router(
         "seen_late_s": quantiles(seen),
         "reminder_outcomes": outcomes,
         "cpu_pct": cpu,
+        "cpu_us_per_timer": {k: round(1e6 * cpu_s[k] / max(len(rows), 1)) for k in ("router", "postgres")},
     }
 
 
@@ -330,9 +339,10 @@ async def run(infra: Infra, opts: argparse.Namespace) -> dict[str, Any]:
         bare = await floor(engine, due)
         log(f"floor: {bare}")
         ports = [free_port() for _ in range(opts.replicas)]
+        profiles = opts.workdir / "profiles"
         procs = [
             spawn(
-                server_cmd(["-m", "metaconnect_router"]),
+                server_cmd(["-m", "metaconnect_router"], profiles / f"router-{i}-" if opts.profile else None),
                 log=opts.workdir / "logs" / f"router-{i}.log",
                 env=router_env(infra, port),
             )
@@ -346,6 +356,8 @@ async def run(infra: Infra, opts: argparse.Namespace) -> dict[str, Any]:
             for proc in procs:
                 stop(proc)
         log(f"router: {routed}")
+        if opts.profile:
+            routed["profile"] = str(profiles / "router-0-1.prof")
         return {"floor": bare, "router": routed}
     finally:
         await engine.dispose()
@@ -358,6 +370,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=None, help="due timers/s: sets --walks from --seconds")
     parser.add_argument("--replicas", type=int, default=1, help="router processes (1)")
     parser.add_argument("--lead", type=float, default=10.0, help="seconds from seeding to the first due (10)")
+    parser.add_argument("--profile", action="store_true", help="the (first) router under cProfile over the window")
+    parser.add_argument("--profile-top", type=int, default=30, help="rows of the profile to print (30)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep-data", action="store_true")
     opts = parser.parse_args()
@@ -402,8 +416,16 @@ def main() -> None:
         ratio_s = round(seen["p99"] / max(fl_commit["p99"], 1e-3), 1)
         print(f"ratio p99 router / floor: history {ratio_h} (claim), seen {ratio_s} (commit)")
         print(f"CPU, % of one core, over the router's window: {routed['cpu_pct']}")
+        print(f"CPU per timer fired, us: {routed['cpu_us_per_timer']}")
         if routed["cpu_pct"].get("other", 0.0) > 25.0:
             print("WARNING: other processes used over 25% of a core: a shared machine; compare with care.")
+        if "profile" in routed:
+            profile = load_profile(Path(routed["profile"]))
+            if profile is not None:
+                fired = routed["fired"] // opts.replicas
+                print(f"\n== cProfile of router 0 over the window (main-thread CPU {profile.total:.2f}s; inflated)")
+                print_packages(profile, fired)
+                print_top(profile, opts.profile_top)
         print(
             json.dumps(
                 {
