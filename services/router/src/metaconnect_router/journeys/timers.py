@@ -104,15 +104,19 @@ class JourneyTimers:
         """Fire due walks until cancelled: after a round, sleep until the next is due (at most
         `interval_s`); `relay_flush` publishes what the round produced at once."""
         while True:
+            looked = datetime.now(UTC)
             if await self.fire_due_once():
                 with contextlib.suppress(Exception):  # the relay publishes them on its next round
                     await relay_flush()
-            await asyncio.sleep(await self._pause())
+            await asyncio.sleep(await self._pause(looked))
 
-    async def _pause(self) -> float:
+    async def _pause(self, looked: datetime) -> float:
+        """Until the next wait falls due, at most `interval_s`. Walks already due when the round
+        looked and still waiting are held by another transaction (another replica moving them),
+        or the round failed: they are no reason to look again at once (that would spin)."""
         try:
             async with self._sessions() as session:
-                due = await repository.next_due(session)
+                due = await repository.next_due(session, after=looked)
         except Exception:  # the database may be away: the next round says so
             return self.interval_s
         if due is None:
