@@ -137,6 +137,7 @@ class JourneyInstance(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_reason: Mapped[str | None] = mapped_column(String(63))  # the goal, the exit reason, `completed`
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # moves that failed in a row
 
 
 class JourneyStepRun(Base):

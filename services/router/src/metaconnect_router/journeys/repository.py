@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, func, select, tuple_, update
@@ -54,6 +54,7 @@ def _row(walk: Walk) -> dict[str, Any]:
         "updated_at": walk.updated_at,
         "ended_at": walk.ended_at,
         "end_reason": walk.end_reason,
+        "failures": 0,  # written after a move: it moved, so no failure in a row
     }
 
 
@@ -80,6 +81,61 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Wa
         .with_for_update(skip_locked=True)
     )
     return [walk_of(r) for r in rows]
+
+
+async def claim_walk(session: AsyncSession, walk_id: uuid.UUID, now: datetime) -> list[Walk]:
+    """The walk if it is due and free (locked now), else nothing."""
+    rows = await session.scalars(
+        select(JourneyInstance)
+        .where(JourneyInstance.id == walk_id, JourneyInstance.status == _ACTIVE, JourneyInstance.due_at <= now)
+        .with_for_update(skip_locked=True)
+    )
+    return [walk_of(r) for r in rows]
+
+
+MAX_FAILURES = 5
+"""A walk that failed to move on this many times in a row leaves its journey (`failed`)."""
+
+
+def retry_after(failures: int) -> timedelta:
+    """How long a walk that failed to move waits before the next try: 30 s, doubling, at most an hour."""
+    wait: timedelta = timedelta(seconds=30) * 2 ** max(0, failures - 1)
+    return min(wait, timedelta(hours=1))
+
+
+async def postpone(session: AsyncSession, walk_id: uuid.UUID, error: str, now: datetime) -> bool:
+    """A walk that failed to move: tried again after `retry_after`, or, after `MAX_FAILURES`
+    failures, out of its journey (exited, `failed`, with the error's type in its history).
+    True when it gave up on the walk."""
+    row = await session.scalar(select(JourneyInstance).where(JourneyInstance.id == walk_id).with_for_update())
+    if row is None or row.status != _ACTIVE:
+        return False
+    row.failures += 1
+    row.updated_at = now
+    gave_up = row.failures >= MAX_FAILURES
+    if gave_up:
+        row.status, row.end_reason, row.ended_at, row.due_at, row.context = (
+            InstanceStatus.EXITED.value,
+            "failed",
+            now,
+            None,
+            {},
+        )
+    else:
+        row.due_at = now + retry_after(row.failures)
+    session.add(
+        JourneyStepRun(
+            instance_id=row.id,
+            journey=row.journey,
+            version=row.version,
+            step_id=row.step_id or "entry",
+            kind="exit" if gave_up else "wait",
+            outcome="failed" if gave_up else "retry",
+            detail={"error": error, "failures": row.failures},
+            at=now,
+        )
+    )
+    return gave_up
 
 
 async def next_due(session: AsyncSession, *, after: datetime | None = None) -> datetime | None:

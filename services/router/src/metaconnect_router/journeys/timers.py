@@ -48,22 +48,64 @@ class JourneyTimers:
 
     async def fire_due(self, now: datetime | None = None) -> int:
         """Move on every walk due at `now` (the clock's time when None), a claimed batch per
-        transaction; how many moved."""
+        transaction; how many moved. A batch that fails is moved one walk at a time, so a walk
+        that cannot be moved holds up no other (`_one_by_one`)."""
         fired = 0
         while True:
             at = now or datetime.now(UTC)
-            async with unit_of_work(self._sessions) as session:
-                walking = Walking(self._service.journeys)
-                walks = await walking.claim_due(session, at, self._batch)
-                due = [w.due_at for w in walks if w.due_at is not None]
-                if walks:
-                    await self._move(session, walking, walks, at)
-            walking.observe()
-            for due_at in due:
-                metrics.TIMER_LATENESS.observe(max(0.0, (at - due_at).total_seconds()))
-            fired += len(walks)
-            if len(walks) < self._batch:
+            try:
+                moved = await self._round(at, self._batch)
+            except Exception as exc:  # one walk may be at fault: find it, move the others
+                log.warning("journey timer round failed (%s): moving its walks one by one", type(exc).__name__)
+                return fired + await self._one_by_one(at)
+            fired += moved
+            if moved < self._batch:
                 return fired
+
+    async def _round(self, at: datetime, limit: int) -> int:
+        """Claim up to `limit` due walks and move them on, in one transaction; how many."""
+        async with unit_of_work(self._sessions) as session:
+            walking = Walking(self._service.journeys)
+            walks = await walking.claim_due(session, at, limit)
+            due = [w.due_at for w in walks if w.due_at is not None]
+            if walks:
+                await self._move(session, walking, walks, at)
+        walking.observe()
+        for due_at in due:
+            metrics.TIMER_LATENESS.observe(max(0.0, (at - due_at).total_seconds()))
+        return len(walks)
+
+    async def _one_by_one(self, at: datetime) -> int:
+        """Up to a batch of due walks, each in its own transaction. A walk that fails to move waits
+        and is tried again later (`repository.postpone`: backing off, until it gives up on it), so
+        the walks due after it go on."""
+        moved = 0
+        for _ in range(self._batch):
+            async with unit_of_work(self._sessions) as session:
+                found = await repository.claim_due(session, at, 1)
+            if not found:
+                return moved
+            walk = found[0]
+            try:
+                async with unit_of_work(self._sessions) as session:
+                    walking = Walking(self._service.journeys)
+                    walks = await walking.claim_one(session, walk.id, at)
+                    if walks:
+                        await self._move(session, walking, walks, at)
+                walking.observe()
+                moved += len(walks)
+            except Exception as exc:
+                error = type(exc).__name__
+                async with unit_of_work(self._sessions) as session:
+                    gave_up = await repository.postpone(session, walk.id, error, at)
+                log.warning(
+                    "journey walk %s of %s failed to move on (%s): %s",
+                    walk.id,
+                    walk.journey,
+                    error,
+                    "it left the journey (failed)" if gave_up else "tried again later",
+                )
+        return moved
 
     async def _move(self, session: AsyncSession, walking: Walking, walks: Sequence[Walk], at: datetime) -> None:
         customers = list(dict.fromkeys(w.customer_id for w in walks))

@@ -68,6 +68,12 @@ class Walking:
         await self._hold(session, walks)
         return walks
 
+    async def claim_one(self, session: AsyncSession, walk_id: uuid.UUID, now: datetime) -> list[Walk]:
+        """The walk, if it is still due and no other transaction holds it (the timer loop's one-by-one round)."""
+        walks = await repository.claim_walk(session, walk_id, now)
+        await self._hold(session, walks)
+        return walks
+
     async def _hold(self, session: AsyncSession, walks: Sequence[Walk]) -> None:
         versions = await self._catalog.versions(session, [(w.journey, w.version) for w in walks])
         self._journeys.update(versions)
