@@ -241,9 +241,11 @@ async def run_scenario(
             "puts the real durations back)"
         )
         start_at = datetime.now(UTC)
-        report.events_posted += await stack.post([e for c in population_ for e in onboarding(c, start_at)])
-        await asyncio.sleep(2.0)  # consent and colour first, then the stories
+        # Day 0 starts now: a customer enters the first stage (and its journeys) with their first
+        # event, so the story's clock must not wait. Their events share a partition key: the
+        # consent and the colour are applied before the story, in order.
         started = time.monotonic()
+        report.events_posted += await stack.post([e for c in population_ for e in onboarding(c, start_at)])
         for offset, customer, step in schedule(population_, day_s):
             await asyncio.sleep(max(0.0, started + offset - time.monotonic()))
             at = datetime.now(UTC)
