@@ -29,7 +29,7 @@ from metaconnect_console.journeys.text import journey_yaml
 from metaconnect_console.reports.tables import csv_text
 from metaconnect_console.routes.diff import diff_lines
 from metaconnect_console.routes.editor import fields_of, one
-from metaconnect_console.routes.form import STATUSES, Problem, field_id
+from metaconnect_console.routes.form import STATUSES, Problem, field_id, placed_by, refusal_errors
 from metaconnect_console.routes.service import CustomerNotFound
 from metaconnect_console.web import page
 
@@ -219,17 +219,12 @@ def _scripted_events(text: str, errors: dict[str, list[Problem]]) -> list[Any]:
 
 
 def _simulation_errors(refused: Refused) -> dict[str, list[Problem]]:
-    body = refused.body if isinstance(refused.body, dict) else {}
-    placed: dict[str, list[Problem]] = {}
-    for error in body.get("errors") or [
-        {"field": "", "rule": body.get("error", "refused"), "message": refused.message}
-    ]:
-        path = str(error.get("field", ""))
+    def place(path: str) -> str:
         # The router names the posted fields (`entry.type`, `events.0.after`); the profile service names its ref.
         at = {"entry.type": "type", "entry.properties": "properties", "entry.stage": "stage"}.get(path)
-        at = at or ("events" if path.startswith("events") else "customer")
-        placed.setdefault(at, []).append(Problem(path, str(error.get("rule")), str(error.get("message"))))
-    return placed
+        return at or ("events" if path.startswith("events") else "customer")
+
+    return placed_by(refusal_errors(refused.body, refused.message), place)
 
 
 def _simulation(

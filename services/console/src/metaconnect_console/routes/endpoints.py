@@ -26,6 +26,8 @@ from metaconnect_console.routes.form import (
     Problem,
     field_id,
     new_spec,
+    placed_by,
+    refusal_errors,
 )
 from metaconnect_console.web import page
 
@@ -222,16 +224,11 @@ async def simulate(request: Request, name: str, person: ChangeDep, services: Ser
 
 
 def _simulation_errors(refused: Refused) -> dict[str, list[Problem]]:
-    body = refused.body if isinstance(refused.body, dict) else {}
-    placed: dict[str, list[Problem]] = {}
-    for error in body.get("errors") or [
-        {"field": "", "rule": body.get("error", "refused"), "message": refused.message}
-    ]:
-        path = str(error.get("field", ""))
+    def place(path: str) -> str:
         # The router names the posted event's fields (`event.type`); the profile service names its ref.
-        at = next((f for f in ("type", "channel", "properties") if path.startswith(f"event.{f}")), "customer")
-        placed.setdefault(at, []).append(Problem(path, str(error.get("rule")), str(error.get("message"))))
-    return placed
+        return next((f for f in ("type", "channel", "properties") if path.startswith(f"event.{f}")), "customer")
+
+    return placed_by(refusal_errors(refused.body, refused.message), place)
 
 
 def _simulation(

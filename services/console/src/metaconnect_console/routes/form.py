@@ -9,7 +9,7 @@ form from what was posted (nothing is lost: `spec_of(form_of(s).values) == s` fo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -241,6 +241,25 @@ class Problem:
     field: str
     rule: str
     message: str
+
+
+def refusal_errors(body: object, message: str) -> list[Mapping[str, Any]]:
+    """The field errors of a service's refusal (its JSON `body`); one error naming no field
+    (the refusal's own code and `message`) when it names none."""
+    found = body if isinstance(body, dict) else {}
+    errors: list[Mapping[str, Any]] = found.get("errors") or [
+        {"field": "", "rule": found.get("error", "refused"), "message": message}
+    ]
+    return errors
+
+
+def placed_by(errors: Iterable[Mapping[str, Any]], place: Callable[[str], str]) -> dict[str, list[Problem]]:
+    """Each error under the input `place` names for its field path."""
+    placed: dict[str, list[Problem]] = {}
+    for error in errors:
+        path = str(error.get("field", ""))
+        placed.setdefault(place(path), []).append(Problem(path, str(error.get("rule")), str(error.get("message"))))
+    return placed
 
 
 def place_errors(errors: Iterable[Mapping[str, Any]], paths: set[str]) -> dict[str, list[Problem]]:

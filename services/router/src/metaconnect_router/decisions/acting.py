@@ -91,3 +91,9 @@ def record(
         row["outcome"] = "bundled"
         row["bundle_id"] = batch.ledger.add(item, choice.route.spec.policy, now).id
     return decision_id, row["outcome"]
+
+
+def reason_codes(decision: Decision) -> list[str]:
+    """The decision's reason codes in candidate order, each once."""
+    candidates = decision.explanation.get("candidates", ())
+    return list(dict.fromkeys(r for c in candidates for r in c["reasons"]))

@@ -33,7 +33,7 @@ from metaconnect_router.bundles.ledger import Ledger
 from metaconnect_router.bundles.rows import ItemRow
 from metaconnect_router.bundles.schemas import ItemPayload
 from metaconnect_router.decisions import repository
-from metaconnect_router.decisions.acting import DecisionBatch, record
+from metaconnect_router.decisions.acting import DecisionBatch, reason_codes, record
 from metaconnect_router.decisions.decide import DEFAULT_TONE_PRIOR, ActiveRoute, Decision, Outcome, decide
 from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.ranking import Arm, Posterior, TonePrior
@@ -226,7 +226,7 @@ class DecisionService:
             decision_id, outcome = record(
                 batch, decision, customer_id, interaction, profile, now, traceparent_of(span.get_span_context())
             )
-        reasons = _reasons(decision)
+        reasons = reason_codes(decision)
         batch.outcomes.append((outcome, reasons[0] if reasons else "none"))
         moved = await walking.on_event(session, customer_id, interaction, profile, profiled.stage_change, now)
         self.sender.carry_out(batch, walking, moved, profile, now, traceparent_of(span.get_span_context()))
@@ -286,12 +286,6 @@ def credited(delivered: Sequence[ItemRow], item_ids: object) -> list[ItemRow]:
         named = {i for i in (_uuid(v) for v in item_ids) if i}
         return [item for item in delivered if item.id in named]
     return sorted(delivered, key=lambda i: (-i.priority, i.created_at, i.id))[:1]
-
-
-def _reasons(decision: Decision) -> list[str]:
-    """The decision's reason codes in candidate order, each once."""
-    candidates = decision.explanation.get("candidates", ())
-    return list(dict.fromkeys(r for c in candidates for r in c["reasons"]))
 
 
 def _span_attributes(

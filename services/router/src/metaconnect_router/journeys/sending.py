@@ -17,7 +17,7 @@ import numpy as np
 
 from metaconnect_common.schemas import Channel, CustomerRef, Interaction
 from metaconnect_common.schemas.profiled import ProfileSnapshot
-from metaconnect_router.decisions.acting import DecisionBatch, record
+from metaconnect_router.decisions.acting import DecisionBatch, reason_codes, record
 from metaconnect_router.decisions.decide import choose
 from metaconnect_router.decisions.eligibility import SendHistory
 from metaconnect_router.decisions.ranking import TonePrior
@@ -77,7 +77,7 @@ class JourneySender:
             journey=(walk.journey, send.step_id),
             collapse_key=walk_key(walk.id, send.route.spec.messages[0].id),
         )
-        reasons = [r for c in decision.explanation.get("candidates", ()) for r in c["reasons"]]
+        reasons = reason_codes(decision)
         batch.outcomes.append((outcome, reasons[0] if reasons else "none"))
         choice = decision.choice
         detail: dict[str, object] = {"decision_id": str(decision_id), "reasons": reasons}
